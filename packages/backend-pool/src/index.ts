@@ -1,0 +1,1 @@
+export const placeholder = "backend-pool" as const

@@ -1,0 +1,1 @@
+export const placeholder = "rpc-protocol/node" as const

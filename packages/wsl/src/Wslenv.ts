@@ -1,0 +1,2 @@
+/** Placeholder: filled in by the @isthmus/wsl issue. */
+export const placeholder = "Wslenv" as const

@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config"
+
+// One runner for the whole repository: each package and example is a project, so
+// `vitest run --project wsl` focuses on one of them.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: "wsl", root: "packages/wsl", include: ["test/**/*.test.ts"] } },
+      { test: { name: "rpc-protocol", root: "packages/rpc-protocol", include: ["test/**/*.test.ts"] } },
+      { test: { name: "backend-pool", root: "packages/backend-pool", include: ["test/**/*.test.ts"] } },
+      { test: { name: "examples", root: "examples", include: ["*/test/**/*.test.ts"] } },
+      { test: { name: "repo", root: "test", include: ["**/*.test.ts"] } }
+    ],
+    testTimeout: 30_000,
+    hookTimeout: 30_000
+  }
+})
