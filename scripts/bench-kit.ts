@@ -45,7 +45,7 @@ export const opsPerSecond = (f: () => unknown, ms = 500): number => {
 /** The p-th percentile (0..100) of a list of samples. */
 export const percentile = (samples: ReadonlyArray<number>, p: number): number => {
   if (samples.length === 0) return Number.NaN
-  const sorted = [...samples].sort((a, b) => a - b)
+  const sorted = samples.toSorted((a, b) => a - b)
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
   return sorted[index]!
 }
