@@ -150,17 +150,6 @@ try {
       restore()
     }
   }
-  // Files under node_modules are hard links into pnpm's store: unlink before writing so the
-  // store is never modified.
-  const replace = (file: string, text: string) => {
-    const original = readFileSync(file)
-    rmSync(file)
-    writeFileSync(file, text)
-    return () => {
-      rmSync(file)
-      writeFileSync(file, original)
-    }
-  }
   mustFail("broken exports in @isthmus/wsl", () => {
     const file = installed("@isthmus/wsl", "package.json")
     const manifest = JSON.parse(readFileSync(file, "utf8")) as { exports: Record<string, unknown> }
@@ -193,4 +182,16 @@ function safeReaddir(dir: string): Array<string> {
 function writeJson(file: string, value: unknown) {
   execFileSync("mkdir", ["-p", join(file, "..")])
   writeFileSync(file, JSON.stringify(value, null, 2) + "\n")
+}
+
+/** Replaces a file and returns how to put it back. Files under node_modules are hard links into
+ * pnpm's store: unlink before writing so the store itself is never modified. */
+function replace(file: string, text: string): () => void {
+  const original = readFileSync(file)
+  rmSync(file)
+  writeFileSync(file, text)
+  return () => {
+    rmSync(file)
+    writeFileSync(file, original)
+  }
 }
