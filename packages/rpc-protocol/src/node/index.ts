@@ -1,1 +1,23 @@
+/**
+ * `@isthmus/rpc-protocol/node`: Node transports and the backend-side bootstrap reader.
+ *
+ * @since 0.1.0
+ */
+
+export {
+  BootstrapReadError,
+  fdPath,
+  rawFdFallbackCodes,
+  readBootstrap,
+  readBootstrapLine,
+  type ReadBootstrapOptions,
+  readDesktopBootstrap
+} from "./readBootstrap.ts"
+
+/**
+ * Kept for the repository's packaging smoke test (`scripts/consumer`); not part of the API.
+ *
+ * @since 0.1.0
+ * @internal
+ */
 export const placeholder = "rpc-protocol/node" as const
