@@ -1,1 +1,20 @@
+/**
+ * @isthmus/backend-pool — a reconcile-driven pool of supervised backends with per-instance
+ * scopes, logs and a WSL launcher.
+ *
+ * @module
+ */
+export * as BackendInstance from "./BackendInstance.ts"
+export * from "./BackendPool.ts"
+export * as BackendSpec from "./BackendSpec.ts"
+export * as InstanceLog from "./InstanceLog.ts"
+export * from "./Launcher.ts"
+export * as LocalLauncher from "./LocalLauncher.ts"
+export * as ProcessGroup from "./ProcessGroup.ts"
+export * as Protocol from "./Protocol.ts"
+export * as Readiness from "./Readiness.ts"
+export * as ReconcilePlan from "./ReconcilePlan.ts"
+export * as RestartPolicy from "./RestartPolicy.ts"
+
+/** @deprecated kept for the repository consumer check until it uses real exports. */
 export const placeholder = "backend-pool" as const

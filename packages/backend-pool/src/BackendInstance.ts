@@ -1,0 +1,597 @@
+/**
+ * `BackendInstance`: one supervised backend, with its state machine, runs, logs and restarts.
+ *
+ * States: `Idle → Starting → Ready`, with `Backoff` between runs, `Stopping → Stopped` on a
+ * deliberate stop, `CrashLoop` when the breaker trips and `Failed` when a failure is final.
+ * Every run has an id; lines and callbacks of an older run never change the current state.
+ *
+ * @module
+ */
+import {
+  Clock,
+  Effect,
+  Fiber,
+  Option,
+  Random,
+  Redacted,
+  Schema,
+  type Scope,
+  Semaphore,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import * as NodeNet from "node:net"
+import {
+  type BackendSpec,
+  type FailureClass,
+  labelOf,
+  launcherKind,
+  launchHash,
+  policyHash,
+  PreflightError,
+  resolveLog,
+  resolveReadiness,
+  resolveRestart,
+  resolveStop
+} from "./BackendSpec.ts"
+import * as InstanceLog from "./InstanceLog.ts"
+import type { Launchers, LaunchRequest, ProcessExit, RunningProcess, StopOutcome } from "./Launcher.ts"
+import { ENV_INSTANCE_ID, ENV_RUN_ID } from "./Protocol.ts"
+import * as Readiness from "./Readiness.ts"
+import * as RestartPolicy from "./RestartPolicy.ts"
+
+/** The phases of an instance. */
+export type Phase = "Idle" | "Starting" | "Ready" | "Backoff" | "CrashLoop" | "Stopping" | "Stopped" | "Failed"
+
+/** Why a run ended. */
+export type ExitReason =
+  /** Exit code 0 after having been ready. */
+  | "Exited"
+  /** A non-zero exit code or a signal after having been ready. */
+  | "Crashed"
+  /** The process ended before it was ready. */
+  | "ExitedBeforeReady"
+  /** Readiness did not succeed within the startup timeout; the process was stopped. */
+  | "StartupTimeout"
+  /** The launcher could not start the process. */
+  | "LaunchFailed"
+  /** The host stopped it. */
+  | "Stopped"
+
+/** The last exit of an instance. */
+export interface LastExit {
+  readonly runId: number
+  readonly code: number | null
+  readonly signal: string | null
+  readonly reason: ExitReason
+  readonly at: number
+  /** How long the run was Ready, when it was. */
+  readonly readyForMs: number | undefined
+}
+
+/** Why an instance is parked (`Failed`, `CrashLoop`) or backing off, with the last log lines. */
+export interface Failure {
+  readonly reason: ExitReason | "PreflightFailed" | "CrashLoop"
+  readonly message: string
+  readonly failureClass: FailureClass | undefined
+  readonly lines: ReadonlyArray<InstanceLog.LogLine>
+}
+
+/** A point-in-time view of an instance. */
+export interface Snapshot {
+  readonly id: string
+  readonly label: string
+  readonly phase: Phase
+  /** The current (or last) run id; 0 before the first run. */
+  readonly runId: number
+  readonly pid: number | undefined
+  readonly url: string | undefined
+  readonly port: number | undefined
+  /** Runs started after the first one since the last `start`. */
+  readonly restartCount: number
+  /** Consecutive failed attempts counted by the backoff (reset after a stable Ready period). */
+  readonly attempt: number
+  /** When the next restart is due (`Backoff` only), epoch ms. */
+  readonly nextRestartAt: number | undefined
+  readonly backoffMs: number | undefined
+  readonly lastExit: LastExit | undefined
+  readonly lastStop: StopOutcome | undefined
+  readonly failure: Failure | undefined
+  /** When the instance entered its phase, epoch ms. */
+  readonly since: number
+  readonly launchHash: string
+  readonly policyHash: string
+}
+
+/** How long `snapshot` has been in its phase at `now`. */
+export const timeInState = (snapshot: Snapshot, now: number): number => Math.max(0, now - snapshot.since)
+
+/** A phase change, published once per transition. */
+export interface TransitionEvent {
+  readonly _tag: "Transition"
+  readonly id: string
+  readonly runId: number
+  readonly from: Phase
+  readonly to: Phase
+  readonly at: number
+  readonly snapshot: Snapshot
+}
+
+/** `awaitReady` saw the instance end up somewhere other than Ready. */
+export class BackendNotReadyError extends Schema.TaggedError<BackendNotReadyError>()("BackendNotReadyError", {
+  id: Schema.String,
+  phase: Schema.String,
+  message: Schema.String
+}) {}
+
+/** One supervised backend. */
+export interface BackendInstance {
+  readonly id: string
+  /** The spec currently applied. */
+  readonly spec: Effect.Effect<BackendSpec>
+  /** Starts supervising (no-op when already running); also the way out of `CrashLoop` and `Failed`. */
+  readonly start: Effect.Effect<void>
+  /**
+   * Stops: the stop signal to the whole process group, the grace period, then SIGKILL.
+   * Resolves when no process of the group is left, with how it went.
+   */
+  readonly stop: Effect.Effect<StopOutcome>
+  /** `stop` then `start`. */
+  readonly restart: Effect.Effect<StopOutcome>
+  readonly snapshot: Effect.Effect<Snapshot>
+  /** Every snapshot change, starting with the current one. */
+  readonly changes: Stream.Stream<Snapshot>
+  /** Waits for Ready; fails if the instance lands in Failed, CrashLoop or Stopped instead. */
+  readonly awaitReady: Effect.Effect<Snapshot, BackendNotReadyError>
+  readonly log: InstanceLog.InstanceLog
+  /** Applies a spec whose launch-relevant fields are unchanged (restart, readiness, stop, log policies). */
+  updatePolicy(spec: BackendSpec): Effect.Effect<void>
+}
+
+/** Lines attached to failures. */
+export const failureTailLines = 200
+
+const drainTimeoutMs = 2_000
+
+/** Picks a free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
+export const allocatePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
+  const server = NodeNet.createServer()
+  server.once("error", () => resume(Effect.die(new Error("could not allocate a port"))))
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+type RunResult =
+  | { readonly _tag: "LaunchFailed"; readonly message: string }
+  | {
+    readonly _tag: "Ended"
+    readonly exit: ProcessExit
+    readonly reason: ExitReason
+    readonly readyForMs: number | undefined
+  }
+
+const pump = (stream: Stream.Stream<Uint8Array, unknown>, splitter: InstanceLog.LineSplitter) =>
+  stream.pipe(
+    Stream.runForEach((chunk) => Effect.sync(() => splitter.push(chunk))),
+    Effect.ignore,
+    Effect.ensuring(Effect.sync(() => splitter.end()))
+  )
+
+const terminal = (phase: Phase) => phase === "Failed" || phase === "CrashLoop" || phase === "Stopped"
+
+const runPreflight = (
+  launchers: Launchers["Service"],
+  spec: BackendSpec
+): Effect.Effect<void, PreflightError> =>
+  Effect.gen(function*() {
+    const launcher = launchers.get(launcherKind(spec.launcher))
+    if (launcher?.preflight !== undefined) yield* launcher.preflight(spec)
+    if (spec.preflight !== undefined) yield* spec.preflight
+  }).pipe(
+    Effect.catchDefect((defect) =>
+      Effect.fail(
+        new PreflightError({
+          message: `preflight crashed: ${defect instanceof Error ? defect.name : "defect"}`,
+          failureClass: "fatal"
+        })
+      )
+    )
+  )
+
+/** What an instance needs from its pool. */
+export interface InstanceDeps {
+  readonly launchers: Launchers["Service"]
+  readonly publish: (event: TransitionEvent) => Effect.Effect<void>
+}
+
+const describeExit = (exit: ProcessExit): string =>
+  exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code ?? "?"}`
+
+/**
+ * Creates an instance (not started) in the current scope. Closing the scope stops it.
+ */
+export const make = (initial: BackendSpec, deps: InstanceDeps) =>
+  Effect.gen(function*() {
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const id = initial.id
+    let current = initial
+    const log = yield* InstanceLog.make(id, resolveLog(initial))
+    const state = yield* SubscriptionRef.make<Snapshot>({
+      id,
+      label: labelOf(initial),
+      phase: "Idle",
+      runId: 0,
+      pid: undefined,
+      url: undefined,
+      port: undefined,
+      restartCount: 0,
+      attempt: 0,
+      nextRestartAt: undefined,
+      backoffMs: undefined,
+      lastExit: undefined,
+      lastStop: undefined,
+      failure: undefined,
+      since: now(),
+      launchHash: launchHash(initial),
+      policyHash: policyHash(initial)
+    })
+    const lock = yield* Semaphore.make(1)
+    let supervisor: Fiber.Fiber<void> | undefined
+    let nextRunId = 0
+    let runStop: StopOutcome | undefined
+
+    /** Applies `f`; publishes one event when the phase changed. */
+    const transition = (f: (s: Snapshot) => Snapshot) =>
+      Effect.gen(function*() {
+        const [before, after] = yield* SubscriptionRef.modify(state, (s) => {
+          const next = f(s)
+          const stamped = next.phase !== s.phase ? { ...next, since: now() } : next
+          return [[s, stamped] as const, stamped]
+        })
+        if (before.phase !== after.phase) {
+          yield* deps.publish({
+            _tag: "Transition",
+            id,
+            runId: after.runId,
+            from: before.phase,
+            to: after.phase,
+            at: after.since,
+            snapshot: after
+          })
+        }
+      })
+
+    /** Like `transition`, but ignored when `runId` is no longer the current run. */
+    const transitionRun = (runId: number, f: (s: Snapshot) => Snapshot) =>
+      transition((s) => (s.runId === runId && s.phase !== "Stopping" && s.phase !== "Stopped" ? f(s) : s))
+
+    const runOnce = (runId: number, spec: BackendSpec): Effect.Effect<RunResult> =>
+      Effect.scoped(Effect.gen(function*() {
+        const kind = launcherKind(spec.launcher)
+        const launcher = deps.launchers.get(kind)
+        if (launcher === undefined) {
+          const message = `no launcher registered for kind ${JSON.stringify(kind)}`
+          log.append("system", runId, `launch failed: ${message}`)
+          return { _tag: "LaunchFailed", message } as const
+        }
+        const readiness = resolveReadiness(spec)
+        const stopPolicy = resolveStop(spec)
+        const portSpec = spec.port ?? { _tag: "Reported" as const }
+        const port = portSpec._tag === "Fixed"
+          ? portSpec.port
+          : portSpec._tag === "Allocated"
+          ? yield* allocatePort
+          : undefined
+        let host = "127.0.0.1"
+        const input = (): Readiness.ReadinessInput => ({ id, runId, host, port })
+        const watch = yield* Readiness.armLineWatch(readiness, log, input)
+        if (watch !== undefined) yield* Effect.addFinalizer(() => Effect.sync(watch.dispose))
+
+        const env: Record<string, string> = { ...spec.env, [ENV_INSTANCE_ID]: id, [ENV_RUN_ID]: String(runId) }
+        if (port !== undefined && portSpec._tag !== "Reported") env[portSpec.envName ?? "PORT"] = String(port)
+        const request: LaunchRequest = {
+          id,
+          runId,
+          spec,
+          port,
+          env,
+          secrets: spec.secrets ?? {},
+          bootstrapLine: spec.bootstrap === undefined || spec.bootstrap.delivery === "none"
+            ? undefined
+            : Redacted.make(JSON.stringify(spec.bootstrap.envelope) + "\n"),
+          stop: stopPolicy
+        }
+        log.append("system", runId, `run ${runId} starting (${kind})`)
+        const launched = yield* Effect.result(launcher.launch(request))
+        if (launched._tag === "Failure") {
+          log.append("system", runId, `launch failed: ${launched.failure.message}`)
+          return { _tag: "LaunchFailed", message: launched.failure.message } as const
+        }
+        const proc: RunningProcess = launched.success
+        host = proc.host
+        yield* transitionRun(runId, (s) => ({ ...s, pid: proc.pid }))
+        log.append("system", runId, `run ${runId} started${proc.pid === undefined ? "" : ` (pid ${proc.pid})`}`)
+
+        const pumps = yield* Effect.all([
+          pump(proc.stdout, log.splitter("stdout", runId)),
+          pump(proc.stderr, log.splitter("stderr", runId))
+        ], { concurrency: 2, discard: true }).pipe(Effect.forkScoped({ startImmediately: true }))
+        const drain = Fiber.await(pumps).pipe(Effect.timeout(drainTimeoutMs), Effect.ignore)
+        // Runs first when the run scope closes (also on interruption by a deliberate stop):
+        // stop the whole group honestly, then drain the output to its end.
+        yield* Effect.addFinalizer(() =>
+          proc.stop(resolveStop(current)).pipe(
+            Effect.tap((outcome) => Effect.sync(() => (runStop = outcome))),
+            Effect.andThen(drain)
+          )
+        )
+
+        const waitReady = watch !== undefined ? watch.ready : Readiness.poll(readiness, input())
+        const first = yield* Effect.raceFirst(
+          waitReady.pipe(
+            Effect.timeout(readiness.startupTimeoutMs),
+            Effect.map((info) => ({ _tag: "Ready" as const, info })),
+            Effect.orElseSucceed(() => ({ _tag: "Timeout" as const }))
+          ),
+          proc.exit.pipe(Effect.map((exit) => ({ _tag: "Exit" as const, exit })))
+        )
+
+        let exit: ProcessExit
+        let reason: ExitReason
+        let readyForMs: number | undefined
+        if (first._tag === "Ready") {
+          const readyAt = now()
+          const readyPort = first.info.port ?? port
+          const url = first.info.url ?? (readyPort === undefined ? undefined : `http://${host}:${readyPort}`)
+          log.append("system", runId, `run ${runId} ready${url === undefined ? "" : ` at ${url}`}`)
+          yield* transitionRun(runId, (s) => ({
+            ...s,
+            phase: "Ready",
+            url,
+            port: readyPort,
+            nextRestartAt: undefined,
+            backoffMs: undefined,
+            failure: undefined
+          }))
+          exit = yield* proc.exit
+          readyForMs = now() - readyAt
+          reason = exit.code === 0 && exit.signal === null ? "Exited" : "Crashed"
+        } else if (first._tag === "Timeout") {
+          log.append("system", runId, `startup timeout after ${readiness.startupTimeoutMs} ms; stopping run ${runId}`)
+          const outcome = yield* proc.stop(resolveStop(current))
+          yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
+          exit = yield* proc.exit
+          reason = "StartupTimeout"
+        } else {
+          exit = first.exit
+          reason = "ExitedBeforeReady"
+        }
+        // No process of the group may outlive its run (no two processes per id), and the
+        // output is drained to its end before the exit is reported.
+        yield* proc.stop(resolveStop(current))
+        yield* drain
+        log.append("system", runId, `run ${runId} ended: ${describeExit(exit)} (${reason})`)
+        return { _tag: "Ended", exit, reason, readyForMs } as const
+      }))
+
+    const supervise = Effect.gen(function*() {
+      let attempt = 0
+      let breaker = RestartPolicy.emptyBreaker
+      let preflightFailures = 0
+      let first = true
+      while (true) {
+        const spec = current
+        const pre = yield* Effect.result(runPreflight(deps.launchers, spec))
+        if (pre._tag === "Failure") {
+          const error = pre.failure
+          const policy = resolveRestart(current)
+          preflightFailures++
+          log.append("system", nextRunId, `preflight failed (${error.failureClass}): ${error.message}`)
+          const failure: Failure = {
+            reason: "PreflightFailed",
+            message: error.message,
+            failureClass: error.failureClass,
+            lines: log.tail(failureTailLines)
+          }
+          const limit = error.retryLimit ?? 3
+          if (error.failureClass === "fatal" || (error.failureClass === "bounded" && preflightFailures > limit)) {
+            yield* transition((s) => ({ ...s, phase: "Failed", failure, pid: undefined, url: undefined }))
+            return
+          }
+          const delay = RestartPolicy.backoffDelay(policy, attempt, yield* Random.next)
+          attempt++
+          yield* transition((s) => ({
+            ...s,
+            phase: "Backoff",
+            attempt,
+            failure,
+            nextRestartAt: now() + delay,
+            backoffMs: delay
+          }))
+          yield* Effect.sleep(delay)
+          continue
+        }
+        preflightFailures = 0
+        const runId = ++nextRunId
+        const isRestart = !first
+        first = false
+        yield* transition((s) => ({
+          ...s,
+          phase: "Starting",
+          runId,
+          pid: undefined,
+          url: undefined,
+          port: undefined,
+          nextRestartAt: undefined,
+          backoffMs: undefined,
+          restartCount: isRestart ? s.restartCount + 1 : s.restartCount
+        }))
+        const result = yield* runOnce(runId, spec)
+        const at = now()
+        const policy = resolveRestart(current)
+        const exit: ProcessExit = result._tag === "Ended" ? result.exit : { code: null, signal: null }
+        const reason: ExitReason = result._tag === "Ended" ? result.reason : "LaunchFailed"
+        const readyForMs = result._tag === "Ended" ? result.readyForMs : undefined
+        const lastExit: LastExit = { runId, code: exit.code, signal: exit.signal, reason, at, readyForMs }
+        if (RestartPolicy.isStable(policy, readyForMs)) {
+          attempt = 0
+          breaker = RestartPolicy.emptyBreaker
+        }
+        const message = result._tag === "LaunchFailed"
+          ? result.message
+          : reason === "StartupTimeout"
+          ? `not ready within ${resolveReadiness(current).startupTimeoutMs} ms`
+          : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
+        const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
+        const clean = result._tag === "Ended" && reason !== "StartupTimeout" && exit.code === 0 &&
+          exit.signal === null
+        const restartable = result._tag === "Ended" && reason !== "StartupTimeout"
+          ? RestartPolicy.shouldRestart(policy, exit)
+          : policy.mode !== "never"
+        if (!restartable) {
+          yield* transition((s) => ({
+            ...s,
+            phase: clean ? "Stopped" : "Failed",
+            pid: undefined,
+            url: undefined,
+            lastExit,
+            failure: clean ? undefined : failure
+          }))
+          return
+        }
+        breaker = RestartPolicy.recordFailure(policy, breaker, at)
+        if (RestartPolicy.isTripped(policy, breaker, at)) {
+          const loopMessage =
+            `crash loop: ${breaker.failures.length} failures within ${policy.crashLoopWindowMs} ms (last: ${message}); ` +
+            `not restarting until start() or a spec change`
+          log.append("system", runId, loopMessage)
+          yield* transition((s) => ({
+            ...s,
+            phase: "CrashLoop",
+            pid: undefined,
+            url: undefined,
+            lastExit,
+            failure: {
+              reason: "CrashLoop",
+              message: loopMessage,
+              failureClass: undefined,
+              lines: log.tail(failureTailLines)
+            }
+          }))
+          return
+        }
+        const delay = RestartPolicy.backoffDelay(policy, attempt, yield* Random.next)
+        attempt++
+        log.append("system", runId, `restarting in ${delay} ms (attempt ${attempt})`)
+        yield* transition((s) => ({
+          ...s,
+          phase: "Backoff",
+          pid: undefined,
+          url: undefined,
+          attempt,
+          lastExit,
+          failure,
+          nextRestartAt: at + delay,
+          backoffMs: delay
+        }))
+        yield* Effect.sleep(delay)
+      }
+    })
+
+    const start = lock.withPermit(Effect.gen(function*() {
+      if (supervisor !== undefined && supervisor.pollUnsafe() === undefined) return
+      yield* transition((s) => ({
+        ...s,
+        phase: "Starting",
+        restartCount: 0,
+        attempt: 0,
+        failure: undefined,
+        nextRestartAt: undefined,
+        backoffMs: undefined
+      }))
+      supervisor = yield* Effect.forkDetach(supervise, { startImmediately: true })
+    })).pipe(Effect.withSpan("BackendInstance.start", { attributes: { id } }))
+
+    const stopped: StopOutcome = { method: "exited", durationMs: 0, survivors: 0 }
+
+    const stop = lock.withPermit(Effect.gen(function*() {
+      const fiber = supervisor
+      supervisor = undefined
+      if (fiber === undefined) return stopped
+      runStop = undefined
+      const wasActive = fiber.pollUnsafe() === undefined
+      if (wasActive) yield* transition((s) => ({ ...s, phase: "Stopping" }))
+      yield* Fiber.interrupt(fiber)
+      const outcome = runStop ?? stopped
+      if (wasActive) {
+        yield* transition((s) => ({
+          ...s,
+          phase: "Stopped",
+          pid: undefined,
+          url: undefined,
+          nextRestartAt: undefined,
+          backoffMs: undefined,
+          lastStop: outcome,
+          lastExit: runStop === undefined || s.runId === 0
+            ? s.lastExit
+            : { runId: s.runId, code: null, signal: null, reason: "Stopped", at: now(), readyForMs: undefined }
+        }))
+      }
+      return outcome
+    })).pipe(Effect.withSpan("BackendInstance.stop", { attributes: { id } }))
+
+    const restart = Effect.flatMap(stop, (outcome) => Effect.as(start, outcome))
+
+    const awaitReady = SubscriptionRef.changes(state).pipe(
+      Stream.filter((s) => s.phase === "Ready" || terminal(s.phase)),
+      Stream.runHead,
+      Effect.flatMap((head) => {
+        if (Option.isNone(head)) {
+          return Effect.fail(new BackendNotReadyError({ id, phase: "unknown", message: `${id} ended` }))
+        }
+        const s = head.value
+        return s.phase === "Ready"
+          ? Effect.succeed(s)
+          : Effect.fail(
+            new BackendNotReadyError({
+              id,
+              phase: s.phase,
+              message: `${id} is ${s.phase}${s.failure === undefined ? "" : `: ${s.failure.message}`}`
+            })
+          )
+      })
+    )
+
+    const updatePolicy = (spec: BackendSpec) =>
+      Effect.gen(function*() {
+        current = spec
+        log.setPolicy(resolveLog(spec))
+        yield* transition((s) => ({ ...s, label: labelOf(spec), policyHash: policyHash(spec) }))
+        const phase = (yield* SubscriptionRef.get(state)).phase
+        // A policy change is a chance to recover: leave the breaker or a final failure.
+        if (phase === "CrashLoop" || phase === "Failed") yield* start
+      })
+
+    yield* Effect.addFinalizer(() => stop)
+
+    const instance: BackendInstance = {
+      id,
+      spec: Effect.sync(() => current),
+      start,
+      stop,
+      restart,
+      snapshot: SubscriptionRef.get(state),
+      changes: SubscriptionRef.changes(state),
+      awaitReady,
+      log,
+      updatePolicy
+    }
+    return instance
+  })
+
+/** The type of {@link make}'s requirement: an instance lives in a scope. */
+export type MakeRequirements = Scope.Scope

@@ -1,0 +1,272 @@
+/**
+ * `BackendPool`: the registry of supervised backends, and `reconcile`, which moves it to a
+ * desired state: level-triggered, idempotent and serialized.
+ *
+ * @module
+ */
+import {
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Layer,
+  PubSub,
+  Queue,
+  Schema,
+  Scope,
+  Semaphore,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import * as BackendInstance from "./BackendInstance.ts"
+import { type BackendSpec, BackendSpec as BackendSpecSchema, launchHash, policyHash } from "./BackendSpec.ts"
+import { Launchers, type StopOutcome } from "./Launcher.ts"
+import * as ReconcilePlan from "./ReconcilePlan.ts"
+
+/** `register` was given an id that is already registered. */
+export class DuplicateBackendError extends Schema.TaggedError<DuplicateBackendError>()("DuplicateBackendError", {
+  id: Schema.String,
+  message: Schema.String
+}) {}
+
+/** No instance with this id is registered. */
+export class UnknownBackendError extends Schema.TaggedError<UnknownBackendError>()("UnknownBackendError", {
+  id: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A desired state that cannot be applied (duplicate ids, an invalid spec). Nothing was changed. */
+export class InvalidDesiredStateError extends Schema.TaggedError<InvalidDesiredStateError>()(
+  "InvalidDesiredStateError",
+  { message: Schema.String }
+) {}
+
+/** Events of the pool: one per instance transition, plus registration changes. */
+export type PoolEvent =
+  | BackendInstance.TransitionEvent
+  | { readonly _tag: "Registered"; readonly id: string; readonly at: number }
+  | { readonly _tag: "Unregistered"; readonly id: string; readonly at: number; readonly stop: StopOutcome }
+
+type Entry =
+  | {
+    readonly _tag: "Active"
+    readonly instance: BackendInstance.BackendInstance
+    readonly scope: Scope.Closeable
+    readonly launchHash: string
+    readonly policyHash: string
+  }
+  | { readonly _tag: "Closing"; readonly done: Deferred.Deferred<void> }
+
+/** The pool service. */
+export class BackendPool extends Context.Service<BackendPool, {
+  /** Registers an instance, unstarted. Waits if an instance with the same id is still closing. */
+  register(spec: BackendSpec): Effect.Effect<BackendInstance.BackendInstance, DuplicateBackendError>
+  /** Stops the instance, closes its scope and removes it; waits if it is already closing. */
+  unregister(id: string): Effect.Effect<StopOutcome, UnknownBackendError>
+  get(id: string): Effect.Effect<BackendInstance.BackendInstance, UnknownBackendError>
+  /** Registered instances (closing ones are hidden), sorted by id. */
+  readonly list: Effect.Effect<ReadonlyArray<BackendInstance.BackendInstance>>
+  /** A snapshot of every registered instance, sorted by id. */
+  readonly status: Effect.Effect<ReadonlyArray<BackendInstance.Snapshot>>
+  /**
+   * Every event from now on: one per instance transition. Buffered per subscriber (4096 events,
+   * the oldest are dropped when a subscriber falls further behind).
+   */
+  readonly events: Stream.Stream<PoolEvent>
+  /**
+   * Moves the pool to `desired` (level-triggered, idempotent, serialized): starts what is new,
+   * replaces instances whose launch-relevant fields changed, applies policy-only changes in
+   * place, keeps unchanged ones untouched, and stops ids that are no longer desired.
+   */
+  reconcile(desired: ReadonlyArray<BackendSpec>): Effect.Effect<ReconcilePlan.Plan, InvalidDesiredStateError>
+  /**
+   * Keeps the pool reconciled to `ref` until the scope closes. Bursts of changes are coalesced:
+   * while one reconcile runs only the latest desired state waits, and it is always applied.
+   */
+  follow(ref: SubscriptionRef.SubscriptionRef<ReadonlyArray<BackendSpec>>): Effect.Effect<void, never, Scope.Scope>
+}>()("@isthmus/backend-pool/BackendPool") {
+  /** The pool; needs `Launchers`. Closing the layer stops every instance concurrently. */
+  static readonly layer: Layer.Layer<BackendPool, never, Launchers> = Layer.effect(
+    BackendPool,
+    Effect.gen(function*() {
+      const launchers = yield* Launchers
+      const layerScope = yield* Scope.Scope
+      const entries = new Map<string, Entry>()
+      const registryLock = yield* Semaphore.make(1)
+      const reconcileLock = yield* Semaphore.make(1)
+      const events = yield* PubSub.sliding<PoolEvent>(4096)
+      const publish = (event: PoolEvent) => PubSub.publish(events, event).pipe(Effect.asVoid)
+      const nowMs = Effect.clockWith((clock) => clock.currentTimeMillis)
+
+      const register = Effect.fn("BackendPool.register")(function*(spec: BackendSpec) {
+        while (true) {
+          const outcome = yield* registryLock.withPermit(Effect.gen(function*() {
+            const existing = entries.get(spec.id)
+            if (existing?._tag === "Active") {
+              return yield* new DuplicateBackendError({
+                id: spec.id,
+                message: `a backend with id ${JSON.stringify(spec.id)} is already registered; unregister it first`
+              })
+            }
+            if (existing?._tag === "Closing") return { _tag: "Wait" as const, done: existing.done }
+            const scope = yield* Scope.fork(layerScope, "sequential")
+            const instance = yield* BackendInstance.make(spec, { launchers, publish }).pipe(Scope.provide(scope))
+            entries.set(spec.id, {
+              _tag: "Active",
+              instance,
+              scope,
+              launchHash: launchHash(spec),
+              policyHash: policyHash(spec)
+            })
+            return { _tag: "Done" as const, instance }
+          }))
+          if (outcome._tag === "Done") {
+            yield* publish({ _tag: "Registered", id: spec.id, at: yield* nowMs })
+            return outcome.instance
+          }
+          yield* Deferred.await(outcome.done)
+        }
+      })
+
+      const unregister = Effect.fn("BackendPool.unregister")(function*(id: string) {
+        const claimed = yield* registryLock.withPermit(Effect.gen(function*() {
+          const existing = entries.get(id)
+          if (existing === undefined) {
+            return yield* new UnknownBackendError({ id, message: `no backend with id ${JSON.stringify(id)}` })
+          }
+          if (existing._tag === "Closing") return { _tag: "Wait" as const, done: existing.done }
+          const done = yield* Deferred.make<void>()
+          entries.set(id, { _tag: "Closing", done })
+          return { _tag: "Close" as const, entry: existing, done }
+        }))
+        if (claimed._tag === "Wait") {
+          yield* Deferred.await(claimed.done)
+          return { method: "exited", durationMs: 0, survivors: 0 } as StopOutcome
+        }
+        const outcome = yield* claimed.entry.instance.stop.pipe(
+          Effect.ensuring(
+            Scope.close(claimed.entry.scope, Exit.void).pipe(
+              Effect.andThen(registryLock.withPermit(Effect.sync(() => entries.delete(id)))),
+              Effect.andThen(Deferred.succeed(claimed.done, undefined))
+            )
+          ),
+          Effect.uninterruptible
+        )
+        yield* publish({ _tag: "Unregistered", id, at: yield* nowMs, stop: outcome })
+        return outcome
+      })
+
+      const active = () =>
+        [...entries.entries()]
+          .flatMap(([id, e]) => e._tag === "Active" ? [{ id, entry: e }] : [])
+          .toSorted((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+
+      const get = (id: string) =>
+        Effect.suspend(() => {
+          const e = entries.get(id)
+          return e?._tag === "Active"
+            ? Effect.succeed(e.instance)
+            : Effect.fail(new UnknownBackendError({ id, message: `no backend with id ${JSON.stringify(id)}` }))
+        })
+
+      const list = Effect.sync(() => active().map((a) => a.entry.instance))
+      const status = Effect.suspend(() => Effect.forEach(active(), (a) => a.entry.instance.snapshot))
+
+      const apply = (action: ReconcilePlan.Action): Effect.Effect<void> => {
+        switch (action._tag) {
+          case "Start":
+            return register(action.spec).pipe(
+              Effect.flatMap((i) => i.start),
+              Effect.catchTag("DuplicateBackendError", () => Effect.void)
+            )
+          case "Replace":
+            return unregister(action.id).pipe(
+              Effect.ignore,
+              Effect.andThen(register(action.spec)),
+              Effect.flatMap((i) => i.start),
+              Effect.catchTag("DuplicateBackendError", () => Effect.void)
+            )
+          case "Update":
+            return Effect.gen(function*() {
+              const e = entries.get(action.id)
+              if (e?._tag !== "Active") return
+              entries.set(action.id, { ...e, policyHash: policyHash(action.spec) })
+              yield* e.instance.updatePolicy(action.spec)
+              if ((yield* e.instance.snapshot).phase === "Idle") yield* e.instance.start
+            })
+          case "Keep":
+            return Effect.gen(function*() {
+              const e = entries.get(action.id)
+              if (e?._tag === "Active" && (yield* e.instance.snapshot).phase === "Idle") yield* e.instance.start
+            })
+          case "Stop":
+            return Effect.ignore(unregister(action.id))
+        }
+      }
+
+      const reconcile = Effect.fn("BackendPool.reconcile")(function*(desired: ReadonlyArray<BackendSpec>) {
+        const dups = ReconcilePlan.duplicateIds(desired)
+        if (dups.length > 0) {
+          return yield* new InvalidDesiredStateError({ message: `duplicate ids in desired state: ${dups.join(", ")}` })
+        }
+        for (const spec of desired) {
+          if (!Schema.is(BackendSpecSchema)(spec)) {
+            return yield* new InvalidDesiredStateError({
+              message: `the spec for ${
+                JSON.stringify(String((spec as { id?: unknown }).id))
+              } is not a valid BackendSpec`
+            })
+          }
+        }
+        return yield* reconcileLock.withPermit(Effect.gen(function*() {
+          const current = active().map((a) => ({
+            id: a.id,
+            launchHash: a.entry.launchHash,
+            policyHash: a.entry.policyHash
+          }))
+          const actions = ReconcilePlan.diff(current, desired)
+          yield* Effect.forEach(actions, apply, { concurrency: "unbounded", discard: true })
+          return ReconcilePlan.toPlan(actions)
+        }))
+      })
+
+      const follow = (ref: SubscriptionRef.SubscriptionRef<ReadonlyArray<BackendSpec>>) =>
+        Effect.gen(function*() {
+          const latest = yield* Queue.sliding<ReadonlyArray<BackendSpec>>(1)
+          yield* SubscriptionRef.changes(ref).pipe(
+            Stream.runForEach((desired) => Queue.offer(latest, desired)),
+            Effect.forkScoped({ startImmediately: true })
+          )
+          yield* Queue.take(latest).pipe(
+            Effect.flatMap((desired) =>
+              reconcile(desired).pipe(
+                Effect.catchTag("InvalidDesiredStateError", (e) => Effect.logWarning(`follow: ${e.message}`)),
+                Effect.asVoid
+              )
+            ),
+            Effect.forever,
+            Effect.forkScoped({ startImmediately: true })
+          )
+        }).pipe(Effect.withSpan("BackendPool.follow"))
+
+      // Closing the pool stops every instance concurrently (each within its own grace period).
+      yield* Effect.addFinalizer(() =>
+        Effect.forEach(active(), (a) => unregister(a.id).pipe(Effect.ignore), {
+          concurrency: "unbounded",
+          discard: true
+        }).pipe(Effect.andThen(PubSub.shutdown(events)))
+      )
+
+      return BackendPool.of({
+        register,
+        unregister,
+        get,
+        list,
+        status,
+        events: Stream.fromPubSub(events),
+        reconcile,
+        follow
+      })
+    })
+  )
+}

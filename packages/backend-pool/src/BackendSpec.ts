@@ -1,0 +1,471 @@
+/**
+ * `BackendSpec`: everything the pool needs to know to run one backend, as data.
+ *
+ * A spec is a plain, Schema-typed value so hosts can keep their desired state in a settings file
+ * and decode it. Defaults live in {@link resolve}; every optional field has a sane bounded default.
+ * The only non-data fields are the optional `preflight` and `Custom` readiness effects, which are
+ * compared by reference when the pool diffs specs.
+ *
+ * @module
+ */
+import { Effect, Redacted, Schema } from "effect"
+
+// ---------------------------------------------------------------------------------------------
+// Small building blocks
+// ---------------------------------------------------------------------------------------------
+
+/** Milliseconds, a non-negative integer. */
+export const Millis = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+
+/** A TCP port, 1..65535. */
+export const Port = Schema.Number.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 65535 }))
+
+/**
+ * An instance id: 1..128 characters of letters, digits and `._:@/-`. The id is used in file names
+ * only through {@link logFileStem}, which sanitizes and hashes it, so `/` cannot escape a directory.
+ */
+export const BackendId = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, {
+    description: "1..128 characters: letters, digits and ._:@/- (starting with a letter or digit)"
+  })
+)
+
+/** The name of an environment variable. */
+export const EnvName = Schema.String.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/))
+
+/** A signal used to ask a backend to stop. */
+export const StopSignal = Schema.Literals(["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"])
+export type StopSignal = typeof StopSignal.Type
+
+// ---------------------------------------------------------------------------------------------
+// Launchers
+// ---------------------------------------------------------------------------------------------
+
+/** Run a command on this machine, without a shell, in its own process group. */
+export const LocalLaunch = Schema.TaggedStruct("Local", {
+  /** The executable; resolved through PATH when it has no slash. */
+  command: Schema.String.check(Schema.isMinLength(1)),
+  /** One argv entry per value; `{port}` is replaced by the port when the pool knows it. */
+  args: Schema.optionalKey(Schema.Array(Schema.String)),
+  cwd: Schema.optionalKey(Schema.String),
+  /** Whether the host's own environment is inherited (default true). */
+  inheritEnv: Schema.optionalKey(Schema.Boolean)
+})
+export type LocalLaunch = typeof LocalLaunch.Type
+
+/** Run a command inside a WSL distro through `wsl.exe -d <distro> --exec …` (see `WslLauncher`). */
+export const WslLaunch = Schema.TaggedStruct("Wsl", {
+  /** The distro, by WSL's own name rules; checked again by the launcher. */
+  distro: Schema.String.check(Schema.isMinLength(1)),
+  command: Schema.String.check(Schema.isMinLength(1)),
+  args: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** A Linux working directory, passed as `--cd`. */
+  cwd: Schema.optionalKey(Schema.String)
+})
+export type WslLaunch = typeof WslLaunch.Type
+
+/** A launcher the host registered itself, chosen by `kind`, with its own configuration. */
+export const CustomLaunch = Schema.TaggedStruct("Custom", {
+  kind: Schema.String.check(Schema.isMinLength(1)),
+  config: Schema.optionalKey(Schema.Unknown)
+})
+export type CustomLaunch = typeof CustomLaunch.Type
+
+export const Launch = Schema.Union([LocalLaunch, WslLaunch, CustomLaunch])
+export type Launch = typeof Launch.Type
+
+/** The key under which a launcher is registered for a given launch spec. */
+export const launcherKind = (launch: Launch): string => launch._tag === "Custom" ? launch.kind : launch._tag
+
+// ---------------------------------------------------------------------------------------------
+// Bootstrap, port, readiness
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How the bootstrap envelope reaches the backend:
+ * - `fd3`: written to an extra pipe on fd 3, which is then closed (EOF);
+ * - `stdin`: written to stdin as one line, and stdin is kept open afterwards (it is the lifetime pipe);
+ * - `env`: in the environment variable `ISTHMUS_BOOTSTRAP` (visible to the process and its children);
+ * - `none`.
+ * The backend reads it with `@isthmus/backend-pool/child` (`readBootstrap`).
+ */
+export const BootstrapDelivery = Schema.Literals(["fd3", "stdin", "env", "none"])
+export type BootstrapDelivery = typeof BootstrapDelivery.Type
+
+export const Bootstrap = Schema.Struct({
+  delivery: BootstrapDelivery,
+  /** The envelope (a `BootstrapEnvelope` from `@isthmus/rpc-protocol`), encoded as one JSON line. */
+  envelope: Schema.Record(Schema.String, Schema.Unknown)
+})
+export type Bootstrap = typeof Bootstrap.Type
+
+/**
+ * Where the backend listens:
+ * - `Reported` (default, race-free): the backend binds port 0 itself and reports its URL in its ready signal;
+ * - `Fixed`: a port chosen by the host;
+ * - `Allocated`: the pool picks a free port just before the launch.
+ * `Fixed` and `Allocated` ports reach the backend in `env` (`PORT` unless `envName` says otherwise)
+ * and through `{port}` in the launch arguments.
+ */
+export const PortSpec = Schema.Union([
+  Schema.TaggedStruct("Reported", {}),
+  Schema.TaggedStruct("Fixed", { port: Port, envName: Schema.optionalKey(EnvName) }),
+  Schema.TaggedStruct("Allocated", { envName: Schema.optionalKey(EnvName) })
+])
+export type PortSpec = typeof PortSpec.Type
+
+/** What a readiness check learnt: the URL the backend can be reached at, when known. */
+export interface ReadyInfo {
+  readonly url?: string | undefined
+  readonly port?: number | undefined
+}
+
+/** A custom readiness check failed; retried every period until the startup timeout. */
+export class ReadinessCheckError extends Schema.TaggedError<ReadinessCheckError>()("ReadinessCheckError", {
+  message: Schema.String
+}) {}
+
+/** Context given to a custom readiness check. */
+export interface ReadinessContext {
+  readonly id: string
+  readonly runId: number
+  readonly host: string
+  readonly port: number | undefined
+}
+
+/** A custom readiness function: called once per probe period until it succeeds or the startup timeout fires. */
+export type CustomReadinessCheck = (context: ReadinessContext) => Effect.Effect<ReadyInfo, ReadinessCheckError>
+
+const isPreflight = (u: unknown): u is Effect.Effect<void, PreflightError> => Effect.isEffect(u)
+
+const isFunction = (u: unknown): u is CustomReadinessCheck => typeof u === "function"
+
+/**
+ * How the pool knows the backend is ready. Every variant is bounded by `startupTimeoutMs`
+ * (default 30 000) and fails closed: a timeout kills the run and never counts as ready.
+ * - `Signal` (default): the backend calls `signalReady({ url })` from `@isthmus/backend-pool/child`;
+ * - `LogLine`: a regular expression on output lines; a named group `url` (or `port`) is captured;
+ * - `Http`: GET `url` (with `{host}` and `{port}` filled in) until it answers 2xx–3xx;
+ * - `Tcp`: a TCP connect to `host:port` succeeds;
+ * - `Custom`: a host function, called every period.
+ */
+export const Readiness = Schema.Union([
+  Schema.TaggedStruct("Signal", {}),
+  Schema.TaggedStruct("LogLine", {
+    pattern: Schema.String,
+    flags: Schema.optionalKey(Schema.String),
+    stream: Schema.optionalKey(Schema.Literals(["stdout", "stderr", "any"]))
+  }),
+  Schema.TaggedStruct("Http", {
+    url: Schema.String,
+    probeTimeoutMs: Schema.optionalKey(Millis)
+  }),
+  Schema.TaggedStruct("Tcp", {
+    host: Schema.optionalKey(Schema.String),
+    port: Schema.optionalKey(Port)
+  }),
+  Schema.TaggedStruct("Custom", {
+    name: Schema.String,
+    check: Schema.declare(isFunction)
+  })
+])
+export type Readiness = typeof Readiness.Type
+
+export const ReadinessPolicy = Schema.Struct({
+  check: Schema.optionalKey(Readiness),
+  startupTimeoutMs: Schema.optionalKey(Millis),
+  /** Period between probes during startup (default 250 ms). */
+  periodMs: Schema.optionalKey(Millis)
+})
+export type ReadinessPolicy = typeof ReadinessPolicy.Type
+
+// ---------------------------------------------------------------------------------------------
+// Restart, stop, logs, preflight
+// ---------------------------------------------------------------------------------------------
+
+export const BackoffPolicy = Schema.Struct({
+  /** First delay (default 1000 ms). */
+  initialMs: Schema.optionalKey(Millis),
+  /** Growth factor per consecutive failure (default 2). */
+  factor: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Cap (default 60 000 ms). */
+  maxMs: Schema.optionalKey(Millis),
+  /** Relative jitter, 0..1 (default 0.2, i.e. ±20%). */
+  jitter: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })))
+})
+export type BackoffPolicy = typeof BackoffPolicy.Type
+
+export const RestartPolicySpec = Schema.Struct({
+  /** `always` (default), `on-failure` (not after exit code 0) or `never`. */
+  mode: Schema.optionalKey(Schema.Literals(["always", "on-failure", "never"])),
+  /** Exit codes after which the backend is never restarted (it ends `Stopped` or `Failed`). */
+  preventExitCodes: Schema.optionalKey(Schema.Array(Schema.Int)),
+  backoff: Schema.optionalKey(BackoffPolicy),
+  /** The backoff resets only after the backend stayed Ready this long (default 60 000 ms). */
+  resetAfterReadyMs: Schema.optionalKey(Millis),
+  /** Crash-loop breaker: this many failures (default 10) ... */
+  crashLoopFailures: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** ... within this window (default 600 000 ms) park the instance in `CrashLoop`. */
+  crashLoopWindowMs: Schema.optionalKey(Millis)
+})
+export type RestartPolicySpec = typeof RestartPolicySpec.Type
+
+export const StopPolicy = Schema.Struct({
+  /** The graceful signal sent to the whole process group (default SIGTERM). */
+  signal: Schema.optionalKey(StopSignal),
+  /** How long the group gets before SIGKILL (default 10 000 ms). */
+  graceMs: Schema.optionalKey(Millis)
+})
+export type StopPolicy = typeof StopPolicy.Type
+
+export const LogPolicy = Schema.Struct({
+  /** Directory for rotating log files; none means memory only. */
+  dir: Schema.optionalKey(Schema.String),
+  /** Size of one file before rotation (default 10 MiB). */
+  maxFileBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))),
+  /** Files kept per instance, including the current one (default 5). */
+  maxFiles: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 }))),
+  /** Lines kept in memory (default 1000). */
+  ringLines: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100_000 }))),
+  /** Longer lines are cut here and marked truncated (default 64 KiB). */
+  maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 256, maximum: 16 * 1024 * 1024 }))),
+  /** Bytes waiting for the disk before new lines are dropped (default 4 MiB). */
+  maxPendingBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))),
+  /** Lines buffered per live subscriber before that subscriber loses lines (default 4096). */
+  liveBuffer: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))
+})
+export type LogPolicy = typeof LogPolicy.Type
+
+/** How a preflight failure is handled. */
+export const FailureClass = Schema.Literals(["fatal", "transient", "bounded"])
+export type FailureClass = typeof FailureClass.Type
+
+/**
+ * A preflight failed. `fatal` parks the instance in `Failed` at once; `transient` is retried
+ * through the backoff forever; `bounded` is retried through the backoff up to `retryLimit` times.
+ */
+export class PreflightError extends Schema.TaggedError<PreflightError>()("PreflightError", {
+  message: Schema.String,
+  failureClass: FailureClass,
+  retryLimit: Schema.optional(Schema.Int)
+}) {}
+
+/** A preflight effect: runs before every launch; nothing is spawned when it fails. */
+export type Preflight = Effect.Effect<void, PreflightError>
+
+// ---------------------------------------------------------------------------------------------
+// The spec
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One backend's desired state. Launch-relevant fields (`launcher`, `env`, `secrets`, `bootstrap`,
+ * `port`) replace the process when they change; the others (`label`, `readiness`, `restart`,
+ * `stop`, `log`, `preflight`) apply in place.
+ */
+export const BackendSpec = Schema.Struct({
+  id: BackendId,
+  label: Schema.optionalKey(Schema.String),
+  launcher: Launch,
+  /** Plain environment variables. */
+  env: Schema.optionalKey(Schema.Record(EnvName, Schema.String)),
+  /**
+   * Secret environment variables: passed in the environment only, never in argv, never logged,
+   * never in an error message. Decoded from plain strings.
+   */
+  secrets: Schema.optionalKey(Schema.Record(EnvName, Schema.RedactedFromValue(Schema.String))),
+  bootstrap: Schema.optionalKey(Bootstrap),
+  port: Schema.optionalKey(PortSpec),
+  readiness: Schema.optionalKey(ReadinessPolicy),
+  restart: Schema.optionalKey(RestartPolicySpec),
+  stop: Schema.optionalKey(StopPolicy),
+  log: Schema.optionalKey(LogPolicy),
+  preflight: Schema.optionalKey(Schema.declare(isPreflight))
+})
+export type BackendSpec = typeof BackendSpec.Type
+
+/** Decode a spec from unknown input (for example a settings file). */
+export const decode = Schema.decodeUnknownEffect(BackendSpec)
+
+// ---------------------------------------------------------------------------------------------
+// Resolved view with defaults
+// ---------------------------------------------------------------------------------------------
+
+/** Defaults applied by {@link resolve}. */
+export const defaults = {
+  startupTimeoutMs: 30_000,
+  readinessPeriodMs: 250,
+  httpProbeTimeoutMs: 1_000,
+  backoffInitialMs: 1_000,
+  backoffFactor: 2,
+  backoffMaxMs: 60_000,
+  backoffJitter: 0.2,
+  resetAfterReadyMs: 60_000,
+  crashLoopFailures: 10,
+  crashLoopWindowMs: 600_000,
+  stopSignal: "SIGTERM" as StopSignal,
+  graceMs: 10_000,
+  maxFileBytes: 10 * 1024 * 1024,
+  maxFiles: 5,
+  ringLines: 1000,
+  maxLineBytes: 64 * 1024,
+  maxPendingBytes: 4 * 1024 * 1024,
+  liveBuffer: 4096
+} as const
+
+export interface ResolvedRestart {
+  readonly mode: "always" | "on-failure" | "never"
+  readonly preventExitCodes: ReadonlyArray<number>
+  readonly initialMs: number
+  readonly factor: number
+  readonly maxMs: number
+  readonly jitter: number
+  readonly resetAfterReadyMs: number
+  readonly crashLoopFailures: number
+  readonly crashLoopWindowMs: number
+}
+
+export interface ResolvedLog {
+  readonly dir: string | undefined
+  readonly maxFileBytes: number
+  readonly maxFiles: number
+  readonly ringLines: number
+  readonly maxLineBytes: number
+  readonly maxPendingBytes: number
+  readonly liveBuffer: number
+}
+
+export interface ResolvedStop {
+  readonly signal: StopSignal
+  readonly graceMs: number
+}
+
+export interface ResolvedReadiness {
+  readonly check: Readiness
+  readonly startupTimeoutMs: number
+  readonly periodMs: number
+}
+
+export const resolveRestart = (spec: BackendSpec): ResolvedRestart => {
+  const r = spec.restart ?? {}
+  const b = r.backoff ?? {}
+  return {
+    mode: r.mode ?? "always",
+    preventExitCodes: r.preventExitCodes ?? [],
+    initialMs: b.initialMs ?? defaults.backoffInitialMs,
+    factor: b.factor ?? defaults.backoffFactor,
+    maxMs: b.maxMs ?? defaults.backoffMaxMs,
+    jitter: b.jitter ?? defaults.backoffJitter,
+    resetAfterReadyMs: r.resetAfterReadyMs ?? defaults.resetAfterReadyMs,
+    crashLoopFailures: r.crashLoopFailures ?? defaults.crashLoopFailures,
+    crashLoopWindowMs: r.crashLoopWindowMs ?? defaults.crashLoopWindowMs
+  }
+}
+
+export const resolveLog = (spec: BackendSpec): ResolvedLog => {
+  const l = spec.log ?? {}
+  return {
+    dir: l.dir,
+    maxFileBytes: l.maxFileBytes ?? defaults.maxFileBytes,
+    maxFiles: l.maxFiles ?? defaults.maxFiles,
+    ringLines: l.ringLines ?? defaults.ringLines,
+    maxLineBytes: l.maxLineBytes ?? defaults.maxLineBytes,
+    maxPendingBytes: l.maxPendingBytes ?? defaults.maxPendingBytes,
+    liveBuffer: l.liveBuffer ?? defaults.liveBuffer
+  }
+}
+
+export const resolveStop = (spec: BackendSpec): ResolvedStop => ({
+  signal: spec.stop?.signal ?? defaults.stopSignal,
+  graceMs: spec.stop?.graceMs ?? defaults.graceMs
+})
+
+export const resolveReadiness = (spec: BackendSpec): ResolvedReadiness => ({
+  check: spec.readiness?.check ?? { _tag: "Signal" },
+  startupTimeoutMs: spec.readiness?.startupTimeoutMs ?? defaults.startupTimeoutMs,
+  periodMs: spec.readiness?.periodMs ?? defaults.readinessPeriodMs
+})
+
+// ---------------------------------------------------------------------------------------------
+// Hashing for reconcile
+// ---------------------------------------------------------------------------------------------
+
+/** cyrb53: a fast, well-mixed 53-bit string hash (pure, so this module also runs in a browser). */
+const cyrb53 = (text: string, seed: number): string => {
+  let h1 = 0xdeadbeef ^ seed
+  let h2 = 0x41c6ce57 ^ seed
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i)
+    h1 = Math.imul(h1 ^ ch, 2654435761)
+    h2 = Math.imul(h2 ^ ch, 1597334677)
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, "0")
+}
+
+/** A 112-bit content hash as 28 hex characters. */
+export const hashString = (text: string): string => cyrb53(text, 1) + cyrb53(text, 2)
+
+const functionIds = new WeakMap<object, number>()
+let nextFunctionId = 1
+const identityOf = (value: object): string => {
+  let id = functionIds.get(value)
+  if (id === undefined) {
+    id = nextFunctionId++
+    functionIds.set(value, id)
+  }
+  return `#ref${id}`
+}
+
+/** Stable JSON: sorted keys; secrets reduced to a digest; functions and effects by identity. */
+const canonical = (value: unknown): unknown => {
+  if (Redacted.isRedacted(value)) {
+    return `#secret:${hashString(String(Redacted.value(value)))}`
+  }
+  if (typeof value === "function") return identityOf(value)
+  if (value === null || typeof value !== "object") return value
+  if (Effect.isEffect(value)) return identityOf(value)
+  if (Array.isArray(value)) return value.map(canonical)
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value).toSorted()) {
+    const v = (value as Record<string, unknown>)[key]
+    if (v !== undefined) out[key] = canonical(v)
+  }
+  return out
+}
+
+const digest = (value: unknown): string => hashString(JSON.stringify(canonical(value)) ?? "")
+
+/** Hash of the fields whose change requires a new process. */
+export const launchHash = (spec: BackendSpec): string =>
+  digest({
+    launcher: spec.launcher,
+    env: spec.env,
+    secrets: spec.secrets,
+    bootstrap: spec.bootstrap,
+    port: spec.port
+  })
+
+/** Hash of the fields that apply in place. */
+export const policyHash = (spec: BackendSpec): string =>
+  digest({
+    label: spec.label,
+    readiness: spec.readiness,
+    restart: spec.restart,
+    stop: spec.stop,
+    log: spec.log,
+    preflight: spec.preflight
+  })
+
+/**
+ * A file stem for the instance's logs that cannot escape the log directory and cannot collide:
+ * the id with anything outside `[A-Za-z0-9._-]` replaced by `_` (at most 64 characters, no leading
+ * dot), then `-` and 12 hex characters of a hash of the full id.
+ */
+export const logFileStem = (id: string): string => {
+  const readable = id.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[.]+/, "_").slice(0, 64)
+  return `${readable}-${hashString(id).slice(0, 12)}`
+}
+
+/** A display name for the spec. */
+export const labelOf = (spec: BackendSpec): string => spec.label ?? spec.id

@@ -1,0 +1,101 @@
+/**
+ * The launcher interface: how one run of a backend is started and stopped.
+ *
+ * The pool ships `Local` (a process on this machine) and `Wsl` (a process inside a WSL distro);
+ * hosts add their own by implementing {@link Launcher} and registering it in {@link Launchers}
+ * under a `kind` that their specs name with `{ _tag: "Custom", kind }`.
+ *
+ * @module
+ */
+import { Context, Effect, Layer, type Redacted, Schema, type Scope, type Stream } from "effect"
+import type { BackendSpec, PreflightError, ResolvedStop } from "./BackendSpec.ts"
+
+/** Everything a launcher needs for one run. Secrets are separate and redacted. */
+export interface LaunchRequest {
+  readonly id: string
+  readonly runId: number
+  readonly spec: BackendSpec
+  /** The port chosen by the host or the pool (`Fixed`/`Allocated`), if any. */
+  readonly port: number | undefined
+  /** Plain environment for the process (the spec's `env` plus the pool's `ISTHMUS_*` variables). */
+  readonly env: Readonly<Record<string, string>>
+  /** Secret environment variables; a launcher must pass them only through the environment. */
+  readonly secrets: Readonly<Record<string, Redacted.Redacted<string>>>
+  /** The bootstrap envelope as one JSON line with its newline, when the spec has one. */
+  readonly bootstrapLine: Redacted.Redacted<string> | undefined
+  /** The stop policy for this run (also used when the run scope closes). */
+  readonly stop: ResolvedStop
+}
+
+/** How a process ended. */
+export interface ProcessExit {
+  /** The exit code, or `null` when a signal ended it. */
+  readonly code: number | null
+  readonly signal: string | null
+}
+
+/** How a stop went. */
+export interface StopOutcome {
+  /**
+   * - `graceful`: every process of the group was gone within the grace period;
+   * - `forced`: some had to be killed with SIGKILL;
+   * - `exited`: nothing was running any more when the stop began.
+   */
+  readonly method: "graceful" | "forced" | "exited"
+  readonly durationMs: number
+  /** Processes of the group still alive after the forced kill (0 unless the kernel refused). */
+  readonly survivors: number
+}
+
+/** One running process, as a launcher hands it to the pool. */
+export interface RunningProcess {
+  /** The process id on this machine (for WSL: the `wsl.exe` process), if there is one. */
+  readonly pid: number | undefined
+  /** The host name or address at which the backend can be reached from here. */
+  readonly host: string
+  readonly stdout: Stream.Stream<Uint8Array, unknown>
+  readonly stderr: Stream.Stream<Uint8Array, unknown>
+  /** Completes when the process (the group leader) exits. */
+  readonly exit: Effect.Effect<ProcessExit>
+  /**
+   * Honest stop: send the stop signal to the whole process group, wait up to the grace period,
+   * then SIGKILL the group; resolves only when no process of the group is left.
+   */
+  stop(policy: ResolvedStop): Effect.Effect<StopOutcome>
+  /** Processes of the group still alive (Linux: read from `/proc`), when the launcher can tell. */
+  readonly liveProcesses: Effect.Effect<ReadonlyArray<number> | undefined>
+}
+
+/** A launch failed before a process existed. The message never contains secrets or argv values. */
+export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError", {
+  message: Schema.String,
+  kind: Schema.String
+}) {}
+
+/** A way of running backends. */
+export interface Launcher {
+  /** The key specs use: `"Local"`, `"Wsl"`, or the `kind` of a `Custom` launch. */
+  readonly kind: string
+  /** Checks that run before every launch; a failure is classified and nothing is spawned. */
+  preflight?(spec: BackendSpec): Effect.Effect<void, PreflightError>
+  /** Starts one run. The process is stopped (honestly, with `request.stop`) when the scope closes. */
+  launch(request: LaunchRequest): Effect.Effect<RunningProcess, LaunchError, Scope.Scope>
+}
+
+/** The launchers available to a pool, by kind. */
+export class Launchers extends Context.Service<Launchers, {
+  readonly get: (kind: string) => Launcher | undefined
+  readonly kinds: ReadonlyArray<string>
+}>()("@isthmus/backend-pool/Launchers") {
+  /** Registers launchers; later ones win for the same kind. */
+  static readonly fromLaunchers = (launchers: ReadonlyArray<Launcher>): Launchers["Service"] => {
+    const map = new Map(launchers.map((l) => [l.kind, l]))
+    return { get: (kind) => map.get(kind), kinds: [...map.keys()] }
+  }
+
+  /** A layer from launcher constructors (effects that may need services such as a spawner). */
+  static readonly layer = <R>(
+    ...launchers: ReadonlyArray<Effect.Effect<Launcher, never, R>>
+  ): Layer.Layer<Launchers, never, R> =>
+    Layer.effect(Launchers, Effect.map(Effect.all(launchers), (ls) => Launchers.fromLaunchers(ls)))
+}

@@ -1,0 +1,65 @@
+/**
+ * The small contract between the pool and a backend that uses `@isthmus/backend-pool/child`.
+ *
+ * Pure constants and codecs, shared by both sides.
+ *
+ * @module
+ */
+
+/** Prefix of the ready line a backend prints on stdout: `@@isthmus:ready {"url":"http://127.0.0.1:5123"}`. */
+export const READY_PREFIX = "@@isthmus:ready "
+
+/** Which fd carries the bootstrap envelope (`0` or `3`), when it is delivered on a descriptor. */
+export const ENV_BOOTSTRAP_FD = "ISTHMUS_BOOTSTRAP_FD"
+
+/** The bootstrap envelope itself, when it is delivered in the environment. */
+export const ENV_BOOTSTRAP = "ISTHMUS_BOOTSTRAP"
+
+/** Which fd reaches EOF when the host goes away (`0` for stdin). */
+export const ENV_LIFETIME_FD = "ISTHMUS_LIFETIME_FD"
+
+/** The instance id and run id, for the backend's own logs. */
+export const ENV_INSTANCE_ID = "ISTHMUS_INSTANCE_ID"
+export const ENV_RUN_ID = "ISTHMUS_RUN_ID"
+
+/** What a ready line carries. */
+export interface ReadySignal {
+  readonly url?: string | undefined
+  readonly port?: number | undefined
+}
+
+/** Formats a ready line (with its newline). */
+export const formatReady = (signal: ReadySignal): string => `${READY_PREFIX}${JSON.stringify(signal)}\n`
+
+/** Parses a ready line; `undefined` when the line is not one. Never throws. */
+export const parseReady = (line: string): ReadySignal | undefined => {
+  if (!line.startsWith(READY_PREFIX)) return undefined
+  try {
+    const value: unknown = JSON.parse(line.slice(READY_PREFIX.length))
+    if (value === null || typeof value !== "object") return {}
+    const v = value as Record<string, unknown>
+    const url = typeof v["url"] === "string" && v["url"].length <= 2048 ? v["url"] : undefined
+    const port = typeof v["port"] === "number" && Number.isInteger(v["port"]) && v["port"] > 0 && v["port"] < 65536
+      ? v["port"]
+      : undefined
+    return { url, port: port ?? portOfUrl(url) }
+  } catch {
+    return {}
+  }
+}
+
+/** The port of a URL (explicit or the scheme's default), or `undefined`. */
+export const portOfUrl = (url: string | undefined): number | undefined => {
+  if (url === undefined) return undefined
+  try {
+    const u = new URL(url)
+    if (u.port !== "") return Number(u.port)
+    return u.protocol === "https:" || u.protocol === "wss:"
+      ? 443
+      : u.protocol === "http:" || u.protocol === "ws:"
+      ? 80
+      : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Readiness checks. Each returns an effect that completes with what it learnt (the URL) once the
+ * backend is ready, and otherwise keeps trying; the instance bounds it with the startup timeout,
+ * so readiness fails closed.
+ *
+ * @module
+ */
+import { Deferred, Effect } from "effect"
+import * as NodeNet from "node:net"
+import type { ReadyInfo, ResolvedReadiness } from "./BackendSpec.ts"
+import type { InstanceLog, LogLine } from "./InstanceLog.ts"
+import { parseReady, portOfUrl } from "./Protocol.ts"
+
+/** What a check knows about the run. */
+export interface ReadinessInput {
+  readonly id: string
+  readonly runId: number
+  readonly host: string
+  readonly port: number | undefined
+}
+
+/** Fills `{host}` and `{port}` in a URL template. */
+export const fillTemplate = (template: string, input: Pick<ReadinessInput, "host" | "port">): string =>
+  template.replaceAll("{host}", input.host).replaceAll("{port}", input.port === undefined ? "" : String(input.port))
+
+/** Compiles a log-line pattern; an invalid pattern never matches (and is reported once in the log). */
+const compile = (pattern: string, flags: string | undefined): RegExp | undefined => {
+  try {
+    return new RegExp(pattern, (flags ?? "").replaceAll("g", "").replaceAll("y", ""))
+  } catch {
+    return undefined
+  }
+}
+
+/** Extracts the URL (named group `url`) or port (named group `port`) a log line announced. */
+export const matchLine = (re: RegExp, text: string, host: string): ReadyInfo | undefined => {
+  const m = re.exec(text)
+  if (m === null) return undefined
+  const url = m.groups?.["url"]
+  if (url !== undefined) return { url, port: portOfUrl(url) }
+  const portText = m.groups?.["port"]
+  const port = portText === undefined ? undefined : Number(portText)
+  if (port !== undefined && Number.isInteger(port) && port > 0 && port < 65536) {
+    return { url: `http://${host}:${port}`, port }
+  }
+  return {}
+}
+
+/**
+ * Arms the log-based checks (`Signal` and `LogLine`) on `log` before the process starts, so no
+ * line can be missed. Returns the waiting effect and a disposer.
+ */
+export const armLineWatch = (
+  policy: ResolvedReadiness,
+  log: InstanceLog,
+  input: () => ReadinessInput
+) =>
+  Effect.gen(function*() {
+    const check = policy.check
+    if (check._tag !== "Signal" && check._tag !== "LogLine") return undefined
+    const found = yield* Deferred.make<ReadyInfo>()
+    const re = check._tag === "LogLine" ? compile(check.pattern, check.flags) : undefined
+    if (check._tag === "LogLine" && re === undefined) {
+      log.append("system", input().runId, `readiness: invalid pattern ${JSON.stringify(check.pattern)}`)
+    }
+    const stream = check._tag === "LogLine" ? check.stream ?? "any" : "stdout"
+    const onLine = (line: LogLine) => {
+      const current = input()
+      if (line.runId !== current.runId || line.source === "system") return
+      if (stream !== "any" && line.source !== stream) return
+      const info = check._tag === "Signal"
+        ? parseReady(line.text)
+        : re === undefined
+        ? undefined
+        : matchLine(re, line.text, current.host)
+      if (info !== undefined) Deferred.doneUnsafe(found, Effect.succeed(info))
+    }
+    const dispose = log.observe(onLine)
+    return { ready: Deferred.await(found), dispose }
+  })
+
+const tcpProbe = (host: string, port: number, timeoutMs: number) =>
+  Effect.callback<boolean>((resume) => {
+    const socket = NodeNet.connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.removeAllListeners()
+      socket.destroy()
+      resume(Effect.succeed(ok))
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => socket.destroy())
+  })
+
+const httpProbe = (url: string, timeoutMs: number) =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const response = await fetch(url, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        redirect: "manual"
+      })
+      await response.body?.cancel()
+      return response.status >= 200 && response.status < 400
+    },
+    catch: () => false
+  }).pipe(Effect.orElseSucceed(() => false))
+
+/**
+ * The polling checks (`Http`, `Tcp`, `Custom`): tried every `periodMs` until one succeeds.
+ * Never completes on its own when the backend never becomes ready; the caller times it out.
+ */
+export const poll = (policy: ResolvedReadiness, input: ReadinessInput): Effect.Effect<ReadyInfo> =>
+  Effect.gen(function*() {
+    const check = policy.check
+    while (true) {
+      switch (check._tag) {
+        case "Http": {
+          const url = fillTemplate(check.url, input)
+          if (yield* httpProbe(url, check.probeTimeoutMs ?? 1_000)) {
+            const u = new URL(url)
+            return { url: `${u.protocol}//${u.host}`, port: portOfUrl(url) }
+          }
+          break
+        }
+        case "Tcp": {
+          const host = check.host ?? input.host
+          const port = check.port ?? input.port
+          if (port !== undefined && (yield* tcpProbe(host, port, 1_000))) {
+            return { url: `tcp://${host}:${port}`, port }
+          }
+          break
+        }
+        case "Custom": {
+          const result = yield* Effect.result(check.check(input))
+          if (result._tag === "Success") return result.success
+          break
+        }
+        default:
+          return yield* Effect.never
+      }
+      yield* Effect.sleep(policy.periodMs)
+    }
+  })

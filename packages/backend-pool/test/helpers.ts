@@ -1,0 +1,11 @@
+import { NodeServices } from "@effect/platform-node"
+import { Layer } from "effect"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import { BackendPool, LocalLauncher } from "@isthmus/backend-pool"
+
+export const fixture = (name: string): string =>
+  NodePath.join(fileURLToPath(new URL("./fixtures/", import.meta.url)), name)
+
+/** The pool with the real `Local` launcher. */
+export const livePool = BackendPool.layer.pipe(Layer.provide(LocalLauncher.layer), Layer.provide(NodeServices.layer))
