@@ -1,8 +1,8 @@
 import { NodeServices } from "@effect/platform-node"
+import { BackendPool, LocalLauncher } from "@isthmus/backend-pool"
 import { Layer } from "effect"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { BackendPool, LocalLauncher } from "@isthmus/backend-pool"
 
 export const fixture = (name: string): string =>
   NodePath.join(fileURLToPath(new URL("./fixtures/", import.meta.url)), name)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
 import { BackendPool, type BackendSpec } from "@isthmus/backend-pool"
+import { Effect, Redacted } from "effect"
 import { fixture, livePool } from "./helpers.ts"
 
 const daemon = (id: string, extra: ReadonlyArray<string> = []): BackendSpec.BackendSpec => ({
