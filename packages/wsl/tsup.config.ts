@@ -8,8 +8,12 @@ import pkg from "./package.json" with { type: "json" }
 // ESM only: Effect itself is ESM only, so a CommonJS build would only add the dual-package
 // hazard (two copies of every class and service tag) without reaching anyone new.
 export default defineConfig({
-  entry: Object.values(pkg.exports)
-    .filter((target): target is string => typeof target === "string" && target.endsWith(".ts")),
+  entry: [
+    ...Object.values(pkg.exports)
+      .filter((target): target is string => typeof target === "string" && target.endsWith(".ts")),
+    // the fake-wsl program, started by bin/fake-wsl.js from dist/ when src/ is not shipped
+    "src/testing/fakeWslMain.ts"
+  ],
   outDir: "dist",
   format: ["esm"],
   dts: false,

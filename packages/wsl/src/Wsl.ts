@@ -1,0 +1,490 @@
+/**
+ * The `Wsl` service: WSL from the Windows host side, through `wsl.exe`.
+ *
+ * Every method validates its arguments before anything runs (a bad distro name never reaches a
+ * command line), runs `wsl.exe` without a shell with one argument per value, has a timeout after
+ * which what it started is killed, and fails with a typed error. Secrets go through the
+ * environment and `WSLENV` (appended, never rewritten), never through arguments.
+ *
+ * The service is built on {@link WslHost}: `Wsl.layer` runs the real executable, and
+ * `@isthmus/wsl/testing` runs the same service against an in-memory fake host.
+ * @module
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as DistroList from "./DistroList.ts"
+import type * as DistroName from "./DistroName.ts"
+import * as Networking from "./Networking.ts"
+import * as Preflight from "./Preflight.ts"
+import * as WslCommand from "./WslCommand.ts"
+import * as Wslenv from "./Wslenv.ts"
+import {
+  type InvalidDistroNameError,
+  WslArgumentError,
+  WslCommandError,
+  type WslError,
+  WslExeError,
+  WslParseError
+} from "./WslError.ts"
+import * as WslHost from "./WslHost.ts"
+import { addressScript, homeScript } from "./WslProbes.ts"
+
+export type { DistroAddress, NetworkingModeReport, ReachableHost } from "./Networking.ts"
+export type { PreflightReport, PreflightRequirements } from "./Preflight.ts"
+
+/** Options of {@link WslShape.exec}. */
+export interface ExecOptions {
+  /** `--cd`: a Linux working directory (`/…` or `~…`). */
+  readonly cwd?: string | undefined
+  /** `--user`: run as this Linux user. */
+  readonly user?: string | undefined
+  /**
+   * Variables for the Linux process. Values go in wsl.exe's environment (never on the command
+   * line) and their names are appended to `WSLENV` with the `/u` flag; names the user's `WSLENV`
+   * already lists keep the user's flags.
+   */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /** Written to the process's stdin, which is then closed. */
+  readonly stdin?: string | Uint8Array | undefined
+  /** Default 30 seconds. After it the process is killed and the call fails with `WslTimeoutError`. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/** Options of {@link WslShape.runScript}. */
+export interface ScriptOptions extends Omit<ExecOptions, "stdin"> {
+  /** The shell that reads the script from stdin (default `bash`), started as a login shell. */
+  readonly shell?: string | undefined
+}
+
+/** What a Linux command produced. A non-zero `exitCode` is the command's own, not a failure of the call. */
+export interface ExecResult {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+  readonly stdoutBytes: Uint8Array
+}
+
+/** `wslpath` modes: `-u`, `-w`, `-m`. */
+export type WslPathMode = "toLinux" | "toWindows" | "mixed"
+
+/** Options of {@link WslShape.wslpath}. */
+export interface WslPathOptions {
+  /** `-a`: make a relative result absolute. */
+  readonly absolute?: boolean | undefined
+  /** The Linux directory relative paths are resolved from. */
+  readonly cwd?: string | undefined
+}
+
+/** The `Wsl` service shape. */
+export interface WslShape {
+  /** The `wsl.exe` in use (launchers spawn it with `WslCommand.execArgs`). */
+  readonly executable: string
+  /** Whether `wsl.exe` exists here. Never fails. */
+  readonly isAvailable: Effect.Effect<boolean>
+  /** Every distribution with state, version and default marker (`--list --verbose`); `[]` when none. */
+  readonly listDistros: Effect.Effect<ReadonlyArray<DistroList.DistroInfo>, WslError>
+  /** The default distribution, if any. */
+  readonly defaultDistro: Effect.Effect<Option.Option<DistroName.DistroName>, WslError>
+  /** `wsl.exe --status`. */
+  readonly status: Effect.Effect<DistroList.Status, WslError>
+  /** `wsl.exe --version`; `None` for inbox wsl.exe, which does not know it. */
+  readonly version: Effect.Effect<Option.Option<DistroList.Version>, WslError>
+  /**
+   * Runs `argv` in `distro` through `--exec` (no shell, one argument per value). Fails with
+   * `WslExeError` when wsl.exe itself failed (exit -1); otherwise returns the command's exit code.
+   */
+  readonly exec: (
+    distro: string,
+    argv: ReadonlyArray<string>,
+    options?: ExecOptions
+  ) => Effect.Effect<ExecResult, WslError>
+  /** Sends `script` on stdin to a login shell (`bash -l -s` by default) in `distro`. */
+  readonly runScript: (distro: string, script: string, options?: ScriptOptions) => Effect.Effect<ExecResult, WslError>
+  /**
+   * Runs the real `wslpath` in `distro` (symlinks, realpath, relative paths). Results are
+   * cached per distro, mode, options and path.
+   */
+  readonly wslpath: (
+    distro: string,
+    path: string,
+    mode: WslPathMode,
+    options?: WslPathOptions
+  ) => Effect.Effect<string, WslError>
+  /** The distro's IPv4 address on its primary interface; docker/bridge/virtual addresses are skipped. */
+  readonly distroIp: (distro: string) => Effect.Effect<Option.Option<Networking.DistroAddress>, WslError>
+  /** The networking mode: `wslinfo --networking-mode`, else `.wslconfig`, else an IP collision check. */
+  readonly networkingMode: (distro: string) => Effect.Effect<Networking.NetworkingModeReport, WslError>
+  /** Where a Windows UI should connect: loopback when mirrored (or WSL 1), else the distro address. */
+  readonly reachableHost: (distro: string) => Effect.Effect<Networking.ReachableHost, WslError>
+  /** The default user's home directory in `distro` (cached). */
+  readonly userHome: (distro: string) => Effect.Effect<string, WslError>
+  /** Starts `distro` (runs `true`) so the next call does not pay the cold start. */
+  readonly preWarm: (distro: string, options?: { readonly timeout?: Duration.Input }) => Effect.Effect<void, WslError>
+  /** `wsl.exe --terminate <distro>`. */
+  readonly terminate: (distro: string) => Effect.Effect<void, WslError>
+  /** `wsl.exe --shutdown`. */
+  readonly shutdown: Effect.Effect<void, WslError>
+  /**
+   * Checks that `distro` can run a Node backend: the login shell's `node` against a semver
+   * range, and required tools. Returns a report (with an actionable `message`) rather than
+   * failing when something is missing; fails only when the probe could not run.
+   */
+  readonly preflight: (
+    distro: string,
+    requirements: Preflight.PreflightRequirements
+  ) => Effect.Effect<Preflight.PreflightReport, WslError>
+}
+
+/** Timeouts of the calls that do not take one as an option. */
+export interface WslTimeouts {
+  readonly list: Duration.Input
+  readonly exec: Duration.Input
+  readonly script: Duration.Input
+  readonly probe: Duration.Input
+  readonly preWarm: Duration.Input
+  readonly shutdown: Duration.Input
+}
+
+/** Default timeouts. */
+export const defaultTimeouts: WslTimeouts = {
+  list: "10 seconds",
+  exec: "30 seconds",
+  script: "60 seconds",
+  probe: "15 seconds",
+  preWarm: "60 seconds",
+  shutdown: "60 seconds"
+}
+
+/** Options of {@link make}. */
+export interface WslOptions {
+  readonly timeouts?: Partial<WslTimeouts> | undefined
+  /** Entries kept in the `wslpath` cache (default 1024). */
+  readonly wslpathCacheSize?: number | undefined
+}
+
+/** WSL from the Windows side. */
+export class Wsl extends Context.Service<Wsl, WslShape>()("@isthmus/wsl/Wsl") {}
+
+const utf8 = new TextDecoder("utf-8")
+
+const fromResult = <A, E>(r: Result.Result<A, E>): Effect.Effect<A, E> =>
+  Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)
+
+const failExe = (operation: string, exitCode: number, text: string, distro?: string) =>
+  new WslExeError({ operation, distro, exitCode, output: text, errorCode: WslCommand.errorCodeOf(text) })
+
+const toBytes = (stdin: string | Uint8Array | undefined) =>
+  stdin === undefined ? undefined : typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin
+
+const requireSuccess = (operation: string, distro: string, command: string, r: ExecResult) =>
+  r.exitCode === 0
+    ? Effect.succeed(r)
+    : Effect.fail(new WslCommandError({ operation, distro, command, exitCode: r.exitCode, stderr: r.stderr }))
+
+/** Builds the service from a {@link WslHost.WslHost}. */
+export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {}) {
+  const host = yield* WslHost.WslHost
+  const timeouts = { ...defaultTimeouts, ...serviceOptions.timeouts }
+  const cacheSize = serviceOptions.wslpathCacheSize ?? 1024
+  const wslpathCache = new Map<string, string>()
+  const homeCache = new Map<string, string>()
+
+  /** Runs a wsl.exe command that is not `--exec` and needs exit 0. */
+  const runWsl = (operation: string, args: ReadonlyArray<string>, timeout: Duration.Input, distro?: string) =>
+    Effect.gen(function*() {
+      const result = yield* host.run({ operation, args, timeout: Duration.fromInputUnsafe(timeout), distro })
+      const text = DistroList.decode(result.stdout)
+      return { result, text }
+    })
+
+  const listVerbose = Effect.gen(function*() {
+    const { result, text } = yield* runWsl("Wsl.listDistros", ["--list", "--verbose"], timeouts.list)
+    if (result.exitCode === 0) return DistroList.parseVerbose(text)
+    // `-l -v` fails with -1 when there are no distros; `-l -q` then succeeds with no output.
+    const quiet = yield* runWsl("Wsl.listDistros", ["--list", "--quiet"], timeouts.list)
+    if (quiet.result.exitCode === 0 && DistroList.parseQuiet(quiet.text).length === 0) {
+      return [] as ReadonlyArray<DistroList.DistroInfo>
+    }
+    return yield* failExe("Wsl.listDistros", result.exitCode, text)
+  })
+
+  const listDistros = listVerbose.pipe(Effect.withSpan("Wsl.listDistros"))
+
+  const defaultDistro = listVerbose.pipe(
+    Effect.map((ds) => Option.fromNullishOr(ds.find((d) => d.isDefault)?.name)),
+    Effect.withSpan("Wsl.defaultDistro")
+  )
+
+  const status = Effect.gen(function*() {
+    const { result, text } = yield* runWsl("Wsl.status", ["--status"], timeouts.list)
+    if (result.exitCode !== 0) return yield* failExe("Wsl.status", result.exitCode, text)
+    return DistroList.parseStatus(text)
+  }).pipe(Effect.withSpan("Wsl.status"))
+
+  const version = Effect.gen(function*() {
+    const { text } = yield* runWsl("Wsl.version", ["--version"], timeouts.list)
+    return DistroList.parseVersion(text)
+  }).pipe(Effect.withSpan("Wsl.version"))
+
+  const envFor = (operation: string, env: Readonly<Record<string, string>> | undefined) =>
+    Effect.gen(function*() {
+      if (env === undefined || Object.keys(env).length === 0) return undefined
+      const names: Array<Wslenv.Entry> = []
+      for (const name of Object.keys(env)) {
+        yield* fromResult(WslCommand.validateEnvName(operation, name))
+        if (name === "WSLENV") {
+          return yield* new WslArgumentError({
+            operation,
+            argument: "environment variable name",
+            value: name,
+            reason: "WSLENV is managed by the service (names are appended to the user's value)"
+          })
+        }
+        names.push({ name, flags: "u" })
+      }
+      return { ...env, WSLENV: Wslenv.append(host.env["WSLENV"], names) }
+    })
+
+  const runExec = (
+    operation: string,
+    distro: string,
+    args: ReadonlyArray<string>,
+    options: Omit<ExecOptions, "cwd" | "user"> & { readonly defaultTimeout: Duration.Input }
+  ) =>
+    Effect.gen(function*() {
+      const env = yield* envFor(operation, options.env)
+      const result = yield* host.run({
+        operation,
+        args,
+        env,
+        stdin: toBytes(options.stdin),
+        timeout: Duration.fromInputUnsafe(options.timeout ?? options.defaultTimeout),
+        distro
+      })
+      if (WslCommand.isWslExeFailureCode(result.exitCode) || result.exitCode === 255) {
+        const text = DistroList.decode(result.stdout)
+        const code = WslCommand.errorCodeOf(text)
+        if (WslCommand.isWslExeFailureCode(result.exitCode) || code !== undefined) {
+          return yield* failExe(operation, result.exitCode, text, distro)
+        }
+      }
+      return {
+        exitCode: result.exitCode,
+        stdout: utf8.decode(result.stdout),
+        stderr: utf8.decode(result.stderr),
+        stdoutBytes: result.stdout
+      } satisfies ExecResult
+    })
+
+  const exec = Effect.fn("Wsl.exec")(function*(distro: string, argv: ReadonlyArray<string>, options?: ExecOptions) {
+    const args = yield* fromResult(WslCommand.execArgs(distro, argv, options, "Wsl.exec"))
+    return yield* runExec("Wsl.exec", distro, args, { ...options, defaultTimeout: timeouts.exec })
+  })
+
+  const script = (
+    operation: string,
+    distro: string,
+    text: string,
+    options: ScriptOptions & { readonly login?: boolean; readonly defaultTimeout: Duration.Input }
+  ) =>
+    Effect.gen(function*() {
+      const args = yield* fromResult(WslCommand.scriptArgs(distro, options, operation))
+      const body = text.endsWith("\n") ? text : `${text}\n`
+      return yield* runExec(operation, distro, args, { ...options, stdin: body })
+    })
+
+  const runScript = Effect.fn("Wsl.runScript")(function*(distro: string, text: string, options?: ScriptOptions) {
+    return yield* script("Wsl.runScript", distro, text, { ...options, defaultTimeout: timeouts.script })
+  })
+
+  const probe = (operation: string, distro: string, text: string) =>
+    script(operation, distro, text, { shell: "sh", login: false, defaultTimeout: timeouts.probe })
+
+  const wslpath = Effect.fn("Wsl.wslpath")(
+    function*(distro: string, path: string, mode: WslPathMode, options?: WslPathOptions) {
+      const flag = (mode === "toLinux" ? "-u" : mode === "toWindows" ? "-w" : "-m") +
+        (options?.absolute === true ? "a" : "")
+      const key = `${distro.toLowerCase()}\0${flag}\0${options?.cwd ?? ""}\0${path}`
+      const hit = wslpathCache.get(key)
+      if (hit !== undefined) return hit
+      if (path.length === 0 || path.includes("\0")) {
+        return yield* new WslArgumentError({
+          operation: "Wsl.wslpath",
+          argument: "path",
+          value: path,
+          reason: "give a non-empty path without NUL"
+        })
+      }
+      const args = yield* fromResult(
+        WslCommand.execArgs(distro, ["wslpath", flag, "--", path], { cwd: options?.cwd }, "Wsl.wslpath")
+      )
+      const r = yield* runExec("Wsl.wslpath", distro, args, { defaultTimeout: timeouts.probe })
+      yield* requireSuccess("Wsl.wslpath", distro, `wslpath ${flag} -- ${path}`, r)
+      const out = r.stdout.replace(/\r?\n$/, "")
+      if (wslpathCache.size >= cacheSize) {
+        const oldest = wslpathCache.keys().next()
+        if (oldest.done !== true) wslpathCache.delete(oldest.value)
+      }
+      wslpathCache.set(key, out)
+      return out
+    }
+  )
+
+  const distroIp = Effect.fn("Wsl.distroIp")(function*(distro: string) {
+    const r = yield* probe("Wsl.distroIp", distro, addressScript)
+    yield* requireSuccess("Wsl.distroIp", distro, "ip -o -4 addr show", r)
+    return Option.fromNullishOr(Networking.parseAddressProbe(r.stdout)[0])
+  })
+
+  const networkingMode = Effect.fn("Wsl.networkingMode")(function*(distro: string) {
+    const args = yield* fromResult(
+      WslCommand.execArgs(distro, ["wslinfo", "--networking-mode", "-n"], undefined, "Wsl.networkingMode")
+    )
+    const info = yield* runExec("Wsl.networkingMode", distro, args, { defaultTimeout: timeouts.probe })
+    if (info.exitCode === 0) {
+      const mode = Networking.parseWslinfo(info.stdout)
+      if (Option.isSome(mode)) {
+        return {
+          mode: mode.value,
+          source: "wslinfo",
+          detail: `wslinfo --networking-mode printed ${info.stdout.trim()}`
+        } satisfies Networking.NetworkingModeReport
+      }
+    }
+    const config = yield* host.wslConfig
+    if (Option.isSome(config)) {
+      const mode = Networking.parseWslConfig(config.value)
+      if (Option.isSome(mode)) {
+        return {
+          mode: mode.value,
+          source: "wslconfig",
+          detail: `.wslconfig [wsl2] networkingMode=${mode.value} (wslinfo was not available)`
+        } satisfies Networking.NetworkingModeReport
+      }
+    }
+    const address = yield* distroIp(distro)
+    if (Option.isNone(address)) {
+      return {
+        mode: "nat",
+        source: "default",
+        detail: "no wslinfo, no networkingMode in .wslconfig and no distro address: assuming the default, nat"
+      } satisfies Networking.NetworkingModeReport
+    }
+    const hostAddresses = yield* host.hostAddresses
+    const collides = hostAddresses.includes(address.value.address)
+    return {
+      mode: collides ? "mirrored" : "nat",
+      source: "ipCollision",
+      detail: collides
+        ? `the distro address ${address.value.address} is also a Windows interface address`
+        : `the distro address ${address.value.address} is not a Windows interface address`
+    } satisfies Networking.NetworkingModeReport
+  })
+
+  const reachableHost = Effect.fn("Wsl.reachableHost")(function*(distro: string) {
+    const mode = yield* networkingMode(distro)
+    const address = mode.mode === "mirrored" || mode.mode === "wsl1"
+      ? Option.none<Networking.DistroAddress>()
+      : yield* distroIp(distro)
+    return Networking.reachableHost(distro, mode, address)
+  })
+
+  const userHome = Effect.fn("Wsl.userHome")(function*(distro: string) {
+    const key = distro.toLowerCase()
+    const hit = homeCache.get(key)
+    if (hit !== undefined) return hit
+    const r = yield* probe("Wsl.userHome", distro, homeScript)
+    yield* requireSuccess("Wsl.userHome", distro, "getent passwd $(id -un)", r)
+    const home = r.stdout.trim()
+    if (!home.startsWith("/")) {
+      return yield* new WslParseError({ operation: "Wsl.userHome", output: r.stdout, reason: "not an absolute path" })
+    }
+    homeCache.set(key, home)
+    return home
+  })
+
+  const preWarm = Effect.fn("Wsl.preWarm")(function*(distro: string, options?: { readonly timeout?: Duration.Input }) {
+    const r = yield* exec(distro, ["true"], { timeout: options?.timeout ?? timeouts.preWarm })
+    yield* requireSuccess("Wsl.preWarm", distro, "true", r)
+  })
+
+  const terminate = Effect.fn("Wsl.terminate")(function*(distro: string) {
+    const args = yield* fromResult(WslCommand.terminateArgs(distro))
+    const { result, text } = yield* runWsl("Wsl.terminate", args, timeouts.list, distro)
+    if (result.exitCode !== 0) return yield* failExe("Wsl.terminate", result.exitCode, text, distro)
+    homeCache.delete(distro.toLowerCase())
+  })
+
+  const shutdown = Effect.gen(function*() {
+    const { result, text } = yield* runWsl("Wsl.shutdown", ["--shutdown"], timeouts.shutdown)
+    if (result.exitCode !== 0) return yield* failExe("Wsl.shutdown", result.exitCode, text)
+    homeCache.clear()
+  }).pipe(Effect.withSpan("Wsl.shutdown"))
+
+  const preflight = Effect.fn("Wsl.preflight")(
+    function*(distro: string, requirements: Preflight.PreflightRequirements) {
+      const tools = requirements.tools ?? []
+      for (const tool of tools) {
+        if (!Preflight.toolPattern.test(tool)) {
+          return yield* new WslArgumentError({
+            operation: "Wsl.preflight",
+            argument: "tool",
+            value: tool,
+            reason: "give a plain command name ([A-Za-z0-9._+-])"
+          })
+        }
+      }
+      if (requirements.node !== undefined && !Preflight.isValidRange(requirements.node)) {
+        return yield* new WslArgumentError({
+          operation: "Wsl.preflight",
+          argument: "node range",
+          value: requirements.node,
+          reason: "not a semver range (e.g. \"^22.16 || >=24.10\")"
+        })
+      }
+      const r = yield* script("Wsl.preflight", distro, Preflight.script(tools), {
+        defaultTimeout: timeouts.script
+      })
+      return Preflight.report(distro, requirements, Preflight.parseProbe(r.stdout))
+    }
+  )
+
+  return Wsl.of({
+    executable: host.executable,
+    isAvailable: host.isAvailable,
+    listDistros,
+    defaultDistro,
+    status,
+    version,
+    exec,
+    runScript,
+    wslpath,
+    distroIp,
+    networkingMode,
+    reachableHost,
+    userHome,
+    preWarm,
+    terminate,
+    shutdown,
+    preflight
+  })
+})
+
+/** The service on top of whatever {@link WslHost.WslHost} is provided (the fake host in tests). */
+export const layerNoDeps = (options: WslOptions = {}): Layer.Layer<Wsl, never, WslHost.WslHost> =>
+  Layer.effect(Wsl, make(options))
+
+/**
+ * The service on the real `wsl.exe` (Node). On non-Windows hosts pass `host.executable`
+ * (e.g. `fakeWslExecutable` from `@isthmus/wsl/testing`).
+ */
+export const layer = (
+  options: WslOptions & { readonly host?: WslHost.WslHostOptions | undefined } = {}
+): Layer.Layer<Wsl> => layerNoDeps(options).pipe(Layer.provide(WslHost.layer(options.host)))
+
+/** Re-exported so `Wsl.InvalidDistroNameError` etc. are at hand. */
+export type { InvalidDistroNameError }

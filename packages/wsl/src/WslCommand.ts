@@ -1,0 +1,153 @@
+/**
+ * Building `wsl.exe` command lines: one argument per value, no shell, and every dynamic value
+ * validated first (distro names with `DistroName`, users, `--cd` values, variable names).
+ * Launchers that spawn long-lived processes themselves (the backend pool) use these with
+ * `Wslenv.forward` for the environment; the `Wsl` service uses them for every call.
+ *
+ * Pure module: no Node built-ins.
+ * @module
+ */
+import * as Result from "effect/Result"
+import * as DistroName from "./DistroName.ts"
+import { type InvalidDistroNameError, WslArgumentError } from "./WslError.ts"
+
+/** Where and as whom a command runs. */
+export interface Target {
+  /** `-u/--user`: a Linux user name. */
+  readonly user?: string | undefined
+  /**
+   * `--cd`: a Linux path starting with `/` or `~` (wsl.exe rejects anything else that is not an
+   * absolute Windows path).
+   */
+  readonly cwd?: string | undefined
+}
+
+const userPattern = /^[a-z_][a-z0-9_-]{0,31}\$?$/i
+const hasControl = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return true
+  return false
+}
+const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** Checks a Linux user name (`-u`). */
+export const validateUser = (operation: string, user: string): Result.Result<string, WslArgumentError> =>
+  userPattern.test(user)
+    ? Result.succeed(user)
+    : Result.fail(
+      new WslArgumentError({
+        operation,
+        argument: "user",
+        value: user,
+        reason: "a Linux user name is 1-32 characters from [a-z0-9_-] starting with a letter or '_'"
+      })
+    )
+
+/** Checks a `--cd` value: a Linux path (`/…` or `~…`) without control characters. */
+export const validateCwd = (operation: string, cwd: string): Result.Result<string, WslArgumentError> =>
+  (cwd.startsWith("/") || cwd.startsWith("~")) && !hasControl(cwd)
+    ? Result.succeed(cwd)
+    : Result.fail(
+      new WslArgumentError({
+        operation,
+        argument: "cwd",
+        value: cwd,
+        reason: "give a Linux path starting with / or ~ (convert Windows paths with WslPath.toLinux first)"
+      })
+    )
+
+/** Checks an environment variable name forwarded through `WSLENV`. */
+export const validateEnvName = (operation: string, name: string): Result.Result<string, WslArgumentError> =>
+  envNamePattern.test(name)
+    ? Result.succeed(name)
+    : Result.fail(
+      new WslArgumentError({
+        operation,
+        argument: "environment variable name",
+        value: name,
+        reason: "WSLENV can only forward names matching [A-Za-z_][A-Za-z0-9_]*"
+      })
+    )
+
+/** Validates a distribution name for use on a command line. */
+export const validateDistro = (distro: string): Result.Result<DistroName.DistroName, InvalidDistroNameError> =>
+  DistroName.make(distro)
+
+const targetArgs = (operation: string, target: Target | undefined): Result.Result<Array<string>, WslArgumentError> => {
+  const out: Array<string> = []
+  if (target?.user !== undefined) {
+    const user = validateUser(operation, target.user)
+    if (Result.isFailure(user)) return Result.fail(user.failure)
+    out.push("--user", user.success)
+  }
+  if (target?.cwd !== undefined) {
+    const cwd = validateCwd(operation, target.cwd)
+    if (Result.isFailure(cwd)) return Result.fail(cwd.failure)
+    out.push("--cd", cwd.success)
+  }
+  return Result.succeed(out)
+}
+
+/**
+ * `wsl.exe` arguments that run `argv` in `distro` without a shell:
+ * `--distribution <distro> [--user u] [--cd dir] --exec <argv…>`.
+ *
+ * @example
+ * ```ts
+ * execArgs("Ubuntu", ["node", "server.js", "--port", "3000"])
+ * // Success(["--distribution", "Ubuntu", "--exec", "node", "server.js", "--port", "3000"])
+ * ```
+ */
+export const execArgs = (
+  distro: string,
+  argv: ReadonlyArray<string>,
+  target?: Target,
+  operation = "WslCommand.execArgs"
+): Result.Result<Array<string>, InvalidDistroNameError | WslArgumentError> => {
+  const name = validateDistro(distro)
+  if (Result.isFailure(name)) return Result.fail(name.failure)
+  if (argv.length === 0 || argv[0]!.length === 0) {
+    return Result.fail(
+      new WslArgumentError({ operation, argument: "argv", value: "", reason: "give the program to run as argv[0]" })
+    )
+  }
+  const nul = argv.find((a) => a.includes("\0"))
+  if (nul !== undefined) {
+    return Result.fail(
+      new WslArgumentError({ operation, argument: "argument", value: nul, reason: "arguments cannot contain NUL" })
+    )
+  }
+  const t = targetArgs(operation, target)
+  if (Result.isFailure(t)) return Result.fail(t.failure)
+  return Result.succeed(["--distribution", name.success, ...t.success, "--exec", ...argv])
+}
+
+/**
+ * `wsl.exe` arguments that run `shell` reading a script from stdin: `… --exec <shell> [-l] -s`.
+ * Scripts never go on the command line (wsl.exe re-quotes arguments); write them to stdin.
+ */
+export const scriptArgs = (
+  distro: string,
+  options?: Target & { readonly shell?: string | undefined; readonly login?: boolean | undefined },
+  operation = "WslCommand.scriptArgs"
+): Result.Result<Array<string>, InvalidDistroNameError | WslArgumentError> =>
+  execArgs(
+    distro,
+    [options?.shell ?? "bash", ...(options?.login === false ? [] : ["-l"]), "-s"],
+    options,
+    operation
+  )
+
+/** `wsl.exe --terminate <distro>`. */
+export const terminateArgs = (distro: string): Result.Result<Array<string>, InvalidDistroNameError> => {
+  const name = validateDistro(distro)
+  return Result.isFailure(name) ? Result.fail(name.failure) : Result.succeed(["--terminate", name.success])
+}
+
+/**
+ * The exit code wsl.exe uses for its own failures: -1, seen as 4294967295 on Windows and as 255
+ * where only 8 bits survive (`fake-wsl`).
+ */
+export const isWslExeFailureCode = (exitCode: number): boolean => exitCode === -1 || exitCode === 4294967295
+
+/** Extracts the `Wsl/…` error code from wsl.exe's message (`Error code: Wsl/Service/…`). */
+export const errorCodeOf = (output: string): string | undefined => /Error code: (Wsl\/[^\s]+)/.exec(output)?.[1]

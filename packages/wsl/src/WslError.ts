@@ -1,0 +1,119 @@
+/**
+ * The typed errors of the `Wsl` service. Each names what failed and says what to do.
+ * @module
+ */
+import * as Schema from "effect/Schema"
+import { InvalidDistroNameError } from "./DistroName.ts"
+
+export { InvalidDistroNameError }
+
+/** `wsl.exe` cannot be run here: not Windows and no explicit executable, or the file is missing. */
+export class WslUnavailableError extends Schema.TaggedError<WslUnavailableError>()("WslUnavailableError", {
+  executable: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `WSL is not available (${this.executable}): ${this.reason}. Install WSL with \`wsl.exe --install\`, or point the Wsl layer at an executable.`
+  }
+}
+
+/** Starting `wsl.exe` failed (the operating system refused to run it). */
+export class WslSpawnError extends Schema.TaggedError<WslSpawnError>()("WslSpawnError", {
+  executable: Schema.String,
+  operation: Schema.String,
+  cause: Schema.Defect()
+}) {
+  override get message(): string {
+    return `${this.operation}: could not start ${this.executable}: ${
+      this.cause instanceof Error ? this.cause.message : String(this.cause)
+    }. Check that WSL is installed and the path is right.`
+  }
+}
+
+/** A call did not finish in time; what it started has been killed. */
+export class WslTimeoutError extends Schema.TaggedError<WslTimeoutError>()("WslTimeoutError", {
+  operation: Schema.String,
+  distro: Schema.optional(Schema.String),
+  timeoutMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.operation}${
+      this.distro === undefined ? "" : ` in ${this.distro}`
+    } timed out after ${this.timeoutMillis} ms and was killed. A cold distro can take long to start: run Wsl.preWarm first or raise the timeout.`
+  }
+}
+
+/**
+ * `wsl.exe` itself failed (exit code -1, seen as 4294967295 on Windows or 255 from `fake-wsl`),
+ * as opposed to the Linux command's own exit code. `output` is wsl.exe's message (it prints
+ * errors on stdout) and `errorCode` the `Wsl/…` code when it printed one.
+ */
+export class WslExeError extends Schema.TaggedError<WslExeError>()("WslExeError", {
+  operation: Schema.String,
+  distro: Schema.optional(Schema.String),
+  exitCode: Schema.Number,
+  output: Schema.String,
+  errorCode: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const text = this.output.trim().split(/\r*\n/)[0] ?? ""
+    return `${this.operation}: wsl.exe failed (exit ${this.exitCode})${
+      this.errorCode === undefined ? "" : ` [${this.errorCode}]`
+    }: ${text.length > 0 ? text : "no message"}${
+      this.errorCode === "Wsl/Service/WSL_E_DISTRO_NOT_FOUND" ? " Check the name with `wsl.exe --list --quiet`." : ""
+    }`
+  }
+}
+
+/** A Linux command run by the service exited with a non-zero code where success was needed. */
+export class WslCommandError extends Schema.TaggedError<WslCommandError>()("WslCommandError", {
+  operation: Schema.String,
+  distro: Schema.String,
+  command: Schema.String,
+  exitCode: Schema.Number,
+  stderr: Schema.String
+}) {
+  override get message(): string {
+    const detail = this.stderr.trim()
+    return `${this.operation}: \`${this.command}\` exited with ${this.exitCode} in ${this.distro}${
+      detail.length > 0 ? `: ${detail}` : ""
+    }${this.exitCode === 127 ? ". The command is not installed in the distribution." : ""}`
+  }
+}
+
+/** Output of `wsl.exe` or of a probe could not be understood. */
+export class WslParseError extends Schema.TaggedError<WslParseError>()("WslParseError", {
+  operation: Schema.String,
+  output: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation}: unexpected output (${this.reason}): ${JSON.stringify(this.output.slice(0, 200))}`
+  }
+}
+
+/** An argument was refused before anything was run (bad user name, env name, tool name, cwd…). */
+export class WslArgumentError extends Schema.TaggedError<WslArgumentError>()("WslArgumentError", {
+  operation: Schema.String,
+  argument: Schema.String,
+  value: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation}: invalid ${this.argument} ${JSON.stringify(this.value)}: ${this.reason}`
+  }
+}
+
+/** Errors of running `wsl.exe`. */
+export type WslRunError = WslUnavailableError | WslSpawnError | WslTimeoutError | WslExeError
+
+/** Every error of the `Wsl` service. */
+export type WslError =
+  | InvalidDistroNameError
+  | WslUnavailableError
+  | WslSpawnError
+  | WslTimeoutError
+  | WslExeError
+  | WslCommandError
+  | WslParseError
+  | WslArgumentError

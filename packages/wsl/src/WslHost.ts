@@ -1,0 +1,192 @@
+/**
+ * `WslHost`: the Windows host as the `Wsl` service sees it — a way to run `wsl.exe` with bytes in
+ * and out, the host's own IPv4 addresses and the text of `%UserProfile%\.wslconfig`.
+ *
+ * `WslHost.layer` runs a real executable through `effect/process` (killing it, and its process
+ * group, on timeout or interruption). `@isthmus/wsl/testing` provides an in-memory host, so the
+ * same `Wsl` service runs unchanged against a model.
+ * @module
+ */
+import { NodeServices } from "@effect/platform-node"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as Stream from "effect/Stream"
+import { existsSync } from "node:fs"
+import { readFile } from "node:fs/promises"
+import { networkInterfaces } from "node:os"
+import { WslSpawnError, WslTimeoutError, WslUnavailableError } from "./WslError.ts"
+
+/** One run of `wsl.exe`. */
+export interface RunRequest {
+  /** What this run is for, used in spans and errors (e.g. `"Wsl.listDistros"`). */
+  readonly operation: string
+  /** Arguments after the executable. */
+  readonly args: ReadonlyArray<string>
+  /** Variables to set for `wsl.exe` on top of the host environment (secrets go here, never in `args`). */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /** Bytes written to stdin, then stdin is closed. Without it stdin is empty. */
+  readonly stdin?: Uint8Array | undefined
+  /** How long the run may take; after it the process (group) is killed. */
+  readonly timeout: Duration.Duration
+  /** The distribution concerned, for errors. */
+  readonly distro?: string | undefined
+}
+
+/** What a run produced. `exitCode` is wsl.exe's (or the Linux command's) exit code. */
+export interface RunResult {
+  readonly exitCode: number
+  readonly stdout: Uint8Array
+  readonly stderr: Uint8Array
+}
+
+/** The `WslHost` service shape. */
+export interface WslHostShape {
+  /** The `wsl.exe` being run (for display and for launchers that spawn it themselves). */
+  readonly executable: string
+  /** The environment `wsl.exe` starts from (its `WSLENV` is what `Wsl.exec` appends to). */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Whether the executable exists here. */
+  readonly isAvailable: Effect.Effect<boolean>
+  /** Runs `wsl.exe` once; never uses a shell. */
+  readonly run: (request: RunRequest) => Effect.Effect<RunResult, WslUnavailableError | WslSpawnError | WslTimeoutError>
+  /** The host's non-internal IPv4 addresses (for the mirrored-networking collision check). */
+  readonly hostAddresses: Effect.Effect<ReadonlyArray<string>>
+  /** The text of `%UserProfile%\.wslconfig`, when there is one. */
+  readonly wslConfig: Effect.Effect<Option.Option<string>>
+}
+
+/** The Windows host: runs `wsl.exe`, knows its interfaces and `.wslconfig`. */
+export class WslHost extends Context.Service<WslHost, WslHostShape>()("@isthmus/wsl/WslHost") {}
+
+/** Options of the live host layer. */
+export interface WslHostOptions {
+  /**
+   * The executable to run. Default: `%WINDIR%\System32\wsl.exe` on Windows; elsewhere there is
+   * none (WSL is reported unavailable) unless one is given, e.g. `fakeWslExecutable`.
+   */
+  readonly executable?: string | undefined
+  /** Where `.wslconfig` is. Default: `%USERPROFILE%\.wslconfig` on Windows, none elsewhere. */
+  readonly wslConfigPath?: string | undefined
+  /** The environment `wsl.exe` starts from. Default: `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
+  /** Upper bound on collected stdout/stderr bytes per run (default 16 MiB); the rest is dropped. */
+  readonly maxOutputBytes?: number | undefined
+  /** Grace period between SIGTERM and SIGKILL when a run is cut short (default 1 second). */
+  readonly forceKillAfter?: Duration.Input | undefined
+}
+
+/** The default `wsl.exe` location for this process, if any. */
+export const defaultExecutable = (
+  platform: string = process.platform,
+  env: Readonly<Record<string, string | undefined>> = process.env
+): string | undefined => platform === "win32" ? `${env["WINDIR"] ?? "C:\\Windows"}\\System32\\wsl.exe` : undefined
+
+const collect = (stream: Stream.Stream<Uint8Array, unknown>, max: number) =>
+  stream.pipe(
+    Stream.runFold(() => ({ chunks: [] as Array<Uint8Array>, size: 0 }), (acc, chunk) => {
+      if (acc.size < max) {
+        const take = chunk.byteLength <= max - acc.size ? chunk : chunk.subarray(0, max - acc.size)
+        acc.chunks.push(take)
+        acc.size += take.byteLength
+      }
+      return acc
+    }),
+    Effect.map(({ chunks, size }) => {
+      const out = new Uint8Array(size)
+      let offset = 0
+      for (const c of chunks) {
+        out.set(c, offset)
+        offset += c.byteLength
+      }
+      return out
+    })
+  )
+
+/** Builds the live host from a `ChildProcessSpawner`. */
+export const make = Effect.fnUntraced(function*(options: WslHostOptions = {}) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const baseEnv = options.env ?? process.env
+  const executable = options.executable ?? defaultExecutable()
+  const display = executable ?? "wsl.exe"
+  const max = options.maxOutputBytes ?? 16 * 1024 * 1024
+  const forceKillAfter = options.forceKillAfter ?? "1 second"
+  const wslConfigPath = options.wslConfigPath ??
+    (process.platform === "win32" && baseEnv["USERPROFILE"] !== undefined
+      ? `${baseEnv["USERPROFILE"]}\\.wslconfig`
+      : undefined)
+
+  const isAvailable = Effect.sync(() => executable !== undefined && existsSync(executable))
+
+  const run = (request: RunRequest) =>
+    Effect.gen(function*() {
+      if (executable === undefined) {
+        return yield* new WslUnavailableError({
+          executable: display,
+          reason: `this is ${process.platform}, not Windows, and no executable was given`
+        })
+      }
+      const env: Record<string, string> = {}
+      for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined) env[k] = v
+      // Ask for UTF-8 output (WSL ≥ 0.64); DistroList.decode still detects UTF-16LE from older builds.
+      env["WSL_UTF8"] = "1"
+      if (request.env !== undefined) Object.assign(env, request.env)
+      const command = ChildProcess.make(executable, [...request.args], {
+        env,
+        extendEnv: false,
+        stdin: request.stdin === undefined ? Stream.empty : Stream.make(request.stdin),
+        forceKillAfter
+      })
+      const result = yield* Effect.scoped(Effect.gen(function*() {
+        const handle = yield* spawner.spawn(command)
+        const [stdout, stderr, exitCode] = yield* Effect.all(
+          [collect(handle.stdout, max), collect(handle.stderr, max), handle.exitCode],
+          { concurrency: 3 }
+        )
+        return { exitCode: Number(exitCode), stdout, stderr } satisfies RunResult
+      })).pipe(
+        Effect.mapError((cause) => new WslSpawnError({ executable: display, operation: request.operation, cause })),
+        Effect.timeoutOrElse({
+          duration: request.timeout,
+          orElse: () =>
+            Effect.fail(
+              new WslTimeoutError({
+                operation: request.operation,
+                distro: request.distro,
+                timeoutMillis: Duration.toMillis(request.timeout)
+              })
+            )
+        })
+      )
+      return result
+    }).pipe(Effect.withSpan("WslHost.run", { attributes: { operation: request.operation } }))
+
+  const hostAddresses = Effect.sync(() => {
+    const out: Array<string> = []
+    for (const list of Object.values(networkInterfaces())) {
+      for (const info of list ?? []) {
+        const family: unknown = info.family
+        if ((family === "IPv4" || family === 4) && !info.internal) out.push(info.address)
+      }
+    }
+    return out
+  })
+
+  const wslConfig = wslConfigPath === undefined
+    ? Effect.succeed(Option.none<string>())
+    : Effect.promise(() => readFile(wslConfigPath, "utf8").then((t) => Option.some(t), () => Option.none<string>()))
+
+  return WslHost.of({ executable: display, env: baseEnv, isAvailable, run, hostAddresses, wslConfig })
+})
+
+/** The live host, needing a `ChildProcessSpawner`. */
+export const layerNoDeps = (
+  options: WslHostOptions = {}
+): Layer.Layer<WslHost, never, ChildProcessSpawner.ChildProcessSpawner> => Layer.effect(WslHost, make(options))
+
+/** The live host on Node (`NodeServices.layer`). */
+export const layer = (options: WslHostOptions = {}): Layer.Layer<WslHost> =>
+  layerNoDeps(options).pipe(Layer.provide(NodeServices.layer))

@@ -1,0 +1,398 @@
+/**
+ * The model both WSL fakes run: the in-memory `FakeWslHost` layer and the `fake-wsl`
+ * executable. It is plain JSON, so a test can write it to a file for `fake-wsl`.
+ *
+ * `interpret` plays `wsl.exe`'s own part (arguments, listing, status, errors with exit 255 on
+ * stdout) and answers the `Wsl` service's probes from the model; anything else is a Linux
+ * command for the caller to run (locally for `fake-wsl`, with the model's programs in memory).
+ * @module
+ */
+import * as Result from "effect/Result"
+import * as DistroList from "../DistroList.ts"
+import * as DistroName from "../DistroName.ts"
+import * as Preflight from "../Preflight.ts"
+import * as WslPath from "../WslPath.ts"
+import { probeMarkers } from "../WslProbes.ts"
+
+/** A network interface inside a distro. */
+export interface FakeInterface {
+  readonly name: string
+  readonly address: string
+}
+
+/** One distribution of the fake host. */
+export interface FakeDistro {
+  readonly name: string
+  /** Default `"Stopped"`. */
+  readonly state?: DistroList.DistroState | undefined
+  /** Default 2. */
+  readonly version?: 1 | 2 | undefined
+  /** The default distribution (else the first one is). */
+  readonly default?: boolean | undefined
+  /** The default user (default `"user"`). */
+  readonly user?: string | undefined
+  /** The default user's home (answers `Wsl.userHome`; `fake-wsl` runs the real probe when unset). */
+  readonly home?: string | undefined
+  /** Interfaces in `ip` order (answers `Wsl.distroIp`; `fake-wsl` runs the real probe when unset). */
+  readonly interfaces?: ReadonlyArray<FakeInterface> | undefined
+  /** The default route's interface (default: the first non-virtual). */
+  readonly defaultInterface?: string | undefined
+  /** What `wslinfo --networking-mode` prints (`"nat"`, `"mirrored"`…); unset: `wslinfo` is missing. */
+  readonly networkingMode?: string | undefined
+  /** The login shell's Node (answers `Wsl.preflight`); `null`: no Node; unset: `fake-wsl` probes for real. */
+  readonly node?: { readonly path: string; readonly version: string } | null | undefined
+  /** Commands on the login shell's PATH (for the preflight probe). */
+  readonly tools?: ReadonlyArray<string> | undefined
+  /** `[automount] root` (default `/mnt/`). */
+  readonly automountRoot?: string | undefined
+  /** Extra drvfs mounts. */
+  readonly mounts?: ReadonlyArray<WslPath.Mount> | undefined
+  /** Symbolic links for `wslpath` (Linux path → target, absolute or relative to the link's directory). */
+  readonly symlinks?: Readonly<Record<string, string>> | undefined
+  /** Paths that exist (so `wslpath -w <relative>` resolves them against the cwd, as realpath would). */
+  readonly files?: ReadonlyArray<string> | undefined
+}
+
+/** The whole fake host. */
+export interface FakeWslConfig {
+  readonly distros: ReadonlyArray<FakeDistro>
+  /** The host's IPv4 addresses (for the mirrored-mode collision check). */
+  readonly hostAddresses?: ReadonlyArray<string> | undefined
+  /** The text of `.wslconfig`. */
+  readonly wslConfig?: string | undefined
+  /** An inbox wsl.exe: `--version` is an invalid option. */
+  readonly inbox?: boolean | undefined
+  /** The `WSL version` line of `--version` (default `2.6.1.0`). */
+  readonly wslVersion?: string | undefined
+  /**
+   * `fake-wsl` only: append one JSON line per invocation here (`argv`, `WSLENV`, the names of the
+   * forwarded variables — never their values).
+   */
+  readonly record?: string | undefined
+  /** `fake-wsl` only: extra host variables the local Linux command also sees (besides PATH, HOME, …). */
+  readonly passthroughEnv?: ReadonlyArray<string> | undefined
+}
+
+/** What `wsl.exe` printed and its exit code (255 stands for -1). */
+export interface Output {
+  readonly kind: "Output"
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+  /** `stdout` is wsl.exe's own text (encoded UTF-16LE/UTF-8), not a Linux command's bytes. */
+  readonly fromWslExe: boolean
+}
+
+/** A Linux command to run in `distro`. */
+export interface Exec {
+  readonly kind: "Exec"
+  readonly distro: FakeDistro
+  readonly argv: ReadonlyArray<string>
+  readonly user: string | undefined
+  readonly cwd: string | undefined
+  /** `--` form: `argv` is `[shell, "-c", line]`. */
+  readonly viaShell: boolean
+}
+
+/** A command whose stdin must be read first (a script for `sh -s`): call {@link answerScript}. */
+export type Step = Output | Exec
+
+const wslError = (message: string, code?: string): Output => ({
+  kind: "Output",
+  exitCode: 255,
+  stdout: `${message}\n${code === undefined ? "" : `Error code: ${code}\n`}`,
+  stderr: "",
+  fromWslExe: true
+})
+
+const ok = (stdout: string, fromWslExe = true): Output => ({
+  kind: "Output",
+  exitCode: 0,
+  stdout,
+  stderr: "",
+  fromWslExe
+})
+
+const usage =
+  "Usage: wsl.exe [Argument] [Options...] [CommandLine]\n\nArguments for running Linux binaries:\n    --exec, -e <CommandLine>\n    --distribution, -d <DistroName>\n    --user, -u <UserName>\n    --cd <Directory>\n"
+
+/** The distro info rows of the model. */
+export const distroInfos = (config: FakeWslConfig): ReadonlyArray<DistroList.DistroInfo> => {
+  const explicit = config.distros.findIndex((d) => d.default === true)
+  const defaultIndex = explicit === -1 ? 0 : explicit
+  return config.distros.flatMap((d, i) =>
+    DistroName.isDistroName(d.name)
+      ? [{ name: d.name, state: d.state ?? "Stopped", version: d.version ?? 2, isDefault: i === defaultIndex }]
+      : []
+  )
+}
+
+/** Finds a distro by name, case-insensitively, as wsl.exe does. */
+export const findDistro = (config: FakeWslConfig, name: string): FakeDistro | undefined =>
+  config.distros.find((d) => DistroName.equals(d.name, name))
+
+const notFound = () =>
+  wslError("There is no distribution with the supplied name.", "Wsl/Service/WSL_E_DISTRO_NOT_FOUND")
+
+const noDistros = () =>
+  wslError(
+    "Windows Subsystem for Linux has no installed distributions.\nYou can resolve this by installing a distribution with the instructions below:\n\nUse 'wsl.exe --list --online' to list available distributions\nand 'wsl.exe --install <Distro>' to install."
+  )
+
+const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
+  const has = (...names: Array<string>) => names.some((n) => flags.includes(n))
+  const verbose = has("-v", "--verbose")
+  const quiet = has("-q", "--quiet")
+  const all = has("--all")
+  const running = has("--running")
+  const unknown = flags.find((f) => !["-v", "--verbose", "-q", "--quiet", "--all", "--running"].includes(f))
+  if (unknown !== undefined) return wslError(`Invalid command line argument: ${unknown}\n${usage}`)
+  if ((verbose && quiet) || (all && running)) {
+    return wslError(`Invalid command line argument: ${flags.join(" ")}\n${usage}`)
+  }
+  const infos = distroInfos(config)
+  if (verbose) return infos.length === 0 ? noDistros() : ok(DistroList.formatVerbose(infos))
+  let shown = infos
+  if (running) shown = shown.filter((d) => d.state === "Running")
+  else if (!all) shown = shown.filter((d) => !DistroList.isTransient(d.state))
+  if (quiet) return ok(DistroList.formatQuiet(shown))
+  if (infos.length === 0) return noDistros()
+  if (running && shown.length === 0) return wslError("There are no running distributions.")
+  const sorted = [...shown.filter((d) => d.isDefault), ...shown.filter((d) => !d.isDefault)]
+  return ok(
+    `Windows Subsystem for Linux Distributions:\n${
+      sorted.map((d) => `${d.name}${d.isDefault ? " (Default)" : ""}\n`).join("")
+    }`
+  )
+}
+
+/**
+ * Interprets a `wsl.exe` command line against the model. Returns wsl.exe's own output, or the
+ * Linux command to run.
+ */
+export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): Step => {
+  let distroName: string | undefined
+  let user: string | undefined
+  let cwd: string | undefined
+  let shellType: string | undefined
+  let i = 0
+  while (i < args.length) {
+    const a = args[i]!
+    const value = () => {
+      const v = args[i + 1]
+      i += 2
+      return v
+    }
+    switch (a) {
+      case "-l":
+      case "--list":
+        return list(config, args.slice(i + 1))
+      case "--status": {
+        const infos = distroInfos(config)
+        const def = infos.find((d) => d.isDefault)
+        if (def === undefined) return noDistros()
+        return ok(`Default Distribution: ${def.name}\nDefault Version: 2\n`)
+      }
+      case "--version":
+      case "-v":
+        if (config.inbox === true) return wslError(`Invalid command line option: ${a}\n${usage}`)
+        return ok(
+          `WSL version: ${
+            config.wslVersion ?? "2.6.1.0"
+          }\nKernel version: 6.6.87.2-1\nWSLg version: 1.0.66\nMSRDC version: 1.2.6074\nDirect3D version: 1.611.1-81528511\nDXCore version: 10.0.26100.1-240331-1435.ge-release\nWindows version: 10.0.26100.4946\n`
+        )
+      case "-t":
+      case "--terminate": {
+        const name = args[i + 1]
+        if (name === undefined) return wslError(`Invalid command line argument: ${a}\n${usage}`)
+        if (findDistro(config, name) === undefined) return notFound()
+        return ok("The operation completed successfully. \n")
+      }
+      case "--shutdown":
+        return ok("")
+      case "-d":
+      case "--distribution":
+        distroName = value()
+        if (distroName === undefined) return wslError(`Invalid command line argument: ${a}\n${usage}`)
+        continue
+      case "-u":
+      case "--user":
+        user = value()
+        continue
+      case "--cd":
+        cwd = value()
+        continue
+      case "~":
+        cwd = "~"
+        i++
+        continue
+      case "--shell-type":
+        shellType = value()
+        if (shellType !== "standard" && shellType !== "login" && shellType !== "none") {
+          return wslError(`Invalid command line argument: --shell-type ${shellType ?? ""}\n${usage}`)
+        }
+        continue
+      default:
+        break
+    }
+    break
+  }
+  const rest = args.slice(i)
+  const infos = distroInfos(config)
+  const target = distroName === undefined
+    ? config.distros.find((d) => d.name === infos.find((x) => x.isDefault)?.name)
+    : findDistro(config, distroName)
+  if (target === undefined) return distroName === undefined ? noDistros() : notFound()
+  if (cwd !== undefined && !cwd.startsWith("/") && !cwd.startsWith("~") && !/^[A-Za-z]:[\\/]/.test(cwd)) {
+    return wslError(`Invalid command line argument: --cd ${cwd}`, "Wsl/E_INVALIDARG")
+  }
+  const first = rest[0]
+  if (first === "-e" || first === "--exec" || shellType === "none") {
+    const argv = first === "-e" || first === "--exec" ? rest.slice(1) : rest
+    if (argv.length === 0) return wslError(`Invalid command line argument: ${first ?? ""}\n${usage}`)
+    return { kind: "Exec", distro: target, argv, user, cwd, viaShell: false }
+  }
+  if (first !== undefined && first.startsWith("-") && first !== "--") {
+    return wslError(`Invalid command line argument: ${first}\n${usage}`)
+  }
+  const line = (first === "--" ? rest.slice(1) : rest).join(" ")
+  const shell = "sh"
+  const argv = line.length === 0
+    ? [shell, ...(shellType === "login" ? ["-l"] : [])]
+    : [shell, ...(shellType === "login" ? ["-l"] : []), "-c", line]
+  return { kind: "Exec", distro: target, argv, user, cwd, viaShell: true }
+}
+
+/** The path context of a fake distro. */
+export const pathContext = (distro: FakeDistro, cwd?: string): WslPath.Context => ({
+  distro: distro.name,
+  automountRoot: distro.automountRoot,
+  mounts: distro.mounts,
+  cwd
+})
+
+const resolveLinks = (distro: FakeDistro, path: string): string => {
+  const links = distro.symlinks ?? {}
+  let current = path
+  for (let hops = 0; hops < 40; hops++) {
+    const parts = current.split("/")
+    let changed = false
+    for (let n = parts.length; n > 1; n--) {
+      const prefix = parts.slice(0, n).join("/") || "/"
+      const target = links[prefix]
+      if (target !== undefined) {
+        const dir = prefix.slice(0, prefix.lastIndexOf("/")) || "/"
+        const base = target.startsWith("/") ? target : `${dir === "/" ? "" : dir}/${target}`
+        current = [base, ...parts.slice(n)].join("/")
+        changed = true
+        break
+      }
+    }
+    if (!changed) return current
+  }
+  return current
+}
+
+const fail = (stderr: string): Output => ({ kind: "Output", exitCode: 1, stdout: "", stderr, fromWslExe: false })
+
+/** Plays `/bin/wslpath` inside `distro` (symlinks and existing relative files from the model). */
+export const wslpath = (distro: FakeDistro, argv: ReadonlyArray<string>, cwd: string | undefined): Output => {
+  let mode: "u" | "w" | "m" | undefined
+  let absolute = false
+  let path: string | undefined
+  let endOfOptions = false
+  for (const a of argv.slice(1)) {
+    if (!endOfOptions && a === "--") {
+      endOfOptions = true
+      continue
+    }
+    if (!endOfOptions && a.startsWith("-") && a.length > 1) {
+      for (const f of a.slice(1)) {
+        if (f === "a") absolute = true
+        else if (f === "u" || f === "w" || f === "m") {
+          if (mode !== undefined && mode !== f) return fail(`${usage}`)
+          mode = f
+        } else {return fail(
+            `Invalid command line argument: ${a}\nPlease use 'wslpath --help' to get a list of supported arguments.\n`
+          )}
+      }
+      continue
+    }
+    if (path !== undefined) return fail(`Invalid command line argument: ${a}\n`)
+    path = a
+  }
+  if (path === undefined) {
+    return { kind: "Output", exitCode: 1, stdout: usage, stderr: "wslpath: Invalid argument\n", fromWslExe: false }
+  }
+  const context = pathContext(distro, cwd)
+  if (mode === undefined || mode === "u") {
+    const r = WslPath.toLinux(path, context, { absolute })
+    return Result.isSuccess(r) ? ok(`${r.success}\n`, false) : fail(`wslpath: ${path}\n`)
+  }
+  const files = new Set(distro.files ?? [])
+  let linux = path
+  if (!linux.startsWith("/") && cwd !== undefined) {
+    const joined = `${cwd.replace(/\/$/, "")}/${linux}`
+    if (files.has(joined) || absolute) linux = joined
+  }
+  if (linux.startsWith("/")) linux = resolveLinks(distro, linux)
+  const r = WslPath.toWindows(linux, context, { mixed: mode === "m", absolute })
+  return Result.isSuccess(r) ? ok(`${r.success}\n`, false) : fail(`wslpath: ${path}\n`)
+}
+
+const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
+  const shell = argv[0]?.split("/").pop()
+  return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
+}
+
+/** Whether `exec` reads a script from stdin that the model may answer ({@link answerScript}). */
+export const readsScript = (exec: Exec): boolean => isShellReadingStdin(exec.argv)
+
+const defaultInterfaceOf = (distro: FakeDistro): string | undefined =>
+  distro.defaultInterface ??
+    distro.interfaces?.find((i) => !/^(lo|docker|br-|veth|virbr)/.test(i.name))?.name
+
+/**
+ * Answers a command from the model when it can: `wslinfo`, `wslpath`, and the service's probe
+ * scripts (`script` is the stdin of a `sh -s` command). `undefined`: run the command for real.
+ */
+export const answer = (exec: Exec, script: string | undefined): Output | undefined => {
+  const distro = exec.distro
+  const program = exec.argv[0]?.split("/").pop()
+  if (program === "wslinfo") {
+    if (distro.version === 1) return ok("wsl1", false)
+    if (distro.networkingMode === undefined) {
+      return { kind: "Output", exitCode: 127, stdout: "", stderr: "wslinfo: command not found\n", fromWslExe: false }
+    }
+    return ok(exec.argv.includes("-n") ? distro.networkingMode : `${distro.networkingMode}\n`, false)
+  }
+  if (program === "wslpath") return wslpath(distro, exec.argv, exec.cwd)
+  if (script === undefined) return undefined
+  if (script.startsWith(probeMarkers.address) && distro.interfaces !== undefined) {
+    const def = defaultInterfaceOf(distro)
+    const route = def === undefined ? "" : `default via 172.20.0.1 dev ${def} proto kernel\n`
+    const addr = distro.interfaces.map((i, n) =>
+      `${
+        n + 1
+      }: ${i.name}    inet ${i.address}/20 brd 255.255.255.255 scope global ${i.name}\\       valid_lft forever preferred_lft forever\n`
+    ).join("")
+    return ok(`route:\n${route}addr:\n${addr}`, false)
+  }
+  if (script.startsWith(probeMarkers.home) && distro.home !== undefined) return ok(`${distro.home}\n`, false)
+  if (script.startsWith(Preflight.marker) && distro.node !== undefined) {
+    const wanted = /for t in ([^;]*); do/.exec(script)?.[1]?.split(" ").filter((t) => t.length > 0) ?? []
+    const tools = new Set(distro.tools ?? [])
+    const node = distro.node
+    return ok(
+      [
+        `nodePath:${node === null ? "" : node.path}`,
+        ...(node === null ? [] : [`nodeVersion:${node.version}`]),
+        ...wanted.filter((t) => !tools.has(t)).map((t) => `missing:${t}`),
+        "preflight:done",
+        ""
+      ].join("\n"),
+      false
+    )
+  }
+  return undefined
+}
