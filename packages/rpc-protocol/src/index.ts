@@ -6,7 +6,33 @@
  */
 
 /** @since 0.1.0 */
+export * as Auth from "./Auth.ts"
+/** @since 0.1.0 */
 export * as BootstrapEnvelope from "./BootstrapEnvelope.ts"
+/** @since 0.1.0 */
+export * as Dialect from "./Dialect.ts"
+/** @since 0.1.0 */
+export * as Framing from "./Framing.ts"
+/** @since 0.1.0 */
+export * as Handshake from "./Handshake.ts"
+/** @since 0.1.0 */
+export * as Message from "./Message.ts"
+/** @since 0.1.0 */
+export * as MethodTable from "./MethodTable.ts"
+/** @since 0.1.0 */
+export {
+  type CallError,
+  HandshakeError,
+  OutboundQueueFullError,
+  PeerDisconnectedError,
+  RpcError,
+  RpcSchemaError,
+  RpcTimeoutError
+} from "./RpcError.ts"
+/** @since 0.1.0 */
+export * as RpcPeer from "./RpcPeer.ts"
+/** @since 0.1.0 */
+export * as RpcServer from "./RpcServer.ts"
 
 /**
  * Kept for the repository's packaging smoke test (`scripts/consumer`); not part of the API.

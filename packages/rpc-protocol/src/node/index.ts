@@ -14,6 +14,22 @@ export {
   readDesktopBootstrap
 } from "./readBootstrap.ts"
 
+/** @since 0.1.0 */
+export * as RpcTransport from "./Transports.ts"
+export {
+  type BoundAddress,
+  checkUpgrade,
+  childStdio,
+  connectTcp,
+  connectWebSocket,
+  fromStreams,
+  processStdio,
+  serveTcp,
+  serveWebSocket,
+  type TcpServerOptions,
+  type WebSocketServerOptions
+} from "./Transports.ts"
+
 /**
  * Kept for the repository's packaging smoke test (`scripts/consumer`); not part of the API.
  *

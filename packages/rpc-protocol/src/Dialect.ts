@@ -1,0 +1,422 @@
+/**
+ * JSON-RPC dialects as values. A dialect decides how a JSON text becomes a {@link Message} (which
+ * ids are valid, which shapes are requests, what to do with batches and bad input), how messages
+ * are written, and how protocol errors look on the wire.
+ *
+ * - {@link strict}: JSON-RPC 2.0 (`"jsonrpc":"2.0"` required and written; batches; standard codes).
+ * - {@link lite}: the codex app-server's "JSON-RPC without the `jsonrpc` field": i64|string ids,
+ *   `{code,message,data}` errors, kind precedence request > notification > response > error, no
+ *   batches, bad input dropped without a reply.
+ * - {@link daemon}: the CodexMonitor daemon: unsigned integer ids only, `{message}` errors, a
+ *   request with an unreadable id still runs but gets no reply, any line with a numeric id and no
+ *   method is a response.
+ *
+ * Hosts define their own with {@link make}.
+ *
+ * @since 0.1.0
+ */
+import type { ErrorObject, Id, Message } from "./Message.ts"
+
+/**
+ * Why a text was not a message. `id` is the request id when it could still be read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Invalid {
+  readonly _tag: "Invalid"
+  readonly reason: "ParseError" | "InvalidRequest"
+  readonly id: Id | null
+  readonly detail: string
+}
+
+/**
+ * The result of decoding one JSON text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Decoded =
+  | { readonly _tag: "Message"; readonly message: Message }
+  | { readonly _tag: "Batch"; readonly items: ReadonlyArray<Message | Invalid> }
+  | Invalid
+
+/**
+ * How a dialect renders the protocol errors a server produces.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorMapping {
+  readonly parseError: () => ErrorObject
+  readonly invalidRequest: (detail: string) => ErrorObject
+  readonly methodNotFound: (method: string) => ErrorObject
+  readonly invalidParams: (method: string, detail: string) => ErrorObject
+  readonly internal: (detail: string) => ErrorObject
+  readonly unauthorized: () => ErrorObject
+  readonly invalidToken: () => ErrorObject
+  readonly overloaded: () => ErrorObject
+}
+
+/**
+ * A JSON-RPC dialect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Dialect {
+  readonly name: string
+  /** Parses and classifies one JSON text. Never throws. */
+  readonly decode: (text: string) => Decoded
+  /** Classifies an already parsed value; `raw` (the text) lets a dialect see `1.0` vs `1`. */
+  readonly decodeValue: (value: unknown, raw?: string) => Decoded
+  /** Renders one message as a JSON text (no framing). */
+  readonly encode: (message: Message) => string
+  /** Renders several messages as one JSON text (a batch); only where `batches` is true. */
+  readonly encodeBatch: (messages: ReadonlyArray<Message>) => string
+  /** Whether `id` is a valid id in this dialect. */
+  readonly isId: (id: unknown) => id is Id
+  /** The first id a client allocates. */
+  readonly firstId: number
+  /** Whether arrays are batches (strict) or invalid input. */
+  readonly batches: boolean
+  /** Whether parse errors and invalid requests get an error reply (strict) or are dropped silently. */
+  readonly replyToInvalid: boolean
+  /** Whether this dialect writes `"jsonrpc":"2.0"`. */
+  readonly writesVersion: boolean
+  readonly errors: ErrorMapping
+}
+
+/**
+ * JSON-RPC 2.0 error codes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  ServerError: -32000,
+  Overloaded: -32001
+} as const
+
+const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key)
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * Whether the raw text writes the integer `id` as a fraction or exponent (`1.0`, `1e0`), which JSON
+ * parsing hides. Serde-based peers (both daemons) reject such ids.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const rawIdIsFractional = (raw: string, id: number): boolean => {
+  let at = raw.indexOf("\"id\"")
+  while (at !== -1) {
+    let i = at + 4
+    while (i < raw.length && (raw[i] === " " || raw[i] === "\t" || raw[i] === "\n" || raw[i] === "\r")) i++
+    if (raw[i] === ":") {
+      i++
+      while (i < raw.length && (raw[i] === " " || raw[i] === "\t" || raw[i] === "\n" || raw[i] === "\r")) i++
+      let j = i
+      while (j < raw.length && "-+0123456789.eE".includes(raw[j]!)) j++
+      const token = raw.slice(i, j)
+      if (token.length > 0 && /[.eE]/.test(token) && Number(token) === id) return true
+    }
+    at = raw.indexOf("\"id\"", at + 4)
+  }
+  return false
+}
+
+const parse = (text: string): { ok: true; value: unknown } | { ok: false } => {
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch {
+    return { ok: false }
+  }
+}
+
+const invalid = (reason: Invalid["reason"], id: Id | null, detail: string): Invalid => ({
+  _tag: "Invalid",
+  reason,
+  id,
+  detail
+})
+
+const msg = (message: Message): Decoded => ({ _tag: "Message", message })
+
+const isErrorObject = (u: unknown, requireCode: boolean): u is ErrorObject =>
+  isRecord(u) && typeof u["message"] === "string" &&
+  (requireCode ? typeof u["code"] === "number" && Number.isInteger(u["code"]) : true)
+
+const toErrorObject = (u: ErrorObject & Record<string, unknown>, withCode: boolean): ErrorObject => {
+  const out: { code?: number; message: string; data?: unknown } = { message: u.message }
+  if (withCode && typeof u.code === "number") out.code = u.code
+  if (withCode && hasOwn(u, "data")) out.data = u.data
+  return out
+}
+
+const encodeWith = (writesVersion: boolean, withCode: boolean) => (message: Message): Record<string, unknown> => {
+  const out: Record<string, unknown> = writesVersion ? { jsonrpc: "2.0" } : {}
+  switch (message._tag) {
+    case "Request":
+      out["id"] = message.id
+      out["method"] = message.method
+      if (message.params !== undefined) out["params"] = message.params
+      return out
+    case "Notification":
+      out["method"] = message.method
+      if (message.params !== undefined) out["params"] = message.params
+      return out
+    case "Response":
+      out["id"] = message.id
+      out["result"] = message.result === undefined ? null : message.result
+      return out
+    case "ErrorResponse": {
+      out["id"] = message.id
+      const error: Record<string, unknown> = {}
+      if (withCode) error["code"] = message.error.code ?? ErrorCode.InternalError
+      error["message"] = message.error.message
+      if (withCode && message.error.data !== undefined) error["data"] = message.error.data
+      out["error"] = error
+      return out
+    }
+  }
+}
+
+const standardErrors: ErrorMapping = {
+  parseError: () => ({ code: ErrorCode.ParseError, message: "Parse error" }),
+  invalidRequest: (detail) => ({ code: ErrorCode.InvalidRequest, message: "Invalid Request", data: detail }),
+  methodNotFound: (method) => ({ code: ErrorCode.MethodNotFound, message: `Method not found: ${method}` }),
+  invalidParams: (_method, detail) => ({ code: ErrorCode.InvalidParams, message: "Invalid params", data: detail }),
+  internal: (detail) => ({ code: ErrorCode.InternalError, message: "Internal error", data: detail }),
+  unauthorized: () => ({ code: ErrorCode.ServerError, message: "unauthorized" }),
+  invalidToken: () => ({ code: ErrorCode.ServerError, message: "invalid token" }),
+  overloaded: () => ({ code: ErrorCode.Overloaded, message: "Server overloaded; retry later." })
+}
+
+const isStrictId = (id: unknown): id is Id => typeof id === "string" || (typeof id === "number" && Number.isFinite(id))
+
+const strictOne = (value: unknown): Message | Invalid => {
+  if (!isRecord(value)) return invalid("InvalidRequest", null, "a message must be a JSON object")
+  const id = value["id"]
+  const readableId = isStrictId(id) ? id : null
+  if (value["jsonrpc"] !== "2.0") return invalid("InvalidRequest", readableId, "\"jsonrpc\" must be \"2.0\"")
+  const method = value["method"]
+  if (hasOwn(value, "method")) {
+    if (typeof method !== "string") return invalid("InvalidRequest", readableId, "\"method\" must be a string")
+    const params = value["params"]
+    if (params !== undefined && (typeof params !== "object" || params === null)) {
+      return invalid("InvalidRequest", readableId, "\"params\" must be an array or an object")
+    }
+    if (!hasOwn(value, "id")) return { _tag: "Notification", method, params }
+    if (!isStrictId(id)) return invalid("InvalidRequest", null, "\"id\" must be a number or a string")
+    return { _tag: "Request", id, method, params }
+  }
+  const hasResult = hasOwn(value, "result")
+  const hasError = hasOwn(value, "error")
+  if (hasResult === hasError) return invalid("InvalidRequest", readableId, "a response has exactly one of result/error")
+  if (hasResult) {
+    if (!isStrictId(id)) return invalid("InvalidRequest", null, "a response needs an id")
+    return { _tag: "Response", id, result: value["result"] }
+  }
+  const error = value["error"]
+  if (!isErrorObject(error, true)) {
+    return invalid("InvalidRequest", readableId, "\"error\" must be {code: integer, message: string}")
+  }
+  if (id !== null && !isStrictId(id)) return invalid("InvalidRequest", null, "bad id")
+  return { _tag: "ErrorResponse", id, error: toErrorObject(error as ErrorObject & Record<string, unknown>, true) }
+}
+
+const decodeFromValue = (decodeValue: (value: unknown, raw?: string) => Decoded) => (text: string): Decoded => {
+  const parsed = parse(text)
+  return parsed.ok ? decodeValue(parsed.value, text) : invalid("ParseError", null, "not valid JSON")
+}
+
+const strictDecodeValue = (value: unknown): Decoded => {
+  if (Array.isArray(value)) {
+    if (value.length === 0) return invalid("InvalidRequest", null, "empty batch")
+    return { _tag: "Batch", items: value.map(strictOne) }
+  }
+  const one = strictOne(value)
+  return one._tag === "Invalid" ? one : msg(one)
+}
+
+/**
+ * Strict JSON-RPC 2.0: `"jsonrpc":"2.0"` required and written; string or number ids; batches
+ * (an empty batch is one `-32600`); parse errors and invalid requests answered with the standard
+ * codes (`id: null` when the id cannot be read).
+ *
+ * @since 0.1.0
+ * @category dialects
+ */
+export const strict: Dialect = (() => {
+  const decodeValue = strictDecodeValue
+  const toValue = encodeWith(true, true)
+  return {
+    name: "jsonrpc-2.0",
+    decode: decodeFromValue(decodeValue),
+    decodeValue,
+    encode: (message) => JSON.stringify(toValue(message)),
+    encodeBatch: (messages) => JSON.stringify(messages.map(toValue)),
+    isId: isStrictId,
+    firstId: 1,
+    batches: true,
+    replyToInvalid: true,
+    writesVersion: true,
+    errors: standardErrors
+  }
+})()
+
+const isI64 = (id: unknown): id is number => typeof id === "number" && Number.isSafeInteger(id)
+
+const liteIsId = (id: unknown): id is Id => typeof id === "string" || isI64(id)
+
+const liteDecodeValue = (value: unknown, raw?: string): Decoded => {
+  if (Array.isArray(value)) return invalid("InvalidRequest", null, "batches are not supported")
+  if (!isRecord(value)) return invalid("InvalidRequest", null, "a message must be a JSON object")
+  const id = value["id"]
+  const hasId = hasOwn(value, "id")
+  const idOk = liteIsId(id) && !(typeof id === "number" && raw !== undefined && rawIdIsFractional(raw, id))
+  if (hasId && !idOk) return invalid("InvalidRequest", null, "\"id\" must be an integer or a string")
+  const method = value["method"]
+  if (typeof method === "string") {
+    const params = value["params"]
+    return msg(hasId ? { _tag: "Request", id: id as Id, method, params } : { _tag: "Notification", method, params })
+  }
+  if (!hasId) return invalid("InvalidRequest", null, "not a request, notification or response")
+  if (hasOwn(value, "result")) return msg({ _tag: "Response", id: id as Id, result: value["result"] })
+  const error = value["error"]
+  if (isErrorObject(error, true)) {
+    return msg({
+      _tag: "ErrorResponse",
+      id: id as Id,
+      error: toErrorObject(error as ErrorObject & Record<string, unknown>, true)
+    })
+  }
+  return invalid("InvalidRequest", id as Id, "a response needs result or error {code, message}")
+}
+
+/**
+ * The codex app-server dialect: no `jsonrpc` field written (ignored on input), ids are integers or
+ * strings, messages classified in the order request > notification > response > error, arrays,
+ * fractional ids, `{"id":1}` and bad JSON dropped without a reply. Unknown methods and bad params
+ * are `-32600`, as codex answers them.
+ *
+ * @since 0.1.0
+ * @category dialects
+ */
+export const lite: Dialect = (() => {
+  const isId = liteIsId
+  const decodeValue = liteDecodeValue
+  const toValue = encodeWith(false, true)
+  return {
+    name: "jsonrpc-lite",
+    decode: decodeFromValue(decodeValue),
+    decodeValue,
+    encode: (message) => JSON.stringify(toValue(message)),
+    encodeBatch: (messages) => JSON.stringify(messages.map(toValue)),
+    isId,
+    firstId: 0,
+    batches: false,
+    replyToInvalid: false,
+    writesVersion: false,
+    errors: {
+      parseError: () => ({ code: ErrorCode.ParseError, message: "Parse error" }),
+      invalidRequest: (detail) => ({ code: ErrorCode.InvalidRequest, message: `Invalid request: ${detail}` }),
+      methodNotFound: (method) => ({
+        code: ErrorCode.InvalidRequest,
+        message: `Invalid request: unknown variant \`${method}\``
+      }),
+      invalidParams: (_method, detail) => ({ code: ErrorCode.InvalidRequest, message: `Invalid request: ${detail}` }),
+      internal: (detail) => ({ code: ErrorCode.InternalError, message: detail }),
+      unauthorized: () => ({ code: ErrorCode.InvalidRequest, message: "Not initialized" }),
+      invalidToken: () => ({ code: ErrorCode.InvalidRequest, message: "invalid token" }),
+      overloaded: () => ({ code: ErrorCode.Overloaded, message: "Server overloaded; retry later." })
+    }
+  }
+})()
+
+const isU64 = (id: unknown): id is number => typeof id === "number" && Number.isSafeInteger(id) && id >= 0
+
+const daemonDecodeValue = (value: unknown, raw?: string): Decoded => {
+  if (!isRecord(value)) return invalid("InvalidRequest", null, "a message must be a JSON object")
+  const id = value["id"]
+  const idOk = isU64(id) && !(raw !== undefined && rawIdIsFractional(raw, id))
+  const method = value["method"]
+  if (typeof method === "string") {
+    const params = hasOwn(value, "params") ? value["params"] : null
+    return msg(idOk ? { _tag: "Request", id, method, params } : { _tag: "Notification", method, params })
+  }
+  if (!idOk) return invalid("InvalidRequest", null, "no method and no unsigned integer id")
+  const error = value["error"]
+  if (hasOwn(value, "error") && error !== null) {
+    const message = isRecord(error) && typeof error["message"] === "string" ? error["message"] : JSON.stringify(error)
+    return msg({ _tag: "ErrorResponse", id, error: { message } })
+  }
+  return msg({ _tag: "Response", id, result: hasOwn(value, "result") ? value["result"] : null })
+}
+
+/**
+ * The CodexMonitor daemon dialect: no `jsonrpc`; ids are unsigned integers (a string, negative or
+ * `1.0` id makes a request that runs but is never answered, so it decodes as a notification);
+ * missing params are `null`; any object with a numeric id and no method is a response
+ * (`{"id":1}` resolves to `null`); errors are `{message}` only; bad input is dropped.
+ *
+ * @since 0.1.0
+ * @category dialects
+ */
+export const daemon: Dialect = (() => {
+  const decodeValue = daemonDecodeValue
+  const toValue = encodeWith(false, false)
+  return {
+    name: "daemon",
+    decode: decodeFromValue(decodeValue),
+    decodeValue,
+    encode: (message) => JSON.stringify(toValue(message)),
+    encodeBatch: (messages) => JSON.stringify(messages.map(toValue)),
+    isId: isU64,
+    firstId: 1,
+    batches: false,
+    replyToInvalid: false,
+    writesVersion: false,
+    errors: {
+      parseError: () => ({ message: "parse error" }),
+      invalidRequest: (detail) => ({ message: `invalid request: ${detail}` }),
+      methodNotFound: (method) => ({ message: `unknown method: ${method}` }),
+      invalidParams: (_method, detail) => ({ message: detail }),
+      internal: (detail) => ({ message: detail }),
+      unauthorized: () => ({ message: "unauthorized" }),
+      invalidToken: () => ({ message: "invalid token" }),
+      overloaded: () => ({ message: "server overloaded; retry later" })
+    }
+  }
+})()
+
+/**
+ * Defines a dialect from a base, overriding any part (name, id rules, error mapping, ...).
+ *
+ * @example
+ * ```ts
+ * const myDialect = Dialect.make(Dialect.lite, {
+ *   name: "my-daemon",
+ *   errors: { ...Dialect.lite.errors, methodNotFound: (m) => ({ code: -32601, message: `no ${m}` }) }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (base: Dialect, overrides: Partial<Dialect> & { readonly name: string }): Dialect => {
+  const decodeValue = overrides.decodeValue ?? base.decodeValue
+  return {
+    ...base,
+    ...overrides,
+    decodeValue,
+    decode: overrides.decode ?? (overrides.decodeValue ? decodeFromValue(decodeValue) : base.decode)
+  }
+}

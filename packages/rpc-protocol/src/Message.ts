@@ -1,0 +1,139 @@
+/**
+ * The dialect-neutral message model: what every JSON-RPC dialect decodes to and encodes from.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A request id. Dialects narrow it (the daemon dialect only accepts unsigned integers).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Id = Schema.Union([Schema.Number, Schema.String])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Id = number | string
+
+/**
+ * The error object carried by an error response. `code` is absent in the daemon dialect, which
+ * only sends `{message}`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorObject = Schema.Struct({
+  code: Schema.optionalKey(Schema.Number),
+  message: Schema.String,
+  data: Schema.optionalKey(Schema.Unknown)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorObject = typeof ErrorObject.Type
+
+/**
+ * A call that expects a reply. `params` is `undefined` when the wire message had none.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Request = Schema.TaggedStruct("Request", {
+  id: Id,
+  method: Schema.String,
+  params: Schema.Unknown
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Notification = Schema.TaggedStruct("Notification", {
+  method: Schema.String,
+  params: Schema.Unknown
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Response = Schema.TaggedStruct("Response", {
+  id: Id,
+  result: Schema.Unknown
+})
+
+/**
+ * An error reply. `id` is `null` when the failing request's id could not be read (strict dialect).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorResponse = Schema.TaggedStruct("ErrorResponse", {
+  id: Schema.NullOr(Id),
+  error: ErrorObject
+})
+
+/**
+ * Any message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Message = Schema.Union([Request, Notification, Response, ErrorResponse])
+
+/** @since 0.1.0 */
+export type Request = typeof Request.Type
+/** @since 0.1.0 */
+export type Notification = typeof Notification.Type
+/** @since 0.1.0 */
+export type Response = typeof Response.Type
+/** @since 0.1.0 */
+export type ErrorResponse = typeof ErrorResponse.Type
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = Request | Notification | Response | ErrorResponse
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const request = (id: Id, method: string, params?: unknown): Request => ({
+  _tag: "Request",
+  id,
+  method,
+  params
+})
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notification = (method: string, params?: unknown): Notification => ({
+  _tag: "Notification",
+  method,
+  params
+})
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const response = (id: Id, result: unknown): Response => ({ _tag: "Response", id, result })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const errorResponse = (id: Id | null, error: ErrorObject): ErrorResponse => ({
+  _tag: "ErrorResponse",
+  id,
+  error
+})

@@ -1,0 +1,92 @@
+/**
+ * Method tables: the params and result Schemas of each method, so both sides get typed calls.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A schema usable in a method table: no services needed to decode or encode.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AnySchema extends Schema.Top {
+  readonly DecodingServices: never
+  readonly EncodingServices: never
+}
+
+/**
+ * One method: params and result schemas, and whether it is safe to replay after a reconnect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Method<P extends AnySchema = AnySchema, R extends AnySchema = AnySchema> {
+  readonly params: P
+  readonly result: R
+  readonly idempotent: boolean
+}
+
+/**
+ * A table of methods by name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MethodTable = { readonly [method: string]: Method }
+
+/**
+ * The decoded params type of method `K`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Params<T extends MethodTable, K extends keyof T> = T[K]["params"]["Type"]
+
+/**
+ * The decoded result type of method `K`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Result<T extends MethodTable, K extends keyof T> = T[K]["result"]["Type"]
+
+/**
+ * Declares a method. Params and result default to `Schema.Unknown`; `idempotent` defaults to false.
+ *
+ * @example
+ * ```ts
+ * const Methods = MethodTable.make({
+ *   ping: MethodTable.method({ result: Schema.Struct({ ok: Schema.Boolean }), idempotent: true }),
+ *   add: MethodTable.method({ params: Schema.Struct({ a: Schema.Number, b: Schema.Number }), result: Schema.Number })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const method = <P extends AnySchema = typeof Schema.Unknown, R extends AnySchema = typeof Schema.Unknown>(
+  spec: { readonly params?: P; readonly result?: R; readonly idempotent?: boolean }
+): Method<P, R> => ({
+  params: (spec.params ?? Schema.Unknown) as P,
+  result: (spec.result ?? Schema.Unknown) as R,
+  idempotent: spec.idempotent ?? false
+})
+
+/**
+ * Declares a method table (identity, for inference).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const T extends MethodTable>(table: T): T => table
+
+/**
+ * The names of the methods marked idempotent.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const idempotentMethods = (table: MethodTable): ReadonlySet<string> =>
+  new Set(Object.entries(table).filter(([, m]) => m.idempotent).map(([name]) => name))

@@ -1,0 +1,674 @@
+/**
+ * `RpcPeer`: one JSON-RPC connection over any `Socket` from `effect/socket`, in any dialect and
+ * framing. It allocates ids and correlates replies (out of order is normal), times calls out,
+ * exposes incoming notifications as a `Stream`, answers server-to-client requests with registered
+ * handlers, fails every pending call with a typed error on disconnect, writes through a bounded
+ * outbound queue with a chosen policy, and optionally reconnects with capped backoff, replaying
+ * only calls to idempotent methods and re-running the handshake first.
+ *
+ * The same engine serves each connection of `RpcServer`.
+ *
+ * @since 0.1.0
+ */
+import {
+  Cause,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Latch,
+  Option,
+  PubSub,
+  Queue,
+  Schema,
+  Scope,
+  Semaphore,
+  Stream
+} from "effect"
+import * as Socket from "effect/socket/Socket"
+import type { Decoded, Dialect, Invalid } from "./Dialect.ts"
+import type { Frame, Framing } from "./Framing.ts"
+import type { Handshake, HandshakeContext } from "./Handshake.ts"
+import * as Message from "./Message.ts"
+import type { MethodTable, Params, Result } from "./MethodTable.ts"
+import {
+  type CallError,
+  HandshakeError,
+  OutboundQueueFullError,
+  PeerDisconnectedError,
+  RpcError,
+  RpcSchemaError,
+  RpcTimeoutError
+} from "./RpcError.ts"
+
+/**
+ * `connecting` → `connected` → `disconnected` (→ `connecting` again when reconnecting) → `closed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PeerState = "connecting" | "connected" | "disconnected" | "closed"
+
+/**
+ * The bounded outbound queue.
+ *
+ * - `suspend` (default for clients): wait for room, up to `enqueueTimeout` (default 15 s, like
+ *   CodexMonitor's proxy), then fail with `OutboundQueueFullError`.
+ * - `fail`: fail at once when full.
+ * - `drop`: drop the message (a slow consumer misses events).
+ * - `disconnect` (default for server connections): close the connection of a slow consumer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboundOptions {
+  readonly capacity?: number | undefined
+  readonly whenFull?: "suspend" | "fail" | "drop" | "disconnect" | undefined
+  readonly enqueueTimeout?: Duration.Input | undefined
+}
+
+/**
+ * Reconnect with capped exponential backoff: `initialDelay * factor^n`, at most `maxDelay`.
+ * Defaults: 500 ms, ×2, 20 s, unlimited attempts; an idempotent call is replayed at most `maxReplays`
+ * (1) times.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReconnectOptions {
+  readonly initialDelay?: Duration.Input | undefined
+  readonly maxDelay?: Duration.Input | undefined
+  readonly factor?: number | undefined
+  readonly maxAttempts?: number | undefined
+  readonly maxReplays?: number | undefined
+}
+
+/**
+ * A handler for requests the other side sends us (server-to-client requests on a client).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestHandler = (params: unknown, peer: RpcPeer) => Effect.Effect<unknown, RpcError>
+
+/**
+ * Options for {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
+  /** The socket, or an effect producing one. Each connection (and reconnection) acquires its reader. */
+  readonly connect: Socket.Socket | Effect.Effect<Socket.Socket, Socket.SocketError>
+  readonly dialect: Dialect
+  readonly framing: Framing
+  /** Typed methods for {@link RpcPeer.call}; methods marked `idempotent` are replayed on reconnect. */
+  readonly methods?: M | undefined
+  /** More idempotent method names (for untyped `request`). */
+  readonly idempotent?: Iterable<string> | undefined
+  /** Handlers for incoming requests by method. Unknown methods get the dialect's "method not found". */
+  readonly handlers?: { readonly [method: string]: RequestHandler } | undefined
+  /** Replaces `handlers` entirely (used by `RpcServer`). */
+  readonly dispatch?: ((request: Message.Request, peer: RpcPeer) => Effect.Effect<unknown, RpcError>) | undefined
+  /** Called for each incoming notification (they are also published on `notifications`). */
+  readonly onNotification?: ((notification: Message.Notification, peer: RpcPeer) => Effect.Effect<void>) | undefined
+  /** Default per-call timeout. Default 60 s. */
+  readonly requestTimeout?: Duration.Input | undefined
+  readonly outbound?: OutboundOptions | undefined
+  /** Off by default: the first disconnect closes the peer. */
+  readonly reconnect?: boolean | ReconnectOptions | undefined
+  readonly handshake?: Handshake | undefined
+  /** Incoming requests handled at once. Default 32 (CodexMonitor's per-connection limit). */
+  readonly concurrency?: number | undefined
+  /** Notifications buffered per subscriber before the reader waits. Default 1024. */
+  readonly notificationCapacity?: number | undefined
+}
+
+/**
+ * Per-call options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallOptions {
+  readonly timeout?: Duration.Input | undefined
+  /** Overrides whether this call may be replayed after a reconnect. */
+  readonly idempotent?: boolean | undefined
+}
+
+/**
+ * Counters for observability and tests.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PeerStats {
+  readonly connections: number
+  readonly pending: number
+  readonly invalidFrames: number
+  readonly droppedOutbound: number
+  readonly replayed: number
+}
+
+/**
+ * A connected (or connecting) JSON-RPC peer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RpcPeer<M extends MethodTable = MethodTable> {
+  /** A typed call of a method in the peer's method table. */
+  readonly call: <K extends keyof M & string>(
+    method: K,
+    params: Params<M, K>,
+    options?: CallOptions
+  ) => Effect.Effect<Result<M, K>, CallError>
+  /** An untyped call. */
+  readonly request: (method: string, params?: unknown, options?: CallOptions) => Effect.Effect<unknown, CallError>
+  /** Sends a notification. */
+  readonly notify: (method: string, params?: unknown) => Effect.Effect<void, CallError>
+  /** Incoming notifications, from the moment the stream starts. */
+  readonly notifications: Stream.Stream<Message.Notification>
+  /** Subscribes now (so nothing is missed) and returns the stream. */
+  readonly subscribe: Effect.Effect<Stream.Stream<Message.Notification>, never, Scope.Scope>
+  readonly state: Effect.Effect<PeerState>
+  readonly stats: Effect.Effect<PeerStats>
+  /** Waits until connected and handshaken; fails if the peer closed or the handshake was rejected. */
+  readonly awaitReady: Effect.Effect<void, PeerDisconnectedError | HandshakeError>
+  /** Waits until the peer is closed for good. */
+  readonly closed: Effect.Effect<void>
+  /** Drops the current connection (a reconnecting peer reconnects). */
+  readonly disconnect: Effect.Effect<void>
+  /** Closes the peer: every pending call fails with `PeerDisconnectedError`. */
+  readonly close: Effect.Effect<void>
+}
+
+interface Pending {
+  readonly method: string
+  readonly data: string | Uint8Array
+  readonly deferred: Deferred.Deferred<unknown, CallError>
+  readonly idempotent: boolean
+  replays: number
+  replay: boolean
+}
+
+interface Item {
+  readonly data: string | Uint8Array
+  readonly id: Message.Id | undefined
+}
+
+const disconnectedError = (method: string, why = "remote backend disconnected") =>
+  new PeerDisconnectedError({ method, message: why })
+
+const schemaErrorMessage = (error: unknown): string =>
+  Schema.isSchemaError(error) ? error.message : "does not match the schema"
+
+/**
+ * Starts a peer in the current scope. It connects in the background; calls wait (within their
+ * timeout) until it is connected and the handshake is done. Closing the scope closes the peer.
+ *
+ * @example
+ * ```ts
+ * const peer = yield* RpcPeer.make({
+ *   connect: NodeSocket.makeNet({ host: "127.0.0.1", port: 4732 }),
+ *   dialect: Dialect.daemon,
+ *   framing: Framing.ndjson(),
+ *   handshake: Handshake.tokenAuth(Redacted.make("s3cret")),
+ *   reconnect: true,
+ *   idempotent: ["list_workspaces"]
+ * })
+ * const workspaces = yield* peer.request("list_workspaces", {})
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <M extends MethodTable = MethodTable>(
+  options: RpcPeerOptions<M>
+): Effect.Effect<RpcPeer<M>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { dialect, framing } = options
+    const methods: MethodTable = options.methods ?? {}
+    const idempotent = new Set<string>(options.idempotent ?? [])
+    for (const [name, spec] of Object.entries(methods)) if (spec.idempotent) idempotent.add(name)
+    const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "60 seconds")
+    const capacity = options.outbound?.capacity ?? 512
+    const whenFull = options.outbound?.whenFull ?? "suspend"
+    const enqueueTimeout = options.outbound?.enqueueTimeout ?? "15 seconds"
+    const reconnect: ReconnectOptions | undefined = options.reconnect === true
+      ? {}
+      : options.reconnect === false || options.reconnect === undefined
+      ? undefined
+      : options.reconnect
+    const maxReplays = reconnect?.maxReplays ?? 1
+    const handshake = options.handshake
+    const byteFraming = framing.kind === "bytes"
+
+    const scope = yield* Effect.scope
+    const queue = yield* Queue.bounded<Item>(capacity)
+    const notifications = yield* PubSub.bounded<Message.Notification>(options.notificationCapacity ?? 1024)
+    yield* Scope.addFinalizer(scope, PubSub.shutdown(notifications))
+    const ready = yield* Latch.make(false)
+    const closedSignal = yield* Deferred.make<void>()
+    const semaphore = yield* Semaphore.make(options.concurrency ?? 32)
+
+    const pending = new Map<Message.Id, Pending>()
+    let nextId = dialect.firstId
+    let state: PeerState = "connecting"
+    let fatal: HandshakeError | undefined
+    let currentEnded: Deferred.Deferred<void> | undefined
+    const stats = { connections: 0, invalidFrames: 0, droppedOutbound: 0, replayed: 0 }
+
+    const endConnection = Effect.suspend(() => currentEnded ? Deferred.succeed(currentEnded, void 0) : Effect.void)
+
+    // Puts one wire chunk on the outbound queue according to the policy.
+    const enqueue = (item: Item, method: string): Effect.Effect<void, CallError> => {
+      if (whenFull === "suspend") {
+        if (Queue.offerUnsafe(queue, item)) return Effect.void
+        return Queue.offer(queue, item).pipe(
+          Effect.timeoutOption(enqueueTimeout),
+          Effect.flatMap((done) =>
+            Option.isSome(done)
+              ? Effect.void
+              : Effect.fail(
+                new OutboundQueueFullError({
+                  method,
+                  capacity,
+                  message: `outbound queue full (${capacity}) for ${
+                    Duration.format(Duration.fromInputUnsafe(enqueueTimeout))
+                  }`
+                })
+              )
+          )
+        )
+      }
+      if (Queue.offerUnsafe(queue, item)) return Effect.void
+      stats.droppedOutbound++
+      switch (whenFull) {
+        case "drop":
+          return Effect.void
+        case "fail":
+          return Effect.fail(
+            new OutboundQueueFullError({ method, capacity, message: `outbound queue full (${capacity})` })
+          )
+        case "disconnect":
+          return endConnection.pipe(
+            Effect.andThen(Effect.fail(disconnectedError(method, "slow consumer disconnected: outbound queue full")))
+          )
+      }
+    }
+
+    const send = (message: Message.Message, method: string) =>
+      enqueue({ data: framing.encode(dialect.encode(message)), id: undefined }, method)
+
+    // A request on the current connection, bypassing the ready gate (handshakes use it directly).
+    const sendRequest = (method: string, params: unknown, replayable: boolean): Effect.Effect<unknown, CallError> =>
+      Effect.suspend(() => {
+        const id = nextId++
+        const deferred = Deferred.makeUnsafe<unknown, CallError>()
+        const data = framing.encode(dialect.encode(Message.request(id, method, params)))
+        pending.set(id, { method, data, deferred, idempotent: replayable, replays: 0, replay: false })
+        return enqueue({ data, id }, method).pipe(
+          Effect.andThen(Deferred.await(deferred)),
+          Effect.ensuring(Effect.sync(() => pending.delete(id)))
+        )
+      })
+
+    const notifyNow = (method: string, params: unknown) => send(Message.notification(method, params), method)
+
+    const awaitReady: Effect.Effect<void, PeerDisconnectedError | HandshakeError> = Effect.suspend(() => {
+      if (fatal !== undefined) return Effect.fail(fatal)
+      if (state === "closed") return Effect.fail(disconnectedError("", "peer closed"))
+      if (ready.isOpen()) return Effect.void
+      return ready.await.pipe(Effect.andThen(awaitReady))
+    })
+
+    const withTimeout = <A>(method: string, effect: Effect.Effect<A, CallError>, timeout?: Duration.Input) => {
+      const duration = timeout === undefined ? requestTimeout : Duration.fromInputUnsafe(timeout)
+      return Effect.timeoutOrElse(effect, {
+        duration,
+        orElse: () =>
+          Effect.fail(
+            new RpcTimeoutError({
+              method,
+              timeoutMillis: Duration.toMillis(duration),
+              message: `no reply to ${method} within ${Duration.format(duration)}`
+            })
+          )
+      })
+    }
+
+    const request = (method: string, params?: unknown, callOptions?: CallOptions) =>
+      withTimeout(
+        method,
+        awaitReady.pipe(
+          Effect.mapError((e) => e instanceof PeerDisconnectedError ? disconnectedError(method, e.message) : e),
+          Effect.andThen(sendRequest(method, params, callOptions?.idempotent ?? idempotent.has(method)))
+        ),
+        callOptions?.timeout
+      ).pipe(Effect.withSpan("RpcPeer.request", { attributes: { "rpc.method": method } }))
+
+    const notify = (method: string, params?: unknown) =>
+      awaitReady.pipe(
+        Effect.andThen(notifyNow(method, params)),
+        Effect.withSpan("RpcPeer.notify", { attributes: { "rpc.method": method } })
+      )
+
+    const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+    const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+    const call = (method: string, params: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
+      Effect.suspend(() => {
+        const spec = methods[method]
+        if (spec === undefined) return request(method, params, callOptions)
+        let encode = encoders.get(method)
+        if (encode === undefined) {
+          encode = Schema.encodeUnknownExit(spec.params)
+          encoders.set(method, encode)
+        }
+        let decode = decoders.get(method)
+        if (decode === undefined) {
+          decode = Schema.decodeUnknownExit(spec.result)
+          decoders.set(method, decode)
+        }
+        const encoded = encode(params)
+        if (Exit.isFailure(encoded)) {
+          return Effect.fail(
+            new RpcSchemaError({
+              method,
+              side: "params",
+              message: schemaErrorMessage(Option.getOrUndefined(Exit.findErrorOption(encoded)))
+            })
+          )
+        }
+        const decodeResult = decode
+        return request(method, encoded.value, callOptions).pipe(
+          Effect.flatMap((raw) => {
+            const decoded = decodeResult(raw)
+            return Exit.isSuccess(decoded) ? Effect.succeed(decoded.value) : Effect.fail(
+              new RpcSchemaError({
+                method,
+                side: "result",
+                message: schemaErrorMessage(Option.getOrUndefined(Exit.findErrorOption(decoded)))
+              })
+            )
+          })
+        )
+      })
+
+    const untypedPeer = () => peer as unknown as RpcPeer
+
+    // Incoming requests.
+    const handlers = options.handlers ?? {}
+    const dispatch = options.dispatch ?? ((req: Message.Request, self: RpcPeer): Effect.Effect<unknown, RpcError> => {
+      const handler = handlers[req.method]
+      return handler === undefined
+        ? Effect.fail(RpcError.fromObject(dialect.errors.methodNotFound(req.method)))
+        : handler(req.params, self)
+    })
+
+    const reply = (req: Message.Request, exit: Exit.Exit<unknown, RpcError>): Message.Message => {
+      if (Exit.isSuccess(exit)) return Message.response(req.id, exit.value)
+      const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+      return Message.errorResponse(req.id, error ? error.toObject() : dialect.errors.internal("internal error"))
+    }
+
+    const answerInvalid = (invalid: Invalid) =>
+      dialect.replyToInvalid
+        ? send(
+          Message.errorResponse(
+            invalid.id,
+            invalid.reason === "ParseError"
+              ? dialect.errors.parseError()
+              : dialect.errors.invalidRequest(invalid.detail)
+          ),
+          "(invalid)"
+        ).pipe(Effect.ignore)
+        : Effect.void
+
+    // Returns an effect only when there is asynchronous work; responses resolve synchronously.
+    const handleMessage = (
+      message: Message.Message,
+      connectionScope: Scope.Scope
+    ): Effect.Effect<void> | undefined => {
+      switch (message._tag) {
+        case "Response":
+        case "ErrorResponse": {
+          if (message.id === null) return undefined
+          const entry = pending.get(message.id)
+          if (entry === undefined) return undefined
+          pending.delete(message.id)
+          Deferred.doneUnsafe(
+            entry.deferred,
+            message._tag === "Response"
+              ? Exit.succeed(message.result)
+              : Exit.fail(RpcError.fromObject(message.error))
+          )
+          return undefined
+        }
+        case "Notification": {
+          const published = PubSub.publish(notifications, message)
+          return options.onNotification
+            ? options.onNotification(message, untypedPeer()).pipe(Effect.andThen(published), Effect.asVoid)
+            : Effect.asVoid(published)
+        }
+        case "Request": {
+          const run = semaphore.withPermit(Effect.exit(Effect.suspend(() => dispatch(message, untypedPeer())))).pipe(
+            Effect.catchDefect(() =>
+              Effect.succeed(Exit.fail(RpcError.fromObject(dialect.errors.internal("internal error"))))
+            ),
+            Effect.flatMap((exit) => send(reply(message, exit), message.method)),
+            Effect.ignore
+          )
+          return Effect.asVoid(Effect.forkIn(run, connectionScope, { startImmediately: true }))
+        }
+      }
+    }
+
+    const handleDecoded = (decoded: Decoded, connectionScope: Scope.Scope): Effect.Effect<void> | undefined => {
+      switch (decoded._tag) {
+        case "Message":
+          return handleMessage(decoded.message, connectionScope)
+        case "Invalid":
+          stats.invalidFrames++
+          return answerInvalid(decoded)
+        case "Batch": {
+          const effects: Array<Effect.Effect<void>> = []
+          for (const item of decoded.items) {
+            const effect = item._tag === "Invalid"
+              ? (stats.invalidFrames++, answerInvalid(item))
+              : handleMessage(item, connectionScope)
+            if (effect) effects.push(effect)
+          }
+          return effects.length > 0 ? Effect.forEach(effects, (e) => e, { discard: true }) : undefined
+        }
+      }
+    }
+
+    const handleFrames = (
+      frames: ReadonlyArray<Frame>,
+      connectionScope: Scope.Scope
+    ): Effect.Effect<void> | undefined => {
+      let work: Array<Effect.Effect<void>> | undefined
+      for (const frame of frames) {
+        if (frame._tag !== "Text") {
+          stats.invalidFrames++
+          continue
+        }
+        const effect = handleDecoded(dialect.decode(frame.text), connectionScope)
+        if (effect) (work ??= []).push(effect)
+      }
+      return work === undefined ? undefined : Effect.forEach(work, (e) => e, { discard: true })
+    }
+
+    const readerLoop = (reader: Socket.Reader, connectionScope: Scope.Scope): Effect.Effect<void> => {
+      const decoder = framing.makeDecoder()
+      const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(reader.pull, (chunks) => {
+        let work: Array<Effect.Effect<void>> | undefined
+        for (const chunk of chunks) {
+          const effect = handleFrames(decoder.push(chunk), connectionScope)
+          if (effect) (work ??= []).push(effect)
+        }
+        return work === undefined ? loop : Effect.forEach(work, (e) => e, { discard: true }).pipe(Effect.andThen(loop))
+      })
+      return loop.pipe(
+        Effect.catch(() => Effect.suspend(() => handleFrames(decoder.end(), connectionScope) ?? Effect.void))
+      )
+    }
+
+    const writerLoop = (writer: Socket.Writer): Effect.Effect<void, Socket.SocketError> => {
+      const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(Queue.takeAll(queue), (items) => {
+        const chunks: Array<string | Uint8Array> = []
+        for (const item of items) {
+          if (item.id === undefined || pending.has(item.id)) chunks.push(item.data)
+        }
+        if (chunks.length === 0) return loop
+        if (byteFraming && chunks.length > 1 && chunks.every((c) => typeof c === "string")) {
+          return Effect.andThen(writer.write(chunks.join("")), loop)
+        }
+        return Effect.andThen(
+          chunks.length === 1 ? writer.write(chunks[0]!) : writer.writeAll(chunks as [string | Uint8Array]),
+          loop
+        )
+      })
+      return loop
+    }
+
+    const handshakeContext: HandshakeContext = {
+      request: (method, params) => withTimeout(method, sendRequest(method, params, false)),
+      notify: notifyNow
+    }
+
+    // After a connection ends: idempotent calls wait for a replay, the rest fail.
+    const afterDisconnect = (willReconnect: boolean) =>
+      Effect.map(Queue.clear(queue), () => {
+        for (const [id, entry] of pending) {
+          if (willReconnect && entry.idempotent && entry.replays < maxReplays) {
+            entry.replay = true
+            continue
+          }
+          pending.delete(id)
+          Deferred.doneUnsafe(entry.deferred, Exit.fail(fatal ?? disconnectedError(entry.method)))
+        }
+      })
+
+    // One connection: acquire, handshake, replay, serve until it ends. Returns whether it got ready.
+    const connectOnce: Effect.Effect<boolean, Socket.SocketError | CallError> = Effect.gen(function*() {
+      state = "connecting"
+      const connect = options.connect
+      const socket = Socket.isSocket(connect) ? connect : yield* connect
+      const connectionScope = yield* Effect.scope
+      const reader = yield* socket.reader
+      const writer = yield* socket.writer
+      const ended = yield* Deferred.make<void>()
+      currentEnded = ended
+      stats.connections++
+      yield* Effect.forkIn(
+        Effect.ensuring(Effect.ignore(writerLoop(writer)), Deferred.succeed(ended, void 0)),
+        connectionScope,
+        { startImmediately: true }
+      )
+      yield* Effect.forkIn(
+        Effect.ensuring(readerLoop(reader, connectionScope), Deferred.succeed(ended, void 0)),
+        connectionScope,
+        { startImmediately: true }
+      )
+      if (handshake) {
+        const outcome = yield* Effect.raceFirst(
+          Effect.exit(handshake(handshakeContext)),
+          Effect.as(Deferred.await(ended), Exit.fail(disconnectedError("(handshake)")))
+        )
+        if (Exit.isFailure(outcome)) {
+          const error = Option.getOrUndefined(Exit.findErrorOption(outcome))
+          if (error instanceof HandshakeError || error instanceof RpcError) {
+            fatal = error instanceof HandshakeError
+              ? error
+              : new HandshakeError({ step: "handshake", message: error.message })
+          }
+          return yield* Effect.failCause(outcome.cause)
+        }
+      }
+      // Replay idempotent calls from the previous connection, in id order.
+      for (const entry of pending.values()) {
+        if (!entry.replay) continue
+        entry.replay = false
+        entry.replays++
+        stats.replayed++
+        Queue.offerUnsafe(queue, { data: entry.data, id: undefined })
+      }
+      state = "connected"
+      yield* ready.open
+      yield* Deferred.await(ended)
+      return true
+    }).pipe(Effect.scoped, Effect.ensuring(Effect.andThen(ready.close, Effect.sync(() => (currentEnded = undefined)))))
+
+    const delayFor = (failures: number): Duration.Duration => {
+      const initial = Duration.toMillis(Duration.fromInputUnsafe(reconnect?.initialDelay ?? "500 millis"))
+      const max = Duration.toMillis(Duration.fromInputUnsafe(reconnect?.maxDelay ?? "20 seconds"))
+      const factor = reconnect?.factor ?? 2
+      return Duration.millis(Math.min(max, initial * Math.pow(factor, Math.max(0, failures - 1))))
+    }
+
+    const terminate = Effect.gen(function*() {
+      state = "closed"
+      for (const [id, entry] of pending) {
+        pending.delete(id)
+        Deferred.doneUnsafe(entry.deferred, Exit.fail(fatal ?? disconnectedError(entry.method)))
+      }
+      yield* ready.open
+      yield* Deferred.succeed(closedSignal, void 0)
+    })
+
+    const manager = Effect.gen(function*() {
+      let failures = 0
+      for (;;) {
+        const exit = yield* Effect.exit(connectOnce)
+        if (fatal !== undefined) break
+        const wasReady = Exit.isSuccess(exit)
+        failures = wasReady ? 1 : failures + 1
+        state = "disconnected"
+        const maxAttempts = reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY
+        const willReconnect = reconnect !== undefined && failures <= maxAttempts
+        yield* afterDisconnect(willReconnect)
+        if (!willReconnect) break
+        yield* Effect.sleep(wasReady ? Duration.zero : delayFor(failures - 1 || 1))
+      }
+    }).pipe(Effect.ensuring(terminate))
+
+    const managerFiber = yield* Effect.forkIn(manager, scope, { startImmediately: true })
+
+    const close = Effect.suspend(() => state === "closed" ? Effect.void : Fiber.interrupt(managerFiber))
+      .pipe(Effect.andThen(Deferred.await(closedSignal)))
+
+    const peer: RpcPeer<M> = {
+      call: call as RpcPeer<M>["call"],
+      request,
+      notify,
+      notifications: Stream.fromPubSub(notifications),
+      subscribe: Effect.map(PubSub.subscribe(notifications), Stream.fromSubscription),
+      state: Effect.sync(() => state),
+      stats: Effect.sync(() => ({ ...stats, pending: pending.size })),
+      awaitReady,
+      closed: Deferred.await(closedSignal),
+      disconnect: endConnection,
+      close
+    }
+    return peer
+  })
+
+/**
+ * The wire text of a message in a dialect and framing (a helper for tests and custom transports).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const encodeMessage = (dialect: Dialect, framing: Framing, message: Message.Message): string | Uint8Array =>
+  framing.encode(dialect.encode(message))
+
+/**
+ * Whether a cause is only an interruption (a closed peer), for callers that treat it as "closed".
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const isInterruptOnly = (cause: Cause.Cause<unknown>): boolean => Cause.hasInterruptsOnly(cause)
