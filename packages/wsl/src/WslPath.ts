@@ -76,7 +76,7 @@ export class WslPathError extends Schema.TaggedError<WslPathError>()("WslPathErr
   detail: Schema.String
 }) {
   override get message(): string {
-    return `wslpath ${this.direction === "toLinux" ? "-u" : "-w"} ${JSON.stringify(this.input)}: ${this.detail}`
+    return `wslpath ${this.direction === "toLinux" ? "-u" : "-w"} "${this.input}": ${this.detail}`
   }
 }
 

@@ -8,5 +8,6 @@
  * @module
  */
 export * from "./FakeWslExecutable.ts"
+export * as FakeWslHost from "./FakeWslHost.ts"
 export type { FakeDistro, FakeInterface, FakeWslConfig } from "./FakeWslModel.ts"
 export * as FakeWslModel from "./FakeWslModel.ts"

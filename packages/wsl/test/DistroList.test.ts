@@ -1,0 +1,148 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as DistroList from "@isthmus/wsl/DistroList"
+import { Option } from "effect"
+
+// Bytes built by hand from the format in wsl.md §2 (independent of DistroList.encode).
+const utf16 = (s: string) => new Uint8Array(Buffer.from(s, "utf16le"))
+const utf8 = (s: string) => new Uint8Array(Buffer.from(s, "utf8"))
+const withBom16 = (s: string) => new Uint8Array([0xff, 0xfe, ...utf16(s)])
+const withBom8 = (s: string) => new Uint8Array([0xef, 0xbb, 0xbf, ...utf8(s)])
+
+const sample =
+  "  NAME            STATE           VERSION\r\n* Ubuntu-24.04    Running         2\r\n  Debian          Stopped         2\r\n  legacy-wsl1     Stopped         1\r\n"
+
+const expected: ReadonlyArray<DistroList.DistroInfo> = [
+  { name: "Ubuntu-24.04" as never, state: "Running", version: 2, isDefault: true },
+  { name: "Debian" as never, state: "Stopped", version: 2, isDefault: false },
+  { name: "legacy-wsl1" as never, state: "Stopped", version: 1, isDefault: false }
+]
+
+describe("DistroList.decode", () => {
+  it("the wsl.md sample: 308 bytes of UTF-16LE without BOM", () => {
+    const bytes = utf16(sample)
+    assert.strictEqual(bytes.length, 308)
+    assert.deepStrictEqual(Array.from(bytes.slice(0, 14)), [
+      0x20,
+      0,
+      0x20,
+      0,
+      0x4e,
+      0,
+      0x41,
+      0,
+      0x4d,
+      0,
+      0x45,
+      0,
+      0x20,
+      0
+    ])
+    assert.strictEqual(DistroList.detectEncoding(bytes), "utf-16le")
+    assert.strictEqual(DistroList.decode(bytes), sample)
+    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(bytes)), expected)
+  })
+  it("UTF-8 (WSL_UTF8=1), BOMs of either kind", () => {
+    for (const bytes of [utf8(sample), withBom16(sample), withBom8(sample)]) {
+      assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(bytes)), expected)
+    }
+  })
+  it("explicit encodings and empty output", () => {
+    assert.strictEqual(DistroList.decode(utf16("Ubuntu\r\n"), "utf-16le"), "Ubuntu\r\n")
+    assert.strictEqual(DistroList.decode(new Uint8Array()), "")
+  })
+  it("encode writes what wsl.exe writes (CRLF, UTF-16LE without BOM; UTF-8 on request)", () => {
+    assert.deepStrictEqual([...DistroList.encode("Ubuntu\n")], [...utf16("Ubuntu\r\n")])
+    assert.deepStrictEqual([...DistroList.encode("a\nb\n", { utf8: true })], [...utf8("a\r\nb\r\n")])
+  })
+})
+
+describe("DistroList.parseVerbose", () => {
+  it("\\r\\r\\n line ends from old builds", () => {
+    assert.deepStrictEqual(DistroList.parseVerbose(sample.replaceAll("\r\n", "\r\r\n")), expected)
+  })
+  it("LF only", () => {
+    assert.deepStrictEqual(DistroList.parseVerbose(sample.replaceAll("\r\n", "\n")), expected)
+  })
+  it("transient states are kept; unknown states are Unknown", () => {
+    const text =
+      "  NAME              STATE           VERSION\r\n* Ubuntu            Installing      2\r\n  Arch              Uninstalling    2\r\n  Alpine            Converting      1\r\n  Fedora            Exporting       2\r\n  Kali              Hibernating     2\r\n"
+    const rows = DistroList.parseVerbose(DistroList.decode(utf16(text)))
+    assert.deepStrictEqual(rows.map((r) => r.state), [
+      "Installing",
+      "Uninstalling",
+      "Converting",
+      "Exporting",
+      "Unknown"
+    ])
+    assert.deepStrictEqual(rows.map((r) => DistroList.isTransient(r.state)), [true, true, true, true, false])
+  })
+  it("a localised header is skipped by position", () => {
+    const text = "  NOM             ÉTAT            VERSION\r\n* Ubuntu          Running         2\r\n"
+    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(utf16(text))).map((r) => r.name), ["Ubuntu"])
+    const ja = "  名前            状態            バージョン\r\n  Debian          Stopped         2\r\n"
+    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(utf16(ja))).map((r) => r.name), ["Debian"])
+  })
+  it("no distros: the message and hints give no rows", () => {
+    const text =
+      "Windows Subsystem for Linux has no installed distributions.\r\nYou can resolve this by installing a distribution with the instructions below:\r\n\r\nUse 'wsl.exe --list --online' to list available distributions\r\nand 'wsl.exe --install <Distro>' to install.\r\n"
+    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(utf16(text))), [])
+    assert.deepStrictEqual(DistroList.parseVerbose(""), [])
+  })
+  it("long names widen the column; no default marker", () => {
+    const text =
+      "  NAME                             STATE           VERSION\r\n  a-very-long-distribution-name    Running         2\r\n  x                                Stopped         1\r\n"
+    const rows = DistroList.parseVerbose(text)
+    assert.deepStrictEqual(rows.map((r) => [r.name, r.isDefault]), [["a-very-long-distribution-name", false], [
+      "x",
+      false
+    ]])
+  })
+  it("formatVerbose reproduces the sample exactly", () => {
+    const rows = DistroList.parseVerbose(sample)
+    assert.strictEqual(DistroList.formatVerbose(rows).replaceAll("\n", "\r\n"), sample)
+  })
+})
+
+describe("DistroList.parseQuiet / parseStatus / parseVersion", () => {
+  it("-l -q: names, UTF-16LE bytes as in wsl.md", () => {
+    const bytes = utf16("Ubuntu-24.04\r\nDebian\r\nlegacy-wsl1\r\n")
+    assert.deepStrictEqual(Array.from(bytes.slice(0, 2)), [0x55, 0x00])
+    assert.deepStrictEqual(
+      DistroList.parseQuiet(DistroList.decode(bytes)),
+      ["Ubuntu-24.04", "Debian", "legacy-wsl1"] as Array<never>
+    )
+    assert.deepStrictEqual(DistroList.parseQuiet(DistroList.decode(new Uint8Array())), [])
+  })
+  it("--status by position (labels are localised)", () => {
+    const en = DistroList.parseStatus(
+      DistroList.decode(utf16("Default Distribution: Ubuntu\r\nDefault Version: 2\r\n"))
+    )
+    assert.deepStrictEqual([en.defaultDistro, en.defaultVersion], [
+      Option.some("Ubuntu" as never),
+      Option.some(2 as const)
+    ])
+    const de = DistroList.parseStatus(
+      "Standarddistribution: Debian\r\nStandardversion: 1\r\nWSL1 ist nicht aktiviert.\r\n"
+    )
+    assert.deepStrictEqual([de.defaultDistro, de.defaultVersion], [
+      Option.some("Debian" as never),
+      Option.some(1 as const)
+    ])
+    assert.strictEqual(de.lines.length, 3)
+    const ja = DistroList.parseStatus("既定のディストリビューション：Ubuntu\r\n既定のバージョン：2\r\n")
+    assert.deepStrictEqual(ja.defaultDistro, Option.some("Ubuntu" as never))
+  })
+  it("--version: seven lines; inbox usage text gives None", () => {
+    const text =
+      "WSL version: 2.6.1.0\r\nKernel version: 6.6.87.2-1\r\nWSLg version: 1.0.66\r\nMSRDC version: 1.2.6074\r\nDirect3D version: 1.611.1-81528511\r\nDXCore version: 10.0.26100.1-240331-1435.ge-release\r\nWindows version: 10.0.26100.4946\r\n"
+    const v = DistroList.parseVersion(DistroList.decode(utf16(text)))
+    assert.isTrue(Option.isSome(v))
+    if (Option.isSome(v)) {
+      assert.strictEqual(v.value.wsl, "2.6.1.0")
+      assert.strictEqual(v.value.windows, "10.0.26100.4946")
+    }
+    assert.isTrue(
+      Option.isNone(DistroList.parseVersion("Invalid command line option: --version\r\nUsage: wsl.exe\r\n"))
+    )
+  })
+})

@@ -1,0 +1,287 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as WslPath from "@isthmus/wsl/WslPath"
+import { Option, Result } from "effect"
+import * as fc from "fast-check"
+
+const ctx: WslPath.Context = { distro: "test_distro" }
+
+const u = (p: string, c: WslPath.Context = ctx, o?: WslPath.ToLinuxOptions): string => {
+  const r = WslPath.toLinux(p, c, o)
+  return Result.isSuccess(r) ? r.success : `ERR:${r.failure.reason}`
+}
+const w = (p: string, c: WslPath.Context = ctx, o?: WslPath.ToWindowsOptions): string => {
+  const r = WslPath.toWindows(p, c, o)
+  return Result.isSuccess(r) ? r.success : `ERR:${r.failure.reason}`
+}
+
+// wsl.md §1.2: every filesystem-free vector (distro test_distro, root /mnt)
+const vectors: ReadonlyArray<readonly [number, "-u" | "-w" | "-m", string, string, WslPath.Context?]> = [
+  [1, "-u", "C:\\", "/mnt/c/"],
+  [2, "-u", "C:\\Foo", "/mnt/c/Foo"],
+  [3, "-u", "C:\\Foo\\", "/mnt/c/Foo/"],
+  [5, "-u", "C:/Foo/bar", "/mnt/c/Foo/bar"],
+  [6, "-u", "foo", "foo"],
+  [8, "-u", "C:\\Program Files\\Git", "/mnt/c/Program Files/Git"],
+  [12, "-w", "/mnt/c", "C:\\"],
+  [13, "-w", "/mnt/c/", "C:\\"],
+  [14, "-w", "/mnt/c/Users", "C:\\Users"],
+  [15, "-w", "/mnt/c/Users/", "C:\\Users\\"],
+  [17, "-w", "/mnt/c/Program Files/Git", "C:\\Program Files\\Git"],
+  [21, "-w", "/mnt/c/wslpath_foo\\:bar", "C:\\wslpath_foo\uF05C\uF03Abar"],
+  [24, "-u", "C:\\symlink_test_dir\\link", "/mnt/c/symlink_test_dir/link"],
+  [25, "-u", "\\\\wsl.localhost\\test_distro", "/"],
+  [27, "-u", "\\\\wsl.localhost\\test_distro\\root", "/root"],
+  [30, "-u", "\\\\wsl$\\test_distro\\proc\\stat", "/proc/stat"],
+  [32, "-u", "\\\\?\\C:\\Users", "/mnt/c/Users"],
+  [34, "-u", ".", "."],
+  [35, "-u", "\\\\wsl.localhost\\test_distro-other\\foo", "ERR:OtherDistro"],
+  [39, "-w", "/", "\\\\wsl.localhost\\test_distro\\"],
+  [40, "-w", "/root", "\\\\wsl.localhost\\test_distro\\root"],
+  [45, "-w", "/mnt/c", "C:\\"],
+  [46, "-u", "C:/lxss_fat", "/mnt/c", {
+    distro: "test_distro",
+    mounts: [{ windows: "C:\\lxss_fat", linux: "/mnt/c" }]
+  }],
+  [47, "-w", "/mnt/c", "C:\\lxss_fat", {
+    distro: "test_distro",
+    mounts: [{ windows: "C:\\lxss_fat", linux: "/mnt/c" }]
+  }],
+  [48, "-u", "C:/lxss_refs", "/mnt/c", {
+    distro: "test_distro",
+    mounts: [{ windows: "C:\\lxss_refs", linux: "/mnt/c" }]
+  }],
+  [48, "-w", "/mnt/c", "C:\\lxss_refs", {
+    distro: "test_distro",
+    mounts: [{ windows: "C:\\lxss_refs", linux: "/mnt/c" }]
+  }],
+  [49, "-u", "//localhost/C$", "/mnt/c", {
+    distro: "test_distro",
+    mounts: [{ windows: "\\\\localhost\\C$", linux: "/mnt/c" }]
+  }],
+  [50, "-w", "/mnt/c", "\\\\localhost\\C$", {
+    distro: "test_distro",
+    mounts: [{ windows: "\\\\localhost\\C$", linux: "/mnt/c" }]
+  }],
+  [52, "-u", "wslpath-test-dir", "wslpath-test-dir"],
+  [54, "-u", "wslpath-测试目录-テスト", "wslpath-测试目录-テスト"],
+  [55, "-w", "/tmp/virtiofs-loop-test-0-nested", "D:\\src\\nested", {
+    distro: "test_distro",
+    mounts: [{ windows: "D:\\src\\nested", linux: "/tmp/virtiofs-loop-test-0-nested" }]
+  }],
+  [55, "-u", "D:\\src\\nested", "/tmp/virtiofs-loop-test-0-nested", {
+    distro: "test_distro",
+    mounts: [{ windows: "D:\\src\\nested", linux: "/tmp/virtiofs-loop-test-0-nested" }]
+  }],
+  [57, "-m", "/mnt/c/Users", "C:/Users"],
+  [58, "-m", "/home/u", "//wsl.localhost/test_distro/home/u"],
+  [59, "-u", "C:\\Foo\\..\\bar", "/mnt/c/bar"],
+  [60, "-u", "C:\\..", "ERR:ClimbsAboveRoot"],
+  [64, "-u", "\\\\server\\share\\x", "ERR:NotMounted"],
+  [65, "-u", "Z:\\test.txt", "ERR:NotMounted", { distro: "test_distro", drives: ["C"] }],
+  [67, "-w", "/", "ERR:NoDistroName", {}],
+  [69, "-w", "foo", "foo"]
+]
+
+describe("WslPath: wsl.md §1.2 vectors", () => {
+  for (const [n, cmd, input, expected, c] of vectors) {
+    it(`#${n} ${cmd} ${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () => {
+      const got = cmd === "-u" ? u(input, c ?? ctx) : w(input, c ?? ctx, { mixed: cmd === "-m" })
+      assert.strictEqual(got, expected)
+    })
+  }
+
+  it("#51/#53 -a with the cwd on C: (also with UTF-8 names, #54)", () => {
+    const c = { distro: "test_distro", cwd: "/mnt/c/work" }
+    for (const name of ["wslpath-test-dir", "wslpath-测试目录-テスト"]) {
+      assert.strictEqual(w(name, c, { absolute: true }), `C:\\work\\${name}`)
+      assert.strictEqual(u(name, c), name)
+      const abs = u(name, c, { absolute: true })
+      assert.isTrue(abs.startsWith("/mnt/"))
+      assert.strictEqual(abs, `/mnt/c/work/${name}`)
+    }
+  })
+
+  it("#65 the failure names the input", () => {
+    const r = WslPath.toLinux("Z:\\test.txt", { distro: "d", drives: ["c"] })
+    assert.isTrue(Result.isFailure(r))
+    if (Result.isFailure(r)) {
+      assert.include(r.failure.message, "Z:\\test.txt")
+      assert.include(r.failure.message, "drive Z: is not mounted")
+    }
+  })
+})
+
+describe("WslPath: the same rules on other inputs", () => {
+  it("separators: mixed, repeated, forward", () => {
+    assert.strictEqual(u("D:\\\\a//b\\/c"), "/mnt/d/a/b/c")
+    assert.strictEqual(u("d:/"), "/mnt/d/")
+    assert.strictEqual(u("E:/x/"), "/mnt/e/x/")
+  })
+  it("absolute only from 3 characters: `C:` and `\\\\` alone are relative", () => {
+    assert.strictEqual(u("C:"), "C:")
+    assert.strictEqual(u("C:x"), "ERR:NotMounted")
+  })
+  it("\\\\?\\ is stripped; \\\\?\\UNC\\ fails", () => {
+    assert.strictEqual(u("\\\\?\\D:\\data\\x"), "/mnt/d/data/x")
+    assert.strictEqual(u("//?/c:/Users"), "/mnt/c/Users")
+    assert.strictEqual(u("\\\\?\\UNC\\server\\share"), "ERR:ExtendedUnc")
+  })
+  it(". and .. fold; climbing above the root fails (drives and UNC roots)", () => {
+    assert.strictEqual(u("C:\\a\\.\\b\\..\\c"), "/mnt/c/a/c")
+    assert.strictEqual(u("C:\\a\\..\\..\\b"), "ERR:ClimbsAboveRoot")
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\home\\..\\etc"), "/etc")
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\.."), "ERR:ClimbsAboveRoot")
+    assert.strictEqual(u("a\\..\\.."), "ERR:NeedsCwd")
+    assert.strictEqual(u("a\\.\\b\\"), "a/b/")
+  })
+  it("relative input with a cwd: made relative again when under the cwd, absolute otherwise", () => {
+    const c = { distro: "test_distro", cwd: "/mnt/c/x" }
+    assert.strictEqual(u("a\\b", c), "a/b")
+    assert.strictEqual(u("..\\y", c), "/mnt/c/y")
+    assert.strictEqual(u(".", c), ".")
+    const home = { distro: "test_distro", cwd: "/home/u" }
+    assert.strictEqual(u("proj", home), "proj")
+    assert.strictEqual(u("proj", home, { absolute: true }), "/home/u/proj")
+    assert.strictEqual(u("x", ctx, { absolute: true }), "ERR:NeedsCwd")
+  })
+  it("longest mount wins, case-insensitively, on whole components only", () => {
+    const c: WslPath.Context = {
+      distro: "test_distro",
+      mounts: [{ windows: "C:\\Data", linux: "/data" }, { windows: "c:\\data\\deep", linux: "/deep" }]
+    }
+    assert.strictEqual(u("C:\\DATA\\x", c), "/data/x")
+    assert.strictEqual(u("c:\\Data\\Deep\\y", c), "/deep/y")
+    assert.strictEqual(u("C:\\Database\\z", c), "/mnt/c/Database/z")
+    assert.strictEqual(w("/deep/y", c), "c:\\data\\deep\\y")
+    assert.strictEqual(w("/datax", c), "\\\\wsl.localhost\\test_distro\\datax")
+    assert.strictEqual(w("/data", c), "C:\\Data")
+  })
+  it("\\\\wsl.localhost and \\\\wsl$ match this distro only, case-insensitively, whole name", () => {
+    assert.strictEqual(u("\\\\WSL.LOCALHOST\\TEST_DISTRO\\etc"), "/etc")
+    assert.strictEqual(u("//wsl$/test_distro/etc/"), "/etc/")
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distr\\etc"), "ERR:OtherDistro")
+    assert.strictEqual(u("\\\\wsl.localhost\\Ubuntu\\etc"), "ERR:OtherDistro")
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\x", {}), "ERR:NoDistroName")
+    assert.strictEqual(u("\\\\server\\share"), "ERR:NotMounted")
+  })
+  it("unmounted drives fail; automount disabled leaves only explicit mounts", () => {
+    const none: WslPath.Context = { distro: "d", drives: [] }
+    assert.strictEqual(u("C:\\x", none), "ERR:NotMounted")
+    assert.strictEqual(w("/mnt/c/x", none), "\\\\wsl.localhost\\d\\mnt\\c\\x")
+  })
+  it("automount root `/` and roots without a trailing slash", () => {
+    const root: WslPath.Context = { distro: "d", automountRoot: "/" }
+    assert.strictEqual(u("C:\\x", root), "/c/x")
+    assert.strictEqual(w("/c/x", root), "C:\\x")
+    assert.strictEqual(w("/cx", root), "\\\\wsl.localhost\\d\\cx")
+    const win: WslPath.Context = { distro: "d", automountRoot: "/win" }
+    assert.strictEqual(u("D:\\", win), "/win/d/")
+    assert.strictEqual(w("/win/d/e", win), "D:\\e")
+    assert.strictEqual(w("/mnt/c", win), "\\\\wsl.localhost\\d\\mnt\\c")
+  })
+  it("NTFS-illegal characters escape to U+F000+byte and come back from \\\\wsl.localhost only", () => {
+    assert.strictEqual(
+      w("/tmp/a:b*c?d\"e<f>g|h\\i\u0001"),
+      "\\\\wsl.localhost\\test_distro\\tmp\\a\uF03Ab\uF02Ac\uF03Fd\uF022e\uF03Cf\uF03Eg\uF07Ch\uF05Ci\uF001"
+    )
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\tmp\\a\uF03Ab\uF05Cc"), "/tmp/a:b\\c")
+    assert.strictEqual(u("C:\\x\uF03Ay"), "/mnt/c/x\uF03Ay") // DrvFs paths are not unescaped
+  })
+  it("-m uses / everywhere but keeps escaped characters", () => {
+    assert.strictEqual(w("/mnt/d/a b/", ctx, { mixed: true }), "D:/a b/")
+    assert.strictEqual(w("/tmp/x\\y", ctx, { mixed: true }), "//wsl.localhost/test_distro/tmp/x\uF05Cy")
+  })
+  it("empty input fails", () => {
+    assert.strictEqual(u(""), "ERR:Empty")
+    assert.strictEqual(w(""), "ERR:Empty")
+  })
+})
+
+describe("WslPath.parseUnc", () => {
+  it("reads both prefixes, either separator, and folds", () => {
+    assert.deepStrictEqual(
+      WslPath.parseUnc("\\\\wsl.localhost\\Ubuntu-24.04\\home\\u"),
+      Option.some({ distro: "Ubuntu-24.04" as never, linuxPath: "/home/u", prefix: "wsl.localhost" as const })
+    )
+    assert.deepStrictEqual(
+      WslPath.parseUnc("//wsl$/Debian"),
+      Option.some({ distro: "Debian" as never, linuxPath: "/", prefix: "wsl$" as const })
+    )
+    assert.deepStrictEqual(
+      WslPath.parseUnc("\\\\?\\wsl.localhost\\D\\a\\..\\b\\"),
+      Option.none()
+    )
+  })
+  it("rejects other servers, bad distro names and climbing", () => {
+    assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\server\\share\\x")))
+    assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\bad name\\x")))
+    assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\D\\..")))
+    assert.isTrue(Option.isNone(WslPath.parseUnc("C:\\x")))
+    assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\Legacy\\x")))
+  })
+  it("toUnc is what wslpath -w prints", () => {
+    assert.strictEqual(WslPath.toUnc("Ubuntu" as never, "/home/u"), "\\\\wsl.localhost\\Ubuntu\\home\\u")
+  })
+})
+
+const letter = fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+const component = fc.stringMatching(/^[A-Za-z0-9 _.\-()[\]{}#@!$%&'+,;=~\u00e9\u4e2d\uf03a]{1,12}$/).filter((s) =>
+  s !== "." && s !== ".." && !/^ +$/.test(s)
+)
+const windowsPath = fc.tuple(letter, fc.array(component, { maxLength: 6 }), fc.boolean()).map(([l, parts, trailing]) =>
+  `${l}:\\${parts.join("\\")}${trailing && parts.length > 0 ? "\\" : ""}`
+)
+const linuxOutside = fc.array(
+  // oxlint-disable-next-line no-control-regex
+  fc.stringMatching(/^[^/\u0000]{1,10}$/).filter((s) => s !== "." && s !== ".."),
+  { minLength: 1, maxLength: 5 }
+).map((parts) => `/home/${parts.join("/")}`)
+
+describe("WslPath properties", () => {
+  it("toWindows(toLinux(p)) round-trips for mounted paths", () => {
+    fc.assert(
+      fc.property(windowsPath, (p) => {
+        const linux = WslPath.toLinux(p, ctx)
+        assert.isTrue(Result.isSuccess(linux))
+        const back = WslPath.toWindows(Result.getOrThrow(linux), ctx)
+        assert.strictEqual(Result.getOrThrow(back), p)
+      }),
+      { numRuns: 500 }
+    )
+  })
+  it("toLinux(toWindows(p)) round-trips for paths outside the mounts (escaping included)", () => {
+    fc.assert(
+      fc.property(linuxOutside, (p) => {
+        const win = Result.getOrThrow(WslPath.toWindows(p, ctx))
+        assert.strictEqual(Result.getOrThrow(WslPath.toLinux(win, ctx)), p)
+      }),
+      { numRuns: 500 }
+    )
+  })
+  it("no input makes either function throw", () => {
+    const contexts = fc.record({
+      distro: fc.option(fc.string(), { nil: undefined }),
+      automountRoot: fc.option(fc.string(), { nil: undefined }),
+      cwd: fc.option(fc.string(), { nil: undefined }),
+      drives: fc.option(fc.array(fc.string({ maxLength: 2 })), { nil: undefined }),
+      mounts: fc.option(fc.array(fc.record({ windows: fc.string(), linux: fc.string() }), { maxLength: 3 }), {
+        nil: undefined
+      })
+    })
+    const anyPath = fc.oneof(
+      fc.string(),
+      fc.string({ unit: fc.constantFrom("\\", "/", ".", ":", "C", "?", "w", "s", "l", "$", "a", "\uF03A") })
+    )
+    fc.assert(
+      fc.property(anyPath, contexts, fc.boolean(), fc.boolean(), (p, c, a, m) => {
+        const results = [
+          WslPath.toLinux(p, c, { absolute: a }),
+          WslPath.toWindows(p, c, { absolute: a, mixed: m })
+        ]
+        for (const r of results) assert.isTrue(Result.isSuccess(r) || r.failure instanceof WslPath.WslPathError)
+        assert.isTrue(Option.isOption(WslPath.parseUnc(p)))
+      }),
+      { numRuns: 2000 }
+    )
+  })
+})
