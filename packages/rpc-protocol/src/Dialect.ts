@@ -15,6 +15,8 @@
  *
  * @since 0.1.0
  */
+import { Stream } from "effect"
+import { decodeChannel, type Frame, type Framing } from "./Framing.ts"
 import type { ErrorObject, Id, Message } from "./Message.ts"
 
 /**
@@ -418,5 +420,44 @@ export const make = (base: Dialect, overrides: Partial<Dialect> & { readonly nam
     ...overrides,
     decodeValue,
     decode: overrides.decode ?? (overrides.decodeValue ? decodeFromValue(decodeValue) : base.decode)
+  }
+}
+
+/**
+ * Decodes framed wire text into dialect messages (or `Invalid` values, so one bad line never ends
+ * the stream); framing problems (oversized lines, bad headers, binary frames) are reported as
+ * `Invalid` too.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const decodeStream =
+  (dialect: Dialect, framing: Framing) =>
+  <E, R>(self: Stream.Stream<Uint8Array | string, E, R>): Stream.Stream<Message | Invalid, E, R> =>
+    Stream.pipeThroughChannel(self, decodeChannel<E>(framing)).pipe(
+      Stream.flatMap((frame) => {
+        if (frame._tag !== "Text") {
+          return Stream.succeed(invalid("InvalidRequest", null, frameProblem(frame)))
+        }
+        const decoded = dialect.decode(frame.text)
+        switch (decoded._tag) {
+          case "Message":
+            return Stream.succeed(decoded.message)
+          case "Batch":
+            return Stream.fromIterable(decoded.items)
+          case "Invalid":
+            return Stream.succeed(decoded)
+        }
+      })
+    )
+
+const frameProblem = (frame: Exclude<Frame, { readonly _tag: "Text" }>): string => {
+  switch (frame._tag) {
+    case "Oversized":
+      return `message of ${frame.bytes} bytes exceeds the limit of ${frame.limit}`
+    case "BadHeader":
+      return frame.detail
+    case "Binary":
+      return `binary frame of ${frame.bytes} bytes dropped`
   }
 }
