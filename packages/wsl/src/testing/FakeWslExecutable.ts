@@ -11,8 +11,9 @@
  */
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import type { WslHostOptions } from "../WslHost.ts"
 import type { FakeWslConfig } from "./FakeWslModel.ts"
 
 /** Environment variable naming the JSON configuration file `fake-wsl` reads. */
@@ -49,3 +50,30 @@ export const writeFakeWslConfig = (config: FakeWslConfig, path?: string): string
 export const fakeWslEnv = (config: FakeWslConfig, path?: string): Record<string, string> => ({
   [FAKE_WSL_CONFIG]: writeFakeWslConfig(config, path)
 })
+
+/**
+ * Options for `WslHost.layer` / `Wsl.layer({ host })` that run `fake-wsl` with `config`: the
+ * executable, an environment pointing at the written configuration (on top of `baseEnv`,
+ * default `process.env`) and, when the model has one, a `.wslconfig` file.
+ *
+ * @example
+ * ```ts
+ * const layer = Wsl.layer({ host: fakeWslHostOptions({ distros: [{ name: "Ubuntu", default: true }] }) })
+ * ```
+ */
+export const fakeWslHostOptions = (
+  config: FakeWslConfig,
+  baseEnv: Readonly<Record<string, string | undefined>> = process.env
+): WslHostOptions => {
+  const file = writeFakeWslConfig(config)
+  let wslConfigPath: string | undefined
+  if (config.wslConfig !== undefined) {
+    wslConfigPath = join(dirname(file), ".wslconfig")
+    writeFileSync(wslConfigPath, config.wslConfig)
+  }
+  return {
+    executable: fakeWslExecutable,
+    env: { ...baseEnv, [FAKE_WSL_CONFIG]: file },
+    wslConfigPath
+  }
+}

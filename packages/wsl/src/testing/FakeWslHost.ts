@@ -135,7 +135,34 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
   const state = yield* Ref.make(config)
   const calls = yield* Ref.make<ReadonlyArray<Call>>([])
   const killed = yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>([])
-  const programs = { ...defaultPrograms, ...options.programs }
+  const programs: Record<string, Program> = { ...defaultPrograms, ...options.programs }
+  // A very small shell: one simple command per line (or `;`), words split on blanks, `exit N`.
+  const shell: Program = (invocation) =>
+    Effect.gen(function*() {
+      const c = invocation.argv.indexOf("-c")
+      const text = c !== -1 ? invocation.argv[c + 1] ?? "" : invocation.argv.includes("-s") ? invocation.stdin : ""
+      let stdout = ""
+      let stderr = ""
+      let exitCode = 0
+      for (const line of text.split(/\n|;/)) {
+        const words = line.trim().split(/\s+/).filter((x) => x.length > 0)
+        const name = words[0]
+        if (name === undefined || name.startsWith("#")) continue
+        if (name === "exit") return { exitCode: Number(words[1] ?? exitCode), stdout, stderr }
+        const program = programs[name]
+        if (program === undefined) {
+          stderr += `sh: ${name}: not found\n`
+          exitCode = 127
+          continue
+        }
+        const r = yield* program({ ...invocation, argv: words, stdin: "" })
+        stdout += r.stdout ?? ""
+        stderr += r.stderr ?? ""
+        exitCode = r.exitCode
+      }
+      return { exitCode, stdout, stderr }
+    })
+  for (const name of ["sh", "bash", "dash"]) programs[name] ??= shell
   const hostEnv = options.env ?? {}
   const utf8 = options.utf8 === true
   const executable = "wsl.exe (fake)"

@@ -1,0 +1,250 @@
+// The behaviour every Wsl backend must show. Run against the in-memory fake host
+// (Wsl.fake.test.ts) and, through the real Node process layer, against fake-wsl
+// (Wsl.process.test.ts).
+import { assert, describe, type it } from "@effect/vitest"
+import { Wsl, WslError } from "@isthmus/wsl"
+import type { FakeWslConfig } from "@isthmus/wsl/testing"
+import { Effect, type Layer, Option } from "effect"
+import * as fixtures from "./fixtures.ts"
+import { tag } from "./fixtures.ts"
+
+export interface Backend {
+  readonly name: string
+  readonly layer: (config: FakeWslConfig, options?: { readonly env?: Record<string, string> }) => Layer.Layer<Wsl.Wsl>
+  /** The argv of every wsl.exe run since the layer was built (read after the fact). */
+  readonly recorded: Effect.Effect<
+    ReadonlyArray<{ readonly args: ReadonlyArray<string>; readonly wslenv: string | undefined }>,
+    never,
+    never
+  >
+  readonly it: typeof it.effect
+}
+
+const use = <A, E>(f: (wsl: Wsl.WslShape) => Effect.Effect<A, E>): Effect.Effect<A, E, Wsl.Wsl> => Wsl.Wsl.use(f)
+
+export const contract = (backend: Backend) =>
+  describe(`Wsl contract: ${backend.name}`, () => {
+    const test = backend.it
+    const main = backend.layer(fixtures.config, { env: { WSLENV: fixtures.userWslenv, API_TOKEN: "t0ps3cret" } })
+
+    test("isAvailable, listDistros (all states), defaultDistro, status, version", () =>
+      Effect.gen(function*() {
+        assert.isTrue(yield* use((w) => w.isAvailable))
+        const distros = yield* use((w) => w.listDistros)
+        assert.deepStrictEqual(distros.map((d) => [d.name, d.state, d.version, d.isDefault]), [
+          ["Ubuntu-24.04", "Running", 2, true],
+          ["Debian", "Stopped", 2, false],
+          ["legacy-wsl1", "Stopped", 1, false],
+          ["Arch", "Installing", 2, false]
+        ])
+        assert.deepStrictEqual(yield* use((w) => w.defaultDistro), Option.some("Ubuntu-24.04" as never))
+        const status = yield* use((w) => w.status)
+        assert.deepStrictEqual(status.defaultDistro, Option.some("Ubuntu-24.04" as never))
+        const version = yield* use((w) => w.version)
+        assert.isTrue(Option.isSome(version))
+      }).pipe(Effect.provide(main)))
+
+    test("no distros: [] and None, not an error", () =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* use((w) => w.listDistros), [])
+        assert.isTrue(Option.isNone(yield* use((w) => w.defaultDistro)))
+      }).pipe(Effect.provide(backend.layer({ distros: [] }))))
+
+    test("exec: argv via --exec, stdin in, stdout out, the command's own exit code", () =>
+      Effect.gen(function*() {
+        const echoed = yield* use((w) => w.exec("Ubuntu-24.04", ["cat"], { stdin: "hello\nworld\n" }))
+        assert.deepStrictEqual([echoed.exitCode, echoed.stdout], [0, "hello\nworld\n"])
+        const failed = yield* use((w) => w.exec("ubuntu-24.04", ["false"]))
+        assert.strictEqual(failed.exitCode, 1)
+        const spaced = yield* use((w) => w.exec("Debian", ["echo", "a b", "$HOME", "'q'"]))
+        assert.strictEqual(spaced.stdout, "a b $HOME 'q'\n")
+        const calls = yield* backend.recorded
+        const last = calls[calls.length - 1]!
+        assert.deepStrictEqual(last.args, ["--distribution", "Debian", "--exec", "echo", "a b", "$HOME", "'q'"])
+      }).pipe(Effect.provide(main)))
+
+    test("exec: env goes through WSLENV, appended to the user's value and never rewritten", () =>
+      Effect.gen(function*() {
+        const r = yield* use((w) =>
+          w.exec("Ubuntu-24.04", ["printenv", "SECRET", "OPENAI_API_KEY", "WSL_DISTRO_NAME"], {
+            env: { SECRET: "s3cr3t value", OPENAI_API_KEY: "sk-1" }
+          })
+        )
+        assert.strictEqual(r.stdout, "s3cr3t value\nsk-1\nUbuntu-24.04\n")
+        const calls = yield* backend.recorded
+        const last = calls[calls.length - 1]!
+        assert.strictEqual(last.wslenv, `${fixtures.userWslenv}SECRET/u`)
+        assert.isFalse(last.args.some((a) => a.includes("s3cr3t") || a.includes("sk-1")))
+        const refused = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { env: { "BAD-NAME": "x" } })).pipe(
+          Effect.flip
+        )
+        assert.strictEqual(tag(refused), "WslArgumentError")
+      }).pipe(Effect.provide(main)))
+
+    test("exec: cwd and user become --cd and --user; bad values are refused before running", () =>
+      Effect.gen(function*() {
+        yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { cwd: "/tmp", user: "root" }))
+        const calls = yield* backend.recorded
+        assert.deepStrictEqual(calls[calls.length - 1]!.args, [
+          "--distribution",
+          "Ubuntu-24.04",
+          "--user",
+          "root",
+          "--cd",
+          "/tmp",
+          "--exec",
+          "true"
+        ])
+        const before = (yield* backend.recorded).length
+        const e1 = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { cwd: "C:relative" })).pipe(Effect.flip)
+        const e2 = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { user: "root --exec rm" })).pipe(Effect.flip)
+        assert.deepStrictEqual([tag(e1), tag(e2)], ["WslArgumentError", "WslArgumentError"])
+        assert.strictEqual((yield* backend.recorded).length, before)
+      }).pipe(Effect.provide(main)))
+
+    test("bad distro names never reach a command line", () =>
+      Effect.gen(function*() {
+        const before = (yield* backend.recorded).length
+        for (const bad of ["Ubuntu --exec rm -rf /", "", "a\nb", "Legacy", "x".repeat(300), "C:\\"]) {
+          const calls = [
+            use((w) => w.exec(bad, ["true"])),
+            use((w) => w.runScript(bad, "true")),
+            use((w) => w.wslpath(bad, "C:\\", "toLinux")),
+            use((w) => w.distroIp(bad)),
+            use((w) => w.networkingMode(bad)),
+            use((w) => w.reachableHost(bad)),
+            use((w) => w.userHome(bad)),
+            use((w) => w.preWarm(bad)),
+            use((w) => w.terminate(bad)),
+            use((w) => w.preflight(bad, { node: "^22" }))
+          ]
+          for (const call of calls) {
+            const error = yield* Effect.flip(call)
+            assert.strictEqual(tag(error), "InvalidDistroNameError")
+          }
+        }
+        assert.strictEqual((yield* backend.recorded).length, before)
+      }).pipe(Effect.provide(main)))
+
+    test("a wsl.exe-level failure (exit -1 / 255, message on stdout) is a WslExeError", () =>
+      Effect.gen(function*() {
+        const error = yield* use((w) => w.exec("NoSuchDistro", ["true"])).pipe(Effect.flip)
+        assert.strictEqual(tag(error), "WslExeError")
+        if (error instanceof WslError.WslExeError) {
+          assert.strictEqual(error.errorCode, "Wsl/Service/WSL_E_DISTRO_NOT_FOUND")
+          assert.include(error.message, "There is no distribution with the supplied name.")
+          assert.strictEqual(error.exitCode, 255)
+        }
+        const t = yield* use((w) => w.terminate("NoSuchDistro")).pipe(Effect.flip)
+        assert.strictEqual(tag(t), "WslExeError")
+      }).pipe(Effect.provide(main)))
+
+    test("runScript: the script goes on stdin to a login shell, never on the command line", () =>
+      Effect.gen(function*() {
+        const r = yield* use((w) => w.runScript("Ubuntu-24.04", "echo one\necho two\nexit 3"))
+        assert.deepStrictEqual([r.exitCode, r.stdout], [3, "one\ntwo\n"])
+        const calls = yield* backend.recorded
+        assert.deepStrictEqual(calls[calls.length - 1]!.args, [
+          "--distribution",
+          "Ubuntu-24.04",
+          "--exec",
+          "bash",
+          "-l",
+          "-s"
+        ])
+      }).pipe(Effect.provide(main)))
+
+    test("wslpath runs the real wslpath (symlinks) and caches", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "C:\\Users\\ada", "toLinux")),
+          "/mnt/c/Users/ada"
+        )
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "/mnt/c/proj/link", "toWindows")),
+          "C:\\proj\\target"
+        )
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "/home/ada", "mixed")),
+          "//wsl.localhost/Ubuntu-24.04/home/ada"
+        )
+        const before = (yield* backend.recorded).length
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "C:\\Users\\ada", "toLinux")),
+          "/mnt/c/Users/ada"
+        )
+        assert.strictEqual((yield* backend.recorded).length, before)
+        const calls = yield* backend.recorded
+        assert.deepStrictEqual(calls[calls.length - 1]!.args.slice(-4), ["wslpath", "-m", "--", "/home/ada"])
+        const error = yield* use((w) => w.wslpath("Ubuntu-24.04", "\\\\server\\share", "toLinux")).pipe(Effect.flip)
+        assert.strictEqual(tag(error), "WslCommandError")
+      }).pipe(Effect.provide(main)))
+
+    test("distroIp skips loopback, docker and bridge addresses", () =>
+      Effect.gen(function*() {
+        const ip = yield* use((w) => w.distroIp("Ubuntu-24.04"))
+        assert.deepStrictEqual(ip, Option.some({ address: "172.20.1.5", interface: Option.some("eth0") }))
+      }).pipe(Effect.provide(main)))
+
+    test("networkingMode: wslinfo first, then .wslconfig, then the IP collision check", () =>
+      Effect.gen(function*() {
+        const nat = yield* use((w) => w.networkingMode("Ubuntu-24.04")).pipe(Effect.provide(main))
+        assert.deepStrictEqual([nat.mode, nat.source], ["nat", "wslinfo"])
+        const old = yield* use((w) => w.networkingMode("legacy-wsl1")).pipe(Effect.provide(main))
+        assert.deepStrictEqual([old.mode, old.source], ["wsl1", "wslinfo"])
+        const conf = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
+          Effect.provide(backend.layer(fixtures.wslconfigOnly))
+        )
+        assert.deepStrictEqual([conf.mode, conf.source], ["mirrored", "wslconfig"])
+        const collisionLayer = backend.layer(fixtures.collision)
+        const hit = yield* use((w) => w.networkingMode("Ubuntu")).pipe(Effect.provide(collisionLayer))
+        assert.deepStrictEqual([hit.mode, hit.source], ["mirrored", "ipCollision"])
+        const miss = yield* use((w) => w.networkingMode("Nat")).pipe(Effect.provide(collisionLayer))
+        assert.deepStrictEqual([miss.mode, miss.source], ["nat", "ipCollision"])
+      }))
+
+    test("reachableHost: loopback when mirrored or WSL 1, else the distro address, with the reason", () =>
+      Effect.gen(function*() {
+        const mirrored = yield* use((w) => w.reachableHost("Debian"))
+        assert.deepStrictEqual([mirrored.host, mirrored.mode], ["127.0.0.1", "mirrored"])
+        assert.include(mirrored.reason, "mirrored")
+        const nat = yield* use((w) => w.reachableHost("Ubuntu-24.04"))
+        assert.deepStrictEqual([nat.host, nat.mode, nat.modeSource], ["172.20.1.5", "nat", "wslinfo"])
+        const wsl1 = yield* use((w) => w.reachableHost("legacy-wsl1"))
+        assert.strictEqual(wsl1.host, "127.0.0.1")
+      }).pipe(Effect.provide(main)))
+
+    test("userHome, preWarm, terminate, shutdown", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* use((w) => w.userHome("Ubuntu-24.04")), "/home/ada")
+        assert.strictEqual(yield* use((w) => w.userHome("Debian")), "/home/bob")
+        yield* use((w) => w.preWarm("Debian"))
+        yield* use((w) => w.terminate("Debian"))
+        yield* use((w) => w.shutdown)
+        const args = (yield* backend.recorded).map((c) => c.args)
+        assert.deepStrictEqual(args[args.length - 1], ["--shutdown"])
+        assert.deepStrictEqual(args[args.length - 2], ["--terminate", "Debian"])
+        assert.deepStrictEqual(args[args.length - 3], ["--distribution", "Debian", "--exec", "true"])
+      }).pipe(Effect.provide(main)))
+
+    test("preflight: node against the range, missing tools, actionable messages", () =>
+      Effect.gen(function*() {
+        const ok = yield* use((w) => w.preflight("Ubuntu-24.04", { node: "^22.16 || >=24.10", tools: ["git", "make"] }))
+        assert.isTrue(ok.ok)
+        assert.deepStrictEqual(ok.nodeVersion, Option.some("v22.16.0"))
+        assert.include(ok.message, "is ready")
+        const old = yield* use((w) => w.preflight("Ubuntu-24.04", { node: ">=24.10", tools: ["git", "python3"] }))
+        assert.isFalse(old.ok)
+        assert.isFalse(old.nodeSatisfies)
+        assert.deepStrictEqual(old.missingTools, ["python3"])
+        assert.include(old.message, "does not satisfy >=24.10")
+        assert.include(old.message, "python3")
+        const none = yield* use((w) => w.preflight("Debian", { node: "^22" }))
+        assert.isFalse(none.ok)
+        assert.include(none.message, "Node.js was not found")
+        const bad = yield* use((w) => w.preflight("Debian", { node: "not a range" })).pipe(Effect.flip)
+        assert.strictEqual(tag(bad), "WslArgumentError")
+        const badTool = yield* use((w) => w.preflight("Debian", { tools: ["git; rm -rf /"] })).pipe(Effect.flip)
+        assert.strictEqual(tag(badTool), "WslArgumentError")
+      }).pipe(Effect.provide(main)))
+  })

@@ -1,0 +1,86 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Wsl } from "@isthmus/wsl"
+import { FakeWslHost } from "@isthmus/wsl/testing"
+import { Effect, Fiber, Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
+import * as fixtures from "./fixtures.ts"
+import { tag } from "./fixtures.ts"
+import { contract } from "./Wsl.contract.ts"
+
+// Each layer build gets a fresh fake; `recorded` reads the calls of the host in scope.
+let current: Effect.Effect<FakeWslHost.FakeWslHostShape> = Effect.die("no fake host built yet")
+
+contract({
+  name: "in-memory FakeWslHost",
+  layer: (config, options) =>
+    FakeWslHost.layer(config, { env: options?.env ?? {} }).pipe(
+      Layer.tap((ctx) =>
+        Effect.sync(() => {
+          current = Effect.succeed(ctx.mapUnsafe.get(FakeWslHost.FakeWslHost.key) as FakeWslHost.FakeWslHostShape)
+        })
+      )
+    ),
+  recorded: Effect.flatMap(Effect.suspend(() => current), (c) => c.calls).pipe(
+    Effect.map((calls) => calls.map((c) => ({ args: c.args, wslenv: c.wslenv })))
+  ),
+  it: it.effect
+})
+
+describe("FakeWslHost specifics", () => {
+  it.effect("a timeout kills what was started (TestClock)", () =>
+    Effect.gen(function*() {
+      const wsl = yield* Wsl.Wsl
+      const fake = yield* FakeWslHost.FakeWslHost
+      const fiber = yield* wsl.exec("Ubuntu-24.04", ["sleep", "100"], { timeout: "2 seconds" }).pipe(
+        Effect.flip,
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(tag(error), "WslTimeoutError")
+      assert.include(error.message, "timed out after 2000 ms and was killed")
+      assert.deepStrictEqual(yield* fake.killed, [["--distribution", "Ubuntu-24.04", "--exec", "sleep", "100"]])
+    }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config))))
+
+  it.effect("UTF-8 output (WSL_UTF8=1) parses the same", () =>
+    Effect.gen(function*() {
+      const wsl = yield* Wsl.Wsl
+      assert.strictEqual((yield* wsl.listDistros).length, 4)
+    }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config, { utf8: true }))))
+
+  it.effect("states follow --exec, --terminate and --shutdown", () =>
+    Effect.gen(function*() {
+      const wsl = yield* Wsl.Wsl
+      const state = (name: string) => wsl.listDistros.pipe(Effect.map((ds) => ds.find((d) => d.name === name)?.state))
+      assert.strictEqual(yield* state("Debian"), "Stopped")
+      yield* wsl.preWarm("Debian")
+      assert.strictEqual(yield* state("Debian"), "Running")
+      yield* wsl.terminate("Debian")
+      assert.strictEqual(yield* state("Debian"), "Stopped")
+      yield* wsl.shutdown
+      assert.strictEqual(yield* state("Ubuntu-24.04"), "Stopped")
+    }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config))))
+
+  it.effect("no WSL on this machine", () =>
+    Effect.gen(function*() {
+      const wsl = yield* Wsl.Wsl
+      assert.isFalse(yield* wsl.isAvailable)
+      const error = yield* Effect.flip(wsl.listDistros)
+      assert.strictEqual(tag(error), "WslUnavailableError")
+    }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config, { available: false }))))
+
+  it.effect("custom programs see the translated environment", () =>
+    Effect.gen(function*() {
+      const wsl = yield* Wsl.Wsl
+      const r = yield* wsl.exec("Ubuntu-24.04", ["show-path"], { env: { WORK: "C:\\work" } })
+      assert.strictEqual(r.stdout, "C:\\work|Ubuntu-24.04")
+      const hostPaths = yield* wsl.exec("Ubuntu-24.04", ["printenv", "GOPATH"])
+      assert.strictEqual(hostPaths.stdout, "/mnt/c/go\n")
+      assert.isTrue(Option.isNone(Option.none()))
+    }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config, {
+      env: { WSLENV: "GOPATH/p", GOPATH: "C:\\go" },
+      programs: {
+        "show-path": (i) => Effect.succeed({ exitCode: 0, stdout: `${i.env["WORK"]}|${i.env["WSL_DISTRO_NAME"]}` })
+      }
+    }))))
+})
