@@ -9,6 +9,7 @@
  */
 import {
   Clock,
+  Deferred,
   Effect,
   Fiber,
   Option,
@@ -166,6 +167,7 @@ export const allocatePort: Effect.Effect<number> = Effect.callback<number>((resu
 
 type RunResult =
   | { readonly _tag: "LaunchFailed"; readonly message: string }
+  | { readonly _tag: "Stopped"; readonly outcome: StopOutcome }
   | {
     readonly _tag: "Ended"
     readonly exit: ProcessExit
@@ -179,6 +181,10 @@ const pump = (stream: Stream.Stream<Uint8Array, unknown>, splitter: InstanceLog.
     Effect.ignore,
     Effect.ensuring(Effect.sync(() => splitter.end()))
   )
+
+/** Sleeps `ms`, or returns false early when a stop was requested. */
+const sleepUnlessStopped = (ms: number, stopReq: Deferred.Deferred<void>) =>
+  Effect.raceFirst(Effect.as(Effect.sleep(ms), true), Effect.as(Deferred.await(stopReq), false))
 
 const terminal = (phase: Phase) => phase === "Failed" || phase === "CrashLoop" || phase === "Stopped"
 
@@ -240,9 +246,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       policyHash: policyHash(initial)
     })
     const lock = yield* Semaphore.make(1)
-    let supervisor: Fiber.Fiber<void> | undefined
+    let supervisor: Fiber.Fiber<StopOutcome | undefined> | undefined
+    let stopRequest: Deferred.Deferred<void> | undefined
     let nextRunId = 0
-    let runStop: StopOutcome | undefined
 
     /** Applies `f`; publishes one event when the phase changed. */
     const transition = (f: (s: Snapshot) => Snapshot) =>
@@ -269,7 +275,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
     const transitionRun = (runId: number, f: (s: Snapshot) => Snapshot) =>
       transition((s) => (s.runId === runId && s.phase !== "Stopping" && s.phase !== "Stopped" ? f(s) : s))
 
-    const runOnce = (runId: number, spec: BackendSpec): Effect.Effect<RunResult> =>
+    const runOnce = (runId: number, spec: BackendSpec, stopReq: Deferred.Deferred<void>): Effect.Effect<RunResult> =>
       Effect.scoped(Effect.gen(function*() {
         const kind = launcherKind(spec.launcher)
         const launcher = deps.launchers.get(kind)
@@ -321,24 +327,32 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           pump(proc.stderr, log.splitter("stderr", runId))
         ], { concurrency: 2, discard: true }).pipe(Effect.forkScoped({ startImmediately: true }))
         const drain = Fiber.await(pumps).pipe(Effect.timeout(drainTimeoutMs), Effect.ignore)
-        // Runs first when the run scope closes (also on interruption by a deliberate stop):
-        // stop the whole group honestly, then drain the output to its end.
-        yield* Effect.addFinalizer(() =>
-          proc.stop(resolveStop(current)).pipe(
-            Effect.tap((outcome) => Effect.sync(() => (runStop = outcome))),
-            Effect.andThen(drain)
+        // A backstop when the run is interrupted: stop the whole group, then drain the output.
+        yield* Effect.addFinalizer(() => proc.stop(resolveStop(current)).pipe(Effect.andThen(drain)))
+        const stopRequested = Deferred.await(stopReq).pipe(Effect.as({ _tag: "Stop" as const }))
+        const deliberateStop = Effect.gen(function*() {
+          log.append(
+            "system",
+            runId,
+            `stopping run ${runId} (${resolveStop(current).signal}, grace ${resolveStop(current).graceMs} ms)`
           )
-        )
+          const outcome = yield* proc.stop(resolveStop(current))
+          yield* drain
+          log.append("system", runId, `run ${runId} stopped (${outcome.method}, ${outcome.durationMs} ms)`)
+          return { _tag: "Stopped", outcome } as const
+        })
 
         const waitReady = watch !== undefined ? watch.ready : Readiness.poll(readiness, input())
-        const first = yield* Effect.raceFirst(
+        const first = yield* Effect.raceAllFirst([
           waitReady.pipe(
             Effect.timeout(readiness.startupTimeoutMs),
             Effect.map((info) => ({ _tag: "Ready" as const, info })),
             Effect.orElseSucceed(() => ({ _tag: "Timeout" as const }))
           ),
-          proc.exit.pipe(Effect.map((exit) => ({ _tag: "Exit" as const, exit })))
-        )
+          proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
+          stopRequested
+        ])
+        if (first._tag === "Stop") return yield* deliberateStop
 
         let exit: ProcessExit
         let reason: ExitReason
@@ -357,7 +371,12 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             backoffMs: undefined,
             failure: undefined
           }))
-          exit = yield* proc.exit
+          const after = yield* Effect.raceFirst(
+            proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
+            stopRequested
+          )
+          if (after._tag === "Stop") return yield* deliberateStop
+          exit = after.exit
           readyForMs = now() - readyAt
           reason = exit.code === 0 && exit.signal === null ? "Exited" : "Crashed"
         } else if (first._tag === "Timeout") {
@@ -378,129 +397,135 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         return { _tag: "Ended", exit, reason, readyForMs } as const
       }))
 
-    const supervise = Effect.gen(function*() {
-      let attempt = 0
-      let breaker = RestartPolicy.emptyBreaker
-      let preflightFailures = 0
-      let first = true
-      while (true) {
-        const spec = current
-        const pre = yield* Effect.result(runPreflight(deps.launchers, spec))
-        if (pre._tag === "Failure") {
-          const error = pre.failure
-          const policy = resolveRestart(current)
-          preflightFailures++
-          log.append("system", nextRunId, `preflight failed (${error.failureClass}): ${error.message}`)
-          const failure: Failure = {
-            reason: "PreflightFailed",
-            message: error.message,
-            failureClass: error.failureClass,
-            lines: log.tail(failureTailLines)
+    const supervise = (stopReq: Deferred.Deferred<void>) =>
+      Effect.gen(function*() {
+        let attempt = 0
+        let breaker = RestartPolicy.emptyBreaker
+        let preflightFailures = 0
+        let first = true
+        while (true) {
+          const spec = current
+          const pre = yield* Effect.raceFirst(
+            Effect.result(runPreflight(deps.launchers, spec)),
+            Effect.as(Deferred.await(stopReq), undefined)
+          )
+          if (pre === undefined) return undefined
+          if (pre._tag === "Failure") {
+            const error = pre.failure
+            const policy = resolveRestart(current)
+            preflightFailures++
+            log.append("system", nextRunId, `preflight failed (${error.failureClass}): ${error.message}`)
+            const failure: Failure = {
+              reason: "PreflightFailed",
+              message: error.message,
+              failureClass: error.failureClass,
+              lines: log.tail(failureTailLines)
+            }
+            const limit = error.retryLimit ?? 3
+            if (error.failureClass === "fatal" || (error.failureClass === "bounded" && preflightFailures > limit)) {
+              yield* transition((s) => ({ ...s, phase: "Failed", failure, pid: undefined, url: undefined }))
+              return undefined
+            }
+            const delay = RestartPolicy.backoffDelay(policy, attempt, yield* Random.next)
+            attempt++
+            yield* transition((s) => ({
+              ...s,
+              phase: "Backoff",
+              attempt,
+              failure,
+              nextRestartAt: now() + delay,
+              backoffMs: delay
+            }))
+            if (!(yield* sleepUnlessStopped(delay, stopReq))) return undefined
+            continue
           }
-          const limit = error.retryLimit ?? 3
-          if (error.failureClass === "fatal" || (error.failureClass === "bounded" && preflightFailures > limit)) {
-            yield* transition((s) => ({ ...s, phase: "Failed", failure, pid: undefined, url: undefined }))
-            return
+          preflightFailures = 0
+          const runId = ++nextRunId
+          const isRestart = !first
+          first = false
+          yield* transition((s) => ({
+            ...s,
+            phase: "Starting",
+            runId,
+            pid: undefined,
+            url: undefined,
+            port: undefined,
+            nextRestartAt: undefined,
+            backoffMs: undefined,
+            restartCount: isRestart ? s.restartCount + 1 : s.restartCount
+          }))
+          const result = yield* runOnce(runId, spec, stopReq)
+          if (result._tag === "Stopped") return result.outcome
+          const at = now()
+          const policy = resolveRestart(current)
+          const exit: ProcessExit = result._tag === "Ended" ? result.exit : { code: null, signal: null }
+          const reason: ExitReason = result._tag === "Ended" ? result.reason : "LaunchFailed"
+          const readyForMs = result._tag === "Ended" ? result.readyForMs : undefined
+          const lastExit: LastExit = { runId, code: exit.code, signal: exit.signal, reason, at, readyForMs }
+          if (RestartPolicy.isStable(policy, readyForMs)) {
+            attempt = 0
+            breaker = RestartPolicy.emptyBreaker
+          }
+          const message = result._tag === "LaunchFailed"
+            ? result.message
+            : reason === "StartupTimeout"
+            ? `not ready within ${resolveReadiness(current).startupTimeoutMs} ms`
+            : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
+          const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
+          const clean = result._tag === "Ended" && reason !== "StartupTimeout" && exit.code === 0 &&
+            exit.signal === null
+          const restartable = result._tag === "Ended" && reason !== "StartupTimeout"
+            ? RestartPolicy.shouldRestart(policy, exit)
+            : policy.mode !== "never"
+          if (!restartable) {
+            yield* transition((s) => ({
+              ...s,
+              phase: clean ? "Stopped" : "Failed",
+              pid: undefined,
+              url: undefined,
+              lastExit,
+              failure: clean ? undefined : failure
+            }))
+            return undefined
+          }
+          breaker = RestartPolicy.recordFailure(policy, breaker, at)
+          if (RestartPolicy.isTripped(policy, breaker, at)) {
+            const loopMessage =
+              `crash loop: ${breaker.failures.length} failures within ${policy.crashLoopWindowMs} ms (last: ${message}); ` +
+              `not restarting until start() or a spec change`
+            log.append("system", runId, loopMessage)
+            yield* transition((s) => ({
+              ...s,
+              phase: "CrashLoop",
+              pid: undefined,
+              url: undefined,
+              lastExit,
+              failure: {
+                reason: "CrashLoop",
+                message: loopMessage,
+                failureClass: undefined,
+                lines: log.tail(failureTailLines)
+              }
+            }))
+            return undefined
           }
           const delay = RestartPolicy.backoffDelay(policy, attempt, yield* Random.next)
           attempt++
+          log.append("system", runId, `restarting in ${delay} ms (attempt ${attempt})`)
           yield* transition((s) => ({
             ...s,
             phase: "Backoff",
+            pid: undefined,
+            url: undefined,
             attempt,
+            lastExit,
             failure,
-            nextRestartAt: now() + delay,
+            nextRestartAt: at + delay,
             backoffMs: delay
           }))
-          yield* Effect.sleep(delay)
-          continue
+          if (!(yield* sleepUnlessStopped(delay, stopReq))) return undefined
         }
-        preflightFailures = 0
-        const runId = ++nextRunId
-        const isRestart = !first
-        first = false
-        yield* transition((s) => ({
-          ...s,
-          phase: "Starting",
-          runId,
-          pid: undefined,
-          url: undefined,
-          port: undefined,
-          nextRestartAt: undefined,
-          backoffMs: undefined,
-          restartCount: isRestart ? s.restartCount + 1 : s.restartCount
-        }))
-        const result = yield* runOnce(runId, spec)
-        const at = now()
-        const policy = resolveRestart(current)
-        const exit: ProcessExit = result._tag === "Ended" ? result.exit : { code: null, signal: null }
-        const reason: ExitReason = result._tag === "Ended" ? result.reason : "LaunchFailed"
-        const readyForMs = result._tag === "Ended" ? result.readyForMs : undefined
-        const lastExit: LastExit = { runId, code: exit.code, signal: exit.signal, reason, at, readyForMs }
-        if (RestartPolicy.isStable(policy, readyForMs)) {
-          attempt = 0
-          breaker = RestartPolicy.emptyBreaker
-        }
-        const message = result._tag === "LaunchFailed"
-          ? result.message
-          : reason === "StartupTimeout"
-          ? `not ready within ${resolveReadiness(current).startupTimeoutMs} ms`
-          : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
-        const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
-        const clean = result._tag === "Ended" && reason !== "StartupTimeout" && exit.code === 0 &&
-          exit.signal === null
-        const restartable = result._tag === "Ended" && reason !== "StartupTimeout"
-          ? RestartPolicy.shouldRestart(policy, exit)
-          : policy.mode !== "never"
-        if (!restartable) {
-          yield* transition((s) => ({
-            ...s,
-            phase: clean ? "Stopped" : "Failed",
-            pid: undefined,
-            url: undefined,
-            lastExit,
-            failure: clean ? undefined : failure
-          }))
-          return
-        }
-        breaker = RestartPolicy.recordFailure(policy, breaker, at)
-        if (RestartPolicy.isTripped(policy, breaker, at)) {
-          const loopMessage =
-            `crash loop: ${breaker.failures.length} failures within ${policy.crashLoopWindowMs} ms (last: ${message}); ` +
-            `not restarting until start() or a spec change`
-          log.append("system", runId, loopMessage)
-          yield* transition((s) => ({
-            ...s,
-            phase: "CrashLoop",
-            pid: undefined,
-            url: undefined,
-            lastExit,
-            failure: {
-              reason: "CrashLoop",
-              message: loopMessage,
-              failureClass: undefined,
-              lines: log.tail(failureTailLines)
-            }
-          }))
-          return
-        }
-        const delay = RestartPolicy.backoffDelay(policy, attempt, yield* Random.next)
-        attempt++
-        log.append("system", runId, `restarting in ${delay} ms (attempt ${attempt})`)
-        yield* transition((s) => ({
-          ...s,
-          phase: "Backoff",
-          pid: undefined,
-          url: undefined,
-          attempt,
-          lastExit,
-          failure,
-          nextRestartAt: at + delay,
-          backoffMs: delay
-        }))
-        yield* Effect.sleep(delay)
-      }
-    })
+      })
 
     const start = lock.withPermit(Effect.gen(function*() {
       if (supervisor !== undefined && supervisor.pollUnsafe() === undefined) return
@@ -513,20 +538,25 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         nextRestartAt: undefined,
         backoffMs: undefined
       }))
-      supervisor = yield* Effect.forkDetach(supervise, { startImmediately: true })
+      const request = yield* Deferred.make<void>()
+      stopRequest = request
+      supervisor = yield* Effect.forkDetach(supervise(request), { startImmediately: true })
     })).pipe(Effect.withSpan("BackendInstance.start", { attributes: { id } }))
 
     const stopped: StopOutcome = { method: "exited", durationMs: 0, survivors: 0 }
 
     const stop = lock.withPermit(Effect.gen(function*() {
       const fiber = supervisor
+      const request = stopRequest
       supervisor = undefined
-      if (fiber === undefined) return stopped
-      runStop = undefined
+      stopRequest = undefined
+      if (fiber === undefined || request === undefined) return stopped
       const wasActive = fiber.pollUnsafe() === undefined
       if (wasActive) yield* transition((s) => ({ ...s, phase: "Stopping" }))
-      yield* Fiber.interrupt(fiber)
-      const outcome = runStop ?? stopped
+      yield* Deferred.succeed(request, undefined)
+      const exit = yield* Fiber.await(fiber)
+      const ran = exit._tag === "Success" ? exit.value : undefined
+      const outcome = ran ?? stopped
       if (wasActive) {
         yield* transition((s) => ({
           ...s,
@@ -536,7 +566,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           nextRestartAt: undefined,
           backoffMs: undefined,
           lastStop: outcome,
-          lastExit: runStop === undefined || s.runId === 0
+          lastExit: ran === undefined || s.runId === 0
             ? s.lastExit
             : { runId: s.runId, code: null, signal: null, reason: "Stopped", at: now(), readyForMs: undefined }
         }))

@@ -90,7 +90,9 @@ export class BackendPool extends Context.Service<BackendPool, {
     BackendPool,
     Effect.gen(function*() {
       const launchers = yield* Launchers
-      const layerScope = yield* Scope.Scope
+      // Instance scopes hang off a parallel scope, so however the pool's scope is closed, the
+      // instances stop concurrently.
+      const layerScope = yield* Scope.fork(yield* Scope.Scope, "parallel")
       const entries = new Map<string, Entry>()
       const registryLock = yield* Semaphore.make(1)
       const reconcileLock = yield* Semaphore.make(1)

@@ -1,0 +1,237 @@
+import { assert, describe, it } from "@effect/vitest"
+import { BackendPool, BackendSpec } from "@isthmus/backend-pool"
+import { FakeLauncher } from "@isthmus/backend-pool/testing"
+import { Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+
+const layer = BackendPool.layer.pipe(Layer.provideMerge(FakeLauncher.layer()))
+
+const fake = (id: string, script: ReadonlyArray<string>, extra: Partial<BackendSpec.BackendSpec> = {}) =>
+  ({ id, launcher: { _tag: "Local", command: "fake", args: script }, ...extra }) as BackendSpec.BackendSpec
+
+/** Collects pool events in the background; read them with the returned effect. */
+const recordEvents = Effect.gen(function*() {
+  const pool = yield* BackendPool
+  const events: Array<BackendPool["Service"]["events"] extends Stream.Stream<infer A> ? A : never> = []
+  yield* pool.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))), Effect.forkScoped)
+  yield* Effect.yieldNow
+  return events
+})
+
+describe("BackendInstance with the fake launcher (TestClock)", () => {
+  it.effect("crash loop: gaps 1, 2, 4, … s capped at 60 s (±20%), breaker after 10 failures, one CrashLoop event", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const events = yield* recordEvents
+      const instance = yield* pool.register(fake("loop", ["sleep:50", "exit:1"]))
+      yield* instance.start
+      yield* TestClock.adjust("30 minutes")
+      const spawns = (yield* control.spawns).map((s) => s.spawnedAt)
+      // 10 failures within 10 minutes trip the breaker: exactly 10 spawns, no 11th.
+      assert.strictEqual(spawns.length, 10)
+      const gaps = spawns.slice(1).map((t, i) => t - spawns[i]! - 50)
+      const nominal = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
+      gaps.forEach((gap, i) => {
+        assert.isAtLeast(gap, nominal[i]! * 0.8, `gap ${i}`)
+        assert.isAtMost(gap, nominal[i]! * 1.2, `gap ${i}`)
+      })
+      const snapshot = yield* instance.snapshot
+      assert.strictEqual(snapshot.phase, "CrashLoop")
+      assert.strictEqual(snapshot.lastExit?.code, 1)
+      assert.strictEqual(snapshot.failure?.reason, "CrashLoop")
+      assert.isAbove(snapshot.failure?.lines.length ?? 0, 0)
+      const crashLoops = events.filter((e) => e._tag === "Transition" && e.to === "CrashLoop")
+      assert.strictEqual(crashLoops.length, 1)
+      // start() is the way out of CrashLoop, from the base delay again.
+      yield* instance.start
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(yield* control.spawnCount("loop"), 11)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("backoff resets only after 60 s Ready: 61 s then crash → 1 s; 59 s then crash → keeps growing", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const instance = yield* pool.register(fake("stable", ["ready"], { restart: { backoff: { jitter: 0 } } }))
+      yield* instance.start
+      const crashAfter = function*(ms: number) {
+        yield* TestClock.adjust(ms)
+        yield* control.command("stable", { _tag: "Exit", code: 1 })
+        yield* Effect.yieldNow
+        yield* Effect.yieldNow
+        return (yield* instance.snapshot).backoffMs
+      }
+      yield* Effect.yieldNow
+      assert.strictEqual((yield* instance.snapshot).phase, "Ready")
+      assert.strictEqual(yield* crashAfter(1_000), 1_000) // attempt 0
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual(yield* crashAfter(1_000), 2_000) // not stable: grows
+      yield* TestClock.adjust(2_000)
+      assert.strictEqual(yield* crashAfter(59_000), 4_000) // 59 s is not enough
+      yield* TestClock.adjust(4_000)
+      assert.strictEqual(yield* crashAfter(61_000), 1_000) // 61 s Ready: back to the base delay
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("never ready: StartupTimeout at 30 s, killed, never Ready, failure with the last lines", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register(
+        fake("slow", ["print:booting", "print:still booting", "hang"], { restart: { mode: "never" } })
+      )
+      yield* instance.start
+      yield* TestClock.adjust("29 seconds")
+      assert.strictEqual((yield* instance.snapshot).phase, "Starting")
+      yield* TestClock.adjust("1 second")
+      yield* Effect.yieldNow
+      const s = yield* instance.snapshot
+      assert.strictEqual(s.phase, "Failed")
+      assert.strictEqual(s.failure?.reason, "StartupTimeout")
+      assert.include(s.failure?.lines.map((l) => l.text) ?? [], "still booting")
+      assert.isFalse(events.some((e) => e._tag === "Transition" && e.to === "Ready"))
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("restart policies: on-failure stops after exit 0, preventExitCodes park in Failed, never", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const a = yield* pool.register(fake("clean", ["ready", "exit:0"], { restart: { mode: "on-failure" } }))
+      const b = yield* pool.register(fake("prevented", ["exit:78"], { restart: { preventExitCodes: [78] } }))
+      const c = yield* pool.register(fake("always", ["ready", "exit:0"], { restart: { backoff: { jitter: 0 } } }))
+      yield* Effect.all([a.start, b.start, c.start])
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual((yield* a.snapshot).phase, "Stopped")
+      assert.strictEqual((yield* b.snapshot).phase, "Failed")
+      assert.strictEqual((yield* b.snapshot).lastExit?.code, 78)
+      assert.strictEqual((yield* c.snapshot).phase, "Backoff")
+      assert.strictEqual((yield* c.snapshot).backoffMs, 1_000)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a deliberate stop never restarts; stop reports forced for a process that ignores the signal", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const instance = yield* pool.register(fake("stubborn", ["ignore-term", "ready"], { stop: { graceMs: 3_000 } }))
+      yield* instance.start
+      yield* Effect.yieldNow
+      assert.strictEqual((yield* instance.snapshot).phase, "Ready")
+      const stopping = yield* Effect.forkChild(instance.stop, { startImmediately: true })
+      yield* TestClock.adjust("3 seconds")
+      const outcome = yield* Fiber.join(stopping)
+      assert.strictEqual(outcome.method, "forced")
+      assert.strictEqual(outcome.durationMs, 3_000)
+      yield* TestClock.adjust("10 minutes")
+      assert.strictEqual(yield* control.spawnCount("stubborn"), 1)
+      assert.strictEqual((yield* instance.snapshot).phase, "Stopped")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("preflight: fatal is reported with its class and nothing is spawned; bounded retries then fails", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const fatal = yield* pool.register(fake("fatal", ["ready"], {
+        preflight: Effect.fail(
+          new BackendSpec.PreflightError({ message: "distro missing", failureClass: "fatal" })
+        )
+      }))
+      const bounded = yield* pool.register(fake("bounded", ["ready"], {
+        restart: { backoff: { jitter: 0 } },
+        preflight: Effect.fail(
+          new BackendSpec.PreflightError({ message: "toolchain", failureClass: "bounded", retryLimit: 2 })
+        )
+      }))
+      yield* Effect.all([fatal.start, bounded.start])
+      yield* TestClock.adjust("1 minute")
+      const f = yield* fatal.snapshot
+      assert.strictEqual(f.phase, "Failed")
+      assert.strictEqual(f.failure?.reason, "PreflightFailed")
+      assert.strictEqual(f.failure?.failureClass, "fatal")
+      const b = yield* bounded.snapshot
+      assert.strictEqual(b.phase, "Failed")
+      assert.strictEqual(b.failure?.failureClass, "bounded")
+      assert.strictEqual(b.attempt, 2) // 2 retries through the backoff, then the third failure is final
+      assert.strictEqual((yield* control.spawns).length, 0)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("events: one per transition, in order", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register(fake("ev", ["ready"]))
+      yield* instance.start
+      yield* instance.awaitReady
+      yield* instance.stop
+      yield* Effect.yieldNow
+      const transitions = events.flatMap((e) => (e._tag === "Transition" ? [`${e.from}->${e.to}`] : []))
+      assert.deepStrictEqual(transitions, ["Idle->Starting", "Starting->Ready", "Ready->Stopping", "Stopping->Stopped"])
+    }).pipe(Effect.provide(layer)))
+})
+
+describe("BackendPool with the fake launcher", () => {
+  it.effect("register/unregister: typed errors for duplicates and unknown ids", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      yield* pool.register(fake("x", ["ready"]))
+      const dup = yield* Effect.flip(pool.register(fake("x", ["ready"])))
+      assert.strictEqual(dup._tag, "DuplicateBackendError")
+      const unknown = yield* Effect.flip(pool.unregister("nope"))
+      assert.strictEqual(unknown._tag, "UnknownBackendError")
+      const missing = yield* Effect.flip(pool.get("nope"))
+      assert.strictEqual(missing._tag, "UnknownBackendError")
+      yield* pool.unregister("x")
+      assert.strictEqual((yield* pool.list).length, 0)
+      yield* pool.register(fake("x", ["ready"]))
+      assert.strictEqual((yield* pool.list).length, 1)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("reconcile: start, keep (0 spawns, 0 stops), update in place, replace, prune", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const a = fake("a", ["ready"])
+      const b = fake("b", ["ready"])
+      const p1 = yield* pool.reconcile([a, b])
+      assert.deepStrictEqual(p1.started, ["a", "b"])
+      for (const i of yield* pool.list) yield* i.awaitReady
+      const p2 = yield* pool.reconcile([a, b])
+      assert.deepStrictEqual(p2.kept, ["a", "b"])
+      assert.strictEqual((yield* control.spawns).length, 2)
+      assert.strictEqual((yield* control.stops).length, 0)
+      const p3 = yield* pool.reconcile([{ ...a, label: "Alpha", restart: { mode: "on-failure" } }, b])
+      assert.deepStrictEqual(p3.updated, ["a"])
+      assert.strictEqual((yield* control.spawns).length, 2)
+      assert.strictEqual((yield* (yield* pool.get("a")).snapshot).label, "Alpha")
+      const p4 = yield* pool.reconcile([{ ...a, env: { MODE: "x" } }])
+      assert.deepStrictEqual(p4.replaced, ["a"])
+      assert.deepStrictEqual(p4.stopped, ["b"])
+      assert.strictEqual(yield* control.spawnCount("a"), 2)
+      assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["a"])
+      const dup = yield* Effect.flip(pool.reconcile([a, a]))
+      assert.strictEqual(dup._tag, "InvalidDesiredStateError")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("closing the pool stops every instance concurrently within the longest grace period", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(layer, scope)
+      const control = yield* Effect.provide(FakeLauncher.FakeLauncher, context)
+      yield* Effect.gen(function*() {
+        const p = yield* BackendPool
+        yield* p.reconcile([
+          fake("g1", ["ignore-term", "ready"], { stop: { graceMs: 2_000 } }),
+          fake("g2", ["ignore-term", "ready"], { stop: { graceMs: 5_000 } }),
+          fake("g3", ["ready"])
+        ])
+        for (const i of yield* p.list) yield* i.awaitReady
+      }).pipe(Effect.provide(context))
+      const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void), { startImmediately: true })
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(closing)
+      const elapsed = (yield* Effect.clockWith((c) => c.currentTimeMillis)) - started
+      const stops = yield* control.stops
+      assert.deepStrictEqual(stops.map((s) => s.outcome.method).toSorted(), ["forced", "forced", "graceful"])
+      // Sequential stops would take 7 s; concurrent ones take the longest grace period.
+      assert.strictEqual(elapsed, 5_000)
+    }))
+})
