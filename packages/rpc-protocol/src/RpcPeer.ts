@@ -56,7 +56,8 @@ export type PeerState = "connecting" | "connected" | "disconnected" | "closed"
  * - `suspend` (default for clients): wait for room, up to `enqueueTimeout` (default 15 s, like
  *   CodexMonitor's proxy), then fail with `OutboundQueueFullError`.
  * - `fail`: fail at once when full.
- * - `drop`: drop the message (a slow consumer misses events).
+ * - `drop`: drop notifications that do not fit (a slow consumer misses events); replies and
+ *   requests wait as with `suspend`.
  * - `disconnect` (default for server connections): close the connection of a slow consumer.
  *
  * @since 0.1.0
@@ -263,8 +264,8 @@ export const make = <M extends MethodTable = MethodTable>(
     const endConnection = Effect.suspend(() => currentEnded ? Deferred.succeed(currentEnded, void 0) : Effect.void)
 
     // Puts one wire chunk on the outbound queue according to the policy.
-    const enqueue = (item: Item, method: string): Effect.Effect<void, CallError> => {
-      if (whenFull === "suspend") {
+    const enqueue = (item: Item, method: string, notification = false): Effect.Effect<void, CallError> => {
+      if (whenFull === "suspend" || (whenFull === "drop" && !notification)) {
         if (Queue.offerUnsafe(queue, item)) return Effect.void
         return Queue.offer(queue, item).pipe(
           Effect.timeoutOption(enqueueTimeout),
@@ -300,7 +301,7 @@ export const make = <M extends MethodTable = MethodTable>(
     }
 
     const send = (message: Message.Message, method: string) =>
-      enqueue({ data: framing.encode(dialect.encode(message)), id: undefined }, method)
+      enqueue({ data: framing.encode(dialect.encode(message)), id: undefined }, method, message._tag === "Notification")
 
     // A request on the current connection, bypassing the ready gate (handshakes use it directly).
     const sendRequest = (method: string, params: unknown, replayable: boolean): Effect.Effect<unknown, CallError> =>
@@ -631,7 +632,7 @@ export const make = <M extends MethodTable = MethodTable>(
         const willReconnect = reconnect !== undefined && failures <= maxAttempts
         yield* afterDisconnect(willReconnect)
         if (!willReconnect) break
-        yield* Effect.sleep(wasReady ? Duration.zero : delayFor(failures - 1 || 1))
+        yield* Effect.sleep(delayFor(failures))
       }
     }).pipe(Effect.ensuring(terminate))
 

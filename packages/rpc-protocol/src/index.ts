@@ -16,6 +16,8 @@ export * as Framing from "./Framing.ts"
 /** @since 0.1.0 */
 export * as Handshake from "./Handshake.ts"
 /** @since 0.1.0 */
+export * as MemorySocket from "./MemorySocket.ts"
+/** @since 0.1.0 */
 export * as Message from "./Message.ts"
 /** @since 0.1.0 */
 export * as MethodTable from "./MethodTable.ts"
