@@ -415,17 +415,19 @@ export const make = <M extends MethodTable = MethodTable>(
     }
 
     const answerInvalid = (invalid: Invalid) =>
-      dialect.replyToInvalid
-        ? send(
-          Message.errorResponse(
-            invalid.id,
-            invalid.reason === "ParseError"
-              ? dialect.errors.parseError()
-              : dialect.errors.invalidRequest(invalid.detail)
-          ),
-          "(invalid)"
-        ).pipe(Effect.ignore)
-        : Effect.void
+      dialect.replyToInvalid ? send(invalidReply(invalid), "(invalid)").pipe(Effect.ignore) : Effect.void
+
+    // Runs an incoming request through the dispatcher and builds the reply message.
+    const answer = (incoming: Message.Request): Effect.Effect<Message.Message> =>
+      semaphore.withPermit(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer())))).pipe(
+        Effect.map((exit) => reply(incoming, exit))
+      )
+
+    const invalidReply = (invalid: Invalid): Message.Message =>
+      Message.errorResponse(
+        invalid.id,
+        invalid.reason === "ParseError" ? dialect.errors.parseError() : dialect.errors.invalidRequest(invalid.detail)
+      )
 
     // Returns an effect only when there is asynchronous work; responses resolve synchronously.
     const handleMessage = (
@@ -454,13 +456,7 @@ export const make = <M extends MethodTable = MethodTable>(
             : Effect.asVoid(published)
         }
         case "Request": {
-          const run = semaphore.withPermit(Effect.exit(Effect.suspend(() => dispatch(message, untypedPeer())))).pipe(
-            Effect.catchDefect(() =>
-              Effect.succeed(Exit.fail(RpcError.fromObject(dialect.errors.internal("internal error"))))
-            ),
-            Effect.flatMap((exit) => send(reply(message, exit), message.method)),
-            Effect.ignore
-          )
+          const run = Effect.flatMap(answer(message), (out) => send(out, message.method)).pipe(Effect.ignore)
           return Effect.asVoid(Effect.forkIn(run, connectionScope, { startImmediately: true }))
         }
       }
@@ -474,14 +470,31 @@ export const make = <M extends MethodTable = MethodTable>(
           stats.invalidFrames++
           return answerInvalid(decoded)
         case "Batch": {
-          const effects: Array<Effect.Effect<void>> = []
+          // Requests in a batch are answered together, as one batch (JSON-RPC 2.0 §6).
+          const replies: Array<Effect.Effect<Message.Message | undefined>> = []
+          const others: Array<Effect.Effect<void>> = []
           for (const item of decoded.items) {
-            const effect = item._tag === "Invalid"
-              ? (stats.invalidFrames++, answerInvalid(item))
-              : handleMessage(item, connectionScope)
-            if (effect) effects.push(effect)
+            if (item._tag === "Invalid") {
+              stats.invalidFrames++
+              if (dialect.replyToInvalid) replies.push(Effect.succeed(invalidReply(item)))
+            } else if (item._tag === "Request") {
+              replies.push(answer(item))
+            } else {
+              const effect = handleMessage(item, connectionScope)
+              if (effect) others.push(effect)
+            }
           }
-          return effects.length > 0 ? Effect.forEach(effects, (e) => e, { discard: true }) : undefined
+          const batch = replies.length === 0 ? Effect.void : Effect.all(replies, { concurrency: "unbounded" }).pipe(
+            Effect.flatMap((out) => {
+              const messages = out.filter((m): m is Message.Message => m !== undefined)
+              return messages.length === 0
+                ? Effect.void
+                : enqueue({ data: framing.encode(dialect.encodeBatch(messages)), id: undefined }, "(batch)")
+            }),
+            Effect.ignore,
+            (effect) => Effect.asVoid(Effect.forkIn(effect, connectionScope, { startImmediately: true }))
+          )
+          return Effect.andThen(Effect.forEach(others, (e) => e, { discard: true }), batch)
         }
       }
     }
