@@ -1,23 +1,33 @@
 // The scratch consumer's program (see scripts/pack-check.ts): it imports every published entry
-// point from the packed tarballs, uses a value from each, and prints "consumer ok".
-import * as Pool from "@isthmus/backend-pool"
-import * as PoolChild from "@isthmus/backend-pool/child"
-import * as PoolTesting from "@isthmus/backend-pool/testing"
-import * as Rpc from "@isthmus/rpc-protocol"
-import * as RpcNode from "@isthmus/rpc-protocol/node"
-import * as Wsl from "@isthmus/wsl"
-import * as WslTesting from "@isthmus/wsl/testing"
+// point from the packed tarballs, uses real values from each, and prints "consumer ok".
+import { BackendPool, BackendSpec } from "@isthmus/backend-pool"
+import { formatReady } from "@isthmus/backend-pool/child"
+import { FakeLauncher } from "@isthmus/backend-pool/testing"
+import { BootstrapEnvelope, Dialect, Framing } from "@isthmus/rpc-protocol"
+import { readBootstrap } from "@isthmus/rpc-protocol/node"
+import { Wsl, Wslenv } from "@isthmus/wsl"
+import { fakeWslExecutable } from "@isthmus/wsl/testing"
 import * as WslPath from "@isthmus/wsl/WslPath"
+import { Effect, Result, Schema } from "effect"
 
-const seen: Array<string> = [
-  Pool.placeholder,
-  PoolChild.placeholder,
-  PoolTesting.placeholder,
-  Rpc.placeholder,
-  RpcNode.placeholder,
-  WslTesting.placeholder,
-  WslPath.placeholder,
-  Wsl.WslPath.placeholder
+const linux = WslPath.toLinux("C:\\Users\\me\\project", { distro: "Ubuntu" })
+if (!Result.isSuccess(linux) || linux.success !== "/mnt/c/Users/me/project") throw new Error("WslPath.toLinux")
+
+const Envelope = BootstrapEnvelope.make(Schema.Struct({ port: Schema.Number, token: Schema.String }))
+const line = Envelope.encodeSync({ port: 4000, token: "t" })
+if (line !== "{\"port\":4000,\"token\":\"t\"}\n") throw new Error("BootstrapEnvelope.encodeSync")
+
+const spec = Effect.runSync(BackendSpec.decode({ id: "native", launcher: { _tag: "Local", command: "node" } }))
+const checks: ReadonlyArray<unknown> = [
+  BackendPool,
+  FakeLauncher.layer,
+  Dialect.daemon,
+  Framing.ndjson(),
+  readBootstrap,
+  Wsl.Wsl,
+  Wslenv.parse,
+  fakeWslExecutable,
+  formatReady({ url: "http://127.0.0.1:1" })
 ]
-if (seen.length !== 8) throw new Error("unexpected exports")
+if (spec.id !== "native" || checks.some((value) => value === undefined)) throw new Error("missing export")
 console.log("consumer ok")

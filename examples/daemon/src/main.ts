@@ -1,0 +1,42 @@
+/**
+ * examples/daemon — a small backend built on the isthmus packages, the kind a desktop host
+ * supervises:
+ *
+ * - reads its bootstrap envelope (name, token, tick period) with `@isthmus/backend-pool/child`;
+ * - binds port 0 on loopback twice: the minimal daemon dialect over NDJSON/TCP with a token `auth`
+ *   first, and the same methods over WebSocket with `Authorization: Bearer` on the upgrade;
+ * - reports its URL in the ready signal (no port race);
+ * - broadcasts `daemon_tick` to authenticated clients every tick;
+ * - exits when its host goes away (the lifetime descriptor reaches EOF).
+ *
+ * Run by hand: `DAEMON_TOKEN=s3cret node examples/daemon/src/main.ts` (the token never goes in argv).
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { exitWhenHostGone, readBootstrap, signalReady } from "@isthmus/backend-pool/child"
+import { Effect, Option, Redacted, Schedule } from "effect"
+import { DaemonBootstrap, type DaemonBootstrap as Bootstrap } from "./Bootstrap.ts"
+import { startDaemon } from "./Daemon.ts"
+
+const fromEnvironment = (): Option.Option<Bootstrap> => {
+  const token = process.env["DAEMON_TOKEN"]
+  return token === undefined || token.length === 0
+    ? Option.none()
+    : Option.some({ name: process.env["DAEMON_NAME"] ?? "daemon", token })
+}
+
+const program = Effect.gen(function*() {
+  const bootstrap = Option.orElse(yield* readBootstrap(DaemonBootstrap), fromEnvironment)
+  if (Option.isNone(bootstrap)) {
+    return yield* Effect.fail(
+      new Error("no bootstrap envelope and no DAEMON_TOKEN: start me from a pool, or set DAEMON_TOKEN")
+    )
+  }
+  yield* exitWhenHostGone()
+  const { name, token, tickMs } = bootstrap.value
+  const daemon = yield* startDaemon({ name, token: Redacted.make(token) })
+  console.log(`daemon ${name}: pid ${process.pid}, tcp ${daemon.tcpUrl}, ws ${daemon.wsUrl}`)
+  yield* signalReady({ url: daemon.tcpUrl })
+  yield* daemon.tick.pipe(Effect.repeat(Schedule.spaced(`${tickMs ?? 1000} millis`)))
+})
+
+NodeRuntime.runMain(Effect.scoped(program))
