@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Message } from "@isthmus/rpc-protocol"
+import * as fc from "fast-check"
 
 const kind = (d: Dialect.Dialect, text: string): string => {
   const decoded = d.decode(text)
@@ -187,5 +188,57 @@ describe("custom dialects", () => {
     assert.isTrue(Dialect.rawIdIsFractional(`{"id":1.0}`, 1))
     assert.isFalse(Dialect.rawIdIsFractional(`{"id":1,"params":{"x":1.0}}`, 1))
     assert.isFalse(Dialect.rawIdIsFractional(`{"id" : 10}`, 10))
+  })
+})
+
+const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown)
+const method = fc.string({ minLength: 1, maxLength: 20 })
+const u64 = fc.nat({ max: Number.MAX_SAFE_INTEGER })
+const i64 = fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER })
+
+const arbitraryMessage = (dialect: "strict" | "lite" | "daemon"): fc.Arbitrary<Message.Message> => {
+  const id: fc.Arbitrary<Message.Id> = dialect === "daemon" ? u64 : fc.oneof(i64, fc.string({ maxLength: 12 }))
+  const params: fc.Arbitrary<unknown> = dialect === "strict"
+    ? fc.option(fc.oneof(fc.array(json, { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), json)), {
+      nil: undefined
+    })
+    : dialect === "daemon"
+    ? json
+    : fc.option(json, { nil: undefined })
+  const error: fc.Arbitrary<Message.ErrorObject> = dialect === "daemon"
+    ? fc.record({ message: fc.string() })
+    : fc.oneof(
+      fc.record({ code: fc.integer({ min: -32768, max: 32767 }), message: fc.string() }),
+      fc.record({ code: fc.integer(), message: fc.string(), data: json.filter((d) => d !== null) })
+    )
+  return fc.oneof(
+    fc.tuple(id, method, params).map(([i, m, p]) => Message.request(i, m, p)),
+    fc.tuple(method, params).map(([m, p]) => Message.notification(m, p)),
+    fc.tuple(id, json).map(([i, r]) => Message.response(i, r)),
+    fc.tuple(id, error).map(([i, e]) => Message.errorResponse(i, e))
+  )
+}
+
+describe("encode-then-decode is identity (fast-check)", () => {
+  for (
+    const [name, dialect] of [["strict", Dialect.strict], ["lite", Dialect.lite], ["daemon", Dialect.daemon]] as const
+  ) {
+    it(`${name} dialect`, () => {
+      fc.assert(
+        fc.property(arbitraryMessage(name), (m) => {
+          const decoded = dialect.decode(dialect.encode(m))
+          assert.deepStrictEqual(decoded, { _tag: "Message", message: m })
+        }),
+        { numRuns: 500 }
+      )
+    })
+  }
+  it("strict batches round-trip", () => {
+    fc.assert(
+      fc.property(fc.array(arbitraryMessage("strict"), { minLength: 1, maxLength: 5 }), (ms) => {
+        assert.deepStrictEqual(Dialect.strict.decode(Dialect.strict.encodeBatch(ms)), { _tag: "Batch", items: ms })
+      }),
+      { numRuns: 200 }
+    )
   })
 })
