@@ -86,7 +86,10 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
       )
       const stop = (policy: { readonly signal: NodeJS.Signals; readonly graceMs: number }) =>
         ProcessGroup.stopGroup(pid, { signal: policy.signal, graceMs: policy.graceMs }).pipe(
-          Effect.tap(() => Deferred.await(exited).pipe(Effect.timeout(2_000), Effect.ignore))
+          Effect.tap(() => Deferred.await(exited).pipe(Effect.timeout(2_000), Effect.ignore)),
+          // The group is verified empty: Effect's own backstop (which counts unreaped zombies of
+          // orphaned grandchildren as alive, under an init that does not reap) has nothing to do.
+          Effect.tap((outcome) => outcome.survivors === 0 ? Effect.ignore(handle.unref) : Effect.void)
         )
       // Honest stop when the run scope closes (before Effect's own backstop in the spawner).
       yield* Effect.addFinalizer(() => stop(request.stop))

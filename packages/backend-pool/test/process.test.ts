@@ -1,0 +1,330 @@
+/**
+ * Supervision of real processes on this machine, with numbers in the assertions.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup } from "@isthmus/backend-pool"
+import { Effect, Redacted, Stream } from "effect"
+import * as NodeChild from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { fixture, livePool } from "./helpers.ts"
+
+type Event = BackendPool["Service"]["events"] extends Stream.Stream<infer A> ? A : never
+
+const recordEvents = Effect.gen(function*() {
+  const pool = yield* BackendPool
+  const events: Array<Event> = []
+  yield* pool.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))), Effect.forkScoped)
+  yield* Effect.yieldNow
+  return events
+})
+
+const transitions = (events: ReadonlyArray<Event>, id: string) =>
+  events.flatMap((e) => (e._tag === "Transition" && e.id === id ? [e] : []))
+
+const node = (id: string, script: string, args: ReadonlyArray<string>, extra: Partial<BackendSpec.BackendSpec> = {}) =>
+  ({
+    id,
+    launcher: { _tag: "Local", command: process.execPath, args: [fixture(script), ...args] },
+    ...extra
+  }) as BackendSpec.BackendSpec
+
+/** Whether a pid is alive (exists and is not a zombie). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
+    return state !== "Z" && state !== "X"
+  } catch {
+    return false
+  }
+}
+
+const waitUntil = (predicate: () => boolean, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const start = Date.now()
+    while (!predicate()) {
+      if (Date.now() - start > timeoutMs) return false
+      yield* Effect.sleep(10)
+    }
+    return true
+  })
+
+describe("real processes", () => {
+  it.live("crash loop: backoff gaps grow ×2 and cap (±20%), the breaker trips once, with the log tail", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register(node("crash", "crasher.mjs", ["--ready-for", "x"], {
+        restart: {
+          backoff: { initialMs: 100, factor: 2, maxMs: 400, jitter: 0.2 },
+          crashLoopFailures: 6,
+          crashLoopWindowMs: 60_000
+        }
+      }))
+      yield* instance.start
+      const error = yield* Effect.flip(instance.awaitReady)
+      assert.strictEqual(error.phase, "CrashLoop")
+      const ts = transitions(events, "crash")
+      const starts = ts.filter((e) => e.to === "Starting")
+      assert.strictEqual(new Set(starts.map((e) => e.runId)).size, 6)
+      const backoffs = ts.filter((e) => e.to === "Backoff")
+      const nominal = [100, 200, 400, 400, 400]
+      assert.strictEqual(backoffs.length, nominal.length)
+      backoffs.forEach((b, i) => {
+        const chosen = b.snapshot.backoffMs!
+        assert.isAtLeast(chosen, nominal[i]! * 0.8)
+        assert.isAtMost(chosen, nominal[i]! * 1.2)
+        // The next spawn waited the chosen delay (real timers: +80 ms of slack).
+        const next = starts.find((s) => s.at >= b.at)!
+        assert.isAtLeast(next.at - b.at, chosen - 5)
+        assert.isAtMost(next.at - b.at, chosen + 80)
+      })
+      yield* waitUntil(() => transitions(events, "crash").some((e) => e.to === "CrashLoop"), 1_000)
+      assert.strictEqual(transitions(events, "crash").filter((e) => e.to === "CrashLoop").length, 1)
+      const snapshot = yield* instance.snapshot
+      assert.strictEqual(snapshot.lastExit?.code, 1)
+      assert.include(snapshot.failure?.lines.map((l) => l.text) ?? [], "run 6 failing before ready")
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("a backend that stayed Ready long enough restarts from the base delay", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register(node("stable", "crasher.mjs", ["--ready-for", "50,50,700,50"], {
+        restart: { backoff: { initialMs: 100, factor: 2, maxMs: 1_000, jitter: 0 }, resetAfterReadyMs: 500 }
+      }))
+      yield* instance.start
+      const found = yield* waitUntil(
+        () => transitions(events, "stable").filter((e) => e.to === "Backoff").length >= 4,
+        10_000
+      )
+      assert.isTrue(found)
+      yield* instance.stop
+      const delays = transitions(events, "stable").filter((e) => e.to === "Backoff").slice(0, 4).map((e) =>
+        e.snapshot.backoffMs
+      )
+      // Ready 50 ms → 100, ready 50 ms → 200, ready 700 ms (≥ 500) → back to 100, then 200 again.
+      assert.deepStrictEqual(delays, [100, 200, 100, 200])
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("a backend that ignores SIGTERM, with children and grandchildren: forced within grace + 1 s, nothing survives", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(node("stubborn", "stubborn.mjs", [], { stop: { graceMs: 500 } }))
+      yield* instance.start
+      const ready = yield* instance.awaitReady
+      const pgid = ready.pid!
+      const members = ProcessGroup.liveMembers(pgid)
+      assert.strictEqual(members.length, 7) // leader + 2 children + 4 grandchildren
+      const started = Date.now()
+      const outcome = yield* instance.stop
+      const elapsed = Date.now() - started
+      assert.strictEqual(outcome.method, "forced")
+      assert.isAtLeast(elapsed, 500)
+      assert.isBelow(elapsed, 1_500)
+      assert.strictEqual(outcome.survivors, 0)
+      assert.deepStrictEqual(ProcessGroup.liveMembers(pgid), [])
+      assert.deepStrictEqual(members.filter(alive), [])
+      const lines = (yield* instance.log.recent).map((l) => l.text)
+      assert.include(lines, `leader ${pgid} ignores SIGTERM`)
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("never ready: the startup timeout fires, the process is killed, the failure carries the last lines", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register(node("never", "neverready.mjs", [], {
+        readiness: { startupTimeoutMs: 800 },
+        restart: { mode: "never" },
+        stop: { graceMs: 500 }
+      }))
+      yield* instance.start
+      const error = yield* Effect.flip(instance.awaitReady)
+      assert.strictEqual(error.phase, "Failed")
+      yield* waitUntil(() => transitions(events, "never").some((e) => e.to === "Failed"), 1_000)
+      const ts = transitions(events, "never")
+      const startedAt = ts.find((e) => e.to === "Starting")!.at
+      const failedAt = ts.find((e) => e.to === "Failed")!.at
+      assert.isAtLeast(failedAt - startedAt, 800)
+      assert.isBelow(failedAt - startedAt, 800 + 600)
+      assert.isFalse(ts.some((e) => e.to === "Ready"))
+      const s = yield* instance.snapshot
+      assert.strictEqual(s.failure?.reason, "StartupTimeout")
+      const tail = s.failure?.lines.map((l) => l.text) ?? []
+      assert.include(tail, "booting step 5")
+      assert.include(tail, "waiting for a database that never comes")
+      assert.strictEqual(s.lastStop?.method, "graceful")
+      assert.strictEqual(s.lastExit?.reason, "StartupTimeout")
+      const pid = ts.find((e) => e.to === "Starting" && e.snapshot.pid !== undefined)?.snapshot.pid
+      if (pid !== undefined) assert.isFalse(alive(pid))
+    }).pipe(Effect.provide(livePool)))
+
+  it.live(
+    "stdout flood (200 MiB + a 16 MiB line without newline): bounded memory, child not blocked, drops counted, file caps kept",
+    () =>
+      Effect.gen(function*() {
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-flood-"))
+        // The host runs with a 96 MB V8 heap cap: any unbounded buffering of the 216 MiB would crash it.
+        const output = yield* Effect.promise(() =>
+          new Promise<string>((resolve, reject) =>
+            NodeChild.execFile(
+              process.execPath,
+              ["--max-old-space-size=96", fixture("flood-host.ts"), dir, "200", "16"],
+              { maxBuffer: 1024 * 1024 },
+              (error, stdout) => (error === null ? resolve(stdout) : reject(error))
+            )
+          )
+        )
+        const r = JSON.parse(output) as {
+          elapsedMs: number
+          phase: string
+          exitCode: number
+          rssBaseMb: number
+          rssPeakMb: number
+          stats: {
+            lines: number
+            droppedLiveLines: number
+            droppedFileLines: number
+            droppedBytes: number
+            truncatedLines: number
+          }
+          truncatedLength: number
+          worstDrainWaitMs: number
+          throughputMiBs: number
+          files: Array<{ name: string; size: number }>
+        }
+        assert.strictEqual(r.phase, "Stopped")
+        assert.strictEqual(r.exitCode, 0)
+        // Every 1 KiB line was seen (200 Ki lines), even though a subscriber and the disk fell behind.
+        assert.isAtLeast(r.stats.lines, 200 * 1024)
+        assert.isAbove(r.stats.droppedLiveLines, 100_000)
+        assert.isAbove(r.stats.droppedFileLines, 0)
+        // The 16 MiB line without a newline: cut at 64 KiB, the rest counted as dropped bytes.
+        assert.strictEqual(r.stats.truncatedLines, 1)
+        assert.strictEqual(r.truncatedLength, 64 * 1024)
+        assert.isAtLeast(r.stats.droppedBytes, 16 * 1024 * 1024 - 64 * 1024)
+        // The child never waited 250 ms for the host to read, and wrote at more than 20 MiB/s.
+        assert.isBelow(r.worstDrainWaitMs, 250)
+        assert.isAbove(r.throughputMiBs, 20)
+        assert.isBelow(r.rssPeakMb - r.rssBaseMb, 150, `host RSS grew ${(r.rssPeakMb - r.rssBaseMb).toFixed(1)} MB`)
+        // Log files: at most 3, each at most 1 MiB.
+        assert.isAtMost(r.files.length, 3)
+        for (const f of r.files) assert.isAtMost(f.size, 1024 * 1024)
+        NodeFs.rmSync(dir, { recursive: true, force: true })
+      }),
+    60_000
+  )
+
+  it.live("the host killed with SIGKILL: every backend using the child helper exits within 2 s", () =>
+    Effect.gen(function*() {
+      const host = NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })
+      const line = yield* Effect.callback<string>((resume) => {
+        let buffer = ""
+        host.stdout.on("data", (chunk: Buffer) => {
+          buffer += chunk.toString()
+          const nl = buffer.indexOf("\n")
+          if (nl !== -1) resume(Effect.succeed(buffer.slice(0, nl)))
+        })
+      }).pipe(Effect.timeout("20 seconds"))
+      const { pids } = JSON.parse(line) as { pids: Array<number> }
+      assert.strictEqual(pids.length, 3)
+      assert.isTrue(pids.every(alive))
+      const killedAt = Date.now()
+      host.kill("SIGKILL")
+      const gone = yield* waitUntil(() => !pids.some(alive), 5_000)
+      const elapsed = Date.now() - killedAt
+      assert.isTrue(gone)
+      assert.isBelow(elapsed, 2_000)
+    }))
+
+  it.live("a server no one here wrote: python3 -m http.server with an allocated port and an HTTP probe", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-py-"))
+      NodeFs.writeFileSync(NodePath.join(dir, "hello.txt"), "served by python")
+      const pool = yield* BackendPool
+      yield* pool.reconcile([{
+        id: "python",
+        launcher: {
+          _tag: "Local",
+          command: "python3",
+          args: ["-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", dir]
+        },
+        port: { _tag: "Allocated" },
+        readiness: { check: { _tag: "Http", url: "http://{host}:{port}/" }, startupTimeoutMs: 10_000 },
+        stop: { graceMs: 2_000 }
+      }])
+      const instance = yield* pool.get("python")
+      const ready = yield* instance.awaitReady
+      assert.match(ready.url ?? "", /^http:\/\/127\.0\.0\.1:\d+$/)
+      const body = yield* Effect.promise(() => fetch(`${ready.url}/hello.txt`).then((r) => r.text()))
+      assert.strictEqual(body, "served by python")
+      const outcome = yield* pool.unregister("python")
+      assert.strictEqual(outcome.method, "graceful")
+      assert.isFalse(alive(ready.pid!))
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("bootstrap on fd 3 and in the environment", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      yield* pool.reconcile((["fd3", "env"] as const).map((delivery) =>
+        node(delivery, "daemon.mjs", [], {
+          bootstrap: { delivery, envelope: { token: "t", greeting: `via-${delivery}` } }
+        })
+      ))
+      for (const id of ["fd3", "env"]) {
+        const instance = yield* pool.get(id)
+        yield* instance.awaitReady
+        const lines = (yield* instance.log.recent).map((l) => l.text)
+        assert.include(lines, `bootstrap: received greeting=via-${id}`)
+      }
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("secrets never appear in argv, logs or error messages", () =>
+    Effect.gen(function*() {
+      const secret = "sk-live-4f2c9e1a7b3d"
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-secret-"))
+      const pool = yield* BackendPool
+      yield* pool.reconcile([
+        node("with-secret", "daemon.mjs", [], { secrets: { API_KEY: Redacted.make(secret) }, log: { dir } }),
+        {
+          id: "bad-command",
+          launcher: { _tag: "Local", command: "/nonexistent/backend-binary", args: ["--serve"] },
+          secrets: { API_KEY: Redacted.make(secret) },
+          restart: { mode: "never" },
+          log: { dir }
+        }
+      ])
+      const good = yield* pool.get("with-secret")
+      const ready = yield* good.awaitReady
+      const cmdline = NodeFs.readFileSync(`/proc/${ready.pid}/cmdline`, "latin1")
+      assert.notInclude(cmdline, secret)
+      // It did reach the process, through the environment only.
+      assert.include(NodeFs.readFileSync(`/proc/${ready.pid}/environ`, "latin1"), `API_KEY=${secret}`)
+      assert.include((yield* good.log.recent).map((l) => l.text), "secret present: true")
+      const bad = yield* pool.get("bad-command")
+      const error = yield* Effect.flip(bad.awaitReady)
+      const snapshot = yield* bad.snapshot
+      assert.strictEqual(snapshot.failure?.reason, "LaunchFailed")
+      yield* good.log.flush
+      yield* bad.log.flush
+      const everything = [
+        error.message,
+        JSON.stringify(snapshot),
+        JSON.stringify(yield* good.snapshot),
+        ...NodeFs.readdirSync(dir).map((f) => NodeFs.readFileSync(NodePath.join(dir, f), "utf8")),
+        JSON.stringify(yield* good.spec)
+      ].join("\n")
+      assert.notInclude(everything, secret)
+      assert.include(everything, "/nonexistent/backend-binary")
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(livePool)))
+})
+
+describe("timeInState", () => {
+  it("is the time since the phase began", () => {
+    assert.strictEqual(BackendInstance.timeInState({ since: 1_000 } as BackendInstance.Snapshot, 1_750), 750)
+  })
+})
