@@ -1,0 +1,95 @@
+/**
+ * The core entry, bundled for the browser with esbuild, runs a WebSocket request/notification
+ * round trip (plus a server-to-client request) against a Node server inside headless Chromium.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Dialect, Framing, MethodTable, RpcError, RpcServer } from "@isthmus/rpc-protocol"
+import { serveWebSocket } from "@isthmus/rpc-protocol/node"
+import { Effect, Schema } from "effect"
+import * as esbuild from "esbuild"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { chromium } from "playwright-core"
+
+const chromiumPath = "/usr/bin/chromium"
+const entry = fileURLToPath(new URL("./fixtures/browser-client.ts", import.meta.url))
+
+const Methods = MethodTable.make({
+  greet: MethodTable.method({ params: Schema.Struct({ name: Schema.String }), result: Schema.Unknown })
+})
+
+describe("browser (headless Chromium)", () => {
+  it.live.skipIf(!existsSync(chromiumPath))(
+    "core entry: WebSocket request/notification round trip",
+    () =>
+      Effect.gen(function*() {
+        const bundle = yield* Effect.promise(() =>
+          esbuild.build({ entryPoints: [entry], bundle: true, write: false, platform: "browser", format: "esm" })
+        )
+        const code = bundle.outputFiles[0]!.text
+        const server = yield* RpcServer.make({
+          dialect: Dialect.lite,
+          framing: Framing.webSocket(),
+          methods: Methods,
+          handlers: {
+            greet: ({ name }, { peer }) =>
+              Effect.gen(function*() {
+                const who = yield* peer.request("browser/whoami").pipe(
+                  Effect.mapError((e) => new RpcError({ code: -32603, message: e.message }))
+                )
+                yield* Effect.ignore(peer.notify("greeted", { name }))
+                return { hello: name, who }
+              })
+          }
+        })
+        const { port } = yield* serveWebSocket(server, { token: "browser-token", allowQueryToken: true })
+        const browser = yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            chromium.launch({
+              executablePath: chromiumPath,
+              args: [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync"
+              ]
+            })
+          ),
+          (b) => Effect.promise(() => b.close())
+        )
+        const page = yield* Effect.promise(() => browser.newPage())
+        const errors: Array<string> = []
+        page.on("pageerror", (e) => errors.push(e.message))
+        yield* Effect.promise(() => page.addScriptTag({ content: code, type: "module" }))
+        const url = `ws://127.0.0.1:${port}/?token=browser-token`
+        const out = yield* Effect.promise(() =>
+          page.evaluate(
+            (u) => (globalThis as unknown as { runRoundTrip: (url: string) => Promise<unknown> }).runRoundTrip(u),
+            url
+          )
+        )
+        assert.deepStrictEqual(errors, [])
+        assert.deepStrictEqual(out, {
+          result: { hello: "chromium", who: { agent: "chrome" } },
+          notification: { _tag: "Notification", method: "greeted", params: { name: "chromium" } }
+        })
+        // Without the token the upgrade is refused and the call fails (inside the browser).
+        const refused = yield* Effect.promise(() =>
+          page.evaluate(
+            (u) =>
+              (globalThis as unknown as { runRoundTrip: (url: string) => Promise<unknown> }).runRoundTrip(u).then(
+                () => "connected",
+                (e: unknown) => String(e)
+              ),
+            `ws://127.0.0.1:${port}/`
+          )
+        )
+        assert.include(refused, "PeerDisconnectedError")
+      }),
+    60_000
+  )
+})
