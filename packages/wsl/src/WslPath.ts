@@ -122,6 +122,8 @@ interface Compiled {
   readonly drives: ReadonlySet<string> | undefined // lower-case letters; undefined = all
   readonly mounts: ReadonlyArray<CompiledMount>
   readonly cwd: string | undefined
+  /** Mount point per drive letter a–z (undefined when not automounted). */
+  readonly drivePoints: ReadonlyArray<string | undefined>
 }
 
 const cache = new WeakMap<Context, Compiled>()
@@ -141,10 +143,16 @@ const compile = (context: Context): Compiled => {
     const source = trimTrailing(normalizeSeparators(m.windows), "\\")
     return { source, sourceLower: source.toLowerCase(), point: trimTrailing(m.linux, "/") }
   })
+  const drives = context.drives === undefined ? undefined : new Set(context.drives.map((d) => d.toLowerCase()))
+  const drivePoints = Array.from({ length: 26 }, (_, i) => {
+    const letter = String.fromCharCode(97 + i)
+    return drives === undefined || drives.has(letter) ? root + letter : undefined
+  })
   const compiled: Compiled = {
+    drivePoints,
     distro: context.distro,
     root,
-    drives: context.drives === undefined ? undefined : new Set(context.drives.map((d) => d.toLowerCase())),
+    drives,
     mounts,
     cwd: context.cwd
   }
@@ -157,21 +165,27 @@ const compile = (context: Context): Compiled => {
 
 /** Step 1: every `/` becomes `\` and repeated separators collapse (a leading `\\` is kept). */
 const normalizeSeparators = (path: string): string => {
-  let out = ""
-  let prevSep = false
-  for (let i = 0; i < path.length; i++) {
-    const c = path[i]!
-    if (c === "/" || c === "\\") {
-      if (prevSep && i !== 1) continue
-      out += "\\"
-      prevSep = true
-    } else {
-      out += c
-      prevSep = false
-    }
-  }
-  return out
+  if (path.indexOf("/") === -1 && path.indexOf("\\\\", 1) === -1) return path
+  const collapsed = path.replace(/[\\/]+/g, "\\")
+  const c0 = path[0]
+  const c1 = path[1]
+  return (c0 === "\\" || c0 === "/") && (c1 === "\\" || c1 === "/") ? `\\${collapsed}` : collapsed
 }
+
+/** `lowerPrefix` (already lower-case) is a case-insensitive prefix of `s`. */
+const startsWithIgnoreCase = (s: string, lowerPrefix: string): boolean => {
+  if (s.length < lowerPrefix.length) return false
+  for (let i = 0; i < lowerPrefix.length; i++) {
+    const a = s.charCodeAt(i)
+    const b = lowerPrefix.charCodeAt(i)
+    if (a === b) continue
+    if (a >= 65 && a <= 90 ? (a | 32) !== b : a < 128 || s[i]!.toLowerCase() !== lowerPrefix[i]) return false
+  }
+  return true
+}
+
+/** A `.` or `..` component somewhere in a `\`-separated path. */
+const dotComponent = /(^|\\)\.\.?(\\|$)/
 
 /** Step 2: absolute when ≥ 3 characters and starting with `X:` or two separators. */
 export const isAbsoluteWindows = (path: string): boolean => {
@@ -243,36 +257,53 @@ const absoluteToLinux = (
     }
   }
   const trailing = path.length > 3 && path.endsWith("\\")
-  const { rest, root } = splitRoot(path)
-  if (root.length === 2 && rest.length > 0 && rest[0] !== "\\") {
+  const isDrive = path[1] === ":"
+  if (isDrive && path.length > 2 && path[2] !== "\\") {
+    const root = path.slice(0, 2)
     return err(input, "toLinux", "NotMounted", `${root} without a separator is drive-relative; write ${root}\\…`)
   }
-  const folded = fold(root, rest, trailing)
-  if (folded === undefined) {
-    return err(input, "toLinux", "ClimbsAboveRoot", `".." climbs above ${root}\\`)
+  let folded: Folded | undefined
+  let full = path
+  if (dotComponent.test(path)) {
+    const { rest, root } = splitRoot(path)
+    folded = fold(root, rest, trailing)
+    if (folded === undefined) {
+      return err(input, "toLinux", "ClimbsAboveRoot", `".." climbs above ${root}\\`)
+    }
+    full = joinWindows(folded)
   }
-  const full = joinWindows(folded)
-  const lower = full.toLowerCase()
   // Step 5: the longest mount source that is a prefix ending at a separator.
-  let best: { source: string; point: string } | undefined
-  const c0 = lower.charCodeAt(0)
-  if (full[1] === ":" && c0 >= 97 && c0 <= 122 && (c.drives === undefined || c.drives.has(lower[0]!))) {
-    best = { source: full.slice(0, 2), point: c.root + lower[0]! }
+  let bestLength = -1
+  let bestPoint = ""
+  if (isDrive) {
+    const point = c.drivePoints[(full.charCodeAt(0) | 32) - 97]
+    if (point !== undefined) {
+      bestLength = 2
+      bestPoint = point
+    }
   }
   for (const m of c.mounts) {
-    if (best !== undefined && m.source.length < best.source.length) continue
+    if (m.source.length < bestLength) continue
     if (
-      lower.startsWith(m.sourceLower) && (full.length === m.source.length || full[m.source.length] === "\\")
-    ) best = { source: m.source, point: m.point }
+      startsWithIgnoreCase(full, m.sourceLower) &&
+      (full.length === m.source.length || full[m.source.length] === "\\")
+    ) {
+      bestLength = m.source.length
+      bestPoint = m.point
+    }
   }
-  if (best !== undefined) {
-    const tail = full.slice(best.source.length).replaceAll("\\", "/")
+  if (bestLength !== -1) {
+    const tail = full.length === bestLength ? "" : full.slice(bestLength).replaceAll("\\", "/")
     return Result.succeed(
-      best.point.endsWith("/") && tail.startsWith("/") ? best.point + tail.slice(1) : best.point + tail
+      bestPoint.endsWith("/") && tail.startsWith("/") ? bestPoint + tail.slice(1) : bestPoint + tail
     )
   }
   // Step 6: \\wsl.localhost\<this distro> or \\wsl$\<this distro>
-  const unc = matchWslUnc(folded)
+  let unc: ReturnType<typeof matchWslUnc>
+  if (folded === undefined) {
+    const { rest, root } = splitRoot(full)
+    unc = matchWslUnc(root, rest)
+  } else unc = matchWslUnc(folded.root, foldedTail(folded))
   if (unc !== undefined) {
     if (c.distro === undefined) {
       return err(input, "toLinux", "NoDistroName", "WSL_DISTRO_NAME is unknown; set context.distro")
@@ -302,8 +333,15 @@ const absoluteToLinux = (
   return err(input, "toLinux", "NotMounted", "this UNC path is not mounted in the distribution and is not a WSL path")
 }
 
-const matchWslUnc = (f: Folded): { distro: string; linuxPath: string; prefix: UncPath["prefix"] } | undefined => {
-  const root = f.root
+const foldedTail = (f: Folded): string => f.parts.length === 0 ? "" : f.parts.join("\\") + (f.trailing ? "\\" : "")
+
+const hasEscaped = /[\uf000-\uf01f\uf022\uf02a\uf03a\uf03c\uf03e\uf03f\uf05c\uf07c]/
+
+/** `root` is `\\server\share`, `tail` what follows its separator (`a\b`, `a\`, or ""). */
+const matchWslUnc = (
+  root: string,
+  tail: string
+): { distro: string; linuxPath: string; prefix: UncPath["prefix"] } | undefined => {
   if (!root.startsWith("\\\\")) return undefined
   const sep = root.indexOf("\\", 2)
   if (sep === -1) return undefined
@@ -311,9 +349,8 @@ const matchWslUnc = (f: Folded): { distro: string; linuxPath: string; prefix: Un
   if (server !== "wsl.localhost" && server !== "wsl$") return undefined
   const distro = root.slice(sep + 1)
   if (distro.length === 0) return undefined
-  const linuxPath = f.parts.length === 0
-    ? "/"
-    : `/${f.parts.map(unescapeName).join("/")}${f.trailing ? "/" : ""}`
+  const slashed = tail.replaceAll("\\", "/")
+  const linuxPath = `/${hasEscaped.test(slashed) ? unescapeName(slashed) : slashed}`
   return { distro, linuxPath, prefix: server === "wsl$" ? "wsl$" : "wsl.localhost" }
 }
 
@@ -475,7 +512,7 @@ export const parseUnc = (path: string): Option.Option<UncPath> => {
   const { rest, root } = splitRoot(normalized)
   const folded = fold(root, rest, rest.length > 0 && normalized.endsWith("\\"))
   if (folded === undefined) return Option.none()
-  const unc = matchWslUnc(folded)
+  const unc = matchWslUnc(root, foldedTail(folded))
   if (unc === undefined || !DistroName.isDistroName(unc.distro)) return Option.none()
   return Option.some({ distro: unc.distro, linuxPath: unc.linuxPath, prefix: unc.prefix })
 }
