@@ -1,7 +1,27 @@
-// The README's demo command runs this file. Until the orchestrator example is built it says so
-// and exits non-zero rather than pretending to be a demo.
-console.error(
-  "isthmus demo: examples/orchestrator is not built yet (see the open orchestrator issue).\n" +
-    "Missing: the scripted run that supervises a local and a WSL backend from backends.json."
-)
-process.exitCode = 1
+/**
+ * examples/orchestrator — the README's demo: a host that supervises several daemons
+ * (examples/daemon) from `backends.json`, the way a desktop app would.
+ *
+ *   node src/main.ts                 scripted run: start, talk, crash + recovery, settings edit, shutdown
+ *   node src/main.ts --watch         keep running; edit the settings file and watch the pool follow
+ *   node src/main.ts --settings F    use settings file F (default: a copy of backends.json)
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect } from "effect"
+import { parseArgs } from "node:util"
+import { runOrchestrator } from "./Orchestrator.ts"
+
+const { values } = parseArgs({
+  options: {
+    watch: { type: "boolean", default: false },
+    settings: { type: "string" },
+    help: { type: "boolean", short: "h", default: false }
+  },
+  strict: true
+})
+
+if (values.help) {
+  console.log("usage: orchestrator [--watch] [--settings backends.json]")
+} else {
+  NodeRuntime.runMain(runOrchestrator({ watch: values.watch, settingsFile: values.settings }).pipe(Effect.scoped))
+}

@@ -1,0 +1,296 @@
+/**
+ * The orchestrator: a BackendPool following a settings file, a terminal view, a dashboard, RPC
+ * calls to every daemon, and (by default) a scripted walk through what supervision is for.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { serveDashboard } from "@isthmus-examples/dashboard/server"
+import { BackendPool, type BackendSpec, Launchers, LocalLauncher } from "@isthmus/backend-pool"
+import { Duration, Effect, Layer, Option, Queue, Redacted, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import { randomBytes } from "node:crypto"
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { basename, dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { connectDaemonTcp, connectDaemonWs } from "./DaemonClient.ts"
+import { parseSettings, type Settings, type SpecContext, toSpec } from "./Settings.ts"
+import { describeEvent } from "./Status.ts"
+import { makeOutput, type Output } from "./Terminal.ts"
+import { wslLaunchers, type WslSetup } from "./WslSetup.ts"
+
+export interface OrchestratorOptions {
+  readonly watch: boolean
+  readonly settingsFile?: string | undefined
+  /** Where output goes (default stdout) and whether it is a TTY. */
+  readonly write?: ((text: string) => void) | undefined
+  readonly tty?: boolean | undefined
+}
+
+const defaultSettings = fileURLToPath(new URL("../backends.json", import.meta.url))
+const daemonEntry = fileURLToPath(new URL("../../daemon/src/main.ts", import.meta.url))
+type Snapshot = Effect.Success<BackendPool["Service"]["status"]>[number]
+
+export const runOrchestrator = (options: OrchestratorOptions): Effect.Effect<void, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const workdir = mkdtempSync(join(tmpdir(), "isthmus-orchestrator-"))
+    // --watch follows the user's file in place; the scripted run edits a copy, never their file.
+    const settingsFile = options.watch && options.settingsFile !== undefined
+      ? options.settingsFile
+      : join(workdir, "backends.json")
+    if (settingsFile !== options.settingsFile) copyFileSync(options.settingsFile ?? defaultSettings, settingsFile)
+    const wsl = yield* wslLaunchers(workdir)
+    const layer = BackendPool.layer.pipe(
+      Layer.provide(
+        Layer.effect(Launchers, Effect.map(Effect.all([LocalLauncher.make, ...wsl.launchers]), Launchers.fromLaunchers))
+      ),
+      Layer.provide(wsl.layer),
+      Layer.provide(NodeServices.layer)
+    )
+    yield* supervise({ ...options, settingsFile, workdir, wsl }).pipe(Effect.provide(layer))
+  })
+
+interface Context extends OrchestratorOptions {
+  readonly settingsFile: string
+  readonly workdir: string
+  readonly wsl: WslSetup
+}
+
+const supervise = (options: Context) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const pool = yield* BackendPool
+    const simulated = new Set<string>()
+    const out = makeOutput({
+      tty: options.tty ?? process.stdout.isTTY === true,
+      simulated,
+      write: options.write ?? ((text) => process.stdout.write(text))
+    })
+    const tokens = new Map<string, Redacted.Redacted<string>>()
+    const tokenFor = (id: string) => {
+      let token = tokens.get(id)
+      if (token === undefined) {
+        token = Redacted.make(randomBytes(24).toString("base64url"))
+        tokens.set(id, token)
+      }
+      return token
+    }
+    const specContext: SpecContext = {
+      node: process.execPath,
+      daemonEntry,
+      tokenFor: (id) => Redacted.value(tokenFor(id)),
+      logDir: join(options.workdir, "logs")
+    }
+    const readSpecs = Effect.gen(function*() {
+      const settings: Settings = yield* parseSettings(options.settingsFile, readFileSync(options.settingsFile, "utf8"))
+      for (const backend of settings.backends) {
+        if (backend.kind === "wsl" && options.wsl.simulated) simulated.add(backend.id)
+      }
+      return settings.backends.map((backend) => toSpec(backend, specContext))
+    })
+
+    yield* out.line(
+      `isthmus orchestrator — ${
+        options.watch ? "watching (Ctrl-C to stop)" : "scripted run (--watch keeps it running)"
+      }`
+    )
+    yield* out.line(`settings: ${options.settingsFile}`)
+    yield* out.line(`wsl: ${options.wsl.description}`)
+
+    // Events first, so nothing the pool does is missed.
+    yield* pool.events.pipe(
+      Stream.runForEach((event) => out.line(`  event  ${describeEvent(event)}`)),
+      Effect.forkScoped({ startImmediately: true })
+    )
+    yield* Effect.yieldNow
+
+    const desired = yield* SubscriptionRef.make<ReadonlyArray<BackendSpec.BackendSpec>>(yield* readSpecs)
+    yield* pool.follow(desired)
+    yield* watchSettings(options.settingsFile, readSpecs, desired, out)
+
+    const dashboardToken = Redacted.make(randomBytes(24).toString("base64url"))
+    const dashboard = yield* serveDashboard({ token: dashboardToken })
+    yield* out.line(
+      options.watch
+        ? `dashboard: ${dashboard.url}#token=${Redacted.value(dashboardToken)}`
+        : `dashboard: ${dashboard.url} (its token is shown with --watch)`
+    )
+
+    const status = pool.status
+    /** Waits until `predicate` holds for the pool's status: re-checked on every event, and every 250 ms as a safety net. */
+    const until = (
+      what: string,
+      predicate: (snapshots: ReadonlyArray<Snapshot>) => boolean,
+      timeout: Duration.Input = "20 seconds"
+    ) =>
+      Stream.merge(pool.events, Stream.tick("250 millis")).pipe(
+        Stream.mapEffect(() => status),
+        Stream.merge(Stream.fromEffect(status)),
+        Stream.filter(predicate),
+        Stream.runHead,
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(
+              new Error(`timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting until ${what}`)
+            )
+        }),
+        Effect.flatMap((found) =>
+          Option.match(found, {
+            onNone: () => Effect.fail(new Error(`the pool closed before ${what}`)),
+            onSome: Effect.succeed
+          })
+        )
+      )
+    const find = (snapshots: ReadonlyArray<Snapshot>, id: string) => snapshots.find((s) => s.id === id)
+    const allReady = (snapshots: ReadonlyArray<Snapshot>) =>
+      snapshots.length > 0 && snapshots.every((s) => s.phase === "Ready")
+
+    // ---- 1. start -------------------------------------------------------------------------
+    yield* out.line("step 1/5 start: the pool follows backends.json and starts every backend")
+    const ids = (yield* SubscriptionRef.get(desired)).map((spec) => spec.id)
+    yield* until(`${ids.join(", ")} are Ready`, (s) => allReady(s) && ids.every((id) => find(s, id) !== undefined))
+    yield* out.table(yield* status)
+    for (const instance of yield* pool.list) {
+      yield* out.line(`  logs   ${instance.id}: ${instance.log.file ?? "(memory only)"}`)
+    }
+
+    // ---- 2. talk --------------------------------------------------------------------------
+    yield* out.line(
+      "step 2/5 talk: call every daemon over TCP (token auth) and WebSocket (Bearer), and wait for a notification"
+    )
+    yield* talkToAll(yield* status, tokenFor, out)
+
+    if (options.watch) {
+      yield* out.table(yield* status)
+      yield* Effect.forever(Effect.flatMap(status, out.table).pipe(Effect.delay("1 second")))
+      return
+    }
+
+    // ---- 3. crash -------------------------------------------------------------------------
+    const victim = find(yield* status, "native")
+    if (victim?.pid === undefined) {
+      return yield* Effect.fail(new Error("the settings have no running 'native' backend to crash"))
+    }
+    yield* out.line(`step 3/5 crash: SIGKILL native (pid ${victim.pid}); the pool backs off and restarts it`)
+    process.kill(victim.pid, "SIGKILL")
+    yield* until("native is in Backoff", (s) => find(s, "native")?.phase === "Backoff")
+    const recovered = yield* until(
+      "native is Ready again",
+      (s) => find(s, "native")?.phase === "Ready" && find(s, "native")!.runId > victim.runId
+    )
+    const back = find(recovered, "native")!
+    yield* out.line(
+      `  native recovered: run ${back.runId}, pid ${back.pid}, restarts ${back.restartCount}, last exit ${back.lastExit?.reason} (${back.lastExit?.signal})`
+    )
+    yield* out.table(recovered)
+
+    // ---- 4. settings ----------------------------------------------------------------------
+    yield* out.line("step 4/5 settings: edit backends.json — native ticks faster (replaces it), worker is removed")
+    const before = find(yield* status, "native")!
+    const settings = JSON.parse(readFileSync(options.settingsFile, "utf8")) as {
+      backends: Array<{ id: string; tickMs?: number }>
+    }
+    const edited = {
+      backends: settings.backends.filter((b) => b.id !== "worker").map((
+        b
+      ) => (b.id === "native" ? { ...b, tickMs: 500 } : b))
+    }
+    const temporary = join(dirname(options.settingsFile), `.${basename(options.settingsFile)}.tmp`)
+    writeFileSync(temporary, JSON.stringify(edited, null, 2) + "\n")
+    renameSync(temporary, options.settingsFile)
+    const applied = yield* until(
+      "native is replaced and worker is gone",
+      (s) =>
+        find(s, "worker") === undefined && find(s, "native")?.phase === "Ready" &&
+        find(s, "native")!.launchHash !== before.launchHash
+    )
+    yield* out.line(`  now running: ${applied.map((s) => `${s.id} (run ${s.runId})`).join(", ")}`)
+    yield* out.table(applied)
+
+    // ---- 5. shutdown ----------------------------------------------------------------------
+    yield* out.line("step 5/5 shutdown: reconcile to nothing; every backend stops within its grace period")
+    const pids = applied.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))
+    const plan = yield* pool.reconcile([])
+    const alive = pids.filter((pid) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    })
+    yield* out.line(`  stopped ${plan.stopped.length} backends; processes left: ${alive.length}`)
+    yield* out.line(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`)
+  })
+
+/** Re-reads the settings file when it changes; a bad edit is reported and the last good state kept. */
+const watchSettings = (
+  file: string,
+  readSpecs: Effect.Effect<ReadonlyArray<BackendSpec.BackendSpec>, unknown>,
+  desired: SubscriptionRef.SubscriptionRef<ReadonlyArray<BackendSpec.BackendSpec>>,
+  out: Output
+) =>
+  Effect.gen(function*() {
+    const changes = Stream.callback<void>((queue) =>
+      Effect.acquireRelease(
+        Effect.sync(() =>
+          watch(dirname(file), (_event, name) => {
+            if (name === basename(file)) Queue.offerUnsafe(queue, undefined)
+          })
+        ),
+        (watcher) => Effect.sync(() => watcher.close())
+      )
+    )
+    yield* changes.pipe(
+      Stream.debounce("100 millis"),
+      Stream.runForEach(() =>
+        readSpecs.pipe(
+          Effect.flatMap((specs) => SubscriptionRef.set(desired, specs)),
+          Effect.andThen(out.line(`  file   ${basename(file)} changed: the pool follows`)),
+          Effect.catch((error) =>
+            out.line(`  file   ${basename(file)} ignored: ${String((error as Error).message ?? error)}`)
+          )
+        )
+      ),
+      Effect.forkScoped({ startImmediately: true })
+    )
+  })
+
+const talkToAll = (
+  snapshots: ReadonlyArray<Snapshot>,
+  tokenFor: (id: string) => Redacted.Redacted<string>,
+  out: Output
+) =>
+  Effect.forEach(snapshots, (s) =>
+    Effect.scoped(
+      Effect.gen(function*() {
+        if (s.url === undefined) return yield* out.line(`  rpc    ${s.id}: no URL`)
+        const token = tokenFor(s.id)
+        const tcp = yield* connectDaemonTcp(s.url, token)
+        const ticks = yield* tcp.subscribe
+        const info = yield* tcp.call("daemon_info", undefined)
+        yield* out.line(
+          `  rpc    ${s.id}: daemon_info over TCP → pid ${info.pid}, mode ${info.mode}${
+            info.distro === null ? "" : ` (${info.distro})`
+          }, node ${info.node}`
+        )
+        const ws = yield* connectDaemonWs(info.endpoints.ws, token)
+        const stats = yield* ws.call("process_stats", undefined)
+        yield* out.line(
+          `  rpc    ${s.id}: process_stats over WebSocket → rss ${(stats.rssBytes / 1048576).toFixed(1)} MiB`
+        )
+        const refused = yield* Effect.exit(connectDaemonWs(info.endpoints.ws, Redacted.make("wrong-token")))
+        yield* out.line(
+          `  rpc    ${s.id}: a wrong Bearer token is ${
+            refused._tag === "Failure" ? "refused before the upgrade" : "ACCEPTED (bug)"
+          }`
+        )
+        const tick = yield* ticks.pipe(
+          Stream.filter((n) => n.method === "daemon_tick"),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+        yield* out.line(
+          `  notify ${s.id}: ${tick._tag === "Some" ? `daemon_tick ${JSON.stringify(tick.value.params)}` : "no tick"}`
+        )
+      }).pipe(Effect.retry(Schedule.recurs(1)))
+    ), { discard: true })

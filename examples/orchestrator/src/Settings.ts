@@ -1,0 +1,103 @@
+/**
+ * The orchestrator's settings file (`backends.json`): which backends the user wants. Turning it
+ * into `BackendSpec`s is pure; tokens and paths come in as arguments.
+ */
+import type { BackendSpec } from "@isthmus/backend-pool"
+import { Effect, Schema } from "effect"
+
+const Id = Schema.String.check(Schema.isPattern(/^[a-z0-9][a-z0-9-]{0,62}$/))
+const TickMs = Schema.Int.check(Schema.isBetween({ minimum: 50, maximum: 60_000 }))
+
+export const LocalBackend = Schema.Struct({
+  id: Id,
+  label: Schema.String,
+  kind: Schema.Literal("local"),
+  tickMs: Schema.optionalKey(TickMs)
+})
+
+export const WslBackend = Schema.Struct({
+  id: Id,
+  label: Schema.String,
+  kind: Schema.Literal("wsl"),
+  distro: Schema.String,
+  tickMs: Schema.optionalKey(TickMs)
+})
+
+export const Settings = Schema.Struct({ backends: Schema.Array(Schema.Union([LocalBackend, WslBackend])) })
+export type Settings = typeof Settings.Type
+export type BackendSetting = Settings["backends"][number]
+
+/** A settings file that cannot be used; the message names the file and the problem. */
+export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", {
+  file: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Parses the text of a settings file. Duplicate ids are an error, not a silent overwrite. */
+export const parseSettings = (file: string, text: string): Effect.Effect<Settings, SettingsError> =>
+  Effect.gen(function*() {
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (error) => new SettingsError({ file, message: `${file} is not JSON: ${(error as Error).message}` })
+    })
+    const settings = yield* Schema.decodeUnknownEffect(Settings)(json).pipe(
+      Effect.mapError((error) => new SettingsError({ file, message: `${file}: ${error.message}` }))
+    )
+    const seen = new Set<string>()
+    for (const backend of settings.backends) {
+      if (seen.has(backend.id)) {
+        return yield* new SettingsError({
+          file,
+          message: `${file}: backend id ${JSON.stringify(backend.id)} appears twice`
+        })
+      }
+      seen.add(backend.id)
+    }
+    return settings
+  })
+
+export interface SpecContext {
+  /** The Node executable that runs the daemon (inside WSL: the distro's `node`; simulated: this one). */
+  readonly node: string
+  /** The daemon's entry point. */
+  readonly daemonEntry: string
+  /** The per-backend token, stable for an id so that re-reading the file does not restart anything. */
+  readonly tokenFor: (id: string) => string
+  readonly logDir: string
+}
+
+/** The pool spec for one backend setting. The token travels in the bootstrap envelope only. */
+export const toSpec = (setting: BackendSetting, context: SpecContext): BackendSpec.BackendSpec => {
+  const envelope = {
+    name: setting.id,
+    token: context.tokenFor(setting.id),
+    ...(setting.tickMs === undefined ? {} : { tickMs: setting.tickMs })
+  }
+  const common = {
+    id: setting.id,
+    label: setting.label,
+    readiness: { startupTimeoutMs: 15_000 },
+    restart: {
+      mode: "always" as const,
+      backoff: { initialMs: 500, factor: 2, maxMs: 5_000, jitter: 0.1 },
+      resetAfterReadyMs: 10_000,
+      crashLoopFailures: 5,
+      crashLoopWindowMs: 60_000
+    },
+    stop: { signal: "SIGTERM" as const, graceMs: 3_000 },
+    log: { dir: context.logDir, maxFileBytes: 1024 * 1024, maxFiles: 3 }
+  }
+  return setting.kind === "local"
+    ? {
+      ...common,
+      launcher: { _tag: "Local", command: context.node, args: [context.daemonEntry] },
+      bootstrap: { delivery: "fd3", envelope }
+    }
+    : {
+      ...common,
+      launcher: { _tag: "Wsl", distro: setting.distro, command: context.node, args: [context.daemonEntry] },
+      // wsl.exe does not pass extra descriptors: the envelope goes on stdin, which stays open
+      // as the daemon's lifetime pipe.
+      bootstrap: { delivery: "stdin", envelope }
+    }
+}
