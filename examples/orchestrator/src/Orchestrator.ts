@@ -48,6 +48,10 @@ export const runOrchestrator = (options: OrchestratorOptions): Effect.Effect<voi
     yield* supervise({ ...options, settingsFile, workdir, wsl }).pipe(Effect.provide(layer))
   })
 
+const find = (snapshots: ReadonlyArray<Snapshot>, id: string) => snapshots.find((s) => s.id === id)
+const allReady = (snapshots: ReadonlyArray<Snapshot>) =>
+  snapshots.length > 0 && snapshots.every((s) => s.phase === "Ready")
+
 interface Context extends OrchestratorOptions {
   readonly settingsFile: string
   readonly workdir: string
@@ -140,9 +144,6 @@ const supervise = (options: Context) =>
           })
         )
       )
-    const find = (snapshots: ReadonlyArray<Snapshot>, id: string) => snapshots.find((s) => s.id === id)
-    const allReady = (snapshots: ReadonlyArray<Snapshot>) =>
-      snapshots.length > 0 && snapshots.every((s) => s.phase === "Ready")
 
     // ---- 1. start -------------------------------------------------------------------------
     yield* out.line("step 1/5 start: the pool follows backends.json and starts every backend")
