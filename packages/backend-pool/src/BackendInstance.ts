@@ -360,7 +360,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         if (first._tag === "Ready") {
           const readyAt = now()
           const readyPort = first.info.port ?? port
-          const url = first.info.url ?? (readyPort === undefined ? undefined : `http://${host}:${readyPort}`)
+          const reported = first.info.url === undefined || proc.rewriteUrl === undefined
+            ? first.info.url
+            : proc.rewriteUrl(first.info.url)
+          const url = reported ?? (readyPort === undefined ? undefined : `http://${host}:${readyPort}`)
           log.append("system", runId, `run ${runId} ready${url === undefined ? "" : ` at ${url}`}`)
           yield* transitionRun(runId, (s) => ({
             ...s,

@@ -64,6 +64,11 @@ export interface RunningProcess {
   stop(policy: ResolvedStop): Effect.Effect<StopOutcome>
   /** Processes of the group still alive (Linux: read from `/proc`), when the launcher can tell. */
   readonly liveProcesses: Effect.Effect<ReadonlyArray<number> | undefined>
+  /**
+   * Rewrites a URL the backend reported (from where it runs) into one reachable from the host,
+   * e.g. a WSL backend's `http://127.0.0.1:5123` into `http://172.20.1.5:5123` under NAT.
+   */
+  readonly rewriteUrl?: ((url: string) => string) | undefined
 }
 
 /** A launch failed before a process existed. The message never contains secrets or argv values. */

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { Deferred, Effect, type Layer, Redacted, Stream } from "effect"
+import { Deferred, Effect, type Layer, Redacted, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import type { BootstrapDelivery, ResolvedStop } from "./BackendSpec.ts"
 import { type Launcher, LaunchError, Launchers, type ProcessExit, type RunningProcess } from "./Launcher.ts"
 import * as ProcessGroup from "./ProcessGroup.ts"
 import { ENV_BOOTSTRAP, ENV_BOOTSTRAP_FD, ENV_LIFETIME_FD } from "./Protocol.ts"
@@ -25,6 +26,102 @@ const bytes = (l: Redacted.Redacted<string>) => Stream.make(new TextEncoder().en
 export const substitutePort = (args: ReadonlyArray<string>, port: number | undefined): ReadonlyArray<string> =>
   port === undefined ? args : args.map((a) => a.replaceAll("{port}", String(port)))
 
+/** The `ISTHMUS_*` variables telling the child helper where its bootstrap and lifetime pipe are. */
+export const bootstrapEnv = (
+  delivery: BootstrapDelivery,
+  line: Redacted.Redacted<string> | undefined
+): Record<string, string | Redacted.Redacted<string>> => {
+  const env: Record<string, string | Redacted.Redacted<string>> = { [ENV_LIFETIME_FD]: "0" }
+  if (line === undefined) return env
+  if (delivery === "env") env[ENV_BOOTSTRAP] = Redacted.make(Redacted.value(line).trimEnd())
+  if (delivery === "stdin") env[ENV_BOOTSTRAP_FD] = "0"
+  if (delivery === "fd3") env[ENV_BOOTSTRAP_FD] = "3"
+  return env
+}
+
+/** What {@link spawnGroup} runs. */
+export interface SpawnRequest {
+  readonly kind: string
+  readonly id: string
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd?: string | undefined
+  readonly env: Record<string, string | Redacted.Redacted<string>>
+  readonly extendEnv: boolean
+  readonly delivery: BootstrapDelivery
+  readonly bootstrapLine: Redacted.Redacted<string> | undefined
+  readonly stop: ResolvedStop
+  /** Where the backend can be reached (default `127.0.0.1`). */
+  readonly host?: string | undefined
+  readonly rewriteUrl?: ((url: string) => string) | undefined
+}
+
+/**
+ * Spawns one process as the leader of a new process group and wraps it as a `RunningProcess`
+ * with the honest group stop. Shared by the `Local` and `Wsl` launchers; hosts writing their own
+ * launcher can use it too.
+ */
+export const spawnGroup = (
+  spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
+  request: SpawnRequest
+): Effect.Effect<RunningProcess, LaunchError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const line = request.bootstrapLine
+    const command = ChildProcess.make(request.command, [...request.args], {
+      ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
+      env: request.env,
+      extendEnv: request.extendEnv,
+      detached: true,
+      killSignal: request.stop.signal,
+      forceKillAfter: request.stop.graceMs,
+      // stdin is the lifetime pipe: it stays open (never ended) until the host goes away.
+      stdin: line !== undefined && request.delivery === "stdin"
+        ? { stream: bytes(line), endOnDone: false }
+        : { stream: "pipe", endOnDone: false },
+      stdout: "pipe",
+      stderr: "pipe",
+      ...(line !== undefined && request.delivery === "fd3"
+        ? { additionalFds: { fd3: { type: "input" as const, stream: bytes(line) } } }
+        : {})
+    })
+    const handle = yield* spawner.spawn(command).pipe(
+      Effect.mapError((error) =>
+        new LaunchError({
+          kind: request.kind,
+          message: `could not start ${JSON.stringify(request.command)} for ${request.id}: ${error.reason._tag}`
+        })
+      )
+    )
+    const pid = handle.pid as number
+    const exited = yield* Deferred.make<ProcessExit>()
+    yield* handle.exitCode.pipe(
+      Effect.map((code): ProcessExit => ({ code: code as number, signal: null })),
+      Effect.catch((error) => Effect.succeed<ProcessExit>({ code: null, signal: signalOf(error) })),
+      Effect.flatMap((exit) => Deferred.succeed(exited, exit)),
+      Effect.forkScoped({ startImmediately: true })
+    )
+    const stop = (policy: ResolvedStop) =>
+      ProcessGroup.stopGroup(pid, { signal: policy.signal, graceMs: policy.graceMs }).pipe(
+        Effect.tap(() => Deferred.await(exited).pipe(Effect.timeout(2_000), Effect.ignore)),
+        // The group is verified empty: Effect's own backstop (which counts unreaped zombies of
+        // orphaned grandchildren as alive, under an init that does not reap) has nothing to do.
+        Effect.tap((outcome) => outcome.survivors === 0 ? Effect.ignore(handle.unref) : Effect.void)
+      )
+    // Honest stop when the run scope closes (before Effect's own backstop in the spawner).
+    yield* Effect.addFinalizer(() => stop(request.stop))
+    const running: RunningProcess = {
+      pid,
+      host: request.host ?? "127.0.0.1",
+      stdout: handle.stdout,
+      stderr: handle.stderr,
+      exit: Deferred.await(exited),
+      stop,
+      liveProcesses: Effect.sync(() => ProcessGroup.liveMembers(pid)),
+      ...(request.rewriteUrl === undefined ? {} : { rewriteUrl: request.rewriteUrl })
+    }
+    return running
+  })
+
 /**
  * Builds the `Local` launcher. Requires a `ChildProcessSpawner` (for example from
  * `NodeServices.layer` of `@effect/platform-node`).
@@ -42,67 +139,18 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
         })
       }
       const delivery = request.spec.bootstrap?.delivery ?? "none"
-      const env: Record<string, string | Redacted.Redacted<string>> = {
-        ...request.env,
-        [ENV_LIFETIME_FD]: "0",
-        ...request.secrets
-      }
-      const line = request.bootstrapLine
-      if (line !== undefined && delivery === "env") env[ENV_BOOTSTRAP] = Redacted.make(Redacted.value(line).trimEnd())
-      if (line !== undefined && delivery === "stdin") env[ENV_BOOTSTRAP_FD] = "0"
-      if (line !== undefined && delivery === "fd3") env[ENV_BOOTSTRAP_FD] = "3"
-      const command = ChildProcess.make(spec.command, [...substitutePort(spec.args ?? [], request.port)], {
-        ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
-        env,
+      return yield* spawnGroup(spawner, {
+        kind: "Local",
+        id: request.id,
+        command: spec.command,
+        args: substitutePort(spec.args ?? [], request.port),
+        cwd: spec.cwd,
+        env: { ...request.env, ...bootstrapEnv(delivery, request.bootstrapLine), ...request.secrets },
         extendEnv: spec.inheritEnv ?? true,
-        detached: true,
-        killSignal: request.stop.signal,
-        forceKillAfter: request.stop.graceMs,
-        // stdin is the lifetime pipe: it stays open (never ended) until the host goes away.
-        stdin: line !== undefined && delivery === "stdin"
-          ? { stream: bytes(line), endOnDone: false }
-          : { stream: "pipe", endOnDone: false },
-        stdout: "pipe",
-        stderr: "pipe",
-        ...(line !== undefined && delivery === "fd3"
-          ? { additionalFds: { fd3: { type: "input" as const, stream: bytes(line) } } }
-          : {})
+        delivery,
+        bootstrapLine: request.bootstrapLine,
+        stop: request.stop
       })
-      const handle = yield* spawner.spawn(command).pipe(
-        Effect.mapError((error) =>
-          new LaunchError({
-            kind: "Local",
-            message: `could not start ${JSON.stringify(spec.command)} for ${request.id}: ${error.reason._tag}`
-          })
-        )
-      )
-      const pid = handle.pid as number
-      const exited = yield* Deferred.make<ProcessExit>()
-      yield* handle.exitCode.pipe(
-        Effect.map((code): ProcessExit => ({ code: code as number, signal: null })),
-        Effect.catch((error) => Effect.succeed<ProcessExit>({ code: null, signal: signalOf(error) })),
-        Effect.flatMap((exit) => Deferred.succeed(exited, exit)),
-        Effect.forkScoped({ startImmediately: true })
-      )
-      const stop = (policy: { readonly signal: NodeJS.Signals; readonly graceMs: number }) =>
-        ProcessGroup.stopGroup(pid, { signal: policy.signal, graceMs: policy.graceMs }).pipe(
-          Effect.tap(() => Deferred.await(exited).pipe(Effect.timeout(2_000), Effect.ignore)),
-          // The group is verified empty: Effect's own backstop (which counts unreaped zombies of
-          // orphaned grandchildren as alive, under an init that does not reap) has nothing to do.
-          Effect.tap((outcome) => outcome.survivors === 0 ? Effect.ignore(handle.unref) : Effect.void)
-        )
-      // Honest stop when the run scope closes (before Effect's own backstop in the spawner).
-      yield* Effect.addFinalizer(() => stop(request.stop))
-      const running: RunningProcess = {
-        pid,
-        host: "127.0.0.1",
-        stdout: handle.stdout,
-        stderr: handle.stderr,
-        exit: Deferred.await(exited),
-        stop,
-        liveProcesses: Effect.sync(() => ProcessGroup.liveMembers(pid))
-      }
-      return running
     })
   }
   return launcher

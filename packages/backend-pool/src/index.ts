@@ -15,6 +15,4 @@ export * as Protocol from "./Protocol.ts"
 export * as Readiness from "./Readiness.ts"
 export * as ReconcilePlan from "./ReconcilePlan.ts"
 export * as RestartPolicy from "./RestartPolicy.ts"
-
-/** @deprecated kept for the repository consumer check until it uses real exports. */
-export const placeholder = "backend-pool" as const
+export * as WslLauncher from "./WslLauncher.ts"

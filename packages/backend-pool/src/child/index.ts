@@ -259,6 +259,3 @@ export const poolContext = (): { readonly id: string; readonly runId: number } |
   const runId = Number(process.env[ENV_RUN_ID])
   return id === undefined || !Number.isInteger(runId) ? undefined : { id, runId }
 }
-
-/** @deprecated kept for the repository consumer check until it uses real exports. */
-export const placeholder = "backend-pool/child" as const

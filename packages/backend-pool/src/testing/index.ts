@@ -5,6 +5,3 @@
  * @module
  */
 export * as FakeLauncher from "./FakeLauncher.ts"
-
-/** @deprecated kept for the repository consumer check until it uses real exports. */
-export const placeholder = "testing" as const
