@@ -12,6 +12,7 @@
  */
 import {
   Cause,
+  Clock,
   Deferred,
   Duration,
   Effect,
@@ -20,7 +21,6 @@ import {
   Latch,
   Option,
   PubSub,
-  Queue,
   Schema,
   Scope,
   Semaphore,
@@ -192,6 +192,8 @@ interface Pending {
   readonly idempotent: boolean
   replays: number
   replay: boolean
+  readonly deadline: number
+  readonly timeoutMillis: number
 }
 
 interface Item {
@@ -201,6 +203,13 @@ interface Item {
 
 const disconnectedError = (method: string, why = "remote backend disconnected") =>
   new PeerDisconnectedError({ method, message: why })
+
+const timeoutError = (method: string, millis: number) =>
+  new RpcTimeoutError({
+    method,
+    timeoutMillis: millis,
+    message: `no reply to ${method} within ${Duration.format(Duration.millis(millis))}`
+  })
 
 const schemaErrorMessage = (error: unknown): string =>
   Schema.isSchemaError(error) ? error.message : "does not match the schema"
@@ -233,7 +242,8 @@ export const make = <M extends MethodTable = MethodTable>(
     const methods: MethodTable = options.methods ?? {}
     const idempotent = new Set<string>(options.idempotent ?? [])
     for (const [name, spec] of Object.entries(methods)) if (spec.idempotent) idempotent.add(name)
-    const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "60 seconds")
+    const requestTimeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? "60 seconds"))
+    const clock = yield* Clock.Clock
     const capacity = options.outbound?.capacity ?? 512
     const whenFull = options.outbound?.whenFull ?? "suspend"
     const enqueueTimeout = options.outbound?.enqueueTimeout ?? "15 seconds"
@@ -247,7 +257,34 @@ export const make = <M extends MethodTable = MethodTable>(
     const byteFraming = framing.kind === "bytes"
 
     const scope = yield* Effect.scope
-    const queue = yield* Queue.bounded<Item>(capacity)
+    // The bounded outbound queue: a plain array drained by the writer fiber. The writer waits on a
+    // Deferred, which resumes it synchronously when something is queued (no scheduler hop).
+    const outbox: Array<Item> = []
+    let wakeWriter: Deferred.Deferred<void> | undefined
+    let spaceWaiters: Array<Deferred.Deferred<void>> = []
+    const offerUnsafe = (item: Item): boolean => {
+      if (outbox.length >= capacity) return false
+      outbox.push(item)
+      if (wakeWriter !== undefined) {
+        const wake = wakeWriter
+        wakeWriter = undefined
+        Deferred.doneUnsafe(wake, Exit.void)
+      }
+      return true
+    }
+    const releaseSpace = () => {
+      if (spaceWaiters.length === 0) return
+      const waiters = spaceWaiters
+      spaceWaiters = []
+      for (const waiter of waiters) Deferred.doneUnsafe(waiter, Exit.void)
+    }
+    const offerWaiting = (item: Item): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (offerUnsafe(item)) return Effect.void
+        const waiter = Deferred.makeUnsafe<void>()
+        spaceWaiters.push(waiter)
+        return Effect.andThen(Deferred.await(waiter), offerWaiting(item))
+      })
     const notifications = yield* PubSub.bounded<Message.Notification>(options.notificationCapacity ?? 1024)
     yield* Scope.addFinalizer(scope, PubSub.shutdown(notifications))
     const ready = yield* Latch.make(false)
@@ -266,8 +303,8 @@ export const make = <M extends MethodTable = MethodTable>(
     // Puts one wire chunk on the outbound queue according to the policy.
     const enqueue = (item: Item, method: string, notification = false): Effect.Effect<void, CallError> => {
       if (whenFull === "suspend" || (whenFull === "drop" && !notification)) {
-        if (Queue.offerUnsafe(queue, item)) return Effect.void
-        return Queue.offer(queue, item).pipe(
+        if (offerUnsafe(item)) return Effect.void
+        return offerWaiting(item).pipe(
           Effect.timeoutOption(enqueueTimeout),
           Effect.flatMap((done) =>
             Option.isSome(done)
@@ -284,7 +321,7 @@ export const make = <M extends MethodTable = MethodTable>(
           )
         )
       }
-      if (Queue.offerUnsafe(queue, item)) return Effect.void
+      if (offerUnsafe(item)) return Effect.void
       stats.droppedOutbound++
       switch (whenFull) {
         case "drop":
@@ -303,16 +340,67 @@ export const make = <M extends MethodTable = MethodTable>(
     const send = (message: Message.Message, method: string) =>
       enqueue({ data: framing.encode(dialect.encode(message)), id: undefined }, method, message._tag === "Notification")
 
+    // Call deadlines are enforced by one sweeper fiber per peer rather than a timer per call: it
+    // sleeps until the earliest deadline and is woken early only when a call has an earlier one.
+    let sweeperWake: Deferred.Deferred<void> | undefined
+    let nextSweepAt = Number.POSITIVE_INFINITY
+    const registerDeadline = (deadline: number) => {
+      if (deadline < nextSweepAt && sweeperWake !== undefined) {
+        const wake = sweeperWake
+        sweeperWake = undefined
+        nextSweepAt = deadline
+        Deferred.doneUnsafe(wake, Exit.void)
+      }
+    }
+    const sweeper: Effect.Effect<never> = Effect.suspend(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      let earliest = Number.POSITIVE_INFINITY
+      for (const [id, entry] of pending) {
+        if (entry.deadline <= now) {
+          pending.delete(id)
+          Deferred.doneUnsafe(entry.deferred, Exit.fail(timeoutError(entry.method, entry.timeoutMillis)))
+        } else if (entry.deadline < earliest) {
+          earliest = entry.deadline
+        }
+      }
+      const wake = Deferred.makeUnsafe<void>()
+      sweeperWake = wake
+      nextSweepAt = earliest
+      const waitForWork = earliest === Number.POSITIVE_INFINITY
+        ? Deferred.await(wake)
+        : Effect.raceFirst(Effect.sleep(Duration.millis(earliest - now)), Deferred.await(wake))
+      return Effect.andThen(waitForWork, sweeper)
+    })
+
     // A request on the current connection, bypassing the ready gate (handshakes use it directly).
-    const sendRequest = (method: string, params: unknown, replayable: boolean): Effect.Effect<unknown, CallError> =>
+    const sendRequest = (
+      method: string,
+      params: unknown,
+      replayable: boolean,
+      timeoutMillis: number
+    ): Effect.Effect<unknown, CallError> =>
       Effect.suspend(() => {
         const id = nextId++
         const deferred = Deferred.makeUnsafe<unknown, CallError>()
         const data = framing.encode(dialect.encode(Message.request(id, method, params)))
-        pending.set(id, { method, data, deferred, idempotent: replayable, replays: 0, replay: false })
+        const deadline = clock.currentTimeMillisUnsafe() + timeoutMillis
+        pending.set(id, {
+          method,
+          data,
+          deferred,
+          idempotent: replayable,
+          replays: 0,
+          replay: false,
+          deadline,
+          timeoutMillis
+        })
+        registerDeadline(deadline)
+        const cleanup = Effect.sync(() => pending.delete(id))
+        // Fast path: room in the queue, nothing to wait for but the reply.
+        if (offerUnsafe({ data, id })) return Effect.ensuring(Deferred.await(deferred), cleanup)
         return enqueue({ data, id }, method).pipe(
           Effect.andThen(Deferred.await(deferred)),
-          Effect.ensuring(Effect.sync(() => pending.delete(id)))
+          Effect.ensuring(cleanup)
         )
       })
 
@@ -325,35 +413,36 @@ export const make = <M extends MethodTable = MethodTable>(
       return ready.await.pipe(Effect.andThen(awaitReady))
     })
 
-    const withTimeout = <A>(method: string, effect: Effect.Effect<A, CallError>, timeout?: Duration.Input) => {
-      const duration = timeout === undefined ? requestTimeout : Duration.fromInputUnsafe(timeout)
-      return Effect.timeoutOrElse(effect, {
-        duration,
-        orElse: () =>
-          Effect.fail(
-            new RpcTimeoutError({
-              method,
-              timeoutMillis: Duration.toMillis(duration),
-              message: `no reply to ${method} within ${Duration.format(duration)}`
-            })
-          )
-      })
-    }
+    const timeoutMillisOf = (timeout: Duration.Input | undefined) =>
+      timeout === undefined ? requestTimeoutMillis : Duration.toMillis(Duration.fromInputUnsafe(timeout))
 
-    const request = (method: string, params?: unknown, callOptions?: CallOptions) =>
-      withTimeout(
-        method,
-        awaitReady.pipe(
+    const request = (method: string, params?: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
+      Effect.suspend(() => {
+        const millis = timeoutMillisOf(callOptions?.timeout)
+        const replayable = callOptions?.idempotent ?? idempotent.has(method)
+        if (ready.isOpen() && fatal === undefined && state !== "closed") {
+          return sendRequest(method, params, replayable, millis)
+        }
+        // Not connected yet (or reconnecting): wait for the connection within the same time budget.
+        const started = clock.currentTimeMillisUnsafe()
+        return awaitReady.pipe(
           Effect.mapError((e) => e instanceof PeerDisconnectedError ? disconnectedError(method, e.message) : e),
-          Effect.andThen(sendRequest(method, params, callOptions?.idempotent ?? idempotent.has(method)))
-        ),
-        callOptions?.timeout
-      ).pipe(Effect.withSpan("RpcPeer.request", { attributes: { "rpc.method": method } }))
+          Effect.timeoutOrElse({
+            duration: Duration.millis(millis),
+            orElse: () => Effect.fail(timeoutError(method, millis))
+          }),
+          Effect.andThen(Effect.suspend(() =>
+            sendRequest(method, params, replayable, Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)))
+          ))
+        )
+      }).pipe(
+        Effect.withSpan("RpcPeer.request", { attributes: { "rpc.method": method } }, { captureStackTrace: false })
+      )
 
     const notify = (method: string, params?: unknown) =>
       awaitReady.pipe(
         Effect.andThen(notifyNow(method, params)),
-        Effect.withSpan("RpcPeer.notify", { attributes: { "rpc.method": method } })
+        Effect.withSpan("RpcPeer.notify", { attributes: { "rpc.method": method } }, { captureStackTrace: false })
       )
 
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
@@ -361,7 +450,9 @@ export const make = <M extends MethodTable = MethodTable>(
     const call = (method: string, params: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
       Effect.suspend(() => {
         const spec = methods[method]
-        if (spec === undefined) return request(method, params, callOptions)
+        if (spec === undefined) {
+          return request(method, params, callOptions)
+        }
         let encode = encoders.get(method)
         if (encode === undefined) {
           encode = Schema.encodeUnknownExit(spec.params)
@@ -397,7 +488,8 @@ export const make = <M extends MethodTable = MethodTable>(
         )
       })
 
-    const untypedPeer = () => peer as unknown as RpcPeer
+    const untypedPeer = () =>
+      peer as unknown as RpcPeer
 
     // Incoming requests.
     const handlers = options.handlers ?? {}
@@ -531,7 +623,14 @@ export const make = <M extends MethodTable = MethodTable>(
     }
 
     const writerLoop = (writer: Socket.Writer): Effect.Effect<void, Socket.SocketError> => {
-      const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(Queue.takeAll(queue), (items) => {
+      const loop: Effect.Effect<void, Socket.SocketError> = Effect.suspend(() => {
+        if (outbox.length === 0) {
+          const wake = Deferred.makeUnsafe<void>()
+          wakeWriter = wake
+          return Effect.andThen(Deferred.await(wake), loop)
+        }
+        const items = outbox.splice(0, outbox.length)
+        releaseSpace()
         const chunks: Array<string | Uint8Array> = []
         for (const item of items) {
           if (item.id === undefined || pending.has(item.id)) chunks.push(item.data)
@@ -549,13 +648,15 @@ export const make = <M extends MethodTable = MethodTable>(
     }
 
     const handshakeContext: HandshakeContext = {
-      request: (method, params) => withTimeout(method, sendRequest(method, params, false)),
+      request: (method, params) => sendRequest(method, params, false, requestTimeoutMillis),
       notify: notifyNow
     }
 
     // After a connection ends: idempotent calls wait for a replay, the rest fail.
     const afterDisconnect = (willReconnect: boolean) =>
-      Effect.map(Queue.clear(queue), () => {
+      Effect.sync(() => {
+        outbox.length = 0
+        releaseSpace()
         for (const [id, entry] of pending) {
           if (willReconnect && entry.idempotent && entry.replays < maxReplays) {
             entry.replay = true
@@ -608,7 +709,7 @@ export const make = <M extends MethodTable = MethodTable>(
         entry.replay = false
         entry.replays++
         stats.replayed++
-        Queue.offerUnsafe(queue, { data: entry.data, id: undefined })
+        offerUnsafe({ data: entry.data, id: undefined })
       }
       state = "connected"
       yield* ready.open
@@ -649,10 +750,11 @@ export const make = <M extends MethodTable = MethodTable>(
       }
     }).pipe(Effect.ensuring(terminate))
 
-    const managerFiber = yield* Effect.forkIn(manager, scope, { startImmediately: true })
+    let managerFiber: Fiber.Fiber<void> | undefined
 
-    const close = Effect.suspend(() => state === "closed" ? Effect.void : Fiber.interrupt(managerFiber))
-      .pipe(Effect.andThen(Deferred.await(closedSignal)))
+    const close = Effect.suspend(() =>
+      state === "closed" || managerFiber === undefined ? Effect.void : Fiber.interrupt(managerFiber)
+    ).pipe(Effect.andThen(Deferred.await(closedSignal)))
 
     const peer: RpcPeer<M> = {
       call: call as RpcPeer<M>["call"],
@@ -667,6 +769,9 @@ export const make = <M extends MethodTable = MethodTable>(
       disconnect: endConnection,
       close
     }
+    yield* Effect.forkIn(sweeper, scope, { startImmediately: true })
+    // Start connecting only once `peer` exists: handlers receive it, and data can arrive at once.
+    managerFiber = yield* Effect.forkIn(manager, scope, { startImmediately: true })
     return peer
   })
 
