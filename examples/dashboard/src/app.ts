@@ -43,6 +43,7 @@ const render = (act: (method: "dashboard_restart" | "dashboard_stop" | "dashboar
     badge.textContent = view.phase
     state.append(badge)
     const actions = document.createElement("td")
+    actions.className = "actions"
     for (const [method, text] of [["dashboard_restart", "Restart"], ["dashboard_stop", "Stop"]] as const) {
       const button = document.createElement("button")
       button.textContent = text

@@ -154,7 +154,7 @@ export const serveDashboard = (
               "content-type": type,
               "cache-control": "no-store",
               "x-content-type-options": "nosniff",
-              "content-security-policy": `default-src 'self'; connect-src ${wsUrl}; style-src 'unsafe-inline'`
+              "content-security-policy": `default-src 'self'; connect-src 'self' ${wsUrl}; style-src 'unsafe-inline'`
             })
             response.end(body)
           }
