@@ -95,7 +95,8 @@ export interface WslShape {
   readonly version: Effect.Effect<Option.Option<DistroList.Version>, WslError>
   /**
    * Runs `argv` in `distro` through `--exec` (no shell, one argument per value). Fails with
-   * `WslExeError` when wsl.exe itself failed (exit -1); otherwise returns the command's exit code.
+   * `WslExeError` when wsl.exe itself failed (exit -1, i.e. 4294967295; or 255 with wsl.exe's
+   * `Error code: Wsl/…` line on stdout); otherwise returns the command's own exit code.
    */
   readonly exec: (
     distro: string,
