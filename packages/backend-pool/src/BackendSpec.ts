@@ -460,10 +460,10 @@ export const policyHash = (spec: BackendSpec): string =>
 /**
  * A file stem for the instance's logs that cannot escape the log directory and cannot collide:
  * the id with anything outside `[A-Za-z0-9._-]` replaced by `_` (at most 64 characters, no leading
- * dot), then `-` and 12 hex characters of a hash of the full id.
+ * dot or dash), then `-` and 12 hex characters of a hash of the full id.
  */
 export const logFileStem = (id: string): string => {
-  const readable = id.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[.]+/, "_").slice(0, 64)
+  const readable = id.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[.-]/, "_").slice(0, 64)
   return `${readable}-${hashString(id).slice(0, 12)}`
 }
 

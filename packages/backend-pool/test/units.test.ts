@@ -1,0 +1,226 @@
+/**
+ * The pure modules and the instance log, with plain inputs.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { BackendSpec, InstanceLog, Protocol, Readiness, ReconcilePlan, RestartPolicy } from "@isthmus/backend-pool"
+import { Effect, Fiber, Redacted, Stream } from "effect"
+import * as fc from "fast-check"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+
+const policy = BackendSpec.resolveRestart({ id: "x", launcher: { _tag: "Local", command: "x" } })
+
+describe("RestartPolicy", () => {
+  it("backoff: 1, 2, 4 … 60 s, jitter within ±20%", () => {
+    assert.deepStrictEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7, 20].map((n) => RestartPolicy.nominalDelay(policy, n)),
+      [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
+    )
+    fc.assert(fc.property(fc.nat(40), fc.double({ min: 0, max: 0.999_999, noNaN: true }), (attempt, r) => {
+      const d = RestartPolicy.backoffDelay(policy, attempt, r)
+      const nominal = RestartPolicy.nominalDelay(policy, attempt)
+      return d >= nominal * 0.8 - 1 && d <= nominal * 1.2 + 1
+    }))
+  })
+
+  it("shouldRestart follows the mode and the prevented exit codes", () => {
+    const ok = { code: 0, signal: null }
+    const crash = { code: 1, signal: null }
+    const killed = { code: null, signal: "SIGKILL" }
+    assert.isTrue(RestartPolicy.shouldRestart(policy, ok))
+    assert.isFalse(RestartPolicy.shouldRestart({ ...policy, mode: "on-failure" }, ok))
+    assert.isTrue(RestartPolicy.shouldRestart({ ...policy, mode: "on-failure" }, killed))
+    assert.isFalse(RestartPolicy.shouldRestart({ ...policy, mode: "never" }, crash))
+    assert.isFalse(RestartPolicy.shouldRestart({ ...policy, preventExitCodes: [1] }, crash))
+  })
+
+  it("the breaker trips at 10 failures within 10 minutes, not when they are spread out", () => {
+    let dense = RestartPolicy.emptyBreaker
+    for (let i = 0; i < 10; i++) dense = RestartPolicy.recordFailure(policy, dense, i * 1_000)
+    assert.isTrue(RestartPolicy.isTripped(policy, dense, 9_000))
+    let sparse = RestartPolicy.emptyBreaker
+    for (let i = 0; i < 10; i++) sparse = RestartPolicy.recordFailure(policy, sparse, i * 70_000)
+    assert.isFalse(RestartPolicy.isTripped(policy, sparse, 630_000))
+    assert.isTrue(RestartPolicy.isStable(policy, 60_000))
+    assert.isFalse(RestartPolicy.isStable(policy, 59_999))
+  })
+})
+
+describe("BackendSpec", () => {
+  const base: BackendSpec.BackendSpec = { id: "svc", launcher: { _tag: "Local", command: "node", args: ["a.js"] } }
+
+  it("launch and policy hashes separate what replaces from what applies in place", () => {
+    assert.strictEqual(BackendSpec.launchHash(base), BackendSpec.launchHash({ ...base, label: "x" }))
+    assert.notStrictEqual(BackendSpec.policyHash(base), BackendSpec.policyHash({ ...base, label: "x" }))
+    assert.notStrictEqual(BackendSpec.launchHash(base), BackendSpec.launchHash({ ...base, env: { A: "1" } }))
+    const s1 = { ...base, secrets: { K: Redacted.make("one") } }
+    const s2 = { ...base, secrets: { K: Redacted.make("two") } }
+    assert.notStrictEqual(BackendSpec.launchHash(s1), BackendSpec.launchHash(s2))
+    assert.strictEqual(
+      BackendSpec.launchHash(s1),
+      BackendSpec.launchHash({ ...base, secrets: { K: Redacted.make("one") } })
+    )
+    // Key order does not matter.
+    assert.strictEqual(
+      BackendSpec.launchHash({ ...base, env: { A: "1", B: "2" } }),
+      BackendSpec.launchHash({ ...base, env: { B: "2", A: "1" } })
+    )
+  })
+
+  it.effect("decodes a settings-file spec; secrets become Redacted; bad ids are refused", () =>
+    Effect.gen(function*() {
+      const spec = yield* BackendSpec.decode({
+        id: "wsl:Ubuntu",
+        launcher: { _tag: "Wsl", distro: "Ubuntu", command: "node", args: ["server.js"] },
+        secrets: { OPENAI_API_KEY: "sk-123" }
+      })
+      assert.isTrue(Redacted.isRedacted(spec.secrets?.["OPENAI_API_KEY"]))
+      assert.notInclude(String(spec.secrets?.["OPENAI_API_KEY"]), "sk-123")
+      const bad = yield* Effect.flip(BackendSpec.decode({ id: "../etc", launcher: { _tag: "Local", command: "x" } }))
+      assert.match(bad.message, /Expected a string matching/)
+    }))
+
+  it("log file stems cannot escape the directory or collide", () => {
+    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ minLength: 1 }), (a, b) => {
+      const sa = BackendSpec.logFileStem(a)
+      assert.match(sa, /^[A-Za-z0-9_][A-Za-z0-9._-]*-[0-9a-f]{12}$/)
+      assert.notInclude(sa, "/")
+      assert.isFalse(sa.startsWith("."))
+      if (a !== b) assert.notStrictEqual(sa, BackendSpec.logFileStem(b))
+    }))
+    assert.notStrictEqual(BackendSpec.logFileStem("a/b"), BackendSpec.logFileStem("a_b"))
+    assert.isTrue(BackendSpec.logFileStem("../../etc/passwd").startsWith("_"))
+  })
+})
+
+const spec = (id: string, arg = "1"): BackendSpec.BackendSpec => ({
+  id,
+  launcher: { _tag: "Local", command: "x", args: [arg] }
+})
+const currentOf = (s: BackendSpec.BackendSpec) => ({
+  id: s.id,
+  launchHash: BackendSpec.launchHash(s),
+  policyHash: BackendSpec.policyHash(s)
+})
+
+describe("ReconcilePlan", () => {
+  it("diffs into start, replace, update, keep and stop", () => {
+    const plan = ReconcilePlan.toPlan(ReconcilePlan.diff(
+      [currentOf(spec("keep")), currentOf(spec("replace")), currentOf(spec("update")), currentOf(spec("gone"))],
+      [spec("keep"), spec("replace", "2"), { ...spec("update"), label: "new" }, spec("new")]
+    ))
+    assert.deepStrictEqual(plan, {
+      started: ["new"],
+      replaced: ["replace"],
+      updated: ["update"],
+      kept: ["keep"],
+      stopped: ["gone"]
+    })
+    assert.deepStrictEqual(ReconcilePlan.duplicateIds([spec("a"), spec("b"), spec("a")]), ["a"])
+  })
+})
+
+describe("Protocol and readiness parsing", () => {
+  it("ready lines round-trip; anything else is not a ready line", () => {
+    assert.deepStrictEqual(Protocol.parseReady(Protocol.formatReady({ url: "http://127.0.0.1:5123" }).trimEnd()), {
+      url: "http://127.0.0.1:5123",
+      port: 5123
+    })
+    assert.isUndefined(Protocol.parseReady("listening on 5123"))
+    assert.deepStrictEqual(Protocol.parseReady(`${Protocol.READY_PREFIX}not json`), {})
+  })
+
+  it("log-line patterns capture a URL or a port", () => {
+    const re = /listening on (?<url>http:\/\/\S+)/
+    assert.deepStrictEqual(Readiness.matchLine(re, "listening on http://127.0.0.1:8080", "h"), {
+      url: "http://127.0.0.1:8080",
+      port: 8080
+    })
+    assert.deepStrictEqual(Readiness.matchLine(/port (?<port>\d+)/, "port 9000", "10.0.0.2"), {
+      url: "http://10.0.0.2:9000",
+      port: 9000
+    })
+    assert.isUndefined(Readiness.matchLine(re, "starting", "h"))
+  })
+})
+
+const logPolicy = (dir?: string): BackendSpec.ResolvedLog => ({
+  ...BackendSpec.resolveLog({ id: "x", launcher: { _tag: "Local", command: "x" } }),
+  ...(dir === undefined ? {} : { dir }),
+  maxFileBytes: 4_096,
+  maxFiles: 3,
+  ringLines: 5,
+  maxLineBytes: 256,
+  liveBuffer: 4
+})
+
+describe("InstanceLog", () => {
+  it.effect("splits bytes into stamped lines across chunks, with CRLF, a cut long line and a final line", () =>
+    Effect.gen(function*() {
+      const log = yield* InstanceLog.make("x", { ...logPolicy(), ringLines: 100 })
+      const split = log.splitter("stdout", 7)
+      const enc = new TextEncoder()
+      split.push(enc.encode("hel"))
+      split.push(enc.encode("lo\r\nwor"))
+      split.push(enc.encode(`ld\n${"z".repeat(1_000)}\nnext\ntail`))
+      split.end()
+      const lines = yield* log.recent
+      assert.deepStrictEqual(lines.map((l) => l.text.slice(0, 5)), ["hello", "world", "zzzzz", "next", "tail"])
+      assert.strictEqual(lines[2]!.text.length, 256)
+      assert.isTrue(lines[2]!.truncated)
+      assert.isTrue(lines.every((l) => l.runId === 7 && l.source === "stdout"))
+      assert.deepStrictEqual(lines.map((l) => l.seq), [1, 2, 3, 4, 5])
+      const stats = yield* log.stats
+      assert.strictEqual(stats.droppedBytes, 1_000 - 256)
+    }))
+
+  it.effect("the ring keeps the last N lines; a slow live subscriber loses lines and they are counted", () =>
+    Effect.gen(function*() {
+      const log = yield* InstanceLog.make("x", logPolicy())
+      const stalled = yield* log.lines.pipe(Stream.runForEach(() => Effect.never), Effect.forkChild)
+      yield* Effect.yieldNow
+      for (let i = 0; i < 20; i++) log.append("stdout", 1, `line ${i}`)
+      assert.deepStrictEqual(log.tail(5).map((l) => l.text), ["line 15", "line 16", "line 17", "line 18", "line 19"])
+      assert.strictEqual(log.tail(2).length, 2)
+      const stats = yield* log.stats
+      // The subscriber's buffer holds 4 (it may have taken 1 more); the rest were dropped and counted.
+      assert.isAtLeast(stats.droppedLiveLines, 15)
+      assert.isAtMost(stats.droppedLiveLines, 16)
+      yield* Fiber.interrupt(stalled)
+    }))
+
+  it.effect("files rotate within size and count caps, in a private directory, names from the stem", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const log = yield* InstanceLog.make("../evil/id", logPolicy(NodePath.join(dir, "logs")))
+      for (let i = 0; i < 500; i++) {
+        log.append("stderr", 1, `line ${i} ${"x".repeat(50)}`)
+        if (i % 50 === 0) yield* log.flush
+      }
+      yield* log.flush
+      const files = NodeFs.readdirSync(NodePath.join(dir, "logs")).toSorted()
+      const stem = BackendSpec.logFileStem("../evil/id")
+      assert.deepStrictEqual(files, [`${stem}.1.log`, `${stem}.2.log`, `${stem}.log`])
+      for (const f of files) assert.isAtMost(NodeFs.statSync(NodePath.join(dir, "logs", f)).size, 4_096)
+      const current = NodeFs.readFileSync(NodePath.join(dir, "logs", `${stem}.log`), "utf8")
+      assert.match(current, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z stderr #1 line \d+ x+$/m)
+      assert.include(current, "line 499")
+      assert.strictEqual(NodeFs.statSync(NodePath.join(dir, "logs")).mode & 0o777, 0o700)
+      assert.isAbove((yield* log.stats).rotations, 0)
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("follow gives the recent lines then live ones without a gap or a duplicate", () =>
+    Effect.gen(function*() {
+      const log = yield* InstanceLog.make("x", { ...logPolicy(), ringLines: 100, liveBuffer: 100 })
+      log.append("stdout", 1, "a")
+      log.append("stdout", 1, "b")
+      const fiber = yield* log.follow.pipe(Stream.take(4), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
+      log.append("stdout", 1, "c")
+      log.append("system", 1, "d")
+      const got = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(got.map((l) => l.text), ["a", "b", "c", "d"])
+    }))
+})
