@@ -24,7 +24,8 @@ import {
   Schema,
   Scope,
   Semaphore,
-  Stream
+  Stream,
+  Tracer
 } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type { Decoded, Dialect, Invalid } from "./Dialect.ts"
@@ -122,6 +123,11 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   readonly handshake?: Handshake | undefined
   /** Incoming requests handled at once. Default 32 (CodexMonitor's per-connection limit). */
   readonly concurrency?: number | undefined
+  /**
+   * Whether calls, notifications and handled requests run in spans (`RpcPeer.request`, …).
+   * Default: only when a tracer other than Effect's native in-memory one is installed.
+   */
+  readonly tracing?: boolean | undefined
   /** Notifications buffered per subscriber before the reader waits. Default 1024. */
   readonly notificationCapacity?: number | undefined
 }
@@ -244,6 +250,13 @@ export const make = <M extends MethodTable = MethodTable>(
     for (const [name, spec] of Object.entries(methods)) if (spec.idempotent) idempotent.add(name)
     const requestTimeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(options.requestTimeout ?? "60 seconds"))
     const clock = yield* Clock.Clock
+    // Spans cost microseconds per call; create them only when someone collects them (a tracer other
+    // than Effect's in-memory native one is installed), unless told otherwise.
+    const tracing = options.tracing ?? (yield* Tracer.Tracer) !== Tracer.nativeTracer
+    const traced = (name: string, method: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      tracing
+        ? effect.pipe(Effect.withSpan(name, { attributes: { "rpc.method": method } }, { captureStackTrace: false }))
+        : effect
     const capacity = options.outbound?.capacity ?? 512
     const whenFull = options.outbound?.whenFull ?? "suspend"
     const enqueueTimeout = options.outbound?.enqueueTimeout ?? "15 seconds"
@@ -440,10 +453,7 @@ export const make = <M extends MethodTable = MethodTable>(
       )
 
     const notify = (method: string, params?: unknown) =>
-      awaitReady.pipe(
-        Effect.andThen(notifyNow(method, params)),
-        Effect.withSpan("RpcPeer.notify", { attributes: { "rpc.method": method } }, { captureStackTrace: false })
-      )
+      awaitReady.pipe(Effect.andThen(notifyNow(method, params)), traced("RpcPeer.notify", method))
 
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
@@ -512,7 +522,8 @@ export const make = <M extends MethodTable = MethodTable>(
     // Runs an incoming request through the dispatcher and builds the reply message.
     const answer = (incoming: Message.Request): Effect.Effect<Message.Message> =>
       semaphore.withPermit(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer())))).pipe(
-        Effect.map((exit) => reply(incoming, exit))
+        Effect.map((exit) => reply(incoming, exit)),
+        traced("RpcPeer.handle", incoming.method)
       )
 
     const invalidReply = (invalid: Invalid): Message.Message =>

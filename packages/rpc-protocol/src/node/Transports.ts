@@ -56,7 +56,7 @@ export const serveTcp = Effect.fn("RpcTransport.serveTcp")(function*(
   options?: TcpServerOptions
 ): Effect.fn.Return<BoundAddress, SocketServer.SocketServerError, Scope.Scope> {
   const host = options?.host ?? "127.0.0.1"
-  const socketServer = yield* NodeSocketServer.make({ host, port: options?.port ?? 0 })
+  const socketServer = yield* NodeSocketServer.make({ host, port: options?.port ?? 0, noDelay: true })
   yield* Effect.forkScoped(socketServer.run(server.handle), { startImmediately: true })
   return boundAddress(socketServer, host)
 })

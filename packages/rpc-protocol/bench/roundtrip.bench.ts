@@ -1,0 +1,117 @@
+/**
+ * Loopback request round trip: our RpcPeer ↔ RpcServer (daemon dialect, NDJSON over TCP) against a
+ * raw socket echo with the same framing and the same JSON work (split lines, JSON.parse,
+ * JSON.stringify), one request in flight at a time. Target: p50 within 1.5x of the raw echo.
+ */
+import { Dialect, Framing, MethodTable, RpcPeer, RpcServer } from "@isthmus/rpc-protocol"
+import { connectTcp, serveTcp } from "@isthmus/rpc-protocol/node"
+import { Effect, Schema } from "effect"
+import * as net from "node:net"
+import { type BenchRow, percentile } from "../../../scripts/bench-kit.ts"
+
+const WARMUP = 3000
+const SAMPLES = 5000
+const params = { workspaceId: "ws-1", threadId: "thr_1", text: "hello from the bench" }
+
+const Methods = MethodTable.make({
+  echo: MethodTable.method({
+    params: Schema.Struct({ workspaceId: Schema.String, threadId: Schema.String, text: Schema.String }),
+    result: Schema.Unknown
+  })
+})
+
+const ours = Effect.gen(function*() {
+  const server = yield* RpcServer.make({
+    dialect: Dialect.daemon,
+    framing: Framing.ndjson(),
+    methods: Methods,
+    handlers: { echo: (p) => Effect.succeed(p) }
+  })
+  const address = yield* serveTcp(server)
+  const peer = yield* RpcPeer.make({
+    connect: connectTcp({ port: address.port }),
+    dialect: Dialect.daemon,
+    framing: Framing.ndjson()
+  })
+  const samples: Array<number> = []
+  for (let i = 0; i < WARMUP + SAMPLES; i++) {
+    const start = performance.now()
+    yield* peer.request("echo", params)
+    if (i >= WARMUP) samples.push(performance.now() - start)
+  }
+  return samples
+}).pipe(Effect.scoped)
+
+const lines = (socket: net.Socket, onLine: (line: string) => void) => {
+  let buffer = ""
+  socket.setEncoding("utf8")
+  socket.on("data", (chunk: string) => {
+    buffer += chunk
+    let nl: number
+    while ((nl = buffer.indexOf("\n")) !== -1) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      if (line.length > 0) onLine(line)
+    }
+  })
+}
+
+const raw = async (): Promise<Array<number>> => {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true)
+    lines(socket, (line) => {
+      const request = JSON.parse(line) as { id: number; params: unknown }
+      socket.write(JSON.stringify({ id: request.id, result: request.params }) + "\n")
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as net.AddressInfo).port
+  const client = net.connect({ host: "127.0.0.1", port, noDelay: true })
+  await new Promise<void>((resolve) => client.once("connect", resolve))
+  let waiting: ((line: string) => void) | undefined
+  lines(client, (line) => {
+    JSON.parse(line)
+    waiting?.(line)
+  })
+  const samples: Array<number> = []
+  for (let i = 0; i < WARMUP + SAMPLES; i++) {
+    const start = performance.now()
+    await new Promise<string>((resolve) => {
+      waiting = resolve
+      client.write(JSON.stringify({ id: i + 1, method: "echo", params }) + "\n")
+    })
+    if (i >= WARMUP) samples.push(performance.now() - start)
+  }
+  client.destroy()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return samples
+}
+
+export default async (): Promise<ReadonlyArray<BenchRow>> => {
+  const baseline = await raw()
+  const measured = await Effect.runPromise(ours)
+  const p50 = percentile(measured, 50)
+  const p99 = percentile(measured, 99)
+  const b50 = percentile(baseline, 50)
+  const b99 = percentile(baseline, 99)
+  return [
+    {
+      name: "loopback round trip p50 (RpcPeer→RpcServer, daemon/NDJSON/TCP)",
+      value: p50 * 1000,
+      unit: "µs",
+      baseline: "raw net echo, same framing + JSON",
+      baselineValue: b50 * 1000,
+      better: "lower",
+      target: "<= 1.5x",
+      met: p50 <= 1.5 * b50
+    },
+    {
+      name: "loopback round trip p99 (RpcPeer→RpcServer, daemon/NDJSON/TCP)",
+      value: p99 * 1000,
+      unit: "µs",
+      baseline: "raw net echo, same framing + JSON",
+      baselineValue: b99 * 1000,
+      better: "lower"
+    }
+  ]
+}
