@@ -37,7 +37,7 @@ export const runOrchestrator = (options: OrchestratorOptions): Effect.Effect<voi
       ? options.settingsFile
       : join(workdir, "backends.json")
     if (settingsFile !== options.settingsFile) copyFileSync(options.settingsFile ?? defaultSettings, settingsFile)
-    const wsl = yield* wslLaunchers(workdir)
+    const wsl = yield* wslLaunchers
     const layer = BackendPool.layer.pipe(
       Layer.provide(
         Layer.effect(Launchers, Effect.map(Effect.all([LocalLauncher.make, ...wsl.launchers]), Launchers.fromLaunchers))
@@ -62,6 +62,8 @@ const supervise = (options: Context) =>
   Effect.gen(function*() {
     const started = Date.now()
     const pool = yield* BackendPool
+    /** Every daemon process we talked to (behind wsl.exe too), checked for survivors at the end. */
+    const daemonPids = new Set<number>()
     const simulated = new Set<string>()
     const out = makeOutput({
       tty: options.tty ?? process.stdout.isTTY === true,
@@ -158,7 +160,7 @@ const supervise = (options: Context) =>
     yield* out.line(
       "step 2/5 talk: call every daemon over TCP (token auth) and WebSocket (Bearer), and wait for a notification"
     )
-    yield* talkToAll(yield* status, tokenFor, out)
+    yield* talkToAll(yield* status, tokenFor, out, daemonPids)
 
     if (options.watch) {
       yield* out.table(yield* status)
@@ -209,7 +211,7 @@ const supervise = (options: Context) =>
 
     // ---- 5. shutdown ----------------------------------------------------------------------
     yield* out.line("step 5/5 shutdown: reconcile to nothing; every backend stops within its grace period")
-    const pids = applied.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))
+    const pids = [...daemonPids, ...applied.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))]
     const plan = yield* pool.reconcile([])
     const alive = pids.filter((pid) => {
       try {
@@ -259,7 +261,8 @@ const watchSettings = (
 const talkToAll = (
   snapshots: ReadonlyArray<Snapshot>,
   tokenFor: (id: string) => Redacted.Redacted<string>,
-  out: Output
+  out: Output,
+  daemonPids: Set<number>
 ) =>
   Effect.forEach(snapshots, (s) =>
     Effect.scoped(
@@ -269,6 +272,7 @@ const talkToAll = (
         const tcp = yield* connectDaemonTcp(s.url, token)
         const ticks = yield* tcp.subscribe
         const info = yield* tcp.call("daemon_info", undefined)
+        daemonPids.add(info.pid)
         yield* out.line(
           `  rpc    ${s.id}: daemon_info over TCP → pid ${info.pid}, mode ${info.mode}${
             info.distro === null ? "" : ` (${info.distro})`

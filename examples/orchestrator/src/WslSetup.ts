@@ -4,15 +4,16 @@
  * same `wsl.exe` arguments, bytes and exit codes, the command run on this machine — and the
  * orchestrator labels it simulated.
  */
-import type { Launcher } from "@isthmus/backend-pool"
+import { type Launcher, WslLauncher } from "@isthmus/backend-pool"
 import { Wsl } from "@isthmus/wsl"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, type Layer } from "effect"
+import type { ChildProcessSpawner } from "effect/process"
 
 export interface WslSetup {
   readonly simulated: boolean
   readonly description: string
-  readonly launchers: ReadonlyArray<Effect.Effect<Launcher, never, Wsl.Wsl>>
+  readonly launchers: ReadonlyArray<Effect.Effect<Launcher, never, Wsl.Wsl | ChildProcessSpawner.ChildProcessSpawner>>
   readonly layer: Layer.Layer<Wsl.Wsl>
 }
 
@@ -32,15 +33,23 @@ export const simulatedHost = (node: string) => ({
   }]
 })
 
-export const wslLaunchers = (_workdir: string): Effect.Effect<WslSetup> =>
-  Effect.sync(() => {
-    if (process.platform === "win32") {
-      return { simulated: false, description: "wsl.exe on this Windows host", launchers: [], layer: Wsl.layer() }
-    }
+/** What every WSL launch is checked for first (`Wsl.preflight`): nothing is spawned when it fails. */
+export const requirements = { node: ">=22.19", tools: ["node"] }
+
+export const wslLaunchers: Effect.Effect<WslSetup> = Effect.sync(() => {
+  if (process.platform === "win32") {
     return {
-      simulated: true,
-      description: "no WSL on this machine: the WSL backend runs through fake-wsl (simulated)",
-      launchers: [],
-      layer: Wsl.layer({ host: fakeWslHostOptions(simulatedHost(process.execPath)) })
+      simulated: false,
+      description: "wsl.exe on this Windows host",
+      launchers: [WslLauncher.make({ requirements })],
+      layer: Wsl.layer()
     }
-  })
+  }
+  const host = fakeWslHostOptions(simulatedHost(process.execPath))
+  return {
+    simulated: true,
+    description: "no WSL on this machine: the WSL backend runs through fake-wsl (simulated)",
+    launchers: [WslLauncher.make({ host, requirements })],
+    layer: Wsl.layer({ host })
+  }
+})
