@@ -10,24 +10,26 @@
  * @module
  */
 import * as Option from "effect/Option"
-import * as DistroName from "./DistroName.ts"
+import type * as DistroName from "./DistroName.ts"
+import { type DistroState, states } from "./internal/distroFormat.ts"
+import * as Rule from "./internal/distroNameRule.ts"
 
-/** The states `wsl.exe --list --verbose` prints (literals, never localised). */
-export type DistroState = "Running" | "Stopped" | "Installing" | "Uninstalling" | "Converting" | "Exporting"
-
-/** All states WSL prints. */
-export const states: ReadonlyArray<DistroState> = [
-  "Running",
-  "Stopped",
-  "Installing",
-  "Uninstalling",
-  "Converting",
-  "Exporting"
-]
-
-/** States a distribution passes through; commands should wait or fail fast while in them. */
-export const isTransient = (state: DistroState | "Unknown"): boolean =>
-  state !== "Running" && state !== "Stopped" && state !== "Unknown"
+export {
+  /** Encodes text the way wsl.exe writes it: `\n` → `\r\n`, UTF-16LE without BOM, or UTF-8 when `utf8`. */
+  encode,
+  /** Formats names as `wsl.exe --list --quiet` does (default first). */
+  formatQuiet,
+  /** Formats rows exactly as `wsl.exe --list --verbose` does (default first, `\n` line ends). */
+  formatVerbose,
+  /** States a distribution passes through; commands should wait or fail fast while in them. */
+  isTransient,
+  /** All states WSL prints. */
+  states
+} from "./internal/distroFormat.ts"
+export type {
+  /** The states `wsl.exe --list --verbose` prints (literals, never localised). */
+  DistroState
+} from "./internal/distroFormat.ts"
 
 /** One row of `wsl.exe --list --verbose`. */
 export interface DistroInfo {
@@ -61,6 +63,8 @@ export interface Version {
 /** How to decode bytes; `"auto"` (the default) detects BOMs and UTF-16LE, else UTF-8. */
 export type Encoding = "auto" | "utf-16le" | "utf-8"
 
+const isName = (s: unknown): s is DistroName.DistroName => Rule.isValid(s)
+
 const utf16 = new TextDecoder("utf-16le")
 const utf8 = new TextDecoder("utf-8")
 
@@ -91,19 +95,6 @@ export const decode = (bytes: Uint8Array, encoding: Encoding = "auto"): string =
   return noBom.includes("\0") ? noBom.replaceAll("\0", "") : noBom
 }
 
-/** Encodes text the way wsl.exe writes it: `\n` → `\r\n`, UTF-16LE without BOM, or UTF-8 when `utf8`. */
-export const encode = (text: string, options?: { readonly utf8?: boolean }): Uint8Array => {
-  const crlf = text.replace(/\r?\n/g, "\r\n")
-  if (options?.utf8 === true) return new TextEncoder().encode(crlf)
-  const out = new Uint8Array(crlf.length * 2)
-  for (let i = 0; i < crlf.length; i++) {
-    const c = crlf.charCodeAt(i)
-    out[2 * i] = c & 0xff
-    out[2 * i + 1] = c >> 8
-  }
-  return out
-}
-
 /** Splits output into lines on `\r*\n` (old builds wrote `\r\r\n`), dropping a final empty line. */
 export const lines = (text: string): Array<string> => {
   const out = text.split(/\r*\n/)
@@ -130,7 +121,7 @@ export const parseVerbose = (text: string): ReadonlyArray<DistroInfo> => {
     if (fields.length !== 3) continue
     const [name, state, version] = fields as [string, string, string]
     if (version !== "1" && version !== "2") continue
-    if (!DistroName.isDistroName(name)) continue
+    if (!isName(name)) continue
     out.push({ name, state: parseState(state), version: version === "1" ? 1 : 2, isDefault })
   }
   return out
@@ -138,7 +129,7 @@ export const parseVerbose = (text: string): ReadonlyArray<DistroInfo> => {
 
 /** Parses `wsl.exe --list --quiet`: one name per line (nothing at all when there are no distros). */
 export const parseQuiet = (text: string): ReadonlyArray<DistroName.DistroName> =>
-  lines(text).map((l) => l.trim()).filter(DistroName.isDistroName)
+  lines(text).map((l) => l.trim()).filter(isName)
 
 const valueOf = (line: string): string => {
   const i = Math.max(line.lastIndexOf(": "), line.lastIndexOf("："))
@@ -154,7 +145,7 @@ export const parseStatus = (text: string): Status => {
   const first = all[0] === undefined ? undefined : valueOf(all[0])
   const second = all[1] === undefined ? undefined : valueOf(all[1])
   return {
-    defaultDistro: first !== undefined && DistroName.isDistroName(first) ? Option.some(first) : Option.none(),
+    defaultDistro: first !== undefined && isName(first) ? Option.some(first) : Option.none(),
     defaultVersion: second === "1" ? Option.some(1) : second === "2" ? Option.some(2) : Option.none(),
     lines: all.map((l) => l.trim())
   }
@@ -180,17 +171,3 @@ export const parseVersion = (text: string): Option.Option<Version> => {
   ]
   return Option.some({ wsl, kernel, wslg, msrdc, direct3d, dxcore, windows })
 }
-
-/** Formats rows exactly as `wsl.exe --list --verbose` does (default first, `\n` line ends). */
-export const formatVerbose = (distros: ReadonlyArray<DistroInfo>): string => {
-  const width = Math.max(4, ...distros.map((d) => d.name.length)) + 4
-  const row = (mark: string, name: string, state: string, version: string) =>
-    `${mark} ${name.padEnd(width)}${state.padEnd(16)}${version}\n`
-  const sorted = [...distros.filter((d) => d.isDefault), ...distros.filter((d) => !d.isDefault)]
-  return row(" ", "NAME", "STATE", "VERSION") +
-    sorted.map((d) => row(d.isDefault ? "*" : " ", d.name, d.state, String(d.version))).join("")
-}
-
-/** Formats names as `wsl.exe --list --quiet` does (default first). */
-export const formatQuiet = (distros: ReadonlyArray<DistroInfo>): string =>
-  [...distros.filter((d) => d.isDefault), ...distros.filter((d) => !d.isDefault)].map((d) => `${d.name}\n`).join("")

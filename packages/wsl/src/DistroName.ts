@@ -10,23 +10,16 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as Rule from "./internal/distroNameRule.ts"
 
-/** The longest name WSL accepts (`LX_INIT_DISTRO_NAME_MAX`). */
-export const maxLength = 256
-
-/** WSL's name pattern, `^[a-zA-Z0-9._-]{1,256}$`. */
-export const pattern: RegExp = /^[a-zA-Z0-9._-]{1,256}$/
-
-/** Why `name` is not a valid distribution name, or `undefined` when it is. */
-export const invalidReason = (name: string): string | undefined => {
-  if (name.length === 0) return "a distribution name cannot be empty"
-  if (name.length > maxLength) return `a distribution name has at most ${maxLength} characters (got ${name.length})`
-  if (!pattern.test(name)) {
-    return "a distribution name may only contain letters A-Z/a-z, digits, '.', '_' and '-'"
-  }
-  if (name.toLowerCase() === "legacy") return "\"Legacy\" is reserved by WSL"
-  return undefined
-}
+export {
+  /** Why `name` is not a valid distribution name, or `undefined` when it is. */
+  invalidReason,
+  /** The longest name WSL accepts (`LX_INIT_DISTRO_NAME_MAX`). */
+  maxLength,
+  /** WSL's name pattern, `^[a-zA-Z0-9._-]{1,256}$`. */
+  pattern
+} from "./internal/distroNameRule.ts"
 
 /**
  * A WSL distribution name, e.g. `Ubuntu-24.04`. Decoding rejects anything WSL itself would
@@ -41,7 +34,7 @@ export const invalidReason = (name: string): string | undefined => {
  */
 export const DistroName = Schema.String.pipe(
   Schema.check(Schema.makeFilter((s: string) => {
-    const reason = invalidReason(s)
+    const reason = Rule.invalidReason(s)
     return reason === undefined ? undefined : `Invalid distribution name ${JSON.stringify(s)}: ${reason}`
   }, { title: "DistroName", description: "a WSL distribution name ([a-zA-Z0-9._-]{1,256}, not \"Legacy\")" })),
   Schema.brand("DistroName")
@@ -64,7 +57,7 @@ export class InvalidDistroNameError extends Schema.TaggedError<InvalidDistroName
 
 /** Validates `name`, returning the branded name or an {@link InvalidDistroNameError}. */
 export const make = (name: string): Result.Result<DistroName, InvalidDistroNameError> => {
-  const reason = invalidReason(name)
+  const reason = Rule.invalidReason(name)
   return reason === undefined
     ? Result.succeed(name as DistroName)
     : Result.fail(new InvalidDistroNameError({ name, reason }))
@@ -78,8 +71,7 @@ export const unsafeMake = (name: string): DistroName => {
 }
 
 /** `true` when `name` is a valid distribution name. */
-export const isDistroName = (name: unknown): name is DistroName =>
-  typeof name === "string" && invalidReason(name) === undefined
+export const isDistroName = (name: unknown): name is DistroName => Rule.isValid(name)
 
 /** WSL looks names up case-insensitively: `true` when both name the same distribution. */
-export const equals = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase()
+export const equals: (a: string, b: string) => boolean = Rule.equals

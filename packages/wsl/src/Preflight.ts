@@ -7,6 +7,7 @@
  */
 import * as Option from "effect/Option"
 import semver from "semver"
+import { probeMarkers } from "./WslProbes.ts"
 
 /** What to check. */
 export interface PreflightRequirements {
@@ -41,7 +42,7 @@ export interface PreflightReport {
 }
 
 /** The marker first line that identifies the probe script (fakes recognise it). */
-export const marker = "# isthmus:preflight"
+export const marker: string = probeMarkers.preflight
 
 /** Tool names are written into the script, so only plain command names are accepted. */
 export const toolPattern: RegExp = /^[A-Za-z0-9._+-]+$/

@@ -15,46 +15,18 @@
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as DistroName from "./DistroName.ts"
+import type * as DistroName from "./DistroName.ts"
+import * as Core from "./internal/pathCore.ts"
 
-/** A mount whose Windows source is visible in Linux at `linux` (a drvfs, 9p or virtiofs mount). */
-export interface Mount {
-  /** The Windows source, e.g. `C:\lxss_fat` or `\\localhost\C$`. */
-  readonly windows: string
-  /** The Linux mount point, e.g. `/mnt/c`. */
-  readonly linux: string
-}
-
-/** What a conversion needs to know about the distro it runs in. */
-export interface Context {
-  /** `WSL_DISTRO_NAME`. Without it, paths outside the mounts cannot be converted (wslpath fails too). */
-  readonly distro?: string | undefined
-  /** `[automount] root` from `/etc/wsl.conf`; default `/mnt/`. A trailing `/` is added if missing. */
-  readonly automountRoot?: string | undefined
-  /**
-   * Drive letters mounted by automount (default: every letter A–Z). `[]` models automount
-   * being disabled; then only {@link Context.mounts} convert.
-   */
-  readonly drives?: ReadonlyArray<string> | undefined
-  /** Extra drvfs/9p/virtiofs mounts. One at the same mount point as an automounted drive hides it. */
-  readonly mounts?: ReadonlyArray<Mount> | undefined
-  /** The Linux working directory, for relative input. */
-  readonly cwd?: string | undefined
-}
-
-/** Options of {@link toLinux}. */
-export interface ToLinuxOptions {
-  /** `-a`: return an absolute path for relative input (needs `context.cwd`). */
-  readonly absolute?: boolean | undefined
-}
-
-/** Options of {@link toWindows}. */
-export interface ToWindowsOptions {
-  /** `-m`: use `/` as the separator. */
-  readonly mixed?: boolean | undefined
-  /** `-a`: return an absolute path for relative input (needs `context.cwd`). */
-  readonly absolute?: boolean | undefined
-}
+export type { Context, Mount, ToLinuxOptions, ToWindowsOptions } from "./internal/pathCore.ts"
+export {
+  /** Escapes NTFS-illegal characters of a Linux name to U+F000+byte, as `wslpath -w` does. */
+  escapeName,
+  /** Whether a Windows path is absolute for wslpath: at least 3 characters, `X:` or two separators first. */
+  isAbsoluteWindows,
+  /** Reverses `escapeName`. */
+  unescapeName
+} from "./internal/pathCore.ts"
 
 /** Why a conversion failed. */
 export const WslPathErrorReason = Schema.Literals([
@@ -90,305 +62,8 @@ export interface UncPath {
   readonly prefix: "wsl.localhost" | "wsl$"
 }
 
-// ---------------------------------------------------------------------------------------------
-// Escaping of NTFS-illegal characters (escape.cpp): 0x00–0x1F and " * : < > ? \ | ↔ U+F000+byte.
-
-// oxlint-disable-next-line no-control-regex
-const illegal = /[\x00-\x1f"*:<>?\\|]/
-// oxlint-disable-next-line no-control-regex
-const illegalGlobal = /[\x00-\x1f"*:<>?\\|]/g
-const escapedGlobal = /[\uf000-\uf01f\uf022\uf02a\uf03a\uf03c\uf03e\uf03f\uf05c\uf07c]/g
-
-/** Escapes NTFS-illegal characters of a Linux name to U+F000+byte, as `wslpath -w` does. */
-export const escapeName = (name: string): string =>
-  illegal.test(name) ? name.replace(illegalGlobal, (c) => String.fromCharCode(0xf000 + c.charCodeAt(0))) : name
-
-/** Reverses {@link escapeName}. */
-export const unescapeName = (name: string): string =>
-  name.replace(escapedGlobal, (c) => String.fromCharCode(c.charCodeAt(0) - 0xf000))
-
-// ---------------------------------------------------------------------------------------------
-// Compiled context
-
-interface CompiledMount {
-  readonly source: string // Windows, `\` separators, no trailing `\`
-  readonly sourceLower: string
-  readonly point: string // Linux, no trailing `/` unless "/"
-}
-
-interface Compiled {
-  readonly distro: string | undefined
-  readonly root: string // with trailing "/"
-  readonly drives: ReadonlySet<string> | undefined // lower-case letters; undefined = all
-  readonly mounts: ReadonlyArray<CompiledMount>
-  readonly cwd: string | undefined
-  /** Mount point per drive letter a–z (undefined when not automounted). */
-  readonly drivePoints: ReadonlyArray<string | undefined>
-}
-
-const cache = new WeakMap<Context, Compiled>()
-
-const trimTrailing = (s: string, sep: string): string => {
-  let end = s.length
-  while (end > 1 && s[end - 1] === sep) end--
-  return s.slice(0, end)
-}
-
-const compile = (context: Context): Compiled => {
-  const hit = cache.get(context)
-  if (hit !== undefined) return hit
-  const rawRoot = context.automountRoot ?? "/mnt/"
-  const root = rawRoot.endsWith("/") ? rawRoot : `${rawRoot}/`
-  const mounts = (context.mounts ?? []).map((m): CompiledMount => {
-    const source = trimTrailing(normalizeSeparators(m.windows), "\\")
-    return { source, sourceLower: source.toLowerCase(), point: trimTrailing(m.linux, "/") }
-  })
-  const drives = context.drives === undefined ? undefined : new Set(context.drives.map((d) => d.toLowerCase()))
-  const drivePoints = Array.from({ length: 26 }, (_, i) => {
-    const letter = String.fromCharCode(97 + i)
-    return drives === undefined || drives.has(letter) ? root + letter : undefined
-  })
-  const compiled: Compiled = {
-    drivePoints,
-    distro: context.distro,
-    root,
-    drives,
-    mounts,
-    cwd: context.cwd
-  }
-  cache.set(context, compiled)
-  return compiled
-}
-
-// ---------------------------------------------------------------------------------------------
-// Windows side
-
-/** Step 1: every `/` becomes `\` and repeated separators collapse (a leading `\\` is kept). */
-const normalizeSeparators = (path: string): string => {
-  if (path.indexOf("/") === -1 && path.indexOf("\\\\", 1) === -1) return path
-  const collapsed = path.replace(/[\\/]+/g, "\\")
-  const c0 = path[0]
-  const c1 = path[1]
-  return (c0 === "\\" || c0 === "/") && (c1 === "\\" || c1 === "/") ? `\\${collapsed}` : collapsed
-}
-
-/** `lowerPrefix` (already lower-case) is a case-insensitive prefix of `s`. */
-const startsWithIgnoreCase = (s: string, lowerPrefix: string): boolean => {
-  if (s.length < lowerPrefix.length) return false
-  for (let i = 0; i < lowerPrefix.length; i++) {
-    const a = s.charCodeAt(i)
-    const b = lowerPrefix.charCodeAt(i)
-    if (a === b) continue
-    if (a >= 65 && a <= 90 ? (a | 32) !== b : a < 128 || s[i]!.toLowerCase() !== lowerPrefix[i]) return false
-  }
-  return true
-}
-
-/** A `.` or `..` component somewhere in a `\`-separated path. */
-const dotComponent = /(^|\\)\.\.?(\\|$)/
-
-/** Step 2: absolute when ≥ 3 characters and starting with `X:` or two separators. */
-export const isAbsoluteWindows = (path: string): boolean => {
-  if (path.length < 3) return false
-  const c0 = path.charCodeAt(0)
-  const c1 = path[1]
-  if (c1 === ":" && ((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return true
-  return (path[0] === "\\" || path[0] === "/") && (c1 === "\\" || c1 === "/")
-}
-
-interface Folded {
-  readonly root: string
-  readonly parts: ReadonlyArray<string>
-  readonly trailing: boolean
-}
-
-const fold = (root: string, rest: string, trailing: boolean): Folded | undefined => {
-  const parts: Array<string> = []
-  if (rest.length > 0) {
-    for (const part of rest.split("\\")) {
-      if (part.length === 0 || part === ".") continue
-      if (part === "..") {
-        if (parts.length === 0) return undefined
-        parts.pop()
-        continue
-      }
-      parts.push(part)
-    }
-  }
-  return { root, parts, trailing }
-}
-
-const joinWindows = (f: Folded): string =>
-  f.parts.length === 0
-    ? f.trailing || f.root.length === 2 ? `${f.root}\\` : f.root
-    : `${f.root}\\${f.parts.join("\\")}${f.trailing ? "\\" : ""}`
-
-const err = (
-  input: string,
-  direction: "toLinux" | "toWindows",
-  reason: typeof WslPathErrorReason.Type,
-  detail: string
-) => Result.fail(new WslPathError({ input, direction, reason, detail }))
-
-/** Splits an absolute, separator-normalized Windows path into root and the rest. */
-const splitRoot = (path: string): { readonly root: string; readonly rest: string } => {
-  if (path[1] === ":") return { root: path.slice(0, 2), rest: path.slice(2) }
-  // UNC: \\server\share is the root
-  const serverEnd = path.indexOf("\\", 2)
-  if (serverEnd === -1) return { root: path, rest: "" }
-  const shareEnd = path.indexOf("\\", serverEnd + 1)
-  if (shareEnd === -1) return { root: path, rest: "" }
-  return { root: path.slice(0, shareEnd), rest: path.slice(shareEnd + 1) }
-}
-
-const absoluteToLinux = (
-  input: string,
-  normalized: string,
-  c: Compiled
-): Result.Result<string, WslPathError> => {
-  let path = normalized
-  if (path.startsWith("\\\\?\\")) {
-    path = path.slice(4)
-    if (/^unc(\\|$)/i.test(path)) {
-      return err(input, "toLinux", "ExtendedUnc", "\\\\?\\UNC\\ paths are not translated; use the mounted path instead")
-    }
-    if (!isAbsoluteWindows(path)) {
-      return err(input, "toLinux", "NotMounted", "the path after \\\\?\\ is not an absolute Windows path")
-    }
-  }
-  const trailing = path.length > 3 && path.endsWith("\\")
-  const isDrive = path[1] === ":"
-  if (isDrive && path.length > 2 && path[2] !== "\\") {
-    const root = path.slice(0, 2)
-    return err(input, "toLinux", "NotMounted", `${root} without a separator is drive-relative; write ${root}\\…`)
-  }
-  let folded: Folded | undefined
-  let full = path
-  if (dotComponent.test(path)) {
-    const { rest, root } = splitRoot(path)
-    folded = fold(root, rest, trailing)
-    if (folded === undefined) {
-      return err(input, "toLinux", "ClimbsAboveRoot", `".." climbs above ${root}\\`)
-    }
-    full = joinWindows(folded)
-  }
-  // Step 5: the longest mount source that is a prefix ending at a separator.
-  let bestLength = -1
-  let bestPoint = ""
-  if (isDrive) {
-    const point = c.drivePoints[(full.charCodeAt(0) | 32) - 97]
-    if (point !== undefined) {
-      bestLength = 2
-      bestPoint = point
-    }
-  }
-  for (const m of c.mounts) {
-    if (m.source.length < bestLength) continue
-    if (
-      startsWithIgnoreCase(full, m.sourceLower) &&
-      (full.length === m.source.length || full[m.source.length] === "\\")
-    ) {
-      bestLength = m.source.length
-      bestPoint = m.point
-    }
-  }
-  if (bestLength !== -1) {
-    const tail = full.length === bestLength ? "" : full.slice(bestLength).replaceAll("\\", "/")
-    return Result.succeed(
-      bestPoint.endsWith("/") && tail.startsWith("/") ? bestPoint + tail.slice(1) : bestPoint + tail
-    )
-  }
-  // Step 6: \\wsl.localhost\<this distro> or \\wsl$\<this distro>
-  let unc: ReturnType<typeof matchWslUnc>
-  if (folded === undefined) {
-    const { rest, root } = splitRoot(full)
-    unc = matchWslUnc(root, rest)
-  } else unc = matchWslUnc(folded.root, foldedTail(folded))
-  if (unc !== undefined) {
-    if (c.distro === undefined) {
-      return err(input, "toLinux", "NoDistroName", "WSL_DISTRO_NAME is unknown; set context.distro")
-    }
-    if (!DistroName.equals(unc.distro, c.distro)) {
-      return err(
-        input,
-        "toLinux",
-        "OtherDistro",
-        `the path belongs to distribution ${JSON.stringify(unc.distro)}, not ${
-          JSON.stringify(c.distro)
-        }; convert it in that distribution`
-      )
-    }
-    return Result.succeed(unc.linuxPath)
-  }
-  if (full[1] === ":") {
-    return err(
-      input,
-      "toLinux",
-      "NotMounted",
-      `drive ${
-        full[0]!.toUpperCase()
-      }: is not mounted in the distribution (mount it with drvfs or add it to context.drives)`
-    )
-  }
-  return err(input, "toLinux", "NotMounted", "this UNC path is not mounted in the distribution and is not a WSL path")
-}
-
-const foldedTail = (f: Folded): string => f.parts.length === 0 ? "" : f.parts.join("\\") + (f.trailing ? "\\" : "")
-
-const hasEscaped = /[\uf000-\uf01f\uf022\uf02a\uf03a\uf03c\uf03e\uf03f\uf05c\uf07c]/
-
-/** `root` is `\\server\share`, `tail` what follows its separator (`a\b`, `a\`, or ""). */
-const matchWslUnc = (
-  root: string,
-  tail: string
-): { distro: string; linuxPath: string; prefix: UncPath["prefix"] } | undefined => {
-  if (!root.startsWith("\\\\")) return undefined
-  const sep = root.indexOf("\\", 2)
-  if (sep === -1) return undefined
-  const server = root.slice(2, sep).toLowerCase()
-  if (server !== "wsl.localhost" && server !== "wsl$") return undefined
-  const distro = root.slice(sep + 1)
-  if (distro.length === 0) return undefined
-  const slashed = tail.replaceAll("\\", "/")
-  const linuxPath = `/${hasEscaped.test(slashed) ? unescapeName(slashed) : slashed}`
-  return { distro, linuxPath, prefix: server === "wsl$" ? "wsl$" : "wsl.localhost" }
-}
-
-const toLinuxRelative = (
-  input: string,
-  normalized: string,
-  c: Compiled,
-  options: ToLinuxOptions | undefined
-): Result.Result<string, WslPathError> => {
-  if (c.cwd === undefined) {
-    if (options?.absolute === true) {
-      return err(input, "toLinux", "NeedsCwd", "a relative path needs context.cwd to be made absolute")
-    }
-    const folded = fold("", normalized, normalized.endsWith("\\") && normalized.length > 1)
-    if (folded === undefined) {
-      return err(input, "toLinux", "NeedsCwd", "\"..\" leaves the working directory; pass context.cwd")
-    }
-    if (folded.parts.length === 0) return Result.succeed(".")
-    return Result.succeed(folded.parts.join("/") + (folded.trailing ? "/" : ""))
-  }
-  const cwd = trimTrailing(c.cwd, "/")
-  const cwdWindows = toWindowsCompiled(cwd, cwd, c, undefined)
-  if (Result.isFailure(cwdWindows)) {
-    return err(
-      input,
-      "toLinux",
-      "InvalidCwd",
-      `the working directory ${cwd} cannot be converted: ${cwdWindows.failure.detail}`
-    )
-  }
-  const joined = normalizeSeparators(`${cwdWindows.success}\\${normalized}`)
-  const absolute = absoluteToLinux(input, joined, c)
-  if (Result.isFailure(absolute) || options?.absolute === true) return absolute
-  const linux = absolute.success
-  if (linux === cwd || linux === `${cwd}/`) return Result.succeed(".")
-  const prefix = cwd === "/" ? "/" : `${cwd}/`
-  return Result.succeed(linux.startsWith(prefix) ? linux.slice(prefix.length) : linux)
-}
+const wrap = (outcome: Core.PathOutcome): Result.Result<string, WslPathError> =>
+  typeof outcome === "string" ? Result.succeed(outcome) : Result.fail(new WslPathError(outcome))
 
 /**
  * Converts a Windows path to a Linux path like `wslpath -u` (`-a` with `{ absolute: true }`):
@@ -405,64 +80,9 @@ const toLinuxRelative = (
  */
 export const toLinux = (
   windowsPath: string,
-  context: Context,
-  options?: ToLinuxOptions
-): Result.Result<string, WslPathError> => {
-  if (windowsPath.length === 0) return err(windowsPath, "toLinux", "Empty", "the path is empty")
-  const c = compile(context)
-  const normalized = normalizeSeparators(windowsPath)
-  return isAbsoluteWindows(normalized)
-    ? absoluteToLinux(windowsPath, normalized, c)
-    : toLinuxRelative(windowsPath, normalized, c, options)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Linux side
-
-const escapeLinuxRest = (rest: string): string => {
-  if (!illegal.test(rest)) return rest.replaceAll("/", "\\")
-  return rest.split("/").map(escapeName).join("\\")
-}
-
-const toWindowsCompiled = (
-  input: string,
-  path: string,
-  c: Compiled,
-  options: ToWindowsOptions | undefined
-): Result.Result<string, WslPathError> => {
-  let best: { source: string; point: string } | undefined
-  const root = c.root
-  if (path.startsWith(root) && path.length > root.length) {
-    const letter = path.charCodeAt(root.length)
-    if (
-      letter >= 97 && letter <= 122 && (path.length === root.length + 1 || path[root.length + 1] === "/") &&
-      (c.drives === undefined || c.drives.has(path[root.length]!))
-    ) best = { source: `${path[root.length]!.toUpperCase()}:`, point: path.slice(0, root.length + 1) }
-  }
-  for (const m of c.mounts) {
-    if (best !== undefined && m.point.length < best.point.length) continue
-    if (
-      path === m.point || m.point === "/" ||
-      (path.startsWith(m.point) && path[m.point.length] === "/")
-    ) best = { source: m.source, point: m.point === "/" ? "" : m.point }
-  }
-  let out: string
-  if (best !== undefined) {
-    out = best.source + escapeLinuxRest(path.slice(best.point.length))
-    if (out.length === 2 && out[1] === ":") out += "\\"
-  } else {
-    if (c.distro === undefined) {
-      return err(
-        input,
-        "toWindows",
-        "NoDistroName",
-        "WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro"
-      )
-    }
-    out = `\\\\wsl.localhost\\${c.distro}${escapeLinuxRest(path)}`
-  }
-  return Result.succeed(options?.mixed === true ? out.replaceAll("\\", "/") : out)
-}
+  context: Core.Context,
+  options?: Core.ToLinuxOptions
+): Result.Result<string, WslPathError> => wrap(Core.toLinux(windowsPath, context, options))
 
 /**
  * Converts a Linux path to a Windows path like `wslpath -w` (`-m` with `{ mixed: true }`), for
@@ -479,26 +99,9 @@ const toWindowsCompiled = (
  */
 export const toWindows = (
   linuxPath: string,
-  context: Context,
-  options?: ToWindowsOptions
-): Result.Result<string, WslPathError> => {
-  if (linuxPath.length === 0) return err(linuxPath, "toWindows", "Empty", "the path is empty")
-  const c = compile(context)
-  if (linuxPath[0] !== "/") {
-    if (options?.absolute !== true) {
-      const rel = escapeLinuxRest(linuxPath)
-      return Result.succeed(options?.mixed === true ? rel.replaceAll("\\", "/") : rel)
-    }
-    if (c.cwd === undefined) {
-      return err(linuxPath, "toWindows", "NeedsCwd", "a relative path needs context.cwd to be made absolute")
-    }
-    if (!c.cwd.startsWith("/")) {
-      return err(linuxPath, "toWindows", "InvalidCwd", `context.cwd ${JSON.stringify(c.cwd)} is not absolute`)
-    }
-    return toWindowsCompiled(linuxPath, `${trimTrailing(c.cwd, "/")}/${linuxPath}`.replace(/^\/\//, "/"), c, options)
-  }
-  return toWindowsCompiled(linuxPath, linuxPath, c, options)
-}
+  context: Core.Context,
+  options?: Core.ToWindowsOptions
+): Result.Result<string, WslPathError> => wrap(Core.toWindows(linuxPath, context, options))
 
 /**
  * Reads a WSL UNC path (`\\wsl.localhost\<distro>\…` or `\\wsl$\<distro>\…`, either separator,
@@ -506,17 +109,9 @@ export const toWindows = (
  * whose `..` climbs above the distro root give `None`.
  */
 export const parseUnc = (path: string): Option.Option<UncPath> => {
-  let normalized = normalizeSeparators(path)
-  if (normalized.startsWith("\\\\?\\")) normalized = normalized.slice(4)
-  if (!normalized.startsWith("\\\\") || normalized.length < 3) return Option.none()
-  const { rest, root } = splitRoot(normalized)
-  const folded = fold(root, rest, rest.length > 0 && normalized.endsWith("\\"))
-  if (folded === undefined) return Option.none()
-  const unc = matchWslUnc(root, foldedTail(folded))
-  if (unc === undefined || !DistroName.isDistroName(unc.distro)) return Option.none()
-  return Option.some({ distro: unc.distro, linuxPath: unc.linuxPath, prefix: unc.prefix })
+  const parts = Core.parseUnc(path)
+  return parts === undefined ? Option.none() : Option.some(parts as UncPath)
 }
 
 /** `\\wsl.localhost\<distro>` + `linuxPath` (escaped), the form `wslpath -w` prints. */
-export const toUnc = (distro: DistroName.DistroName, linuxPath: string): string =>
-  `\\\\wsl.localhost\\${distro}${escapeLinuxRest(linuxPath.startsWith("/") ? linuxPath : `/${linuxPath}`)}`
+export const toUnc = (distro: DistroName.DistroName, linuxPath: string): string => Core.toUnc(distro, linuxPath)

@@ -9,7 +9,8 @@
 /** Marker first lines of the probe scripts. */
 export const probeMarkers = {
   address: "# isthmus:distro-ip",
-  home: "# isthmus:home"
+  home: "# isthmus:home",
+  preflight: "# isthmus:preflight"
 } as const
 
 /** Prints the default route and the IPv4 addresses (`ip`), or `hostname -I` without `ip`. */

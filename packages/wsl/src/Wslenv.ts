@@ -11,8 +11,7 @@
  * Pure module: no Node built-ins.
  * @module
  */
-import * as Result from "effect/Result"
-import * as WslPath from "./WslPath.ts"
+import * as WslPath from "./internal/pathCore.ts"
 
 /** The flags WSL knows. */
 export type Flag = "p" | "l" | "u" | "w"
@@ -147,11 +146,11 @@ const translateList = (
     if (direction === "toLinux") {
       if (!isAbsoluteWindows(element)) continue
       const r = WslPath.toLinux(element, context)
-      if (Result.isSuccess(r)) out.push(r.success)
+      if (typeof r === "string") out.push(r)
       else warnings.push(`Failed to translate '${element}'`)
     } else {
       const r = WslPath.toWindows(element, context)
-      if (Result.isSuccess(r)) out.push(r.success)
+      if (typeof r === "string") out.push(r)
       else warnings.push(`Failed to translate '${element}'`)
     }
   }

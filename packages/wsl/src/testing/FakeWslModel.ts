@@ -7,11 +7,10 @@
  * command for the caller to run (locally for `fake-wsl`, with the model's programs in memory).
  * @module
  */
-import * as Result from "effect/Result"
-import * as DistroList from "../DistroList.ts"
-import * as DistroName from "../DistroName.ts"
-import * as Preflight from "../Preflight.ts"
-import * as WslPath from "../WslPath.ts"
+import type * as DistroList from "../DistroList.ts"
+import * as Format from "../internal/distroFormat.ts"
+import * as DistroName from "../internal/distroNameRule.ts"
+import * as WslPath from "../internal/pathCore.ts"
 import { probeMarkers } from "../WslProbes.ts"
 
 /** A network interface inside a distro. */
@@ -121,8 +120,13 @@ export const distroInfos = (config: FakeWslConfig): ReadonlyArray<DistroList.Dis
   const explicit = config.distros.findIndex((d) => d.default === true)
   const defaultIndex = explicit === -1 ? 0 : explicit
   return config.distros.flatMap((d, i) =>
-    DistroName.isDistroName(d.name)
-      ? [{ name: d.name, state: d.state ?? "Stopped", version: d.version ?? 2, isDefault: i === defaultIndex }]
+    DistroName.isValid(d.name)
+      ? [{
+        name: d.name as DistroList.DistroInfo["name"],
+        state: d.state ?? "Stopped",
+        version: d.version ?? 2,
+        isDefault: i === defaultIndex
+      }]
       : []
   )
 }
@@ -151,11 +155,11 @@ const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
     return wslError(`Invalid command line argument: ${flags.join(" ")}\n${usage}`)
   }
   const infos = distroInfos(config)
-  if (verbose) return infos.length === 0 ? noDistros() : ok(DistroList.formatVerbose(infos))
+  if (verbose) return infos.length === 0 ? noDistros() : ok(Format.formatVerbose(infos))
   let shown = infos
   if (running) shown = shown.filter((d) => d.state === "Running")
-  else if (!all) shown = shown.filter((d) => !DistroList.isTransient(d.state))
-  if (quiet) return ok(DistroList.formatQuiet(shown))
+  else if (!all) shown = shown.filter((d) => !Format.isTransient(d.state))
+  if (quiet) return ok(Format.formatQuiet(shown))
   if (infos.length === 0) return noDistros()
   if (running && shown.length === 0) return wslError("There are no running distributions.")
   const sorted = [...shown.filter((d) => d.isDefault), ...shown.filter((d) => !d.isDefault)]
@@ -327,7 +331,7 @@ export const wslpath = (distro: FakeDistro, argv: ReadonlyArray<string>, cwd: st
   const context = pathContext(distro, cwd)
   if (mode === undefined || mode === "u") {
     const r = WslPath.toLinux(path, context, { absolute })
-    return Result.isSuccess(r) ? ok(`${r.success}\n`, false) : fail(`wslpath: ${path}\n`)
+    return typeof r === "string" ? ok(`${r}\n`, false) : fail(`wslpath: ${path}\n`)
   }
   const files = new Set(distro.files ?? [])
   let linux = path
@@ -337,7 +341,7 @@ export const wslpath = (distro: FakeDistro, argv: ReadonlyArray<string>, cwd: st
   }
   if (linux.startsWith("/")) linux = resolveLinks(distro, linux)
   const r = WslPath.toWindows(linux, context, { mixed: mode === "m", absolute })
-  return Result.isSuccess(r) ? ok(`${r.success}\n`, false) : fail(`wslpath: ${path}\n`)
+  return typeof r === "string" ? ok(`${r}\n`, false) : fail(`wslpath: ${path}\n`)
 }
 
 const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
@@ -379,7 +383,7 @@ export const answer = (exec: Exec, script: string | undefined): Output | undefin
     return ok(`route:\n${route}addr:\n${addr}`, false)
   }
   if (script.startsWith(probeMarkers.home) && distro.home !== undefined) return ok(`${distro.home}\n`, false)
-  if (script.startsWith(Preflight.marker) && distro.node !== undefined) {
+  if (script.startsWith(probeMarkers.preflight) && distro.node !== undefined) {
     const wanted = /for t in ([^;]*); do/.exec(script)?.[1]?.split(" ").filter((t) => t.length > 0) ?? []
     const tools = new Set(distro.tools ?? [])
     const node = distro.node

@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process"
 import { appendFileSync, existsSync, readFileSync } from "node:fs"
-import * as DistroList from "../DistroList.ts"
+import { encode } from "../internal/distroFormat.ts"
 import * as Wslenv from "../Wslenv.ts"
 import * as Model from "./FakeWslModel.ts"
 
@@ -43,7 +43,7 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
   const write = (stream: NodeJS.WriteStream, text: string, wslText: boolean) =>
     new Promise<void>((resolve) => {
       if (text.length === 0) return resolve()
-      const bytes = wslText ? DistroList.encode(text, { utf8 }) : Buffer.from(text, "utf8")
+      const bytes = wslText ? encode(text, { utf8 }) : Buffer.from(text, "utf8")
       stream.write(bytes, () => resolve())
     })
   let config: Model.FakeWslConfig
