@@ -85,6 +85,8 @@ class FileWriter {
   private fd: number | undefined
   private size = 0
   private pending: Array<string> = []
+  private pendingSizes: Array<number> = []
+  private head = 0
   private pendingBytes = 0
   private writing = false
   private waiters: Array<() => void> = []
@@ -144,6 +146,7 @@ class FileWriter {
       return
     }
     this.pending.push(text)
+    this.pendingSizes.push(bytes)
     this.pendingBytes += bytes
     if (!this.writing) {
       this.writing = true
@@ -157,8 +160,19 @@ class FileWriter {
     for (const w of waiters) w()
   }
 
+  private compact() {
+    if (this.head > 4096 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head)
+      this.pendingSizes = this.pendingSizes.slice(this.head)
+      this.head = 0
+    }
+  }
+
   private drain() {
-    if (this.pending.length === 0 || this.closed) {
+    if (this.head >= this.pending.length || this.closed) {
+      this.pending = []
+      this.pendingSizes = []
+      this.head = 0
       this.writing = false
       this.finishWaiters()
       return
@@ -169,31 +183,31 @@ class FileWriter {
       if (this.size >= cap) this.rotate()
       // Take whole lines that fit in the current file (at most 1 MiB per write).
       const room = Math.min(cap - this.size, 1024 * 1024)
-      const parts: Array<string> = []
+      const from = this.head
       let taken = 0
-      while (this.pending.length > 0) {
-        const next = this.pending[0]!
-        const len = Buffer.byteLength(next)
+      let cut: string | undefined
+      while (this.head < this.pending.length) {
+        const len = this.pendingSizes[this.head]!
         if (taken + len > room) {
           if (taken === 0 && this.size === 0) {
             // A single line larger than a whole file: cut it to the file size.
-            const cut = Buffer.from(next).subarray(0, cap - 1).toString() + "\n"
-            parts.push(cut)
-            taken += Buffer.byteLength(cut)
-            this.pending.shift()
+            cut = Buffer.from(this.pending[this.head]!).subarray(0, cap - 1).toString() + "\n"
+            taken = Buffer.byteLength(cut)
             this.pendingBytes -= len
+            this.head++
           } else if (taken === 0) {
             this.rotate()
             continue
           }
           break
         }
-        parts.push(next)
         taken += len
-        this.pending.shift()
         this.pendingBytes -= len
+        this.head++
       }
-      const buffer = Buffer.from(parts.join(""))
+      const text = cut ?? this.pending.slice(from, this.head).join("")
+      this.compact()
+      const buffer = Buffer.from(text)
       NodeFs.write(this.fd!, buffer, 0, buffer.length, null, (error) => {
         if (error === null) {
           this.size += buffer.length
@@ -203,8 +217,10 @@ class FileWriter {
       })
     } catch {
       // The disk refused: drop what is pending rather than block or crash the host.
-      this.droppedLines += this.pending.length
+      this.droppedLines += this.pending.length - this.head
       this.pending = []
+      this.pendingSizes = []
+      this.head = 0
       this.pendingBytes = 0
       this.writing = false
       this.finishWaiters()
@@ -219,6 +235,8 @@ class FileWriter {
   close() {
     this.closed = true
     this.pending = []
+    this.pendingSizes = []
+    this.head = 0
     this.pendingBytes = 0
     if (this.fd !== undefined) {
       try {
@@ -232,10 +250,19 @@ class FileWriter {
   }
 }
 
+let isoCacheTime = -1
+let isoCache = ""
+/** ISO-8601 with milliseconds; lines of the same millisecond share the string. */
+const isoOf = (time: number): string => {
+  if (time !== isoCacheTime) {
+    isoCacheTime = time
+    isoCache = new Date(time).toISOString()
+  }
+  return isoCache
+}
+
 const formatLine = (line: LogLine): string =>
-  `${new Date(line.time).toISOString()} ${line.source} #${line.runId}${
-    line.truncated ? " [truncated]" : ""
-  } ${line.text}\n`
+  `${isoOf(line.time)} ${line.source} #${line.runId}${line.truncated ? " [truncated]" : ""} ${line.text}\n`
 
 /**
  * Creates an instance log for `id`. Files go to `<dir>/<logFileStem(id)>.log` (rotated to
