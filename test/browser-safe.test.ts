@@ -15,6 +15,8 @@ export const browserEntries = [
   "packages/wsl/src/DistroName.ts",
   "packages/wsl/src/DistroList.ts",
   "packages/wsl/src/Wslenv.ts",
+  "packages/wsl/src/WslCommand.ts",
+  "packages/wsl/src/Networking.ts",
   "packages/rpc-protocol/src/index.ts"
 ]
 
