@@ -257,7 +257,7 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
     env: hostEnv,
     isAvailable: Effect.succeed(options.available !== false),
     run,
-    hostAddresses: Effect.sync(() => config.hostAddresses ?? []),
+    hostAddresses: Ref.get(state).pipe(Effect.map((c) => c.hostAddresses ?? [])),
     wslConfig: Ref.get(state).pipe(Effect.map((c) => Option.fromNullishOr(c.wslConfig)))
   })
   const control = FakeWslHost.of({

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process"
 import { appendFileSync, existsSync, readFileSync } from "node:fs"
 import { encode } from "../internal/distroFormat.ts"
+import * as PathCore from "../internal/pathCore.ts"
 import * as Wslenv from "../Wslenv.ts"
 import * as Model from "./FakeWslModel.ts"
 
@@ -84,11 +85,16 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
   for (const w of translated.warnings) process.stderr.write(`${w}\n`)
   let cwd: string | undefined
   if (step.cwd !== undefined) {
-    cwd = step.cwd === "~"
-      ? childEnv["HOME"]
-      : step.cwd.startsWith("~/")
-      ? `${childEnv["HOME"] ?? ""}${step.cwd.slice(1)}`
+    const linuxCwd = /^[A-Za-z]:[\\/]/.test(step.cwd)
+      ? PathCore.toLinux(step.cwd, Model.pathContext(step.distro))
       : step.cwd
+    cwd = typeof linuxCwd !== "string"
+      ? undefined
+      : linuxCwd === "~"
+      ? childEnv["HOME"]
+      : linuxCwd.startsWith("~/")
+      ? `${childEnv["HOME"] ?? ""}${linuxCwd.slice(1)}`
+      : linuxCwd
     if (cwd === undefined || !existsSync(cwd)) {
       await write(
         process.stdout,
