@@ -89,6 +89,13 @@ export interface RpcServerOptions<M extends MethodTable> {
   readonly onNotification?:
     | ((notification: Message.Notification, context: HandlerContext) => Effect.Effect<void>)
     | undefined
+  /**
+   * The codex app-server gate: before the `initialize` request every other request gets the
+   * dialect's "unauthorized" error (`-32600 "Not initialized"` in the lite dialect); a second
+   * `initialize` gets `"Already initialized"`. `initialize` must be in the method table; its
+   * handler's result is the answer. Combine with `auth` or use alone.
+   */
+  readonly initialize?: { readonly method?: string | undefined } | undefined
   /** A built-in `ping` → `{ ok: true }` unless the table has one. Default true. */
   readonly ping?: boolean | undefined
 }
@@ -116,6 +123,7 @@ export interface RpcServer {
 interface Connection {
   readonly id: number
   authenticated: boolean
+  initialized: boolean
   peer: RpcPeer.RpcPeer | undefined
 }
 
@@ -157,6 +165,7 @@ export const make = <M extends MethodTable>(
     let nextConnectionId = 1
     const authMethod = options.auth?.method ?? "auth"
     const publicMethods = new Set(options.auth?.publicMethods ?? ["ping"])
+    const initializeMethod = options.initialize?.method ?? "initialize"
     const builtinPing = (options.ping ?? true) && methods["ping"] === undefined
     const handlers = options.handlers as unknown as {
       readonly [method: string]: (params: unknown, context: HandlerContext) => Effect.Effect<unknown, RpcError>
@@ -214,6 +223,20 @@ export const make = <M extends MethodTable>(
           if (!connection.authenticated && !publicMethods.has(request.method)) {
             return fail(dialect.errors.unauthorized())
           }
+          if (options.initialize !== undefined) {
+            if (request.method === initializeMethod) {
+              if (connection.initialized) {
+                return fail({ ...dialect.errors.invalidRequest("already initialized"), message: "Already initialized" })
+              }
+              return Effect.tap(runMethod(request, context(peer)), () =>
+                Effect.sync(() => {
+                  connection.initialized = true
+                }))
+            }
+            if (!connection.initialized && !publicMethods.has(request.method)) {
+              return fail({ ...dialect.errors.unauthorized(), message: "Not initialized" })
+            }
+          }
           return runMethod(request, context(peer))
         }
         const peer = yield* RpcPeer.make({
@@ -243,6 +266,7 @@ export const make = <M extends MethodTable>(
           const connection: Connection = {
             id: nextConnectionId++,
             authenticated: options.auth === undefined,
+            initialized: options.initialize === undefined,
             peer: undefined
           }
           return serveConnection(socket, connection).pipe(
