@@ -80,10 +80,18 @@ export class BackendPool extends Context.Service<BackendPool, {
    */
   reconcile(desired: ReadonlyArray<BackendSpec>): Effect.Effect<ReconcilePlan.Plan, InvalidDesiredStateError>
   /**
-   * Keeps the pool reconciled to `ref` until the scope closes. Bursts of changes are coalesced:
-   * while one reconcile runs only the latest desired state waits, and it is always applied.
+   * Keeps the pool reconciled to `ref` until the scope closes; with `toDesired`, `ref` can hold
+   * any value (a settings object) that maps to the desired specs. Bursts of changes are coalesced:
+   * while one reconcile runs only the latest value waits, and it is always applied. An invalid
+   * desired state is logged and skipped (the pool keeps the last valid one).
    */
-  follow(ref: SubscriptionRef.SubscriptionRef<ReadonlyArray<BackendSpec>>): Effect.Effect<void, never, Scope.Scope>
+  follow: {
+    (ref: SubscriptionRef.SubscriptionRef<ReadonlyArray<BackendSpec>>): Effect.Effect<void, never, Scope.Scope>
+    <A>(
+      ref: SubscriptionRef.SubscriptionRef<A>,
+      toDesired: (value: A) => ReadonlyArray<BackendSpec>
+    ): Effect.Effect<void, never, Scope.Scope>
+  }
 }>()("@isthmus/backend-pool/BackendPool") {
   /** The pool; needs `Launchers`. Closing the layer stops every instance concurrently. */
   static readonly layer: Layer.Layer<BackendPool, never, Launchers> = Layer.effect(
@@ -232,11 +240,19 @@ export class BackendPool extends Context.Service<BackendPool, {
         }))
       })
 
-      const follow = (ref: SubscriptionRef.SubscriptionRef<ReadonlyArray<BackendSpec>>) =>
+      const follow = <A>(
+        ref: SubscriptionRef.SubscriptionRef<A>,
+        toDesired: (value: A) => ReadonlyArray<BackendSpec> = (value) => value as ReadonlyArray<BackendSpec>
+      ) =>
         Effect.gen(function*() {
           const latest = yield* Queue.sliding<ReadonlyArray<BackendSpec>>(1)
           yield* SubscriptionRef.changes(ref).pipe(
-            Stream.runForEach((desired) => Queue.offer(latest, desired)),
+            Stream.runForEach((value) =>
+              Effect.try(() => toDesired(value)).pipe(
+                Effect.flatMap((desired) => Queue.offer(latest, desired)),
+                Effect.catch(() => Effect.logWarning("follow: toDesired threw; keeping the last desired state"))
+              )
+            ),
             Effect.forkScoped({ startImmediately: true })
           )
           yield* Queue.take(latest).pipe(
