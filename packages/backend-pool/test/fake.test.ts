@@ -1,10 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BackendPool, BackendSpec } from "@isthmus/backend-pool"
+import { BackendPool, BackendSpec, Launchers } from "@isthmus/backend-pool"
 import { FakeLauncher } from "@isthmus/backend-pool/testing"
 import { Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 
 const layer = BackendPool.layer.pipe(Layer.provideMerge(FakeLauncher.layer()))
+
+/** A host's own launcher kind: here, the fake's processes registered under "Mine". */
+const customLaunchers = Layer.effect(
+  Launchers,
+  Effect.map(FakeLauncher.make(["Mine"]), ({ launchers }) => Launchers.fromLaunchers(launchers))
+)
 
 const fake = (id: string, script: ReadonlyArray<string>, extra: Partial<BackendSpec.BackendSpec> = {}) =>
   ({ id, launcher: { _tag: "Local", command: "fake", args: script }, ...extra }) as BackendSpec.BackendSpec
@@ -209,6 +215,67 @@ describe("BackendPool with the fake launcher", () => {
       const dup = yield* Effect.flip(pool.reconcile([a, a]))
       assert.strictEqual(dup._tag, "InvalidDesiredStateError")
     }).pipe(Effect.provide(layer)))
+
+  it.effect("register waits for an instance that is still closing; a second unregister waits too", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const first = yield* pool.register(fake("slowstop", ["term-delay:2000", "ready"], { stop: { graceMs: 5_000 } }))
+      yield* first.start
+      yield* first.awaitReady
+      const closing = yield* Effect.forkChild(pool.unregister("slowstop"), { startImmediately: true })
+      const again = yield* Effect.forkChild(pool.unregister("slowstop"), { startImmediately: true })
+      const reopened = yield* Effect.forkChild(
+        pool.register(fake("slowstop", ["ready"])).pipe(Effect.flatMap((i) => Effect.as(i.start, i))),
+        { startImmediately: true }
+      )
+      yield* Effect.yieldNow
+      // Closing: hidden from list/get, the new registration waits.
+      assert.strictEqual((yield* pool.list).length, 0)
+      assert.isUndefined(reopened.pollUnsafe())
+      yield* TestClock.adjust("2 seconds")
+      const outcome = yield* Fiber.join(closing)
+      assert.strictEqual(outcome.method, "graceful")
+      assert.strictEqual(outcome.durationMs, 2_000)
+      yield* Fiber.join(again)
+      const instance = yield* Fiber.join(reopened)
+      yield* instance.awaitReady
+      assert.strictEqual(yield* control.spawnCount("slowstop"), 2)
+      assert.strictEqual(yield* control.maxConcurrentPerId, 1)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("restart: a new run with a new run id; a custom launcher kind is found by its name", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(fake("r", ["ready"]))
+      yield* instance.start
+      const first = yield* instance.awaitReady
+      const outcome = yield* instance.restart
+      assert.strictEqual(outcome.method, "graceful")
+      const second = yield* instance.awaitReady
+      assert.strictEqual(second.runId, first.runId + 1)
+      const custom = yield* pool.register({ id: "custom", launcher: { _tag: "Custom", kind: "mine" } })
+      yield* custom.start
+      yield* TestClock.adjust("10 millis")
+      // "mine" is not registered here: the launch fails (typed, with the kind in the message) and backs off.
+      const s = yield* custom.snapshot
+      assert.strictEqual(s.phase, "Backoff")
+      assert.strictEqual(s.failure?.reason, "LaunchFailed")
+      assert.include(s.failure?.message, "\"mine\"")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a Custom launcher kind registered by the host", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register({
+        id: "mine",
+        launcher: { _tag: "Custom", kind: "Mine", config: { script: ["print:listening on http://mine.local:1"] } },
+        readiness: { check: { _tag: "LogLine", pattern: "listening on (?<url>\\S+)" } }
+      })
+      yield* instance.start
+      const ready = yield* instance.awaitReady
+      assert.strictEqual(ready.url, "http://mine.local:1")
+    }).pipe(Effect.provide(BackendPool.layer.pipe(Layer.provide(customLaunchers)))))
 
   it.effect("closing the pool stops every instance concurrently within the longest grace period", () =>
     Effect.gen(function*() {

@@ -217,6 +217,25 @@ describe("real processes", () => {
     60_000
   )
 
+  it.live("a crash right after 10 000 lines: every line is captured, in order, before the exit is reported", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(node("tail", "tail.mjs", [], {
+        restart: { mode: "never" },
+        log: { ringLines: 20_000, maxLineBytes: 1024 }
+      }))
+      yield* instance.start
+      yield* Effect.flip(instance.awaitReady)
+      const lines = (yield* instance.log.recent).filter((l) => l.runId === 1)
+      const numbered = lines.filter((l) => l.source === "stdout").map((l) => l.text)
+      assert.strictEqual(numbered.length, 10_000)
+      assert.deepStrictEqual(numbered, Array.from({ length: 10_000 }, (_, i) => `line ${i}`))
+      const ended = lines.findIndex((l) => l.source === "system" && l.text.startsWith("run 1 ended"))
+      const last = lines.findIndex((l) => l.text === "line 9999")
+      assert.isAbove(ended, last)
+      assert.strictEqual((yield* instance.snapshot).lastExit?.code, 1)
+    }).pipe(Effect.provide(livePool)))
+
   it.live("the host killed with SIGKILL: every backend using the child helper exits within 2 s", () =>
     Effect.gen(function*() {
       const host = NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })

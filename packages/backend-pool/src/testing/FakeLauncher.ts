@@ -2,7 +2,7 @@
  * A fake launcher whose processes follow a tiny script and obey commands, in virtual time.
  *
  * A spec launched by the fake keeps its real shape (`Local`, `Wsl` or a `Custom` kind); the
- * launch arguments are read as script steps, run one after another:
+ * launch arguments (for `Custom`: `config.script`) are read as script steps, run one after another:
  *
  * | step | effect |
  * |---|---|
@@ -73,8 +73,11 @@ export class FakeLauncher extends Context.Service<FakeLauncher, {
   failLaunches(id: string, count: number): Effect.Effect<void>
 }>()("@isthmus/backend-pool/testing/FakeLauncher") {}
 
-const scriptOf = (spec: BackendSpec): ReadonlyArray<string> =>
-  spec.launcher._tag === "Custom" ? [] : spec.launcher.args ?? []
+const scriptOf = (spec: BackendSpec): ReadonlyArray<string> => {
+  if (spec.launcher._tag !== "Custom") return spec.launcher.args ?? []
+  const config = spec.launcher.config as { readonly script?: unknown } | undefined
+  return Array.isArray(config?.script) ? config.script.filter((x): x is string => typeof x === "string") : []
+}
 
 /**
  * Builds a fake launcher for the given kinds (default `Local` and `Wsl`), plus its control.
