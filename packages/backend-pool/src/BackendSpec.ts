@@ -147,6 +147,7 @@ const isFunction = (u: unknown): u is CustomReadinessCheck => typeof u === "func
  * - `LogLine`: a regular expression on output lines; a named group `url` (or `port`) is captured;
  * - `Http`: GET `url` (with `{host}` and `{port}` filled in) until it answers 2xx–3xx;
  * - `Tcp`: a TCP connect to `host:port` succeeds;
+ * - `Rpc`: a JSON-RPC call (`ping` by default) over TCP or WebSocket returns a result;
  * - `Custom`: a host function, called every period.
  */
 export const Readiness = Schema.Union([
@@ -163,6 +164,16 @@ export const Readiness = Schema.Union([
   Schema.TaggedStruct("Tcp", {
     host: Schema.optionalKey(Schema.String),
     port: Schema.optionalKey(Port)
+  }),
+  Schema.TaggedStruct("Rpc", {
+    /** `tcp://{host}:{port}` (NDJSON, the default) or a `ws://…` URL (one message per frame). */
+    url: Schema.optionalKey(Schema.String),
+    /** The JSON-RPC dialect of `@isthmus/rpc-protocol` (default `strict`). */
+    dialect: Schema.optionalKey(Schema.Literals(["strict", "lite", "daemon"])),
+    /** The method to call (default `ping`); ready when it returns a result. */
+    method: Schema.optionalKey(Schema.String),
+    params: Schema.optionalKey(Schema.Unknown),
+    probeTimeoutMs: Schema.optionalKey(Millis)
   }),
   Schema.TaggedStruct("Custom", {
     name: Schema.String,

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { Dialect, Framing, RpcPeer } from "@isthmus/rpc-protocol"
+import { connectTcp, connectWebSocket } from "@isthmus/rpc-protocol/node"
 import { Deferred, Effect } from "effect"
 import * as NodeNet from "node:net"
 import type { ReadyInfo, ResolvedReadiness } from "./BackendSpec.ts"
@@ -106,8 +108,39 @@ const httpProbe = (url: string, timeoutMs: number) =>
     catch: () => false
   }).pipe(Effect.orElseSucceed(() => false))
 
+const dialects = { strict: Dialect.strict, lite: Dialect.lite, daemon: Dialect.daemon } as const
+
+/** One JSON-RPC call over a fresh connection; true when it returned a result in time. */
+export const rpcProbe = (
+  url: string,
+  dialect: keyof typeof dialects,
+  method: string,
+  params: unknown,
+  timeoutMs: number
+): Effect.Effect<boolean> =>
+  Effect.scoped(Effect.gen(function*() {
+    const u = new URL(url)
+    const ws = u.protocol === "ws:" || u.protocol === "wss:"
+    const port = Number(u.port)
+    if (!ws && (!Number.isInteger(port) || port <= 0)) return false
+    const peer = yield* RpcPeer.make({
+      connect: ws
+        ? connectWebSocket(url, { openTimeout: timeoutMs })
+        : connectTcp({ host: u.hostname, port, openTimeout: timeoutMs }),
+      dialect: dialects[dialect],
+      framing: ws ? Framing.webSocket() : Framing.ndjson(),
+      requestTimeout: timeoutMs
+    })
+    yield* peer.request(method, params, { timeout: timeoutMs })
+    return true
+  })).pipe(
+    Effect.timeout(timeoutMs + 500),
+    Effect.orElseSucceed(() => false),
+    Effect.catchDefect(() => Effect.succeed(false))
+  )
+
 /**
- * The polling checks (`Http`, `Tcp`, `Custom`): tried every `periodMs` until one succeeds.
+ * The polling checks (`Http`, `Tcp`, `Rpc`, `Custom`): tried every `periodMs` until one succeeds.
  * Never completes on its own when the backend never becomes ready; the caller times it out.
  */
 export const poll = (policy: ResolvedReadiness, input: ReadinessInput): Effect.Effect<ReadyInfo> =>
@@ -128,6 +161,21 @@ export const poll = (policy: ResolvedReadiness, input: ReadinessInput): Effect.E
           const port = check.port ?? input.port
           if (port !== undefined && (yield* tcpProbe(host, port, 1_000))) {
             return { url: `tcp://${host}:${port}`, port }
+          }
+          break
+        }
+        case "Rpc": {
+          const url = fillTemplate(check.url ?? "tcp://{host}:{port}", input)
+          if (
+            yield* rpcProbe(
+              url,
+              check.dialect ?? "strict",
+              check.method ?? "ping",
+              check.params,
+              check.probeTimeoutMs ?? 1_000
+            )
+          ) {
+            return { url, port: portOfUrl(url) ?? input.port }
           }
           break
         }

@@ -2,7 +2,7 @@
  * Supervision of real processes on this machine, with numbers in the assertions.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup } from "@isthmus/backend-pool"
+import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup, Readiness } from "@isthmus/backend-pool"
 import { Effect, Redacted, Stream } from "effect"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -283,6 +283,21 @@ describe("real processes", () => {
       assert.strictEqual(outcome.method, "graceful")
       assert.isFalse(alive(ready.pid!))
       NodeFs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("RPC readiness: a JSON-RPC ping over TCP on an allocated port", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(node("rpc", "rpc-server.mjs", ["{port}"], {
+        port: { _tag: "Allocated" },
+        readiness: { check: { _tag: "Rpc" }, startupTimeoutMs: 10_000, periodMs: 100 }
+      }))
+      yield* instance.start
+      const ready = yield* instance.awaitReady
+      assert.match(ready.url ?? "", /^tcp:\/\/127\.0\.0\.1:\d+$/)
+      assert.include((yield* instance.log.recent).map((l) => l.text), `rpc listening on ${ready.port}`)
+      assert.isFalse(yield* Readiness.rpcProbe(ready.url!, "strict", "nope", undefined, 1_000))
+      assert.isTrue(yield* Readiness.rpcProbe(ready.url!, "strict", "ping", undefined, 1_000))
     }).pipe(Effect.provide(livePool)))
 
   it.live("bootstrap on fd 3 and in the environment", () =>
