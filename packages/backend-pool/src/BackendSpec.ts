@@ -35,6 +35,7 @@ export const EnvName = Schema.String.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-
 
 /** A signal used to ask a backend to stop. */
 export const StopSignal = Schema.Literals(["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"])
+/** A stop signal name. */
 export type StopSignal = typeof StopSignal.Type
 
 // ---------------------------------------------------------------------------------------------
@@ -51,6 +52,7 @@ export const LocalLaunch = Schema.TaggedStruct("Local", {
   /** Whether the host's own environment is inherited (default true). */
   inheritEnv: Schema.optionalKey(Schema.Boolean)
 })
+/** A `Local` launch. */
 export type LocalLaunch = typeof LocalLaunch.Type
 
 /** Run a command inside a WSL distro through `wsl.exe -d <distro> --exec …` (see `WslLauncher`). */
@@ -62,6 +64,7 @@ export const WslLaunch = Schema.TaggedStruct("Wsl", {
   /** A Linux working directory, passed as `--cd`. */
   cwd: Schema.optionalKey(Schema.String)
 })
+/** A `Wsl` launch. */
 export type WslLaunch = typeof WslLaunch.Type
 
 /** A launcher the host registered itself, chosen by `kind`, with its own configuration. */
@@ -69,9 +72,12 @@ export const CustomLaunch = Schema.TaggedStruct("Custom", {
   kind: Schema.String.check(Schema.isMinLength(1)),
   config: Schema.optionalKey(Schema.Unknown)
 })
+/** A `Custom` launch. */
 export type CustomLaunch = typeof CustomLaunch.Type
 
+/** Which launcher runs the backend, and what it runs. */
 export const Launch = Schema.Union([LocalLaunch, WslLaunch, CustomLaunch])
+/** A launch of any kind. */
 export type Launch = typeof Launch.Type
 
 /** The key under which a launcher is registered for a given launch spec. */
@@ -90,13 +96,16 @@ export const launcherKind = (launch: Launch): string => launch._tag === "Custom"
  * The backend reads it with `@isthmus/backend-pool/child` (`readBootstrap`).
  */
 export const BootstrapDelivery = Schema.Literals(["fd3", "stdin", "env", "none"])
+/** A bootstrap delivery. */
 export type BootstrapDelivery = typeof BootstrapDelivery.Type
 
+/** The bootstrap envelope and how it is delivered. */
 export const Bootstrap = Schema.Struct({
   delivery: BootstrapDelivery,
   /** The envelope (a `BootstrapEnvelope` from `@isthmus/rpc-protocol`), encoded as one JSON line. */
   envelope: Schema.Record(Schema.String, Schema.Unknown)
 })
+/** A bootstrap. */
 export type Bootstrap = typeof Bootstrap.Type
 
 /**
@@ -112,6 +121,7 @@ export const PortSpec = Schema.Union([
   Schema.TaggedStruct("Fixed", { port: Port, envName: Schema.optionalKey(EnvName) }),
   Schema.TaggedStruct("Allocated", { envName: Schema.optionalKey(EnvName) })
 ])
+/** A port specification. */
 export type PortSpec = typeof PortSpec.Type
 
 /** What a readiness check learnt: the URL the backend can be reached at, when known. */
@@ -180,20 +190,24 @@ export const Readiness = Schema.Union([
     check: Schema.declare(isFunction)
   })
 ])
+/** A readiness check. */
 export type Readiness = typeof Readiness.Type
 
+/** The readiness check with its startup timeout (default 30 s) and probe period (default 250 ms). */
 export const ReadinessPolicy = Schema.Struct({
   check: Schema.optionalKey(Readiness),
   startupTimeoutMs: Schema.optionalKey(Millis),
   /** Period between probes during startup (default 250 ms). */
   periodMs: Schema.optionalKey(Millis)
 })
+/** A readiness policy. */
 export type ReadinessPolicy = typeof ReadinessPolicy.Type
 
 // ---------------------------------------------------------------------------------------------
 // Restart, stop, logs, preflight
 // ---------------------------------------------------------------------------------------------
 
+/** Capped exponential backoff with jitter between restarts. */
 export const BackoffPolicy = Schema.Struct({
   /** First delay (default 1000 ms). */
   initialMs: Schema.optionalKey(Millis),
@@ -204,8 +218,10 @@ export const BackoffPolicy = Schema.Struct({
   /** Relative jitter, 0..1 (default 0.2, i.e. ±20%). */
   jitter: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })))
 })
+/** A backoff policy. */
 export type BackoffPolicy = typeof BackoffPolicy.Type
 
+/** When to restart, how long to wait, when the backoff resets and when the breaker trips. */
 export const RestartPolicySpec = Schema.Struct({
   /** `always` (default), `on-failure` (not after exit code 0) or `never`. */
   mode: Schema.optionalKey(Schema.Literals(["always", "on-failure", "never"])),
@@ -219,16 +235,20 @@ export const RestartPolicySpec = Schema.Struct({
   /** ... within this window (default 600 000 ms) park the instance in `CrashLoop`. */
   crashLoopWindowMs: Schema.optionalKey(Millis)
 })
+/** A restart policy. */
 export type RestartPolicySpec = typeof RestartPolicySpec.Type
 
+/** How a backend is stopped: a signal to its whole process group, a grace period, then SIGKILL. */
 export const StopPolicy = Schema.Struct({
   /** The graceful signal sent to the whole process group (default SIGTERM). */
   signal: Schema.optionalKey(StopSignal),
   /** How long the group gets before SIGKILL (default 10 000 ms). */
   graceMs: Schema.optionalKey(Millis)
 })
+/** A stop policy. */
 export type StopPolicy = typeof StopPolicy.Type
 
+/** Where logs go and how much is kept; every limit is bounded. */
 export const LogPolicy = Schema.Struct({
   /** Directory for rotating log files; none means memory only. */
   dir: Schema.optionalKey(Schema.String),
@@ -245,10 +265,12 @@ export const LogPolicy = Schema.Struct({
   /** Lines buffered per live subscriber before that subscriber loses lines (default 4096). */
   liveBuffer: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))
 })
+/** A log policy. */
 export type LogPolicy = typeof LogPolicy.Type
 
 /** How a preflight failure is handled. */
 export const FailureClass = Schema.Literals(["fatal", "transient", "bounded"])
+/** A failure class. */
 export type FailureClass = typeof FailureClass.Type
 
 /**
@@ -292,6 +314,7 @@ export const BackendSpec = Schema.Struct({
   log: Schema.optionalKey(LogPolicy),
   preflight: Schema.optionalKey(Schema.declare(isPreflight))
 })
+/** A backend spec. */
 export type BackendSpec = typeof BackendSpec.Type
 
 /** Decode a spec from unknown input (for example a settings file). */
@@ -323,6 +346,7 @@ export const defaults = {
   liveBuffer: 4096
 } as const
 
+/** The restart policy with defaults applied. */
 export interface ResolvedRestart {
   readonly mode: "always" | "on-failure" | "never"
   readonly preventExitCodes: ReadonlyArray<number>
@@ -335,6 +359,7 @@ export interface ResolvedRestart {
   readonly crashLoopWindowMs: number
 }
 
+/** The log policy with defaults applied. */
 export interface ResolvedLog {
   readonly dir: string | undefined
   readonly maxFileBytes: number
@@ -345,17 +370,20 @@ export interface ResolvedLog {
   readonly liveBuffer: number
 }
 
+/** The stop policy with defaults applied. */
 export interface ResolvedStop {
   readonly signal: StopSignal
   readonly graceMs: number
 }
 
+/** The readiness policy with defaults applied. */
 export interface ResolvedReadiness {
   readonly check: Readiness
   readonly startupTimeoutMs: number
   readonly periodMs: number
 }
 
+/** The spec's restart policy with {@link defaults}. */
 export const resolveRestart = (spec: BackendSpec): ResolvedRestart => {
   const r = spec.restart ?? {}
   const b = r.backoff ?? {}
@@ -372,6 +400,7 @@ export const resolveRestart = (spec: BackendSpec): ResolvedRestart => {
   }
 }
 
+/** The spec's log policy with {@link defaults}. */
 export const resolveLog = (spec: BackendSpec): ResolvedLog => {
   const l = spec.log ?? {}
   return {
@@ -385,11 +414,13 @@ export const resolveLog = (spec: BackendSpec): ResolvedLog => {
   }
 }
 
+/** The spec's stop policy with {@link defaults}. */
 export const resolveStop = (spec: BackendSpec): ResolvedStop => ({
   signal: spec.stop?.signal ?? defaults.stopSignal,
   graceMs: spec.stop?.graceMs ?? defaults.graceMs
 })
 
+/** The spec's readiness policy with {@link defaults} (readiness `Signal` when none is given). */
 export const resolveReadiness = (spec: BackendSpec): ResolvedReadiness => ({
   check: spec.readiness?.check ?? { _tag: "Signal" },
   startupTimeoutMs: spec.readiness?.startupTimeoutMs ?? defaults.startupTimeoutMs,

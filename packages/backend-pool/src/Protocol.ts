@@ -18,8 +18,9 @@ export const ENV_BOOTSTRAP = "ISTHMUS_BOOTSTRAP"
 /** Which fd reaches EOF when the host goes away (`0` for stdin). */
 export const ENV_LIFETIME_FD = "ISTHMUS_LIFETIME_FD"
 
-/** The instance id and run id, for the backend's own logs. */
+/** The instance id, for the backend's own logs. */
 export const ENV_INSTANCE_ID = "ISTHMUS_INSTANCE_ID"
+/** The run id (1, 2, … per start), for the backend's own logs. */
 export const ENV_RUN_ID = "ISTHMUS_RUN_ID"
 
 /** What a ready line carries. */

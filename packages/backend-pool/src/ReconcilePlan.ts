@@ -29,6 +29,7 @@ export interface Plan {
   readonly stopped: ReadonlyArray<string>
 }
 
+/** A plan that does nothing. */
 export const emptyPlan: Plan = { started: [], replaced: [], updated: [], kept: [], stopped: [] }
 
 /** Ids that appear more than once in `desired`. */

@@ -44,6 +44,7 @@ export interface BreakerState {
   readonly failures: ReadonlyArray<number>
 }
 
+/** No failures recorded. */
 export const emptyBreaker: BreakerState = { failures: [] }
 
 /** Record a failure at `now`; drops failures older than the window. */
