@@ -101,11 +101,15 @@ const supervise = (options: Context) =>
     yield* out.line(`settings: ${options.settingsFile}`)
     yield* out.line(`wsl: ${options.wsl.description}`)
 
-    // Events first, so nothing the pool does is missed.
+    // Events first, so nothing the pool does is missed. On a TTY every event also redraws the
+    // table, and a one-second tick keeps "IN STATE" moving.
+    const tty = options.tty ?? process.stdout.isTTY === true
+    const redraw = tty ? Effect.flatMap(pool.status, out.table) : Effect.void
     yield* pool.events.pipe(
-      Stream.runForEach((event) => out.line(`  event  ${describeEvent(event)}`)),
+      Stream.runForEach((event) => Effect.andThen(out.line(`  event  ${describeEvent(event)}`), redraw)),
       Effect.forkScoped({ startImmediately: true })
     )
+    if (tty) yield* redraw.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
     yield* Effect.yieldNow
 
     const desired = yield* SubscriptionRef.make<ReadonlyArray<BackendSpec.BackendSpec>>(yield* readSpecs)
@@ -222,6 +226,7 @@ const supervise = (options: Context) =>
       }
     })
     yield* out.line(`  stopped ${plan.stopped.length} backends; processes left: ${alive.length}`)
+    if (tty) yield* out.table(yield* status)
     yield* out.line(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`)
   })
 
