@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  Cause,
   Clock,
   Deferred,
   Effect,
@@ -543,7 +544,26 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       }))
       const request = yield* Deferred.make<void>()
       stopRequest = request
-      supervisor = yield* Effect.forkDetach(supervise(request), { startImmediately: true })
+      const guarded = supervise(request).pipe(
+        // A bug must not leave the instance looking alive: park it in Failed, say why.
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Effect.succeed(undefined)
+            : transition((s) => ({
+              ...s,
+              phase: "Failed",
+              pid: undefined,
+              url: undefined,
+              failure: {
+                reason: "LaunchFailed",
+                message: `supervisor failed: ${Cause.pretty(cause).split("\n")[0] ?? "defect"}`,
+                failureClass: "fatal",
+                lines: log.tail(failureTailLines)
+              }
+            })).pipe(Effect.as(undefined))
+        )
+      )
+      supervisor = yield* Effect.forkDetach(guarded, { startImmediately: true })
     })).pipe(Effect.withSpan("BackendInstance.start", { attributes: { id } }))
 
     const stopped: StopOutcome = { method: "exited", durationMs: 0, survivors: 0 }
