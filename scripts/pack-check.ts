@@ -130,7 +130,7 @@ try {
     console.log(`  ${config}: type-checks against the packed declarations`)
   }
   const output = execFileSync(process.execPath, ["main.ts"], { cwd: consumer, encoding: "utf8" })
-  process.stdout.write(output.replace(/^/gm, "  consumer> "))
+  process.stdout.write(output.trimEnd().replace(/^/gm, "  consumer> ") + "\n")
   if (!output.includes("consumer ok")) {
     failures++
     console.log("  consumer program did not print 'consumer ok'")
