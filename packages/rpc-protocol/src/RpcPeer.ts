@@ -23,7 +23,6 @@ import {
   PubSub,
   Schema,
   Scope,
-  Semaphore,
   Stream,
   Tracer
 } from "effect"
@@ -194,7 +193,8 @@ export interface RpcPeer<M extends MethodTable = MethodTable> {
 interface Pending {
   readonly method: string
   readonly data: string | Uint8Array
-  readonly deferred: Deferred.Deferred<unknown, CallError>
+  /** Completes the call (first completion wins). */
+  readonly settle: (exit: Exit.Exit<unknown, CallError>) => void
   readonly idempotent: boolean
   replays: number
   replay: boolean
@@ -273,7 +273,7 @@ export const make = <M extends MethodTable = MethodTable>(
     // The bounded outbound queue: a plain array drained by the writer fiber. The writer waits on a
     // Deferred, which resumes it synchronously when something is queued (no scheduler hop).
     const outbox: Array<Item> = []
-    let wakeWriter: Deferred.Deferred<void> | undefined
+    let wakeWriter: ((effect: Effect.Effect<void>) => void) | undefined
     let spaceWaiters: Array<Deferred.Deferred<void>> = []
     const offerUnsafe = (item: Item): boolean => {
       if (outbox.length >= capacity) return false
@@ -281,7 +281,7 @@ export const make = <M extends MethodTable = MethodTable>(
       if (wakeWriter !== undefined) {
         const wake = wakeWriter
         wakeWriter = undefined
-        Deferred.doneUnsafe(wake, Exit.void)
+        wake(Effect.void)
       }
       return true
     }
@@ -302,7 +302,30 @@ export const make = <M extends MethodTable = MethodTable>(
     yield* Scope.addFinalizer(scope, PubSub.shutdown(notifications))
     const ready = yield* Latch.make(false)
     const closedSignal = yield* Deferred.make<void>()
-    const semaphore = yield* Semaphore.make(options.concurrency ?? 32)
+    // Incoming requests in flight, bounded by `concurrency`; the rest wait in arrival order.
+    const concurrency = options.concurrency ?? 32
+    let inFlight = 0
+    const slotWaiters: Array<() => void> = []
+    const acquireSlot: Effect.Effect<void> = Effect.callback<void>((resume) => {
+      if (inFlight < concurrency) {
+        inFlight++
+        return resume(Effect.void)
+      }
+      const waiter = () => {
+        inFlight++
+        resume(Effect.void)
+      }
+      slotWaiters.push(waiter)
+      return Effect.sync(() => {
+        const i = slotWaiters.indexOf(waiter)
+        if (i !== -1) slotWaiters.splice(i, 1)
+      })
+    })
+    const releaseSlot = () => {
+      inFlight--
+      const next = slotWaiters.shift()
+      if (next !== undefined) next()
+    }
 
     const pending = new Map<Message.Id, Pending>()
     let nextId = dialect.firstId
@@ -371,7 +394,7 @@ export const make = <M extends MethodTable = MethodTable>(
       for (const [id, entry] of pending) {
         if (entry.deadline <= now) {
           pending.delete(id)
-          Deferred.doneUnsafe(entry.deferred, Exit.fail(timeoutError(entry.method, entry.timeoutMillis)))
+          entry.settle(Exit.fail(timeoutError(entry.method, entry.timeoutMillis)))
         } else if (entry.deadline < earliest) {
           earliest = entry.deadline
         }
@@ -394,13 +417,25 @@ export const make = <M extends MethodTable = MethodTable>(
     ): Effect.Effect<unknown, CallError> =>
       Effect.suspend(() => {
         const id = nextId++
-        const deferred = Deferred.makeUnsafe<unknown, CallError>()
+        // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
+        // interrupted caller (timeout, scope closed) removes its pending entry.
+        let outcome: Exit.Exit<unknown, CallError> | undefined
+        let resume: ((exit: Exit.Exit<unknown, CallError>) => void) | undefined
+        const settle = (exit: Exit.Exit<unknown, CallError>) => {
+          if (outcome !== undefined) return
+          outcome = exit
+          if (resume !== undefined) {
+            const r = resume
+            resume = undefined
+            r(exit)
+          }
+        }
         const data = framing.encode(dialect.encode(Message.request(id, method, params)))
         const deadline = clock.currentTimeMillisUnsafe() + timeoutMillis
         pending.set(id, {
           method,
           data,
-          deferred,
+          settle,
           idempotent: replayable,
           replays: 0,
           replay: false,
@@ -408,12 +443,19 @@ export const make = <M extends MethodTable = MethodTable>(
           timeoutMillis
         })
         registerDeadline(deadline)
-        const cleanup = Effect.sync(() => pending.delete(id))
+        const awaitReply = Effect.callback<unknown, CallError>((r) => {
+          if (outcome !== undefined) return r(outcome)
+          resume = r
+          return Effect.sync(() => {
+            resume = undefined
+            pending.delete(id)
+          })
+        })
         // Fast path: room in the queue, nothing to wait for but the reply.
-        if (offerUnsafe({ data, id })) return Effect.ensuring(Deferred.await(deferred), cleanup)
+        if (offerUnsafe({ data, id })) return awaitReply
         return enqueue({ data, id }, method).pipe(
-          Effect.andThen(Deferred.await(deferred)),
-          Effect.ensuring(cleanup)
+          Effect.andThen(awaitReply),
+          Effect.onError(() => Effect.sync(() => pending.delete(id)))
         )
       })
 
@@ -448,9 +490,7 @@ export const make = <M extends MethodTable = MethodTable>(
             sendRequest(method, params, replayable, Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)))
           ))
         )
-      }).pipe(
-        Effect.withSpan("RpcPeer.request", { attributes: { "rpc.method": method } }, { captureStackTrace: false })
-      )
+      }).pipe(traced("RpcPeer.request", method))
 
     const notify = (method: string, params?: unknown) =>
       awaitReady.pipe(Effect.andThen(notifyNow(method, params)), traced("RpcPeer.notify", method))
@@ -521,9 +561,16 @@ export const make = <M extends MethodTable = MethodTable>(
 
     // Runs an incoming request through the dispatcher and builds the reply message.
     const answer = (incoming: Message.Request): Effect.Effect<Message.Message> =>
-      semaphore.withPermit(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer())))).pipe(
-        Effect.map((exit) => reply(incoming, exit)),
-        traced("RpcPeer.handle", incoming.method)
+      Effect.andThen(
+        acquireSlot,
+        Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))).pipe(
+          Effect.map((exit) => {
+            releaseSlot()
+            return reply(incoming, exit)
+          }),
+          Effect.onInterrupt(() => Effect.sync(releaseSlot)),
+          traced("RpcPeer.handle", incoming.method)
+        )
       )
 
     const invalidReply = (invalid: Invalid): Message.Message =>
@@ -544,8 +591,7 @@ export const make = <M extends MethodTable = MethodTable>(
           const entry = pending.get(message.id)
           if (entry === undefined) return undefined
           pending.delete(message.id)
-          Deferred.doneUnsafe(
-            entry.deferred,
+          entry.settle(
             message._tag === "Response"
               ? Exit.succeed(message.result)
               : Exit.fail(RpcError.fromObject(message.error))
@@ -615,7 +661,11 @@ export const make = <M extends MethodTable = MethodTable>(
         const effect = handleDecoded(dialect.decode(frame.text), connectionScope)
         if (effect) (work ??= []).push(effect)
       }
-      return work === undefined ? undefined : Effect.forEach(work, (e) => e, { discard: true })
+      return work === undefined
+        ? undefined
+        : work.length === 1
+        ? work[0]
+        : Effect.forEach(work, (e) => e, { discard: true })
     }
 
     const readerLoop = (reader: Socket.Reader, connectionScope: Scope.Scope): Effect.Effect<void> => {
@@ -626,20 +676,26 @@ export const make = <M extends MethodTable = MethodTable>(
           const effect = handleFrames(decoder.push(chunk), connectionScope)
           if (effect) (work ??= []).push(effect)
         }
-        return work === undefined ? loop : Effect.forEach(work, (e) => e, { discard: true }).pipe(Effect.andThen(loop))
+        if (work === undefined) return loop
+        return Effect.andThen(work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true }), loop)
       })
       return loop.pipe(
         Effect.catch(() => Effect.suspend(() => handleFrames(decoder.end(), connectionScope) ?? Effect.void))
       )
     }
 
+    // Parks the writer until `offerUnsafe` resumes it (synchronously, in the offering fiber's turn).
+    const writerIdle = Effect.callback<void>((resume) => {
+      if (outbox.length > 0) return resume(Effect.void)
+      wakeWriter = resume
+      return Effect.sync(() => {
+        if (wakeWriter === resume) wakeWriter = undefined
+      })
+    })
+
     const writerLoop = (writer: Socket.Writer): Effect.Effect<void, Socket.SocketError> => {
       const loop: Effect.Effect<void, Socket.SocketError> = Effect.suspend(() => {
-        if (outbox.length === 0) {
-          const wake = Deferred.makeUnsafe<void>()
-          wakeWriter = wake
-          return Effect.andThen(Deferred.await(wake), loop)
-        }
+        if (outbox.length === 0) return Effect.andThen(writerIdle, loop)
         const items = outbox.splice(0, outbox.length)
         releaseSpace()
         const chunks: Array<string | Uint8Array> = []
@@ -674,7 +730,7 @@ export const make = <M extends MethodTable = MethodTable>(
             continue
           }
           pending.delete(id)
-          Deferred.doneUnsafe(entry.deferred, Exit.fail(fatal ?? disconnectedError(entry.method)))
+          entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method)))
         }
       })
 
@@ -739,7 +795,7 @@ export const make = <M extends MethodTable = MethodTable>(
       state = "closed"
       for (const [id, entry] of pending) {
         pending.delete(id)
-        Deferred.doneUnsafe(entry.deferred, Exit.fail(fatal ?? disconnectedError(entry.method)))
+        entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method)))
       }
       yield* ready.open
       yield* Deferred.succeed(closedSignal, void 0)
