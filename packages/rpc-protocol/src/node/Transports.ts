@@ -7,14 +7,19 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as NodeWS from "@effect/platform-node/NodeWS"
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Fiber, type Scope } from "effect"
 import * as Socket from "effect/socket/Socket"
-import type * as SocketServer from "effect/socket/SocketServer"
+import * as SocketServer from "effect/socket/SocketServer"
 import type { ChildProcess } from "node:child_process"
 import type { IncomingMessage } from "node:http"
+import * as net from "node:net"
 import { Duplex, type Readable, type Writable } from "node:stream"
 import { checkBearer, constantTimeEqual, reveal, type Token } from "../Auth.ts"
 import type { RpcServer } from "../RpcServer.ts"
+import * as NetSocket from "./NetSocket.ts"
+
+const SocketServerErrorClass = SocketServer.SocketServerError
+const SocketServerOpenErrorClass = SocketServer.SocketServerOpenError
 
 /**
  * Where a server listens.
@@ -46,7 +51,9 @@ const boundAddress = (server: SocketServer.SocketServer["Service"], host: string
 }
 
 /**
- * Serves `server` over TCP in the current scope. Returns the bound address.
+ * Serves `server` over TCP in the current scope (each accepted connection is handled by
+ * `server.handle` in its own fiber; closing the scope closes the listener and every connection).
+ * Returns the bound address.
  *
  * @since 0.1.0
  * @category servers
@@ -56,9 +63,31 @@ export const serveTcp = Effect.fn("RpcTransport.serveTcp")(function*(
   options?: TcpServerOptions
 ): Effect.fn.Return<BoundAddress, SocketServer.SocketServerError, Scope.Scope> {
   const host = options?.host ?? "127.0.0.1"
-  const socketServer = yield* NodeSocketServer.make({ host, port: options?.port ?? 0, noDelay: true })
-  yield* Effect.forkScoped(socketServer.run(server.handle), { startImmediately: true })
-  return boundAddress(socketServer, host)
+  const run = Effect.runForkWith(yield* Effect.context<never>())
+  const connections = new Set<Fiber.Fiber<void>>()
+  const listener = yield* Effect.acquireRelease(
+    Effect.callback<net.Server, SocketServer.SocketServerError>((resume) => {
+      const srv = net.createServer({ noDelay: true }, (conn) => {
+        const fiber = run(server.handle(NetSocket.fromAccepted(conn)))
+        connections.add(fiber)
+        fiber.addObserver(() => connections.delete(fiber))
+      })
+      srv.once("error", (cause) =>
+        resume(Effect.fail(
+          new SocketServerErrorClass({ reason: new SocketServerOpenErrorClass({ cause }) })
+        )))
+      srv.listen({ host, port: options?.port ?? 0 }, () => resume(Effect.succeed(srv)))
+    }),
+    (srv) =>
+      Effect.andThen(
+        Fiber.interruptAll([...connections]),
+        Effect.callback<void>((resume) => {
+          srv.close(() => resume(Effect.void))
+        })
+      )
+  )
+  const address = listener.address()
+  return { host, port: typeof address === "object" && address !== null ? address.port : 0 }
 })
 
 /**
@@ -151,12 +180,12 @@ export const connectTcp = (options: {
   readonly port: number
   readonly openTimeout?: Duration.Input | undefined
 }): Effect.Effect<Socket.Socket> =>
-  NodeSocket.makeNet({
-    host: options.host ?? "127.0.0.1",
-    port: options.port,
-    noDelay: true,
-    openTimeout: options.openTimeout ?? Duration.seconds(10)
-  })
+  Effect.succeed(
+    NetSocket.dial(
+      { host: options.host ?? "127.0.0.1", port: options.port, noDelay: true },
+      { openTimeout: options.openTimeout ?? Duration.seconds(10) }
+    )
+  )
 
 /**
  * A WebSocket client socket (the `ws` package), sending `Authorization: Bearer <token>` on the
