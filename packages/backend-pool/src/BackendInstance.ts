@@ -208,10 +208,36 @@ const runPreflight = (
     )
   )
 
+/**
+ * A pool-wide table of allocated ports: a port handed to one run is not handed to another until
+ * that run ends, even if the OS would offer it again.
+ */
+export interface PortReservations {
+  readonly reserved: Set<number>
+}
+
+/** Allocates a free port that no other run of the pool holds, and reserves it for the scope. */
+export const reservePort = (table: PortReservations): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const port = yield* allocatePort
+        if (!table.reserved.has(port)) {
+          table.reserved.add(port)
+          return port
+        }
+      }
+      return yield* Effect.die(new Error("could not allocate an unreserved port in 50 attempts"))
+    }),
+    (port) => Effect.sync(() => table.reserved.delete(port))
+  )
+
 /** What an instance needs from its pool. */
 export interface InstanceDeps {
   readonly launchers: Launchers["Service"]
   readonly publish: (event: TransitionEvent) => Effect.Effect<void>
+  /** The pool's port table (a private one when omitted). */
+  readonly ports?: PortReservations | undefined
 }
 
 const describeExit = (exit: ProcessExit): string =>
@@ -250,6 +276,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
     let supervisor: Fiber.Fiber<StopOutcome | undefined> | undefined
     let stopRequest: Deferred.Deferred<void> | undefined
     let nextRunId = 0
+    const ports: PortReservations = deps.ports ?? { reserved: new Set() }
 
     /** Applies `f`; publishes one event when the phase changed. */
     const transition = (f: (s: Snapshot) => Snapshot) =>
@@ -291,7 +318,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const port = portSpec._tag === "Fixed"
           ? portSpec.port
           : portSpec._tag === "Allocated"
-          ? yield* allocatePort
+          ? yield* reservePort(ports)
           : undefined
         let host = "127.0.0.1"
         const input = (): Readiness.ReadinessInput => ({ id, runId, host, port })

@@ -103,6 +103,7 @@ export class BackendPool extends Context.Service<BackendPool, {
       const layerScope = yield* Scope.fork(yield* Scope.Scope, "parallel")
       const entries = new Map<string, Entry>()
       const registryLock = yield* Semaphore.make(1)
+      const ports: BackendInstance.PortReservations = { reserved: new Set() }
       const reconcileLock = yield* Semaphore.make(1)
       const events = yield* PubSub.sliding<PoolEvent>(4096)
       const publish = (event: PoolEvent) => PubSub.publish(events, event).pipe(Effect.asVoid)
@@ -120,7 +121,7 @@ export class BackendPool extends Context.Service<BackendPool, {
             }
             if (existing?._tag === "Closing") return { _tag: "Wait" as const, done: existing.done }
             const scope = yield* Scope.fork(layerScope, "sequential")
-            const instance = yield* BackendInstance.make(spec, { launchers, publish }).pipe(Scope.provide(scope))
+            const instance = yield* BackendInstance.make(spec, { launchers, publish, ports }).pipe(Scope.provide(scope))
             entries.set(spec.id, {
               _tag: "Active",
               instance,

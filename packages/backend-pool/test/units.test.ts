@@ -2,7 +2,15 @@
  * The pure modules and the instance log, with plain inputs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BackendSpec, InstanceLog, Protocol, Readiness, ReconcilePlan, RestartPolicy } from "@isthmus/backend-pool"
+import {
+  BackendInstance,
+  BackendSpec,
+  InstanceLog,
+  Protocol,
+  Readiness,
+  ReconcilePlan,
+  RestartPolicy
+} from "@isthmus/backend-pool"
 import { Effect, Fiber, Redacted, Stream } from "effect"
 import * as fc from "fast-check"
 import * as NodeFs from "node:fs"
@@ -222,5 +230,18 @@ describe("InstanceLog", () => {
       log.append("system", 1, "d")
       const got = yield* Fiber.join(fiber)
       assert.deepStrictEqual(got.map((l) => l.text), ["a", "b", "c", "d"])
+    }))
+})
+
+describe("port reservations", () => {
+  it.live("20 concurrent allocations get 20 distinct ports, released with their scope", () =>
+    Effect.gen(function*() {
+      const table: BackendInstance.PortReservations = { reserved: new Set() }
+      const ports = yield* Effect.scoped(
+        Effect.forEach(Array.from({ length: 20 }), () => BackendInstance.reservePort(table), { concurrency: 20 })
+          .pipe(Effect.tap(() => Effect.sync(() => assert.strictEqual(table.reserved.size, 20))))
+      )
+      assert.strictEqual(new Set(ports).size, 20)
+      assert.strictEqual(table.reserved.size, 0)
     }))
 })
