@@ -5,7 +5,7 @@
  */
 import { Dialect, Framing, MethodTable, RpcPeer, RpcServer } from "@isthmus/rpc-protocol"
 import { connectTcp, serveTcp } from "@isthmus/rpc-protocol/node"
-import { Effect, Schema } from "effect"
+import { Effect, Exit, Schema, Scope } from "effect"
 import * as net from "node:net"
 import { type BenchRow, percentile } from "../../../scripts/bench-kit.ts"
 
@@ -19,28 +19,6 @@ const Methods = MethodTable.make({
     result: Schema.Unknown
   })
 })
-
-const ours = Effect.gen(function*() {
-  const server = yield* RpcServer.make({
-    dialect: Dialect.daemon,
-    framing: Framing.ndjson(),
-    methods: Methods,
-    handlers: { echo: (p) => Effect.succeed(p) }
-  })
-  const address = yield* serveTcp(server)
-  const peer = yield* RpcPeer.make({
-    connect: connectTcp({ port: address.port }),
-    dialect: Dialect.daemon,
-    framing: Framing.ndjson()
-  })
-  const samples: Array<number> = []
-  for (let i = 0; i < WARMUP + SAMPLES; i++) {
-    const start = performance.now()
-    yield* peer.request("echo", params)
-    if (i >= WARMUP) samples.push(performance.now() - start)
-  }
-  return samples
-}).pipe(Effect.scoped)
 
 const lines = (socket: net.Socket, onLine: (line: string) => void) => {
   let buffer = ""
@@ -56,9 +34,9 @@ const lines = (socket: net.Socket, onLine: (line: string) => void) => {
   })
 }
 
-const raw = async (): Promise<Array<number>> => {
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true)
+/** The baseline: a raw net server and client doing the same framing and JSON work. */
+const startRaw = async () => {
+  const server = net.createServer({ noDelay: true }, (socket) => {
     lines(socket, (line) => {
       const request = JSON.parse(line) as { id: number; params: unknown }
       socket.write(JSON.stringify({ id: request.id, result: request.params }) + "\n")
@@ -73,23 +51,69 @@ const raw = async (): Promise<Array<number>> => {
     JSON.parse(line)
     waiting?.(line)
   })
-  const samples: Array<number> = []
-  for (let i = 0; i < WARMUP + SAMPLES; i++) {
-    const start = performance.now()
-    await new Promise<string>((resolve) => {
+  let id = 0
+  const call = () =>
+    new Promise<string>((resolve) => {
       waiting = resolve
-      client.write(JSON.stringify({ id: i + 1, method: "echo", params }) + "\n")
+      client.write(JSON.stringify({ id: ++id, method: "echo", params }) + "\n")
     })
-    if (i >= WARMUP) samples.push(performance.now() - start)
+  const close = async () => {
+    client.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
   }
-  client.destroy()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return samples
+  return { call, close }
+}
+
+/**
+ * Both setups stay up and are measured in alternating blocks, so load from anything else on the
+ * machine falls on both alike. The baseline is timed in plain async code, ours inside Effect.
+ */
+const measure = async () => {
+  const scope = Effect.runSync(Scope.make())
+  const peer = await Effect.runPromise(
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.daemon,
+        framing: Framing.ndjson(),
+        methods: Methods,
+        handlers: { echo: (p) => Effect.succeed(p) }
+      })
+      const address = yield* serveTcp(server)
+      return yield* RpcPeer.make({
+        connect: connectTcp({ port: address.port }),
+        dialect: Dialect.daemon,
+        framing: Framing.ndjson()
+      })
+    }).pipe(Scope.provide(scope))
+  )
+  const raw = await startRaw()
+  const ours: Array<number> = []
+  const baseline: Array<number> = []
+  const block = 250
+  const oursBlock = (record: boolean) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < block; i++) {
+        const start = performance.now()
+        yield* peer.request("echo", params)
+        if (record) ours.push(performance.now() - start)
+      }
+    })
+  for (let done = 0; done < WARMUP + SAMPLES; done += block) {
+    const record = done >= WARMUP
+    for (let i = 0; i < block; i++) {
+      const start = performance.now()
+      await raw.call()
+      if (record) baseline.push(performance.now() - start)
+    }
+    await Effect.runPromise(oursBlock(record))
+  }
+  await raw.close()
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  return { ours, baseline }
 }
 
 export default async (): Promise<ReadonlyArray<BenchRow>> => {
-  const baseline = await raw()
-  const measured = await Effect.runPromise(ours)
+  const { ours: measured, baseline } = await measure()
   const p50 = percentile(measured, 50)
   const p99 = percentile(measured, 99)
   const b50 = percentile(baseline, 50)
