@@ -159,6 +159,57 @@ describe("BackendInstance with the fake launcher (TestClock)", () => {
       assert.strictEqual((yield* control.spawns).length, 0)
     }).pipe(Effect.provide(layer)))
 
+  it.effect("preflight: transient failures are retried through the backoff until they clear", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      let calls = 0
+      const instance = yield* pool.register(fake("transient", ["ready"], {
+        restart: { backoff: { jitter: 0 } },
+        preflight: Effect.suspend(() =>
+          ++calls <= 5
+            ? Effect.fail(
+              new BackendSpec.PreflightError({ message: "distro still booting", failureClass: "transient" })
+            )
+            : Effect.void
+        )
+      }))
+      yield* instance.start
+      // 1 + 2 + 4 + 8 + 16 s of backoff for 5 transient failures: no cap, no Failed.
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual((yield* instance.snapshot).phase, "Backoff")
+      yield* TestClock.adjust("1 second")
+      const s = yield* instance.awaitReady
+      assert.strictEqual(calls, 6)
+      assert.strictEqual(s.runId, 1)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("custom readiness: called every period until it answers, with the run's context", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const seen: Array<number> = []
+      const instance = yield* pool.register(fake("custom-ready", ["print:warming up"], {
+        readiness: {
+          periodMs: 500,
+          check: {
+            _tag: "Custom",
+            name: "third time lucky",
+            check: (context) =>
+              Effect.suspend(() => {
+                seen.push(context.runId)
+                return seen.length < 3
+                  ? Effect.fail(new BackendSpec.ReadinessCheckError({ message: "not yet" }))
+                  : Effect.succeed({ url: `http://${context.host}:7000` })
+              })
+          }
+        }
+      }))
+      yield* instance.start
+      yield* TestClock.adjust("1 second")
+      const s = yield* instance.awaitReady
+      assert.strictEqual(s.url, "http://127.0.0.1:7000")
+      assert.deepStrictEqual(seen, [1, 1, 1])
+    }).pipe(Effect.provide(layer)))
+
   it.effect("events: one per transition, in order", () =>
     Effect.gen(function*() {
       const pool = yield* BackendPool

@@ -285,7 +285,7 @@ describe("real processes", () => {
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }).pipe(Effect.provide(livePool)))
 
-  it.live("RPC readiness: a JSON-RPC ping over TCP on an allocated port", () =>
+  it.live("RPC and TCP readiness: a JSON-RPC ping on an allocated port, a TCP connect on a fixed one", () =>
     Effect.gen(function*() {
       const pool = yield* BackendPool
       const instance = yield* pool.register(node("rpc", "rpc-server.mjs", ["{port}"], {
@@ -297,6 +297,16 @@ describe("real processes", () => {
       assert.match(ready.url ?? "", /^tcp:\/\/127\.0\.0\.1:\d+$/)
       assert.include((yield* instance.log.recent).map((l) => l.text), `rpc listening on ${ready.port}`)
       assert.isFalse(yield* Readiness.rpcProbe(ready.url!, "strict", "nope", undefined, 1_000))
+      // The same server through a plain TCP probe on a fixed port.
+      // (register, not reconcile: a reconcile without "rpc" would stop it — level-triggered.)
+      const fixed = yield* BackendInstance.allocatePort
+      const tcpInstance = yield* pool.register(node("tcp", "rpc-server.mjs", ["{port}"], {
+        port: { _tag: "Fixed", port: fixed },
+        readiness: { check: { _tag: "Tcp" }, startupTimeoutMs: 10_000, periodMs: 50 }
+      }))
+      yield* tcpInstance.start
+      const tcp = yield* tcpInstance.awaitReady
+      assert.strictEqual(tcp.url, `tcp://127.0.0.1:${fixed}`)
       assert.isTrue(yield* Readiness.rpcProbe(ready.url!, "strict", "ping", undefined, 1_000))
     }).pipe(Effect.provide(livePool)))
 
