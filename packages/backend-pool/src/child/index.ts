@@ -178,7 +178,10 @@ const leadsOwnGroup = (): boolean => {
 
 /** Options for {@link watchHost} and {@link exitWhenHostGone}. */
 export interface HostWatchOptions {
-  /** The lifetime descriptor; default `ISTHMUS_LIFETIME_FD`, else 0 (stdin). */
+  /**
+   * The lifetime descriptor; default `ISTHMUS_LIFETIME_FD` (set by the pool's launchers to 0,
+   * stdin). Without either, nothing is watched (the process was not started by a pool).
+   */
   readonly fd?: number | undefined
   /** The exit code used when the host is gone (default 0). */
   readonly exitCode?: number | undefined
@@ -190,11 +193,14 @@ export interface HostWatchOptions {
 
 /**
  * Calls `callback` once when the host goes away (the lifetime descriptor reaches EOF). Does not
- * keep the process alive. Returns a function that stops watching.
+ * keep the process alive. Returns a function that stops watching. A no-op outside a pool.
  */
 export const watchHost = (callback: () => void, options?: Pick<HostWatchOptions, "fd">): () => void => {
   const envFd = process.env[ENV_LIFETIME_FD]
-  const fd = options?.fd ?? (envFd === undefined ? 0 : Number(envFd))
+  // Outside a pool (no ISTHMUS_LIFETIME_FD, no explicit fd) there is no lifetime pipe: a backend
+  // started by hand with stdin at /dev/null must not take that EOF for its host going away.
+  if (options?.fd === undefined && envFd === undefined) return () => undefined
+  const fd = options?.fd ?? Number(envFd)
   let active = true
   const fire = () => {
     if (active) {
