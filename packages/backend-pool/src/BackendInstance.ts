@@ -101,6 +101,8 @@ export interface Snapshot {
   readonly failure: Failure | undefined
   /** When the instance entered its phase, epoch ms. */
   readonly since: number
+  /** How long it has been in its phase when this snapshot was read (`snapshot`, `status`), ms. */
+  readonly timeInStateMs: number
   readonly launchHash: string
   readonly policyHash: string
 }
@@ -269,6 +271,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       lastStop: undefined,
       failure: undefined,
       since: now(),
+      timeInStateMs: 0,
       launchHash: launchHash(initial),
       policyHash: policyHash(initial)
     })
@@ -664,7 +667,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       start,
       stop,
       restart,
-      snapshot: SubscriptionRef.get(state),
+      snapshot: Effect.map(SubscriptionRef.get(state), (s) => ({ ...s, timeInStateMs: timeInState(s, now()) })),
       changes: SubscriptionRef.changes(state),
       awaitReady,
       log,

@@ -328,6 +328,52 @@ describe("BackendPool with the fake launcher", () => {
       assert.strictEqual(ready.url, "http://mine.local:1")
     }).pipe(Effect.provide(BackendPool.layer.pipe(Layer.provide(customLaunchers)))))
 
+  it.effect("quitting while instances are Starting, Ready and in Backoff: all stopped at once, no restart after", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(layer, scope)
+      const control = yield* Effect.provide(FakeLauncher.FakeLauncher, context)
+      const phases = yield* Effect.gen(function*() {
+        const p = yield* BackendPool
+        yield* p.reconcile([
+          fake("starting-1", ["hang"], { stop: { graceMs: 3_000 } }),
+          fake("starting-2", ["ignore-term", "hang"], { stop: { graceMs: 3_000 } }),
+          fake("ready", ["ready"]),
+          fake("backoff-1", ["exit:1"]),
+          fake("backoff-2", ["exit:2"])
+        ])
+        yield* TestClock.adjust("10 millis")
+        const status = yield* p.status
+        // time in state is measured when the snapshot is read
+        assert.isTrue(status.every((s) => s.timeInStateMs >= 0 && s.timeInStateMs <= 10))
+        return status.map((s) => `${s.id}:${s.phase}`)
+      }).pipe(Effect.provide(context))
+      assert.deepStrictEqual(phases, [
+        "backoff-1:Backoff",
+        "backoff-2:Backoff",
+        "ready:Ready",
+        "starting-1:Starting",
+        "starting-2:Starting"
+      ])
+      const spawnsBefore = (yield* control.spawns).length
+      const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void), { startImmediately: true })
+      yield* TestClock.adjust("3 seconds")
+      yield* Fiber.join(closing)
+      assert.strictEqual((yield* Effect.clockWith((c) => c.currentTimeMillis)) - started, 3_000)
+      yield* TestClock.adjust("10 minutes")
+      // Pending restarts were cancelled: nothing spawned after the quit; every process stopped.
+      assert.strictEqual((yield* control.spawns).length, spawnsBefore)
+      for (const id of ["starting-1", "starting-2", "ready", "backoff-1", "backoff-2"]) {
+        assert.strictEqual(yield* control.liveCount(id), 0)
+      }
+      assert.deepStrictEqual((yield* control.stops).map((s) => s.outcome.method).toSorted(), [
+        "forced",
+        "graceful",
+        "graceful"
+      ])
+    }))
+
   it.effect("closing the pool stops every instance concurrently within the longest grace period", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
