@@ -211,6 +211,8 @@ export const make = <M extends MethodTable>(
       Effect.gen(function*() {
         const context = (peer: RpcPeer.RpcPeer): HandlerContext => ({ connectionId: connection.id, peer, server })
         const dispatch = (request: Message.Request, peer: RpcPeer.RpcPeer): Effect.Effect<unknown, RpcError> => {
+          // Requests can arrive while RpcPeer.make is still starting; the peer is known from here on.
+          connection.peer ??= peer
           const auth = options.auth
           if (auth !== undefined && request.method === authMethod && !connection.authenticated) {
             const presented = tokenFromParams(request.params)
@@ -239,14 +241,17 @@ export const make = <M extends MethodTable>(
           }
           return runMethod(request, context(peer))
         }
+        connections.set(connection.id, connection)
         const peer = yield* RpcPeer.make({
           connect: socket,
           dialect,
           framing: options.framing,
           dispatch,
           onNotification: options.onNotification
-            ? (notification, p) =>
-              connection.authenticated ? options.onNotification!(notification, context(p)) : Effect.void
+            ? (notification, p) => {
+              connection.peer ??= p
+              return connection.authenticated ? options.onNotification!(notification, context(p)) : Effect.void
+            }
             : undefined,
           outbound: {
             capacity: options.outbound?.capacity ?? 1024,
@@ -256,7 +261,6 @@ export const make = <M extends MethodTable>(
           requestTimeout: options.requestTimeout
         })
         connection.peer = peer
-        connections.set(connection.id, connection)
         yield* peer.closed
       })
 

@@ -103,6 +103,30 @@ describe("RpcPeer in memory (TestClock)", () => {
     }))
 })
 
+describe("RpcPeer lifecycle (in memory)", () => {
+  it.effect("close fails pending calls and refuses new ones; notifications stream from the far side", () =>
+    Effect.gen(function*() {
+      const pair = yield* MemorySocket.makePair()
+      const server = yield* RpcServer.make({
+        dialect: Dialect.daemon,
+        framing: Framing.ndjson(),
+        methods: MethodTable.make({ hang: MethodTable.method({}) }),
+        handlers: { hang: (_, context) => Effect.andThen(context.server.broadcast("tick", { n: 1 }), Effect.never) }
+      })
+      yield* Effect.forkScoped(server.handle(pair.server))
+      const peer = yield* RpcPeer.make({ connect: pair.client, dialect: Dialect.daemon, framing: Framing.ndjson() })
+      const events = yield* peer.subscribe
+      const first = yield* Effect.forkScoped(events.pipe(Stream.take(1), Stream.runCollect), { startImmediately: true })
+      const pending = yield* Effect.forkChild(Effect.flip(peer.request("hang")), { startImmediately: true })
+      assert.deepStrictEqual((yield* Fiber.join(first)).map((n) => n.params), [{ n: 1 }])
+      yield* peer.close
+      assert.instanceOf(yield* Fiber.join(pending), PeerDisconnectedError)
+      assert.strictEqual(yield* peer.state, "closed")
+      assert.instanceOf(yield* Effect.flip(peer.request("hang")), PeerDisconnectedError)
+      assert.instanceOf(yield* Effect.flip(peer.notify("x")), PeerDisconnectedError)
+    }))
+})
+
 const CodexMethods = MethodTable.make({
   "thread/start": MethodTable.method({ params: Schema.Struct({ cwd: Schema.String }), result: Schema.Unknown }),
   "list_threads": MethodTable.method({ result: Schema.Array(Schema.String), idempotent: true }),
@@ -317,5 +341,35 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
       const events = lines.filter((l) => l.startsWith(`{"method":"terminal-output"`)).length
       assert.isAbove(events, 0)
       assert.isBelow(events, 400)
+    }))
+})
+
+describe("reconnect over WebSocket", () => {
+  it.live("a WebSocket peer reconnects after the server drops it and keeps serving calls", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        methods: CodexMethods,
+        handlers: {
+          "thread/start": () => Effect.succeed(null),
+          list_threads: (_, { connectionId }) => Effect.succeed([`conn-${connectionId}`]),
+          send_user_message: () => Effect.succeed("sent"),
+          hang: () => Effect.never,
+          drop: (_, { peer }) => peer.disconnect
+        }
+      })
+      const { port } = yield* serveWebSocket(server, { token: "t" })
+      const peer = yield* RpcPeer.make({
+        connect: connectWebSocket(`ws://127.0.0.1:${port}`, { token: "t" }),
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        methods: CodexMethods,
+        reconnect: { initialDelay: "10 millis" }
+      })
+      assert.deepStrictEqual(yield* peer.call("list_threads", undefined), ["conn-1"])
+      yield* Effect.ignore(peer.request("drop", undefined, { timeout: "1 second" }))
+      assert.deepStrictEqual(yield* peer.call("list_threads", undefined), ["conn-2"])
+      assert.strictEqual((yield* peer.stats).connections, 2)
     }))
 })
