@@ -31,6 +31,7 @@ import {
   launchHash,
   policyHash,
   PreflightError,
+  resolveLiveness,
   resolveLog,
   resolveReadiness,
   resolveRestart,
@@ -57,6 +58,8 @@ export type ExitReason =
   | "StartupTimeout"
   /** The launcher could not start the process. */
   | "LaunchFailed"
+  /** The liveness probe failed `failureThreshold` times in a row after Ready; the run was stopped. */
+  | "LivenessFailed"
   /** The host stopped it. */
   | "Stopped"
 
@@ -405,14 +408,29 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             backoffMs: undefined,
             failure: undefined
           }))
-          const after = yield* Effect.raceFirst(
+          const liveness = resolveLiveness(current)
+          const after = yield* Effect.raceAllFirst([
             proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
-            stopRequested
-          )
+            stopRequested,
+            liveness === undefined
+              ? Effect.never
+              : Readiness.watchLiveness(liveness, { ...input(), port: readyPort ?? port }).pipe(
+                Effect.map((failures) => ({ _tag: "Dead" as const, failures }))
+              )
+          ])
           if (after._tag === "Stop") return yield* deliberateStop
-          exit = after.exit
-          readyForMs = now() - readyAt
-          reason = exit.code === 0 && exit.signal === null ? "Exited" : "Crashed"
+          if (after._tag === "Dead") {
+            log.append("system", runId, `liveness failed ${after.failures} times in a row; stopping run ${runId}`)
+            const outcome = yield* proc.stop(resolveStop(current))
+            yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
+            exit = yield* proc.exit
+            readyForMs = now() - readyAt
+            reason = "LivenessFailed"
+          } else {
+            exit = after.exit
+            readyForMs = now() - readyAt
+            reason = exit.code === 0 && exit.signal === null ? "Exited" : "Crashed"
+          }
         } else if (first._tag === "Timeout") {
           log.append("system", runId, `startup timeout after ${readiness.startupTimeoutMs} ms; stopping run ${runId}`)
           const outcome = yield* proc.stop(resolveStop(current))
@@ -504,11 +522,14 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             ? result.message
             : reason === "StartupTimeout"
             ? `not ready within ${resolveReadiness(current).startupTimeoutMs} ms`
+            : reason === "LivenessFailed"
+            ? `stopped after failing its liveness probe (${describeExit(exit)})`
             : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
           const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
-          const clean = result._tag === "Ended" && reason !== "StartupTimeout" && exit.code === 0 &&
+          const clean = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed" &&
+            exit.code === 0 &&
             exit.signal === null
-          const restartable = result._tag === "Ended" && reason !== "StartupTimeout"
+          const restartable = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed"
             ? RestartPolicy.shouldRestart(policy, exit)
             : policy.mode !== "never"
           if (!restartable) {

@@ -203,6 +203,19 @@ export const ReadinessPolicy = Schema.Struct({
 /** A readiness policy. */
 export type ReadinessPolicy = typeof ReadinessPolicy.Type
 
+/**
+ * Optional liveness after Ready: a polling check (`Http`, `Tcp`, `Rpc` or `Custom`) every
+ * `periodMs` (default 5000); `failureThreshold` (default 3) consecutive failures stop the run
+ * with reason `LivenessFailed`, and it restarts through the backoff.
+ */
+export const LivenessPolicy = Schema.Struct({
+  check: Readiness,
+  periodMs: Schema.optionalKey(Millis),
+  failureThreshold: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+})
+/** A liveness policy. */
+export type LivenessPolicy = typeof LivenessPolicy.Type
+
 // ---------------------------------------------------------------------------------------------
 // Restart, stop, logs, preflight
 // ---------------------------------------------------------------------------------------------
@@ -292,8 +305,8 @@ export type Preflight = Effect.Effect<void, PreflightError>
 
 /**
  * One backend's desired state. Launch-relevant fields (`launcher`, `env`, `secrets`, `bootstrap`,
- * `port`) replace the process when they change; the others (`label`, `readiness`, `restart`,
- * `stop`, `log`, `preflight`) apply in place.
+ * `port`) replace the process when they change; the others (`label`, `readiness`, `liveness`,
+ * `restart`, `stop`, `log`, `preflight`) apply in place.
  */
 export const BackendSpec = Schema.Struct({
   id: BackendId,
@@ -309,6 +322,7 @@ export const BackendSpec = Schema.Struct({
   bootstrap: Schema.optionalKey(Bootstrap),
   port: Schema.optionalKey(PortSpec),
   readiness: Schema.optionalKey(ReadinessPolicy),
+  liveness: Schema.optionalKey(LivenessPolicy),
   restart: Schema.optionalKey(RestartPolicySpec),
   stop: Schema.optionalKey(StopPolicy),
   log: Schema.optionalKey(LogPolicy),
@@ -382,6 +396,21 @@ export interface ResolvedReadiness {
   readonly startupTimeoutMs: number
   readonly periodMs: number
 }
+
+/** The liveness policy with defaults applied (`undefined`: no liveness probe). */
+export interface ResolvedLiveness {
+  readonly check: Readiness
+  readonly periodMs: number
+  readonly failureThreshold: number
+}
+
+/** The spec's liveness policy with defaults (period 5000 ms, threshold 3). */
+export const resolveLiveness = (spec: BackendSpec): ResolvedLiveness | undefined =>
+  spec.liveness === undefined ? undefined : {
+    check: spec.liveness.check,
+    periodMs: spec.liveness.periodMs ?? 5_000,
+    failureThreshold: spec.liveness.failureThreshold ?? 3
+  }
 
 /** The spec's restart policy with {@link defaults}. */
 export const resolveRestart = (spec: BackendSpec): ResolvedRestart => {
@@ -493,6 +522,7 @@ export const policyHash = (spec: BackendSpec): string =>
   digest({
     label: spec.label,
     readiness: spec.readiness,
+    liveness: spec.liveness,
     restart: spec.restart,
     stop: spec.stop,
     log: spec.log,

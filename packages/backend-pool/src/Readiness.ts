@@ -9,7 +9,7 @@ import { Dialect, Framing, RpcPeer } from "@isthmus/rpc-protocol"
 import { connectTcp, connectWebSocket } from "@isthmus/rpc-protocol/node"
 import { Deferred, Effect } from "effect"
 import * as NodeNet from "node:net"
-import type { ReadyInfo, ResolvedReadiness } from "./BackendSpec.ts"
+import type { Readiness, ReadyInfo, ResolvedReadiness } from "./BackendSpec.ts"
 import type { InstanceLog, LogLine } from "./InstanceLog.ts"
 import { parseReady, portOfUrl } from "./Protocol.ts"
 
@@ -140,53 +140,81 @@ export const rpcProbe = (
   )
 
 /**
+ * One attempt of a polling check (`Http`, `Tcp`, `Rpc`, `Custom`): what it learnt, or `undefined`
+ * when the backend did not answer. Log-based checks (`Signal`, `LogLine`) have no single attempt
+ * and answer `undefined`.
+ */
+export const probeOnce = (check: Readiness, input: ReadinessInput): Effect.Effect<ReadyInfo | undefined> =>
+  Effect.gen(function*() {
+    switch (check._tag) {
+      case "Http": {
+        const url = fillTemplate(check.url, input)
+        if (!(yield* httpProbe(url, check.probeTimeoutMs ?? 1_000))) return undefined
+        const u = new URL(url)
+        return { url: `${u.protocol}//${u.host}`, port: portOfUrl(url) }
+      }
+      case "Tcp": {
+        const host = check.host ?? input.host
+        const port = check.port ?? input.port
+        if (port === undefined || !(yield* tcpProbe(host, port, 1_000))) return undefined
+        return { url: `tcp://${host}:${port}`, port }
+      }
+      case "Rpc": {
+        const url = fillTemplate(check.url ?? "tcp://{host}:{port}", input)
+        const ok = yield* rpcProbe(
+          url,
+          check.dialect ?? "strict",
+          check.method ?? "ping",
+          check.params,
+          check.probeTimeoutMs ?? 1_000
+        )
+        return ok ? { url, port: portOfUrl(url) ?? input.port } : undefined
+      }
+      case "Custom": {
+        const result = yield* Effect.result(check.check(input))
+        return result._tag === "Success" ? result.success : undefined
+      }
+      default:
+        return undefined
+    }
+  }).pipe(Effect.catchDefect(() => Effect.succeed(undefined)))
+
+/** Whether a check can be polled (and so used as a liveness probe). */
+export const isPollable = (check: Readiness): boolean => check._tag !== "Signal" && check._tag !== "LogLine"
+
+/**
  * The polling checks (`Http`, `Tcp`, `Rpc`, `Custom`): tried every `periodMs` until one succeeds.
  * Never completes on its own when the backend never becomes ready; the caller times it out.
  */
 export const poll = (policy: ResolvedReadiness, input: ReadinessInput): Effect.Effect<ReadyInfo> =>
   Effect.gen(function*() {
-    const check = policy.check
+    if (!isPollable(policy.check)) return yield* Effect.never
     while (true) {
-      switch (check._tag) {
-        case "Http": {
-          const url = fillTemplate(check.url, input)
-          if (yield* httpProbe(url, check.probeTimeoutMs ?? 1_000)) {
-            const u = new URL(url)
-            return { url: `${u.protocol}//${u.host}`, port: portOfUrl(url) }
-          }
-          break
-        }
-        case "Tcp": {
-          const host = check.host ?? input.host
-          const port = check.port ?? input.port
-          if (port !== undefined && (yield* tcpProbe(host, port, 1_000))) {
-            return { url: `tcp://${host}:${port}`, port }
-          }
-          break
-        }
-        case "Rpc": {
-          const url = fillTemplate(check.url ?? "tcp://{host}:{port}", input)
-          if (
-            yield* rpcProbe(
-              url,
-              check.dialect ?? "strict",
-              check.method ?? "ping",
-              check.params,
-              check.probeTimeoutMs ?? 1_000
-            )
-          ) {
-            return { url, port: portOfUrl(url) ?? input.port }
-          }
-          break
-        }
-        case "Custom": {
-          const result = yield* Effect.result(check.check(input))
-          if (result._tag === "Success") return result.success
-          break
-        }
-        default:
-          return yield* Effect.never
-      }
+      const info = yield* probeOnce(policy.check, input)
+      if (info !== undefined) return info
       yield* Effect.sleep(policy.periodMs)
+    }
+  })
+
+/**
+ * Liveness after Ready: probes every `periodMs` (each probe bounded by the period) and completes
+ * after `failureThreshold` consecutive failures, with their count. Never completes while the
+ * backend answers.
+ */
+export const watchLiveness = (
+  liveness: { readonly check: Readiness; readonly periodMs: number; readonly failureThreshold: number },
+  input: ReadinessInput
+): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    if (!isPollable(liveness.check)) return yield* Effect.never
+    let failures = 0
+    while (true) {
+      yield* Effect.sleep(liveness.periodMs)
+      const info = yield* probeOnce(liveness.check, input).pipe(
+        Effect.timeout(liveness.periodMs),
+        Effect.orElseSucceed(() => undefined)
+      )
+      failures = info === undefined ? failures + 1 : 0
+      if (failures >= liveness.failureThreshold) return failures
     }
   })

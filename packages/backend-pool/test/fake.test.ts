@@ -210,6 +210,41 @@ describe("BackendInstance with the fake launcher (TestClock)", () => {
       assert.deepStrictEqual(seen, [1, 1, 1])
     }).pipe(Effect.provide(layer)))
 
+  it.effect("liveness: 3 failed probes 5 s apart stop the run (LivenessFailed) and it restarts through the backoff", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      let healthy = true
+      const instance = yield* pool.register(fake("live", ["ready"], {
+        restart: { backoff: { jitter: 0 } },
+        liveness: {
+          check: {
+            _tag: "Custom",
+            name: "health flag",
+            check: () =>
+              healthy ? Effect.succeed({}) : Effect.fail(new BackendSpec.ReadinessCheckError({ message: "sick" }))
+          }
+        }
+      }))
+      yield* instance.start
+      yield* instance.awaitReady
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* instance.snapshot).phase, "Ready") // healthy: no restart
+      healthy = false
+      yield* TestClock.adjust("14 seconds")
+      assert.strictEqual((yield* instance.snapshot).phase, "Ready") // 2 failures so far
+      yield* TestClock.adjust("1 second")
+      const s = yield* instance.snapshot
+      assert.strictEqual(s.phase, "Backoff")
+      assert.strictEqual(s.lastExit?.reason, "LivenessFailed")
+      assert.strictEqual(s.backoffMs, 1_000)
+      healthy = true
+      yield* TestClock.adjust("1 second")
+      const again = yield* instance.awaitReady
+      assert.strictEqual(again.runId, 2)
+      assert.strictEqual(yield* control.spawnCount("live"), 2)
+    }).pipe(Effect.provide(layer)))
+
   it.effect("events: one per transition, in order", () =>
     Effect.gen(function*() {
       const pool = yield* BackendPool

@@ -310,6 +310,41 @@ describe("real processes", () => {
       assert.isTrue(yield* Readiness.rpcProbe(ready.url!, "strict", "ping", undefined, 1_000))
     }).pipe(Effect.provide(livePool)))
 
+  it.live("liveness: a Ready server frozen with SIGSTOP is detected, stopped (SIGTERM + SIGCONT) and restarted", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register({
+        id: "frozen",
+        launcher: { _tag: "Local", command: "python3", args: ["-m", "http.server", "{port}", "--bind", "127.0.0.1"] },
+        port: { _tag: "Allocated" },
+        readiness: { check: { _tag: "Http", url: "http://{host}:{port}/" }, startupTimeoutMs: 10_000 },
+        liveness: {
+          check: { _tag: "Http", url: "http://{host}:{port}/", probeTimeoutMs: 150 },
+          periodMs: 200,
+          failureThreshold: 3
+        },
+        restart: { backoff: { initialMs: 100, jitter: 0 } },
+        stop: { graceMs: 2_000 }
+      })
+      yield* instance.start
+      const first = yield* instance.awaitReady
+      process.kill(first.pid!, "SIGSTOP")
+      const frozenAt = Date.now()
+      const restarted = yield* waitUntil(
+        () => transitions(events, "frozen").some((e) => e.to === "Ready" && e.runId === 2),
+        10_000
+      )
+      assert.isTrue(restarted)
+      const backoff = transitions(events, "frozen").find((e) => e.to === "Backoff")!
+      assert.strictEqual(backoff.snapshot.lastExit?.reason, "LivenessFailed")
+      // 3 failed probes 200 ms apart: detected after ~0.6 s (one period of slack each way).
+      assert.isAtLeast(backoff.at - frozenAt, 400)
+      assert.isBelow(backoff.at - frozenAt, 1_500)
+      assert.strictEqual(backoff.snapshot.lastStop?.method, "graceful")
+      assert.isFalse(alive(first.pid!))
+    }).pipe(Effect.provide(livePool)))
+
   it.live("bootstrap on fd 3 and in the environment", () =>
     Effect.gen(function*() {
       const pool = yield* BackendPool
