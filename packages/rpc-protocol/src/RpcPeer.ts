@@ -617,7 +617,11 @@ export const make = <M extends MethodTable = MethodTable>(
           return handleMessage(decoded.message, connectionScope)
         case "Invalid":
           stats.invalidFrames++
-          return answerInvalid(decoded)
+          // Only the reason is logged: a bad line may carry secrets.
+          return Effect.andThen(
+            Effect.logDebug(`rpc: dropped invalid message (${decoded.reason}: ${decoded.detail})`),
+            answerInvalid(decoded)
+          )
         case "Batch": {
           // Requests in a batch are answered together, as one batch (JSON-RPC 2.0 §6).
           const replies: Array<Effect.Effect<Message.Message | undefined>> = []
@@ -656,6 +660,12 @@ export const make = <M extends MethodTable = MethodTable>(
       for (const frame of frames) {
         if (frame._tag !== "Text") {
           stats.invalidFrames++
+          const reason = frame._tag === "Oversized"
+            ? `a ${frame.bytes}-byte message exceeds the ${frame.limit}-byte limit`
+            : frame._tag === "BadHeader"
+            ? frame.detail
+            : `binary frame of ${frame.bytes} bytes`
+          ;(work ??= []).push(Effect.logDebug(`rpc: dropped frame (${reason})`))
           continue
         }
         const effect = handleDecoded(dialect.decode(frame.text), connectionScope)
