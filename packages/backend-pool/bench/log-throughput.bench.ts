@@ -18,7 +18,7 @@ const rawWrite = async (file: string): Promise<number> => {
   const t = performance.now()
   let written = 0
   while (written < totalMb * 1024 * 1024) {
-    if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve))
+    if (!stream.write(chunk)) await new Promise<void>((resolve) => stream.once("drain", () => resolve()))
     written += chunk.length
   }
   await new Promise<void>((resolve) => stream.end(resolve))
