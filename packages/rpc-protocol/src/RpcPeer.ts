@@ -30,6 +30,7 @@ import * as Socket from "effect/socket/Socket"
 import type { Decoded, Dialect, Invalid } from "./Dialect.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
+import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
 import * as Message from "./Message.ts"
 import type { MethodTable, Params, Result } from "./MethodTable.ts"
 import {
@@ -275,8 +276,21 @@ export const make = <M extends MethodTable = MethodTable>(
     const outbox: Array<Item> = []
     let wakeWriter: ((effect: Effect.Effect<void>) => void) | undefined
     let spaceWaiters: Array<Deferred.Deferred<void>> = []
+    // Set per connection when the transport offers a synchronous write path (see internal/fastWrite).
+    let fast: FastWrite | undefined
+    let congested = false
     const offerUnsafe = (item: Item): boolean => {
       if (outbox.length >= capacity) return false
+      if (fast !== undefined && wakeWriter !== undefined && outbox.length === 0 && !congested) {
+        // The writer is idle and nothing is queued: write in this fiber's turn, in order.
+        if (!fast.write(item.data)) {
+          congested = true
+          const wake = wakeWriter
+          wakeWriter = undefined
+          wake(Effect.void)
+        }
+        return true
+      }
       outbox.push(item)
       if (wakeWriter !== undefined) {
         const wake = wakeWriter
@@ -705,6 +719,12 @@ export const make = <M extends MethodTable = MethodTable>(
 
     const writerLoop = (writer: Socket.Writer): Effect.Effect<void, Socket.SocketError> => {
       const loop: Effect.Effect<void, Socket.SocketError> = Effect.suspend(() => {
+        if (congested && fast !== undefined) {
+          return Effect.andThen(fast.drained, () => {
+            congested = false
+            return loop
+          })
+        }
         if (outbox.length === 0) return Effect.andThen(writerIdle, loop)
         const items = outbox.splice(0, outbox.length)
         releaseSpace()
@@ -752,6 +772,13 @@ export const make = <M extends MethodTable = MethodTable>(
       const connectionScope = yield* Effect.scope
       const reader = yield* socket.reader
       const writer = yield* socket.writer
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          fast = undefined
+          congested = false
+        })
+      )
+      fast = getFastWrite(socket)
       const ended = yield* Deferred.make<void>()
       currentEnded = ended
       stats.connections++

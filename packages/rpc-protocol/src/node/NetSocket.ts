@@ -11,6 +11,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Socket from "effect/socket/Socket"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
+import { type FastWrite, FastWriteKey } from "../internal/fastWrite.ts"
 
 const closeError = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
 const readError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
@@ -168,7 +169,24 @@ export const fromStream = <E>(
       return ok ? Effect.void : awaitDrain(conn)
     })
 
-  return Socket.make({ reader, writer: Effect.succeed({ write, writeAll }) })
+  const socket = Socket.make({ reader, writer: Effect.succeed({ write, writeAll }) })
+  const fast: FastWrite = {
+    write: (chunk) => {
+      const conn = current
+      if (conn === undefined || conn.destroyed || conn.writableEnded) return false
+      try {
+        return conn.write(chunk)
+      } catch {
+        return false
+      }
+    },
+    drained: Effect.suspend(() => {
+      const conn = current
+      if (conn === undefined || conn.destroyed) return Effect.fail(writeError(new Error("socket closed")))
+      return conn.writableNeedDrain ? awaitDrain(conn) : Effect.void
+    })
+  }
+  return Object.assign(socket, { [FastWriteKey]: fast })
 }
 
 /**
