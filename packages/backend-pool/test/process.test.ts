@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup, Readiness } from "@isthmus/backend-pool"
-import { Effect, Redacted, Stream } from "effect"
+import { Effect, Exit, Layer, Redacted, Scope, Stream } from "effect"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
@@ -108,6 +108,30 @@ describe("real processes", () => {
       // Ready 50 ms → 100, ready 50 ms → 200, ready 700 ms (≥ 500) → back to 100, then 200 again.
       assert.deepStrictEqual(delays, [100, 200, 100, 200])
     }).pipe(Effect.provide(livePool)))
+
+  it.live("closing the pool stops every instance concurrently, within the longest grace period + 1 s", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(livePool, scope)
+      const groups = yield* Effect.gen(function*() {
+        const pool = yield* BackendPool
+        yield* pool.reconcile([
+          node("q1", "stubborn.mjs", [], { stop: { graceMs: 500 } }),
+          node("q2", "stubborn.mjs", [], { stop: { graceMs: 800 } }),
+          node("q3", "neverready.mjs", [], { readiness: { check: { _tag: "LogLine", pattern: "booting step 5" } } })
+        ])
+        return yield* Effect.forEach(yield* pool.list, (i) => Effect.map(i.awaitReady, (s) => s.pid!))
+      }).pipe(Effect.provide(context))
+      const members = groups.flatMap((pgid) => ProcessGroup.liveMembers(pgid))
+      assert.strictEqual(members.length, 7 + 7 + 1)
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      const elapsed = Date.now() - started
+      // Sequential stops would take 500 + 800 ms at least; concurrent ones take the longest grace.
+      assert.isAtLeast(elapsed, 800)
+      assert.isBelow(elapsed, 800 + 1_000)
+      assert.deepStrictEqual(members.filter(alive), [])
+    }))
 
   it.live("a backend that ignores SIGTERM, with children and grandchildren: forced within grace + 1 s, nothing survives", () =>
     Effect.gen(function*() {
