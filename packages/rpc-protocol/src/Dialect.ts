@@ -120,14 +120,19 @@ export const rawIdIsFractional = (raw: string, id: number): boolean => {
   let at = raw.indexOf("\"id\"")
   while (at !== -1) {
     let i = at + 4
-    while (i < raw.length && (raw[i] === " " || raw[i] === "\t" || raw[i] === "\n" || raw[i] === "\r")) i++
-    if (raw[i] === ":") {
-      i++
-      while (i < raw.length && (raw[i] === " " || raw[i] === "\t" || raw[i] === "\n" || raw[i] === "\r")) i++
-      let j = i
-      while (j < raw.length && "-+0123456789.eE".includes(raw[j]!)) j++
-      const token = raw.slice(i, j)
-      if (token.length > 0 && /[.eE]/.test(token) && Number(token) === id) return true
+    let c = raw.charCodeAt(i)
+    while (c === 32 || c === 9 || c === 10 || c === 13) c = raw.charCodeAt(++i)
+    if (c === 58 /* : */) {
+      c = raw.charCodeAt(++i)
+      while (c === 32 || c === 9 || c === 10 || c === 13) c = raw.charCodeAt(++i)
+      const start = i
+      let fractional = false
+      // digits, sign, '.', 'e', 'E'
+      while ((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 101 || c === 69) {
+        if (c === 46 || c === 101 || c === 69) fractional = true
+        c = raw.charCodeAt(++i)
+      }
+      if (fractional && Number(raw.slice(start, i)) === id) return true
     }
     at = raw.indexOf("\"id\"", at + 4)
   }

@@ -574,18 +574,22 @@ export const make = <M extends MethodTable = MethodTable>(
       dialect.replyToInvalid ? send(invalidReply(invalid), "(invalid)").pipe(Effect.ignore) : Effect.void
 
     // Runs an incoming request through the dispatcher and builds the reply message.
-    const answer = (incoming: Message.Request): Effect.Effect<Message.Message> =>
-      Effect.andThen(
-        acquireSlot,
-        Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))).pipe(
-          Effect.map((exit) => {
-            releaseSlot()
-            return reply(incoming, exit)
-          }),
-          Effect.onInterrupt(() => Effect.sync(releaseSlot)),
-          traced("RpcPeer.handle", incoming.method)
-        )
+    const answer = (incoming: Message.Request): Effect.Effect<Message.Message> => {
+      const body = Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))).pipe(
+        Effect.map((exit) => {
+          releaseSlot()
+          return reply(incoming, exit)
+        }),
+        traced("RpcPeer.handle", incoming.method)
       )
+      // A free slot is taken now (the common case); otherwise wait for one in arrival order. A
+      // handler interrupted with its connection needs no release: the counter goes with the peer.
+      if (inFlight < concurrency) {
+        inFlight++
+        return body
+      }
+      return Effect.andThen(acquireSlot, body)
+    }
 
     const invalidReply = (invalid: Invalid): Message.Message =>
       Message.errorResponse(
