@@ -181,8 +181,8 @@ class FileWriter {
       if (this.fd === undefined) this.open()
       const cap = this.policy.maxFileBytes
       if (this.size >= cap) this.rotate()
-      // Take whole lines that fit in the current file (at most 1 MiB per write).
-      const room = Math.min(cap - this.size, 1024 * 1024)
+      // Take whole lines that fit in the current file (at most 4 MiB per write).
+      const room = Math.min(cap - this.size, 4 * 1024 * 1024)
       const from = this.head
       let taken = 0
       let cut: string | undefined
