@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  Cause,
   Context,
   Deferred,
   Effect,
@@ -260,7 +261,13 @@ export class BackendPool extends Context.Service<BackendPool, {
             Effect.flatMap((desired) =>
               reconcile(desired).pipe(
                 Effect.catchTag("InvalidDesiredStateError", (e) => Effect.logWarning(`follow: ${e.message}`)),
-                Effect.asVoid
+                Effect.asVoid,
+                // Following never stops on a bad turn: log it and wait for the next value.
+                Effect.catchCause((cause) =>
+                  Cause.hasInterruptsOnly(cause)
+                    ? Effect.failCause(cause)
+                    : Effect.logError("follow: reconcile failed", cause)
+                )
               )
             ),
             Effect.forever,
