@@ -14,14 +14,18 @@ const Methods = MethodTable.make({
   }),
   "thread/start": MethodTable.method({ params: Schema.Struct({}) }),
   "model/list": MethodTable.method({}),
-  add: MethodTable.method({ params: Schema.Tuple([Schema.Number, Schema.Number]), result: Schema.Number })
+  add: MethodTable.method({ params: Schema.Tuple([Schema.Number, Schema.Number]), result: Schema.Number }),
+  boom: MethodTable.method({}),
+  badResult: MethodTable.method({ result: Schema.Number })
 })
 const handlers = {
   initialize: () =>
     Effect.succeed({ userAgent: "isthmus", codexHome: "/home/me/.codex", platformFamily: "unix", platformOs: "linux" }),
   "thread/start": () => Effect.succeed({ thread: { id: "thr_1" } }),
   "model/list": () => Effect.succeed({ data: [] }),
-  add: ([a, b]: readonly [number, number]) => Effect.succeed(a + b)
+  add: ([a, b]: readonly [number, number]) => Effect.succeed(a + b),
+  boom: () => Effect.die(new Error("secret internals")),
+  badResult: () => Effect.succeed("not a number" as unknown as number)
 }
 
 describe("lite dialect server (codex app-server vectors)", () => {
@@ -96,6 +100,12 @@ describe("strict dialect server (JSON-RPC 2.0)", () => {
         "5",
         -32602
       ]])
+      yield* c.send(`{"jsonrpc":"2.0","method":"boom","id":7}\n`)
+      const boom = yield* c.next()
+      assert.strictEqual((JSON.parse(boom) as { error: { code: number } }).error.code, -32603)
+      assert.notInclude(boom, "secret internals")
+      yield* c.send(`{"jsonrpc":"2.0","method":"badResult","id":8}\n`)
+      assert.strictEqual((JSON.parse(yield* c.next()) as { error: { code: number } }).error.code, -32603)
       yield* c.send(
         `[{"jsonrpc":"2.0","method":"add","params":[1,2]},{"jsonrpc":"2.0","method":"add","params":[3,4]}]\n`
       )
