@@ -65,8 +65,9 @@ const supervise = (options: Context) =>
     /** Every daemon process we talked to (behind wsl.exe too), checked for survivors at the end. */
     const daemonPids = new Set<number>()
     const simulated = new Set<string>()
+    const tty = options.tty ?? process.stdout.isTTY === true
     const out = makeOutput({
-      tty: options.tty ?? process.stdout.isTTY === true,
+      tty,
       simulated,
       write: options.write ?? ((text) => process.stdout.write(text))
     })
@@ -103,7 +104,6 @@ const supervise = (options: Context) =>
 
     // Events first, so nothing the pool does is missed. On a TTY every event also redraws the
     // table, and a one-second tick keeps "IN STATE" moving.
-    const tty = options.tty ?? process.stdout.isTTY === true
     const redraw = tty ? Effect.flatMap(pool.status, out.table) : Effect.void
     yield* pool.events.pipe(
       Stream.runForEach((event) => Effect.andThen(out.line(`  event  ${describeEvent(event)}`), redraw)),
