@@ -576,9 +576,13 @@ export const make = <M extends MethodTable = MethodTable>(
     // Runs an incoming request through the dispatcher and builds the reply message.
     const answer = (incoming: Message.Request): Effect.Effect<Message.Message> => {
       const body = Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))).pipe(
-        Effect.map((exit) => {
+        Effect.flatMap((exit) => {
           releaseSlot()
-          return reply(incoming, exit)
+          const out = reply(incoming, exit)
+          // A defect is answered as the dialect's internal error; its details go to the log only.
+          return Exit.isSuccess(exit) || Option.isSome(Exit.findErrorOption(exit))
+            ? Effect.succeed(out)
+            : Effect.as(Effect.logWarning(`rpc: handler for ${incoming.method} failed`, exit.cause), out)
         }),
         traced("RpcPeer.handle", incoming.method)
       )
