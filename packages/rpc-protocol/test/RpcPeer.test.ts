@@ -5,6 +5,7 @@ import {
   Handshake,
   MemorySocket,
   MethodTable,
+  OutboundQueueFullError,
   PeerDisconnectedError,
   RpcError,
   RpcPeer,
@@ -124,6 +125,51 @@ describe("RpcPeer lifecycle (in memory)", () => {
       assert.strictEqual(yield* peer.state, "closed")
       assert.instanceOf(yield* Effect.flip(peer.request("hang")), PeerDisconnectedError)
       assert.instanceOf(yield* Effect.flip(peer.notify("x")), PeerDisconnectedError)
+    }))
+})
+
+const stalled = (whenFull: "fail" | "suspend" | "drop") =>
+  Effect.gen(function*() {
+    // The far side never reads and the "wire" holds one frame, so the outbox fills up.
+    const pair = yield* MemorySocket.makePair({ capacity: 1 })
+    return yield* RpcPeer.make({
+      connect: pair.client,
+      dialect: Dialect.lite,
+      framing: Framing.webSocket(),
+      outbound: { capacity: 2, whenFull, enqueueTimeout: "1 second" }
+    })
+  })
+const flood = (peer: RpcPeer.RpcPeer) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10; i++) yield* peer.notify("event", { i })
+  })
+
+describe("RpcPeer outbound queue policies (in memory, TestClock)", () => {
+  it.effect("fail: an OutboundQueueFullError as soon as the queue is full", () =>
+    Effect.gen(function*() {
+      const peer = yield* stalled("fail")
+      yield* peer.awaitReady
+      const error = yield* Effect.flip(flood(peer))
+      assert.instanceOf(error, OutboundQueueFullError)
+    }))
+
+  it.effect("suspend: waits for room, then fails after enqueueTimeout", () =>
+    Effect.gen(function*() {
+      const peer = yield* stalled("suspend")
+      yield* peer.awaitReady
+      const fiber = yield* Effect.forkChild(Effect.flip(flood(peer)), { startImmediately: true })
+      yield* TestClock.adjust("999 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      assert.instanceOf(yield* Fiber.join(fiber), OutboundQueueFullError)
+    }))
+
+  it.effect("drop: notifications that do not fit are dropped and counted", () =>
+    Effect.gen(function*() {
+      const peer = yield* stalled("drop")
+      yield* peer.awaitReady
+      yield* flood(peer)
+      assert.isAbove((yield* peer.stats).droppedOutbound, 0)
     }))
 })
 
