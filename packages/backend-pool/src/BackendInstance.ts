@@ -392,6 +392,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         let reason: ExitReason
         let readyForMs: number | undefined
         if (first._tag === "Ready") {
+          proc.onReady?.(first.info)
           const readyAt = now()
           const readyPort = first.info.port ?? port
           const reported = first.info.url === undefined || proc.rewriteUrl === undefined

@@ -128,6 +128,9 @@ export type PortSpec = typeof PortSpec.Type
 export interface ReadyInfo {
   readonly url?: string | undefined
   readonly port?: number | undefined
+  /** Where the backend runs (inside WSL: Linux ids), when its ready signal said so. */
+  readonly pid?: number | undefined
+  readonly pgid?: number | undefined
 }
 
 /** A custom readiness check failed; retried every period until the startup timeout. */

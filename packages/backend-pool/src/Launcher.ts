@@ -8,7 +8,7 @@
  * @module
  */
 import { Context, Effect, Layer, type Redacted, Schema, type Scope, type Stream } from "effect"
-import type { BackendSpec, PreflightError, ResolvedStop } from "./BackendSpec.ts"
+import type { BackendSpec, PreflightError, ReadyInfo, ResolvedStop } from "./BackendSpec.ts"
 
 /** Everything a launcher needs for one run. Secrets are separate and redacted. */
 export interface LaunchRequest {
@@ -69,6 +69,8 @@ export interface RunningProcess {
    * e.g. a WSL backend's `http://127.0.0.1:5123` into `http://172.20.1.5:5123` under NAT.
    */
   readonly rewriteUrl?: ((url: string) => string) | undefined
+  /** Told what the readiness check learnt (URL, and the pid/pgid a ready signal reported). */
+  readonly onReady?: ((info: ReadyInfo) => void) | undefined
 }
 
 /** A launch failed before a process existed. The message never contains secrets or argv values. */

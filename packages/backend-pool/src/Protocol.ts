@@ -27,6 +27,9 @@ export const ENV_RUN_ID = "ISTHMUS_RUN_ID"
 export interface ReadySignal {
   readonly url?: string | undefined
   readonly port?: number | undefined
+  /** The backend's pid and process group where it runs (inside WSL: Linux ids), for stopping it there. */
+  readonly pid?: number | undefined
+  readonly pgid?: number | undefined
 }
 
 /** Formats a ready line (with its newline). */
@@ -43,7 +46,17 @@ export const parseReady = (line: string): ReadySignal | undefined => {
     const port = typeof v["port"] === "number" && Number.isInteger(v["port"]) && v["port"] > 0 && v["port"] < 65536
       ? v["port"]
       : undefined
-    return { url, port: port ?? portOfUrl(url) }
+    const id = (key: string) =>
+      typeof v[key] === "number" && Number.isInteger(v[key]) && (v[key] as number) > 0 ? v[key] as number : undefined
+    const out: { url?: string; port?: number; pid?: number; pgid?: number } = {}
+    if (url !== undefined) out.url = url
+    const p = port ?? portOfUrl(url)
+    if (p !== undefined) out.port = p
+    const pid = id("pid")
+    const pgid = id("pgid")
+    if (pid !== undefined) out.pid = pid
+    if (pgid !== undefined) out.pgid = pgid
+    return out
   } catch {
     return {}
   }

@@ -13,17 +13,18 @@
  * - preflight: `Wsl.preflight` (distro runs, optional Node range and tools), with failures
  *   classified fatal (bad/missing distro, no WSL, Node or tools missing), bounded (transport).
  *
- * Stopping signals the `wsl.exe` process group on this machine, which is exact with `fake-wsl`
- * on Linux. On Windows a stop should go through a separate `wsl.exe -- kill -<pgid>`; that path
- * is not implemented yet (see the README).
+ * Stopping: on Windows (or with `stopInDistro`), once the ready signal reported the Linux process
+ * group, through a separate `wsl.exe --exec kill -s <signal> -- -<pgid>` (signal, grace, KILL),
+ * then `wsl.exe` itself; otherwise by signalling the `wsl.exe` process group on this machine
+ * (exact with `fake-wsl` on Linux, where the Linux command runs in that group).
  *
  * @module
  */
 import { DistroName, Wsl, WslCommand, Wslenv, WslHost } from "@isthmus/wsl"
-import { Effect, type Layer, Redacted, Result } from "effect"
+import { Clock, Effect, type Layer, Redacted, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process"
-import { PreflightError } from "./BackendSpec.ts"
-import { type Launcher, LaunchError, Launchers } from "./Launcher.ts"
+import { PreflightError, type ResolvedStop } from "./BackendSpec.ts"
+import { type Launcher, LaunchError, Launchers, type RunningProcess, type StopOutcome } from "./Launcher.ts"
 import { bootstrapEnv, make as makeLocal, spawnGroup, substitutePort } from "./LocalLauncher.ts"
 
 type PreflightRequirements = Parameters<Wsl.WslShape["preflight"]>[1]
@@ -45,6 +46,57 @@ export interface WslLauncherOptions {
   readonly requirements?: PreflightRequirements | undefined
   /** Retries for transport failures of the preflight (timeouts, spawn errors), default 12. */
   readonly transportRetries?: number | undefined
+  /**
+   * Stop inside the distro: once the backend's ready signal reported its Linux process group
+   * (the `child` helper's `signalReady` does), a stop runs `wsl.exe --exec kill -s <signal> --
+   * -<pgid>` through `Wsl.exec`, polls `kill -0` until the grace period ends, then sends KILL,
+   * and only then stops `wsl.exe` itself. Killing `wsl.exe` alone does not stop a Linux process
+   * on Windows. Default: on Windows hosts.
+   */
+  readonly stopInDistro?: boolean | undefined
+}
+
+const pollMillis = 100
+
+/** `kill -s <signal> -- -<pgid>` inside `distro`; true when it succeeded (the group exists). */
+const killInDistro = (wsl: Wsl.WslShape, distro: string, pgid: number, signal: string): Effect.Effect<boolean> =>
+  wsl.exec(distro, ["kill", "-s", signal, "--", `-${pgid}`], { timeout: "5 seconds" }).pipe(
+    Effect.map((r) => r.exitCode === 0),
+    Effect.orElseSucceed(() => false)
+  )
+
+/**
+ * The stop contract inside a distro, through `wsl.exe --exec kill`: `signal` to the Linux process
+ * group `pgid`, wait `graceMs` (polling `kill -0`), then KILL and wait until it is gone.
+ */
+export const stopInDistro = (
+  wsl: Wsl.WslShape,
+  distro: string,
+  pgid: number,
+  policy: ResolvedStop
+): Effect.Effect<StopOutcome> => {
+  const kill = (signal: string) => killInDistro(wsl, distro, pgid, signal)
+  return Effect.gen(function*() {
+    const clock = yield* Clock.Clock
+    const started = clock.currentTimeMillisUnsafe()
+    const elapsed = () => clock.currentTimeMillisUnsafe() - started
+    const waitGone = (ms: number) =>
+      Effect.gen(function*() {
+        const deadline = clock.currentTimeMillisUnsafe() + ms
+        while (yield* kill("0")) {
+          if (clock.currentTimeMillisUnsafe() >= deadline) return false
+          yield* Effect.sleep(pollMillis)
+        }
+        return true
+      })
+    if (!(yield* kill("0"))) return { method: "exited", durationMs: 0, survivors: 0 } as const
+    yield* kill(policy.signal.replace(/^SIG/, ""))
+    yield* kill("CONT")
+    if (yield* waitGone(policy.graceMs)) return { method: "graceful", durationMs: elapsed(), survivors: 0 } as const
+    yield* kill("KILL")
+    const gone = yield* waitGone(2_000)
+    return { method: "forced", durationMs: elapsed(), survivors: gone ? 0 : 1 } as const
+  }).pipe(Effect.uninterruptible)
 }
 
 /** Classifies a failure of `Wsl.preflight` for the instance's restart logic. */
@@ -151,7 +203,7 @@ export const make = (
         for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined) env[k] = v
         env["WSLENV"] = Wslenv.append(baseEnv["WSLENV"], Object.keys(hidden))
         Object.assign(env, hidden)
-        return yield* spawnGroup(spawner, {
+        const base = yield* spawnGroup(spawner, {
           kind: "Wsl",
           id: request.id,
           command: executable,
@@ -164,6 +216,22 @@ export const make = (
           host: reachable,
           rewriteUrl: (url) => rewriteToHost(url, reachable)
         })
+        if (!(options.stopInDistro ?? process.platform === "win32")) return base
+        let linuxGroup: number | undefined
+        const running: RunningProcess = {
+          ...base,
+          onReady: (info) => {
+            linuxGroup = info.pgid ?? info.pid
+          },
+          stop: (policy) =>
+            linuxGroup === undefined
+              ? base.stop(policy)
+              : stopInDistro(wsl, launch.distro, linuxGroup, policy).pipe(
+                // Then wsl.exe itself (it ends with its Linux child; this is the backstop).
+                Effect.tap(() => base.stop({ ...policy, graceMs: Math.min(policy.graceMs, 1_000) }))
+              )
+        }
+        return running
       })
     }
     return launcher

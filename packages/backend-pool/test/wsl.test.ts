@@ -15,7 +15,7 @@ import { fixture } from "./helpers.ts"
 
 const secret = "sk-wsl-9d8c7b6a"
 
-const setup = () => {
+const setup = (launcherOptions: { readonly stopInDistro?: boolean } = {}) => {
   const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-wsl-"))
   const record = NodePath.join(dir, "record.jsonl")
   const host = fakeWslHostOptions({
@@ -33,7 +33,7 @@ const setup = () => {
     ]
   }, { ...process.env, WSLENV: "GOPATH/p::USERPROFILE/pu" })
   const layer = BackendPool.layer.pipe(
-    Layer.provide(WslLauncher.layer({ host, requirements: { node: ">=22" } })),
+    Layer.provide(WslLauncher.layer({ host, requirements: { node: ">=22" }, ...launcherOptions })),
     Layer.provide(Wsl.layer({ host })),
     Layer.provide(NodeServices.layer)
   )
@@ -54,6 +54,12 @@ const wslDaemon = (id: string, distro: string): BackendSpec.BackendSpec => ({
   bootstrap: { delivery: "stdin", envelope: { token: "tok", greeting: `hello from ${distro}` } },
   restart: { mode: "on-failure" },
   stop: { graceMs: 2_000 }
+})
+
+const inDistroSpec = (id: string, script: string): BackendSpec.BackendSpec => ({
+  ...wslDaemon(id, "Ubuntu"),
+  launcher: { _tag: "Wsl", distro: "Ubuntu", command: process.execPath, args: [fixture(script)] },
+  stop: { graceMs: 600 }
 })
 
 describe("Wsl launcher through fake-wsl", () => {
@@ -103,6 +109,35 @@ describe("Wsl launcher through fake-wsl", () => {
         assert.strictEqual(outcome.method, "graceful")
         assert.notInclude(NodeFs.readFileSync(NodePath.join(dir, "record.jsonl"), "utf8"), secret)
       }).pipe(Effect.provide(layer)),
+    30_000
+  )
+
+  it.live(
+    "stop inside the distro: kill -s TERM -- -<pgid> through wsl.exe, then KILL after the grace period",
+    () =>
+      Effect.gen(function*() {
+        const { dir: dir2, invocations: calls, layer: inDistro } = setup({ stopInDistro: true })
+        yield* Effect.gen(function*() {
+          const pool = yield* BackendPool
+          yield* pool.reconcile([inDistroSpec("polite", "daemon.mjs"), inDistroSpec("stubborn", "wsl-stubborn.mjs")])
+          const polite = yield* pool.get("polite")
+          const stubborn = yield* pool.get("stubborn")
+          yield* polite.awaitReady
+          yield* stubborn.awaitReady
+          const graceful = yield* polite.stop
+          assert.strictEqual(graceful.method, "graceful")
+          const started = Date.now()
+          const forced = yield* stubborn.stop
+          assert.strictEqual(forced.method, "forced")
+          // Every check is one wsl.exe call (a Node start for fake-wsl), so this is slower than a local stop.
+          assert.isBelow(Date.now() - started, 600 + 4_000)
+          assert.include((yield* stubborn.log.recent).map((l) => l.text), "ignoring SIGTERM")
+          const kills = calls().filter((c) => c.argv.includes("kill")).map((c) => c.argv.slice(c.argv.indexOf("kill")))
+          assert.isTrue(kills.some((k) => k[1] === "-s" && k[2] === "TERM" && /^-\d+$/.test(k[4] ?? "")))
+          assert.isTrue(kills.some((k) => k[2] === "KILL"))
+        }).pipe(Effect.provide(inDistro))
+        NodeFs.rmSync(dir2, { recursive: true, force: true })
+      }),
     30_000
   )
 

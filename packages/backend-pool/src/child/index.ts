@@ -150,14 +150,30 @@ export const readBootstrap = <A, I>(
 // Ready
 // ---------------------------------------------------------------------------------------------
 
+/** This process's group (Linux: from `/proc/self/stat`), when it can be read. */
+const processGroup = (): number | undefined => {
+  try {
+    const text = NodeFs.readFileSync("/proc/self/stat", "latin1")
+    const pgrp = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[2])
+    return Number.isInteger(pgrp) && pgrp > 0 ? pgrp : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Writes the ready line synchronously (for code that does not run Effect). */
 export const signalReadySync = (signal: ReadySignal = {}): void => {
-  NodeFs.writeSync(1, formatReady(signal))
+  const pgid = processGroup()
+  NodeFs.writeSync(
+    1,
+    formatReady({ pid: process.pid, ...(pgid === undefined ? {} : { pgid }), ...signal })
+  )
 }
 
 /**
- * Tells the pool the backend is ready, with the URL (and port) it bound. Readiness `Signal`
- * (the default) waits for exactly this line on stdout.
+ * Tells the pool the backend is ready, with the URL (and port) it bound, plus this process's pid
+ * and process group (so a WSL launcher can stop it inside the distro). Readiness `Signal` (the
+ * default) waits for exactly this line on stdout.
  */
 export const signalReady = (signal: ReadySignal = {}): Effect.Effect<void> => Effect.sync(() => signalReadySync(signal))
 
@@ -166,15 +182,7 @@ export const signalReady = (signal: ReadySignal = {}): Effect.Effect<void> => Ef
 // ---------------------------------------------------------------------------------------------
 
 /** Whether this process leads its own process group (Linux: from `/proc/self/stat`). */
-const leadsOwnGroup = (): boolean => {
-  try {
-    const text = NodeFs.readFileSync("/proc/self/stat", "latin1")
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-    return Number(fields[2]) === process.pid
-  } catch {
-    return false
-  }
-}
+const leadsOwnGroup = (): boolean => processGroup() === process.pid
 
 /** Options for {@link watchHost} and {@link exitWhenHostGone}. */
 export interface HostWatchOptions {
