@@ -35,11 +35,3 @@ export {
 export * as RpcPeer from "./RpcPeer.ts"
 /** @since 0.1.0 */
 export * as RpcServer from "./RpcServer.ts"
-
-/**
- * Kept for the repository's packaging smoke test (`scripts/consumer`); not part of the API.
- *
- * @since 0.1.0
- * @internal
- */
-export const placeholder = "rpc-protocol" as const

@@ -29,11 +29,3 @@ export {
   type TcpServerOptions,
   type WebSocketServerOptions
 } from "./Transports.ts"
-
-/**
- * Kept for the repository's packaging smoke test (`scripts/consumer`); not part of the API.
- *
- * @since 0.1.0
- * @internal
- */
-export const placeholder = "rpc-protocol/node" as const
