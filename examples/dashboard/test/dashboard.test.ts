@@ -6,13 +6,11 @@
 import { NodeServices } from "@effect/platform-node"
 import { BackendPool, Launchers, LocalLauncher } from "@isthmus/backend-pool"
 import { Effect, Layer, Redacted } from "effect"
-import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { chromium } from "playwright-core"
 import { describe, expect, it } from "vitest"
+import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
 import { serveDashboard } from "../src/server.ts"
 
-const chromiumPath = "/usr/bin/chromium"
 const daemonEntry = fileURLToPath(new URL("../../daemon/src/main.ts", import.meta.url))
 const screenshot = fileURLToPath(new URL("../screenshot.png", import.meta.url))
 
@@ -29,9 +27,7 @@ const daemonSpec = (id: string, label: string) => ({
   stop: { graceMs: 2000 }
 })
 
-// Skipped only on a developer machine without Debian's chromium (scripts/test.sh installs it);
-// under CI a missing browser fails the test instead of hiding it.
-describe.skipIf(!existsSync(chromiumPath) && process.env["CI"] !== "true")("dashboard in headless Chromium", () => {
+describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
   it("shows rows, restarts an instance through its states, streams logs, refuses a wrong token", async () => {
     const token = "dashboard-test-token"
     const program = Effect.gen(function*() {
@@ -39,24 +35,7 @@ describe.skipIf(!existsSync(chromiumPath) && process.env["CI"] !== "true")("dash
       yield* pool.reconcile([daemonSpec("native", "Native daemon"), daemonSpec("worker", "Native worker")])
       for (const instance of yield* pool.list) yield* instance.awaitReady
       const dashboard = yield* serveDashboard({ token: Redacted.make(token) })
-      const browser = yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          chromium.launch({
-            executablePath: chromiumPath,
-            args: [
-              "--headless",
-              "--no-sandbox",
-              "--disable-gpu",
-              "--disable-quic",
-              "--no-first-run",
-              "--disable-background-networking",
-              "--disable-component-update",
-              "--disable-sync"
-            ]
-          })
-        ),
-        (b) => Effect.promise(() => b.close())
-      )
+      const browser = yield* acquireChromium
       return yield* Effect.promise(async () => {
         const page = await browser.newPage({ viewport: { width: 1280, height: 640 } })
         await page.goto(`${dashboard.url}#token=${token}`)

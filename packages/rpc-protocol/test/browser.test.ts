@@ -7,11 +7,9 @@ import { Dialect, Framing, MethodTable, RpcError, RpcServer } from "@isthmus/rpc
 import { serveWebSocket } from "@isthmus/rpc-protocol/node"
 import { Effect, Schema } from "effect"
 import * as esbuild from "esbuild"
-import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { chromium } from "playwright-core"
+import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
 
-const chromiumPath = "/usr/bin/chromium"
 const entry = fileURLToPath(new URL("./fixtures/browser-client.ts", import.meta.url))
 
 const Methods = MethodTable.make({
@@ -19,7 +17,7 @@ const Methods = MethodTable.make({
 })
 
 describe("browser (headless Chromium)", () => {
-  it.live.skipIf(!existsSync(chromiumPath))(
+  it.live.skipIf(skipWithoutChromium)(
     "core entry: WebSocket request/notification round trip",
     () =>
       Effect.gen(function*() {
@@ -43,24 +41,7 @@ describe("browser (headless Chromium)", () => {
           }
         })
         const { port } = yield* serveWebSocket(server, { token: "browser-token", allowQueryToken: true })
-        const browser = yield* Effect.acquireRelease(
-          Effect.promise(() =>
-            chromium.launch({
-              executablePath: chromiumPath,
-              args: [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync"
-              ]
-            })
-          ),
-          (b) => Effect.promise(() => b.close())
-        )
+        const browser = yield* acquireChromium
         const page = yield* Effect.promise(() => browser.newPage())
         const errors: Array<string> = []
         page.on("pageerror", (e) => errors.push(e.message))
