@@ -48,6 +48,8 @@ export type PoolEvent =
   | { readonly _tag: "Registered"; readonly id: string; readonly at: number }
   | { readonly _tag: "Unregistered"; readonly id: string; readonly at: number; readonly stop: StopOutcome }
 
+const validateSpec = Schema.decodeUnknownExit(Schema.toType(BackendSpecSchema), { errors: "all" })
+
 type Entry =
   | {
     readonly _tag: "Active"
@@ -56,14 +58,19 @@ type Entry =
     readonly launchHash: string
     readonly policyHash: string
   }
-  | { readonly _tag: "Closing"; readonly done: Deferred.Deferred<void> }
+  /** Being unregistered; `done` completes with the stop's outcome once the entry is gone. */
+  | { readonly _tag: "Closing"; readonly done: Deferred.Deferred<StopOutcome> }
 
 /** The pool service. */
 export class BackendPool extends Context.Service<BackendPool, {
   /** Registers an instance, unstarted. Waits if an instance with the same id is still closing. */
   register(spec: BackendSpec): Effect.Effect<BackendInstance.BackendInstance, DuplicateBackendError>
-  /** Stops the instance, closes its scope and removes it; waits if it is already closing. */
+  /**
+   * Stops the instance, closes its scope and removes it, with how the stop went. When the id is
+   * already being unregistered, waits for that and returns the same outcome.
+   */
   unregister(id: string): Effect.Effect<StopOutcome, UnknownBackendError>
+  /** The registered instance with this id (closing ones are not found). */
   get(id: string): Effect.Effect<BackendInstance.BackendInstance, UnknownBackendError>
   /** Registered instances (closing ones are hidden), sorted by id. */
   readonly list: Effect.Effect<ReadonlyArray<BackendInstance.BackendInstance>>
@@ -109,6 +116,15 @@ export class BackendPool extends Context.Service<BackendPool, {
       const events = yield* PubSub.sliding<PoolEvent>(4096)
       const publish = (event: PoolEvent) => PubSub.publish(events, event).pipe(Effect.asVoid)
       const nowMs = Effect.clockWith((clock) => clock.currentTimeMillis)
+      const unknownId = (id: string) => {
+        const known = active().map((a) => JSON.stringify(a.id))
+        return new UnknownBackendError({
+          id,
+          message: `no backend with id ${JSON.stringify(id)} is registered (registered: ${
+            known.length === 0 ? "none" : known.join(", ")
+          }); register it first or use reconcile`
+        })
+      }
 
       const register = Effect.fn("BackendPool.register")(function*(spec: BackendSpec) {
         while (true) {
@@ -143,23 +159,18 @@ export class BackendPool extends Context.Service<BackendPool, {
       const unregister = Effect.fn("BackendPool.unregister")(function*(id: string) {
         const claimed = yield* registryLock.withPermit(Effect.gen(function*() {
           const existing = entries.get(id)
-          if (existing === undefined) {
-            return yield* new UnknownBackendError({ id, message: `no backend with id ${JSON.stringify(id)}` })
-          }
+          if (existing === undefined) return yield* unknownId(id)
           if (existing._tag === "Closing") return { _tag: "Wait" as const, done: existing.done }
-          const done = yield* Deferred.make<void>()
+          const done = yield* Deferred.make<StopOutcome>()
           entries.set(id, { _tag: "Closing", done })
           return { _tag: "Close" as const, entry: existing, done }
         }))
-        if (claimed._tag === "Wait") {
-          yield* Deferred.await(claimed.done)
-          return { method: "exited", durationMs: 0, survivors: 0 } as StopOutcome
-        }
+        if (claimed._tag === "Wait") return yield* Deferred.await(claimed.done)
         const outcome = yield* claimed.entry.instance.stop.pipe(
-          Effect.ensuring(
+          Effect.onExit((exit) =>
             Scope.close(claimed.entry.scope, Exit.void).pipe(
               Effect.andThen(registryLock.withPermit(Effect.sync(() => entries.delete(id)))),
-              Effect.andThen(Deferred.succeed(claimed.done, undefined))
+              Effect.andThen(Deferred.done(claimed.done, exit))
             )
           ),
           Effect.uninterruptible
@@ -176,9 +187,7 @@ export class BackendPool extends Context.Service<BackendPool, {
       const get = (id: string) =>
         Effect.suspend(() => {
           const e = entries.get(id)
-          return e?._tag === "Active"
-            ? Effect.succeed(e.instance)
-            : Effect.fail(new UnknownBackendError({ id, message: `no backend with id ${JSON.stringify(id)}` }))
+          return e?._tag === "Active" ? Effect.succeed(e.instance) : Effect.fail(unknownId(id))
         })
 
       const list = Effect.sync(() => active().map((a) => a.entry.instance))
@@ -219,14 +228,23 @@ export class BackendPool extends Context.Service<BackendPool, {
       const reconcile = Effect.fn("BackendPool.reconcile")(function*(desired: ReadonlyArray<BackendSpec>) {
         const dups = ReconcilePlan.duplicateIds(desired)
         if (dups.length > 0) {
-          return yield* new InvalidDesiredStateError({ message: `duplicate ids in desired state: ${dups.join(", ")}` })
+          return yield* new InvalidDesiredStateError({
+            message: `duplicate ids in the desired state: ${
+              dups.map((d) => JSON.stringify(d)).join(", ")
+            }; every id may appear once (nothing was changed)`
+          })
         }
-        for (const spec of desired) {
-          if (!Schema.is(BackendSpecSchema)(spec)) {
+        for (const [index, spec] of desired.entries()) {
+          const checked = validateSpec(spec)
+          if (Exit.isFailure(checked)) {
+            // The schema's messages name the field and what it expects, never the value (secrets
+            // are `Redacted`, so a wrong secret reads "Expected Redacted").
+            const issues = Cause.squash(checked.cause)
             return yield* new InvalidDesiredStateError({
-              message: `the spec for ${
-                JSON.stringify(String((spec as { id?: unknown }).id))
-              } is not a valid BackendSpec`
+              message: `desired[${index}] (id ${JSON.stringify(String((spec as { id?: unknown }).id))}) is not a ` +
+                `valid BackendSpec; fix these fields (nothing was changed):\n${
+                  issues instanceof Error ? issues.message : String(issues)
+                }`
             })
           }
         }

@@ -22,6 +22,11 @@ const signalOf = (error: unknown): string | null => {
 
 const bytes = (l: Redacted.Redacted<string>) => Stream.make(new TextEncoder().encode(Redacted.value(l)))
 
+const spawnHints: Partial<Record<string, string>> = {
+  NotFound: " (check the command's path, or that it is on PATH, and the spec's cwd)",
+  PermissionDenied: " (the command is not executable by this user: check its mode)"
+}
+
 /** Replaces `{port}` in launch arguments. */
 export const substitutePort = (args: ReadonlyArray<string>, port: number | undefined): ReadonlyArray<string> =>
   port === undefined ? args : args.map((a) => a.replaceAll("{port}", String(port)))
@@ -88,7 +93,8 @@ export const spawnGroup = (
       Effect.mapError((error) =>
         new LaunchError({
           kind: request.kind,
-          message: `could not start ${JSON.stringify(request.command)} for ${request.id}: ${error.reason._tag}`
+          message: `could not start ${JSON.stringify(request.command)} for ${request.id}: ${error.reason._tag}` +
+            (spawnHints[error.reason._tag] ?? "")
         })
       )
     )

@@ -266,8 +266,10 @@ describe("BackendPool with the fake launcher", () => {
       yield* pool.register(fake("x", ["ready"]))
       const dup = yield* Effect.flip(pool.register(fake("x", ["ready"])))
       assert.strictEqual(dup._tag, "DuplicateBackendError")
+      assert.include(dup.message, `"x" is already registered; unregister it first`)
       const unknown = yield* Effect.flip(pool.unregister("nope"))
       assert.strictEqual(unknown._tag, "UnknownBackendError")
+      assert.include(unknown.message, `no backend with id "nope" is registered (registered: "x")`)
       const missing = yield* Effect.flip(pool.get("nope"))
       assert.strictEqual(missing._tag, "UnknownBackendError")
       yield* pool.unregister("x")
@@ -300,6 +302,18 @@ describe("BackendPool with the fake launcher", () => {
       assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["a"])
       const dup = yield* Effect.flip(pool.reconcile([a, a]))
       assert.strictEqual(dup._tag, "InvalidDesiredStateError")
+      assert.include(dup.message, `duplicate ids in the desired state: "a"`)
+      // An invalid spec names its index, its id and the bad fields, never a secret's value.
+      const bad = yield* Effect.flip(pool.reconcile([a, {
+        ...b,
+        secrets: { TOKEN: "hunter2" },
+        stop: { graceMs: -1 }
+      } as unknown as BackendSpec.BackendSpec]))
+      assert.include(bad.message, `desired[1] (id "b") is not a valid BackendSpec`)
+      assert.include(bad.message, `at ["secrets"]["TOKEN"]`)
+      assert.include(bad.message, `at ["stop"]["graceMs"]`)
+      assert.notInclude(bad.message, "hunter2")
+      assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["a"])
     }).pipe(Effect.provide(layer)))
 
   it.effect("register waits for an instance that is still closing; a second unregister waits too", () =>
@@ -323,7 +337,8 @@ describe("BackendPool with the fake launcher", () => {
       const outcome = yield* Fiber.join(closing)
       assert.strictEqual(outcome.method, "graceful")
       assert.strictEqual(outcome.durationMs, 2_000)
-      yield* Fiber.join(again)
+      // The second caller gets the same outcome, not a made-up one.
+      assert.deepStrictEqual(yield* Fiber.join(again), outcome)
       const instance = yield* Fiber.join(reopened)
       yield* instance.awaitReady
       assert.strictEqual(yield* control.spawnCount("slowstop"), 2)
