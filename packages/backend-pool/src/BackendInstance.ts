@@ -54,6 +54,12 @@ export type ExitReason =
   | "Crashed"
   /** The process ended before it was ready. */
   | "ExitedBeforeReady"
+  /**
+   * The process ended before it was ready while its `Allocated` port was held by another process
+   * (it lost the race for the port, typically failing with EADDRINUSE). Retried at once on a new
+   * port, up to {@link maxPortRetries} times in a row, outside the backoff and the crash budget.
+   */
+  | "PortInUse"
   /** Readiness did not succeed within the startup timeout; the process was stopped. */
   | "StartupTimeout"
   /** The launcher could not start the process. */
@@ -159,6 +165,20 @@ export interface BackendInstance {
 export const failureTailLines = 200
 
 const drainTimeoutMs = 2_000
+
+/** Consecutive `PortInUse` runs retried at once; after that they count as ordinary failures. */
+export const maxPortRetries = 3
+
+/**
+ * Whether some process holds TCP `port` on 127.0.0.1: a listen attempt fails with EADDRINUSE.
+ * (Another process listening on 0.0.0.0 or on 127.0.0.1 both count.)
+ */
+export const portInUse = (port: number): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
+    const server = NodeNet.createServer()
+    server.once("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(error.code === "EADDRINUSE")))
+    server.listen({ port, host: "127.0.0.1", exclusive: true }, () => server.close(() => resume(Effect.succeed(false))))
+  })
 
 /** Picks a free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
 export const allocatePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
@@ -446,6 +466,14 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         // output is drained to its end before the exit is reported.
         yield* proc.stop(resolveStop(current))
         yield* drain
+        // With the whole group gone, an allocated port that is still bound was taken by someone
+        // else between the allocation and the backend's bind: a lost race, not a crash.
+        if (reason === "ExitedBeforeReady" && portSpec._tag === "Allocated" && port !== undefined) {
+          if (yield* portInUse(port)) {
+            reason = "PortInUse"
+            log.append("system", runId, `allocated port ${port} is held by another process`)
+          }
+        }
         log.append("system", runId, `run ${runId} ended: ${describeExit(exit)} (${reason})`)
         return { _tag: "Ended", exit, reason, readyForMs } as const
       }))
@@ -455,6 +483,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         let attempt = 0
         let breaker = RestartPolicy.emptyBreaker
         let preflightFailures = 0
+        let portRetries = 0
         let first = true
         while (true) {
           const spec = current
@@ -519,12 +548,26 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             attempt = 0
             breaker = RestartPolicy.emptyBreaker
           }
+          if (reason === "PortInUse" && portRetries < maxPortRetries) {
+            portRetries++
+            log.append(
+              "system",
+              runId,
+              `retrying at once on a new port (port retry ${portRetries} of ${maxPortRetries})`
+            )
+            yield* transition((s) => ({ ...s, pid: undefined, url: undefined, lastExit }))
+            continue
+          }
+          portRetries = 0
           const message = result._tag === "LaunchFailed"
             ? result.message
             : reason === "StartupTimeout"
             ? `not ready within ${resolveReadiness(current).startupTimeoutMs} ms`
             : reason === "LivenessFailed"
             ? `stopped after failing its liveness probe (${describeExit(exit)})`
+            : reason === "PortInUse"
+            ? `exited before ready with ${describeExit(exit)}; its allocated port was held by another process ` +
+              `${maxPortRetries + 1} times in a row (is something binding ports in the ephemeral range?)`
             : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
           const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
           const clean = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed" &&

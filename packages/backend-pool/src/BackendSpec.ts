@@ -112,7 +112,10 @@ export type Bootstrap = typeof Bootstrap.Type
  * Where the backend listens:
  * - `Reported` (default, race-free): the backend binds port 0 itself and reports its URL in its ready signal;
  * - `Fixed`: a port chosen by the host;
- * - `Allocated`: the pool picks a free port just before the launch.
+ * - `Allocated`: the pool picks a free port just before the launch. Another process can still
+ *   bind it first: when the backend exits before ready and the port is then held by someone else
+ *   (checked on 127.0.0.1 once the backend's group is gone), the run ended with `PortInUse` and is
+ *   retried at once on a new port, outside the backoff and the crash budget (3 times in a row).
  * `Fixed` and `Allocated` ports reach the backend in `env` (`PORT` unless `envName` says otherwise)
  * and through `{port}` in the launch arguments.
  */

@@ -282,6 +282,44 @@ describe("real processes", () => {
       assert.isBelow(elapsed, 2_000)
     }))
 
+  it.live("an allocated port taken by another process first: retried at once on a new port, no backoff spent", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-port-"))
+      const marker = NodePath.join(dir, "squatter.pid")
+      const squatter = () => (NodeFs.existsSync(marker) ? Number(NodeFs.readFileSync(marker, "utf8")) : undefined)
+      const pool = yield* BackendPool
+      const events = yield* recordEvents
+      const instance = yield* pool.register(node("racer", "port-race.mjs", [marker], {
+        port: { _tag: "Allocated" },
+        readiness: { check: { _tag: "LogLine", pattern: "listening on (?<port>\\d+)" } },
+        // A lost race spent through the backoff would wait 10 s.
+        restart: { backoff: { initialMs: 10_000 } }
+      }))
+      const started = Date.now()
+      yield* instance.start
+      const ready = yield* instance.awaitReady.pipe(
+        Effect.ensuring(Effect.sync(() => {
+          const pid = squatter()
+          if (pid !== undefined) process.kill(pid, "SIGKILL")
+        }))
+      )
+      assert.isBelow(Date.now() - started, 3_000)
+      const lines = (yield* instance.log.recent).map((l) => l.text)
+      const lost = lines.find((l) => /^listen \d+: EADDRINUSE$/.test(l))
+      assert.isDefined(lost, "the first run lost the race for its port")
+      const lostPort = Number(/\d+/.exec(lost!)![0])
+      assert.notStrictEqual(ready.port, lostPort)
+      assert.include(lines, `allocated port ${lostPort} is held by another process`)
+      assert.strictEqual(ready.runId, 2)
+      assert.strictEqual(ready.restartCount, 1)
+      assert.strictEqual(ready.attempt, 0)
+      assert.strictEqual(ready.lastExit?.reason, "PortInUse")
+      assert.strictEqual(ready.lastExit?.code, 1)
+      assert.isFalse(transitions(events, "racer").some((e) => e.to === "Backoff"))
+      yield* instance.stop
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(livePool)))
+
   it.live("a server no one here wrote: python3 -m http.server with an allocated port and an HTTP probe", () =>
     Effect.gen(function*() {
       const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-py-"))
