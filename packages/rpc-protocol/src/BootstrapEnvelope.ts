@@ -170,7 +170,11 @@ export const make = <A, I>(
     if (Exit.isFailure(encoded)) {
       const error = Exit.findErrorOption(encoded)
       const message = Option.isSome(error) ? redact(error.value.message, value) : "invalid value"
-      return Exit.fail(new BootstrapEnvelopeEncodeError({ message: `bootstrap envelope: ${message}` }))
+      return Exit.fail(
+        new BootstrapEnvelopeEncodeError({
+          message: `bootstrap envelope: the value does not match the schema: ${message}; fix the value before encoding`
+        })
+      )
     }
     // JSON.stringify without indentation escapes every control character, so the result is one line.
     return Exit.succeed(JSON.stringify(encoded.value) + "\n")
@@ -182,7 +186,8 @@ export const make = <A, I>(
       return Exit.fail(
         new BootstrapEnvelopeDecodeError({
           reason: "TooLarge",
-          message: `bootstrap envelope: first line is longer than ${maxLineBytes} bytes`
+          message: `bootstrap envelope: the first line is longer than ${maxLineBytes} bytes; ` +
+            "the host must write one short JSON line (or pass a larger `maxLineBytes`)"
         })
       )
     }
@@ -201,7 +206,8 @@ export const make = <A, I>(
       return Exit.fail(
         new BootstrapEnvelopeDecodeError({
           reason: "InvalidJson",
-          message: "bootstrap envelope: the first line is not valid JSON"
+          message: "bootstrap envelope: the first line is not valid JSON; the host must write the envelope " +
+            "as JSON on a single line (use the envelope's `encode`)"
         })
       )
     }
@@ -212,7 +218,8 @@ export const make = <A, I>(
       return Exit.fail(
         new BootstrapEnvelopeDecodeError({
           reason: "SchemaMismatch",
-          message: `bootstrap envelope does not match the schema: ${detail}`
+          message: `bootstrap envelope does not match the schema: ${detail}; ` +
+            "fix the fields the host writes (or the schema the backend expects)"
         })
       )
     }

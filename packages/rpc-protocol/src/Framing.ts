@@ -234,7 +234,8 @@ const parseHeaders = (block: string): number | Frame => {
 /**
  * The `Content-Length` decoder (vscode-jsonrpc / LSP). Header names are case-insensitive; a
  * `Content-Type` charset other than UTF-8 is reported as `BadHeader`; a missing or non-numeric
- * `Content-Length` is reported as `BadHeader` and the header block is skipped.
+ * `Content-Length` is reported as `BadHeader` and the header block is skipped. A body is copied
+ * once into a buffer of its announced size (never more than `maxBodyBytes`), however it is chunked.
  *
  * @since 0.1.0
  * @category decoders
@@ -243,73 +244,73 @@ export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decode
   const maxBody = options?.maxBodyBytes ?? defaultMaxBytes
   const maxHeader = options?.maxHeaderBytes ?? 8 * 1024
   const decoder = new TextDecoder("utf-8")
-  let buffer: Uint8Array = new Uint8Array(0)
-  // Body length we are waiting for (-1: reading headers); skip > 0: bytes of an oversized body left.
-  let bodyLength = -1
+  const empty = new Uint8Array(0)
+  // A header block split across chunks (at most maxHeader + 3 bytes), the body being filled, and
+  // the bytes of an oversized body still to skip.
+  let header: Uint8Array = empty
+  let body: Uint8Array | undefined
+  let filled = 0
   let skip = 0
-  let scanned = 0
 
-  const append = (chunk: Uint8Array) => {
-    if (buffer.length === 0) {
-      buffer = chunk.slice()
-      return
-    }
-    const next = new Uint8Array(buffer.length + chunk.length)
-    next.set(buffer, 0)
-    next.set(chunk, buffer.length)
-    buffer = next
-  }
-
-  const drain = (out: Array<Frame>) => {
-    for (;;) {
+  const push = (bytes: Uint8Array): Array<Frame> => {
+    const out: Array<Frame> = []
+    let at = 0
+    while (at < bytes.length) {
       if (skip > 0) {
-        const n = Math.min(skip, buffer.length)
-        buffer = buffer.subarray(n)
+        const n = Math.min(skip, bytes.length - at)
         skip -= n
-        if (skip > 0) return
+        at += n
+        continue
       }
-      if (bodyLength === -1) {
-        const end = findHeaderEnd(buffer, scanned - 3)
-        if (end === -1) {
-          scanned = buffer.length
-          if (buffer.length > maxHeader) {
-            out.push({ _tag: "BadHeader", detail: `header block longer than ${maxHeader} bytes` })
-            buffer = new Uint8Array(0)
-            scanned = 0
-          }
-          return
+      if (body !== undefined) {
+        const n = Math.min(body.length - filled, bytes.length - at)
+        body.set(bytes.subarray(at, at + n), filled)
+        filled += n
+        at += n
+        if (filled === body.length) {
+          out.push({ _tag: "Text", text: decoder.decode(body) })
+          body = undefined
         }
-        const parsed = parseHeaders(decoder.decode(buffer.subarray(0, end)))
-        buffer = buffer.subarray(end + CRLFCRLF.length)
-        scanned = 0
-        if (typeof parsed !== "number") {
-          out.push(parsed)
-          continue
-        }
-        if (parsed > maxBody) {
-          out.push({ _tag: "Oversized", bytes: parsed, limit: maxBody })
-          skip = parsed
-          continue
-        }
-        bodyLength = parsed
+        continue
       }
-      if (buffer.length < bodyLength) return
-      out.push({ _tag: "Text", text: decoder.decode(buffer.subarray(0, bodyLength)) })
-      buffer = buffer.subarray(bodyLength)
-      bodyLength = -1
+      // Look for the end of the header block within the next maxHeader + 4 bytes only.
+      const window = bytes.subarray(at, Math.min(bytes.length, at + maxHeader + CRLFCRLF.length))
+      const scan = header.length === 0 ? window : concatBytes([header, window], header.length + window.length)
+      const end = findHeaderEnd(scan, header.length - 3)
+      if (end === -1) {
+        if (scan.length > maxHeader) {
+          out.push({ _tag: "BadHeader", detail: `header block longer than ${maxHeader} bytes` })
+          header = empty
+        } else {
+          // Copy: the transport may reuse its buffer.
+          header = scan === window ? window.slice() : scan
+        }
+        at += window.length
+        continue
+      }
+      at += end + CRLFCRLF.length - header.length
+      header = empty
+      const parsed = parseHeaders(decoder.decode(scan.subarray(0, end)))
+      if (typeof parsed !== "number") {
+        out.push(parsed)
+      } else if (parsed > maxBody) {
+        out.push({ _tag: "Oversized", bytes: parsed, limit: maxBody })
+        skip = parsed
+      } else if (parsed === 0) {
+        out.push({ _tag: "Text", text: "" })
+      } else {
+        body = new Uint8Array(parsed)
+        filled = 0
+      }
     }
+    return out
   }
 
   return {
-    push: (chunk) => {
-      append(typeof chunk === "string" ? utf8.encode(chunk) : chunk)
-      const out: Array<Frame> = []
-      drain(out)
-      return out
-    },
+    push: (chunk) => push(typeof chunk === "string" ? utf8.encode(chunk) : chunk),
     end: () => {
-      buffer = new Uint8Array(0)
-      bodyLength = -1
+      header = empty
+      body = undefined
       skip = 0
       return []
     }
@@ -376,12 +377,13 @@ export const webSocket = (options?: WebSocketFramingOptions): Framing => {
       return {
         push: (chunk) => {
           if (typeof chunk !== "string" && binary === "drop") return [{ _tag: "Binary", bytes: chunk.length }]
-          const bytes = typeof chunk === "string" ? chunk.length : chunk.length
           // A JS string of n UTF-16 units is at most 3n UTF-8 bytes; measure exactly only near the limit.
-          if (bytes > limit || (typeof chunk === "string" && chunk.length * 3 > limit)) {
-            const exact = typeof chunk === "string" ? utf8.encode(chunk).length : chunk.length
-            if (exact > limit) return [{ _tag: "Oversized", bytes: exact, limit }]
-          }
+          const size = typeof chunk !== "string"
+            ? chunk.length
+            : chunk.length * 3 > limit
+            ? utf8.encode(chunk).length
+            : 0
+          if (size > limit) return [{ _tag: "Oversized", bytes: size, limit }]
           const text = typeof chunk === "string" ? chunk : decoder.decode(chunk)
           if (options?.multiline !== true) return isBlank(text) ? [] : [{ _tag: "Text", text }]
           const out: Array<Frame> = []

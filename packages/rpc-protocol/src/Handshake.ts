@@ -41,7 +41,7 @@ const fatal = (step: string) => <A, E>(effect: Effect.Effect<A, E | RpcError>) =
   Effect.catchIf(
     effect,
     (e): e is RpcError => e instanceof RpcError,
-    (e) => Effect.fail(new HandshakeError({ step, message: `${step} rejected: ${e.message}` }))
+    (e) => Effect.fail(HandshakeError.rejected(step, e.message))
   )
 
 /**

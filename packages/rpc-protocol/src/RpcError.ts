@@ -89,7 +89,16 @@ export class RpcSchemaError extends Schema.TaggedError<RpcSchemaError>()("RpcSch
 export class HandshakeError extends Schema.TaggedError<HandshakeError>()("HandshakeError", {
   step: Schema.String,
   message: Schema.String
-}) {}
+}) {
+  /** The server answered a handshake step with an error (`reason` is its message). */
+  static rejected(step: string, reason: string): HandshakeError {
+    return new HandshakeError({
+      step,
+      message: `the server rejected the "${step}" handshake step: ${reason}; check the token or the ` +
+        "handshake params (the peer stops reconnecting after this)"
+    })
+  }
+}
 
 /**
  * Everything a call can fail with.

@@ -124,6 +124,12 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   /** Incoming requests handled at once. Default 32 (CodexMonitor's per-connection limit). */
   readonly concurrency?: number | undefined
   /**
+   * Incoming requests allowed to wait for a free slot beyond `concurrency`. Default 1024. A request
+   * past this bound is answered at once with the dialect's `overloaded` error (`-32001` in the
+   * strict and lite dialects, as the codex app-server does), so a flood cannot grow memory.
+   */
+  readonly maxQueuedRequests?: number | undefined
+  /**
    * Whether calls, notifications and handled requests run in spans (`RpcPeer.request`, …).
    * Default: only when a tracer other than Effect's native in-memory one is installed.
    */
@@ -208,18 +214,46 @@ interface Item {
   readonly id: Message.Id | undefined
 }
 
-const disconnectedError = (method: string, why = "remote backend disconnected") =>
-  new PeerDisconnectedError({ method, message: why })
+const callLabel = (method: string) => method === "" ? "the call" : `"${method}"`
+
+const disconnectedError = (method: string, why: "disconnected" | "closed") =>
+  new PeerDisconnectedError({
+    method,
+    message: why === "disconnected"
+      ? `${callLabel(method)} failed: remote backend disconnected before answering; ` +
+        "mark the method idempotent and enable `reconnect` to have it replayed, or call it again"
+      : `${callLabel(method)} failed: the peer is closed (the connection ended or could not be opened ` +
+        "and `reconnect` is off or gave up, or `close` was called); start a new RpcPeer to call again"
+  })
+
+const slowConsumerError = (method: string, capacity: number) =>
+  new PeerDisconnectedError({
+    method,
+    message: `${callLabel(method)} failed: the outbound queue (capacity ${capacity}) was full, so this slow ` +
+      "consumer was disconnected; raise `outbound.capacity` or use `whenFull: \"drop\"` for events"
+  })
 
 const timeoutError = (method: string, millis: number) =>
   new RpcTimeoutError({
     method,
     timeoutMillis: millis,
-    message: `no reply to ${method} within ${Duration.format(Duration.millis(millis))}`
+    message: `no reply to ${callLabel(method)} within ${Duration.format(Duration.millis(millis))}; ` +
+      "pass a longer `timeout` to the call (or `requestTimeout` to the peer) if the method is slow, " +
+      "or check that the other side answers it"
   })
 
-const schemaErrorMessage = (error: unknown): string =>
-  Schema.isSchemaError(error) ? error.message : "does not match the schema"
+const schemaError = (method: string, side: "params" | "result", exit: Exit.Exit<unknown, Schema.SchemaError>) => {
+  const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+  const detail = error === undefined ? "schema mismatch" : error.message
+  return new RpcSchemaError({
+    method,
+    side,
+    message: side === "params"
+      ? `the params of "${method}" do not match its params schema: ${detail}; fix the call's arguments`
+      : `the result of "${method}" does not match its result schema: ${detail}; ` +
+        "fix the method table's result schema or the server's answer"
+  })
+}
 
 /**
  * Starts a peer in the current scope. It connects in the background; calls wait (within their
@@ -316,22 +350,24 @@ export const make = <M extends MethodTable = MethodTable>(
     yield* Scope.addFinalizer(scope, PubSub.shutdown(notifications))
     const ready = yield* Latch.make(false)
     const closedSignal = yield* Deferred.make<void>()
-    // Incoming requests in flight, bounded by `concurrency`; the rest wait in arrival order.
+    // Incoming requests in flight, bounded by `concurrency`; up to `maxQueuedRequests` more wait in
+    // arrival order (`queued` counts them from the moment they are accepted). All three are reset
+    // for each connection: the previous connection's handlers were interrupted with its scope.
     const concurrency = options.concurrency ?? 32
+    const maxQueuedRequests = options.maxQueuedRequests ?? 1024
     let inFlight = 0
+    let queued = 0
     const slotWaiters: Array<() => void> = []
     const acquireSlot: Effect.Effect<void> = Effect.callback<void>((resume) => {
-      if (inFlight < concurrency) {
-        inFlight++
-        return resume(Effect.void)
-      }
-      const waiter = () => {
+      const take = () => {
+        queued--
         inFlight++
         resume(Effect.void)
       }
-      slotWaiters.push(waiter)
+      if (inFlight < concurrency) return take()
+      slotWaiters.push(take)
       return Effect.sync(() => {
-        const i = slotWaiters.indexOf(waiter)
+        const i = slotWaiters.indexOf(take)
         if (i !== -1) slotWaiters.splice(i, 1)
       })
     })
@@ -363,9 +399,9 @@ export const make = <M extends MethodTable = MethodTable>(
                 new OutboundQueueFullError({
                   method,
                   capacity,
-                  message: `outbound queue full (${capacity}) for ${
-                    Duration.format(Duration.fromInputUnsafe(enqueueTimeout))
-                  }`
+                  message: `${callLabel(method)} could not be sent: the outbound queue (capacity ${capacity}) ` +
+                    `stayed full for ${Duration.format(Duration.fromInputUnsafe(enqueueTimeout))} because the ` +
+                    "other side reads too slowly; raise `outbound.capacity` or `outbound.enqueueTimeout`, or send less"
                 })
               )
           )
@@ -378,12 +414,15 @@ export const make = <M extends MethodTable = MethodTable>(
           return Effect.void
         case "fail":
           return Effect.fail(
-            new OutboundQueueFullError({ method, capacity, message: `outbound queue full (${capacity})` })
+            new OutboundQueueFullError({
+              method,
+              capacity,
+              message: `${callLabel(method)} could not be sent: the outbound queue (capacity ${capacity}) is ` +
+                "full and `whenFull` is \"fail\"; retry later, raise `outbound.capacity`, or use \"suspend\""
+            })
           )
         case "disconnect":
-          return endConnection.pipe(
-            Effect.andThen(Effect.fail(disconnectedError(method, "slow consumer disconnected: outbound queue full")))
-          )
+          return endConnection.pipe(Effect.andThen(Effect.fail(slowConsumerError(method, capacity))))
       }
     }
 
@@ -475,12 +514,14 @@ export const make = <M extends MethodTable = MethodTable>(
 
     const notifyNow = (method: string, params: unknown) => send(Message.notification(method, params), method)
 
-    const awaitReady: Effect.Effect<void, PeerDisconnectedError | HandshakeError> = Effect.suspend(() => {
-      if (fatal !== undefined) return Effect.fail(fatal)
-      if (state === "closed") return Effect.fail(disconnectedError("", "peer closed"))
-      if (ready.isOpen()) return Effect.void
-      return ready.await.pipe(Effect.andThen(awaitReady))
-    })
+    const awaitReadyFor = (method: string): Effect.Effect<void, PeerDisconnectedError | HandshakeError> =>
+      Effect.suspend(() => {
+        if (fatal !== undefined) return Effect.fail(fatal)
+        if (state === "closed") return Effect.fail(disconnectedError(method, "closed"))
+        if (ready.isOpen()) return Effect.void
+        return ready.await.pipe(Effect.andThen(awaitReadyFor(method)))
+      })
+    const awaitReady = awaitReadyFor("")
 
     const timeoutMillisOf = (timeout: Duration.Input | undefined) =>
       timeout === undefined ? requestTimeoutMillis : Duration.toMillis(Duration.fromInputUnsafe(timeout))
@@ -494,8 +535,7 @@ export const make = <M extends MethodTable = MethodTable>(
         }
         // Not connected yet (or reconnecting): wait for the connection within the same time budget.
         const started = clock.currentTimeMillisUnsafe()
-        return awaitReady.pipe(
-          Effect.mapError((e) => e instanceof PeerDisconnectedError ? disconnectedError(method, e.message) : e),
+        return awaitReadyFor(method).pipe(
           Effect.timeoutOrElse({
             duration: Duration.millis(millis),
             orElse: () => Effect.fail(timeoutError(method, millis))
@@ -507,7 +547,7 @@ export const make = <M extends MethodTable = MethodTable>(
       }).pipe(traced("RpcPeer.request", method))
 
     const notify = (method: string, params?: unknown) =>
-      awaitReady.pipe(Effect.andThen(notifyNow(method, params)), traced("RpcPeer.notify", method))
+      awaitReadyFor(method).pipe(Effect.andThen(notifyNow(method, params)), traced("RpcPeer.notify", method))
 
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
@@ -529,25 +569,15 @@ export const make = <M extends MethodTable = MethodTable>(
         }
         const encoded = encode(params)
         if (Exit.isFailure(encoded)) {
-          return Effect.fail(
-            new RpcSchemaError({
-              method,
-              side: "params",
-              message: schemaErrorMessage(Option.getOrUndefined(Exit.findErrorOption(encoded)))
-            })
-          )
+          return Effect.fail(schemaError(method, "params", encoded))
         }
         const decodeResult = decode
         return request(method, encoded.value, callOptions).pipe(
           Effect.flatMap((raw) => {
             const decoded = decodeResult(raw)
-            return Exit.isSuccess(decoded) ? Effect.succeed(decoded.value) : Effect.fail(
-              new RpcSchemaError({
-                method,
-                side: "result",
-                message: schemaErrorMessage(Option.getOrUndefined(Exit.findErrorOption(decoded)))
-              })
-            )
+            return Exit.isSuccess(decoded)
+              ? Effect.succeed(decoded.value)
+              : Effect.fail(schemaError(method, "result", decoded))
           })
         )
       })
@@ -586,12 +616,17 @@ export const make = <M extends MethodTable = MethodTable>(
         }),
         traced("RpcPeer.handle", incoming.method)
       )
-      // A free slot is taken now (the common case); otherwise wait for one in arrival order. A
-      // handler interrupted with its connection needs no release: the counter goes with the peer.
+      // A free slot is taken now (the common case); otherwise wait for one in arrival order, or,
+      // past the waiting bound, refuse at once instead of queueing without limit. A handler
+      // interrupted with its connection needs no release (the counters are reset per connection).
       if (inFlight < concurrency) {
         inFlight++
         return body
       }
+      if (queued >= maxQueuedRequests) {
+        return Effect.succeed(Message.errorResponse(incoming.id, dialect.errors.overloaded()))
+      }
+      queued++
       return Effect.andThen(acquireSlot, body)
     }
 
@@ -768,7 +803,7 @@ export const make = <M extends MethodTable = MethodTable>(
             continue
           }
           pending.delete(id)
-          entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method)))
+          entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method, "disconnected")))
         }
       })
 
@@ -778,6 +813,9 @@ export const make = <M extends MethodTable = MethodTable>(
       const connect = options.connect
       const socket = Socket.isSocket(connect) ? connect : yield* connect
       const connectionScope = yield* Effect.scope
+      inFlight = 0
+      queued = 0
+      slotWaiters.length = 0
       const reader = yield* socket.reader
       const writer = yield* socket.writer
       yield* Effect.addFinalizer(() =>
@@ -803,25 +841,26 @@ export const make = <M extends MethodTable = MethodTable>(
       if (handshake) {
         const outcome = yield* Effect.raceFirst(
           Effect.exit(handshake(handshakeContext)),
-          Effect.as(Deferred.await(ended), Exit.fail(disconnectedError("(handshake)")))
+          Effect.as(Deferred.await(ended), Exit.fail(disconnectedError("(handshake)", "disconnected")))
         )
         if (Exit.isFailure(outcome)) {
           const error = Option.getOrUndefined(Exit.findErrorOption(outcome))
           if (error instanceof HandshakeError || error instanceof RpcError) {
             fatal = error instanceof HandshakeError
               ? error
-              : new HandshakeError({ step: "handshake", message: error.message })
+              : HandshakeError.rejected("handshake", error.message)
           }
           return yield* Effect.failCause(outcome.cause)
         }
       }
       // Replay idempotent calls from the previous connection, in id order.
-      for (const entry of pending.values()) {
+      // More replays than the queue holds wait for room rather than being lost.
+      for (const [id, entry] of pending) {
         if (!entry.replay) continue
         entry.replay = false
         entry.replays++
         stats.replayed++
-        offerUnsafe({ data: entry.data, id: undefined })
+        yield* offerWaiting({ data: entry.data, id })
       }
       state = "connected"
       yield* ready.open
@@ -840,7 +879,7 @@ export const make = <M extends MethodTable = MethodTable>(
       state = "closed"
       for (const [id, entry] of pending) {
         pending.delete(id)
-        entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method)))
+        entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method, "disconnected")))
       }
       yield* ready.open
       yield* Deferred.succeed(closedSignal, void 0)

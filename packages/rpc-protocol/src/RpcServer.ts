@@ -83,6 +83,11 @@ export interface RpcServerOptions<M extends MethodTable> {
   readonly outbound?: { readonly capacity?: number; readonly whenFull?: "drop" | "disconnect" } | undefined
   /** Requests handled at once per connection. Default 32. */
   readonly concurrency?: number | undefined
+  /**
+   * Requests per connection that may wait for a free slot. Default 1024; beyond it a request is
+   * answered with the dialect's `overloaded` error at once (`-32001`, as the codex app-server does).
+   */
+  readonly maxQueuedRequests?: number | undefined
   /** Timeout of server-to-client requests (`context.peer.request`). Default 60 s. */
   readonly requestTimeout?: RpcPeer.RpcPeerOptions["requestTimeout"]
   /** Called for notifications from clients (e.g. `initialized`). */
@@ -110,8 +115,8 @@ export interface RpcServer {
   /** Serves one connection until it closes. Transports call this for every accepted socket. */
   readonly handle: (socket: Socket.Socket) => Effect.Effect<void>
   /**
-   * Sends a notification to every authenticated connection; returns how many accepted it. A full
-   * connection is dropped from this broadcast or disconnected, per the outbound policy.
+   * Sends a notification to every authenticated connection; returns how many queued it. A full
+   * connection is dropped from this broadcast (not counted) or disconnected, per the outbound policy.
    */
   readonly broadcast: (method: string, params?: unknown) => Effect.Effect<number>
   /** Open connections (authenticated or not). */
@@ -200,9 +205,12 @@ export const make = <M extends MethodTable>(
       Effect.gen(function*() {
         let delivered = 0
         for (const connection of connections.values()) {
-          if (!connection.authenticated || connection.peer === undefined) continue
-          const exit = yield* Effect.exit(connection.peer.notify(method, params))
-          if (Exit.isSuccess(exit)) delivered++
+          const peer = connection.peer
+          if (!connection.authenticated || peer === undefined) continue
+          // Under the `drop` policy a full queue drops the notification without failing: count it out.
+          const dropped = (yield* peer.stats).droppedOutbound
+          const exit = yield* Effect.exit(peer.notify(method, params))
+          if (Exit.isSuccess(exit) && (yield* peer.stats).droppedOutbound === dropped) delivered++
         }
         return delivered
       }).pipe(Effect.withSpan("RpcServer.broadcast", { attributes: { "rpc.method": method } }))
@@ -258,6 +266,7 @@ export const make = <M extends MethodTable>(
             whenFull: options.outbound?.whenFull ?? "disconnect"
           },
           concurrency: options.concurrency,
+          maxQueuedRequests: options.maxQueuedRequests,
           requestTimeout: options.requestTimeout
         })
         connection.peer = peer

@@ -96,6 +96,18 @@ describe("Content-Length framing", () => {
       "[]"
     ])
   })
+  it("reassembles a large body from many small chunks, and bounds the header block", () => {
+    const body = JSON.stringify({ data: "é".repeat(300_000) })
+    const wire = Framing.contentLength().encode(body) as Uint8Array
+    const chunks: Array<Uint8Array> = []
+    for (let i = 0; i < wire.length; i += 4096) chunks.push(wire.subarray(i, i + 4096))
+    assert.deepStrictEqual(texts(feed(Framing.contentLength(), chunks)), [body])
+    // A header block past the bound is reported (the rest of it again, as a malformed block) and
+    // the decoder resynchronises on the next message.
+    const long = `X-Padding: ${"p".repeat(64)}\r\n\r\nContent-Length: 2\r\n\r\n{}`
+    const bounded = feed(Framing.contentLength({ maxHeaderBytes: 32 }), [long.slice(0, 20), long.slice(20)])
+    assert.deepStrictEqual(texts(bounded), ["<BadHeader>", "<BadHeader>", "{}"])
+  })
   it("writes only Content-Length with the byte length", () => {
     const out = Framing.contentLength().encode(`{"a":"é"}`)
     assert.strictEqual(new TextDecoder().decode(out as Uint8Array), `Content-Length: 10\r\n\r\n{"a":"é"}`)

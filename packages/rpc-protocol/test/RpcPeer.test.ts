@@ -13,7 +13,7 @@ import {
   RpcTimeoutError
 } from "@isthmus/rpc-protocol"
 import { connectTcp, connectWebSocket, serveTcp, serveWebSocket } from "@isthmus/rpc-protocol/node"
-import { Clock, Effect, Fiber, Queue, Redacted, Ref, Schema, Stream } from "effect"
+import { Clock, Deferred, Effect, Fiber, Queue, Redacted, Ref, Schema, Stream } from "effect"
 import * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
 import { rawTcp } from "./support/raw.ts"
@@ -101,6 +101,112 @@ describe("RpcPeer in memory (TestClock)", () => {
       assert.isTrue(notFound instanceof RpcError && notFound.code === -32601)
       const invalid = yield* Effect.flip(peer.request("add", { a: 1 }))
       assert.isTrue(invalid instanceof RpcError && invalid.code === -32602)
+    }))
+})
+
+describe("RpcPeer bounds (in memory)", () => {
+  it.effect("requests beyond concurrency + maxQueuedRequests are answered 'overloaded' at once", () =>
+    Effect.gen(function*() {
+      const pair = yield* MemorySocket.makePair()
+      const server = yield* RpcServer.make({
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        methods: MethodTable.make({ hang: MethodTable.method({}) }),
+        handlers: { hang: () => Effect.never },
+        concurrency: 1,
+        maxQueuedRequests: 1
+      })
+      yield* Effect.forkScoped(server.handle(pair.server))
+      const peer = yield* RpcPeer.make({ connect: pair.client, dialect: Dialect.lite, framing: Framing.webSocket() })
+      yield* peer.awaitReady
+      // One runs, one waits for the slot; the third is refused with -32001.
+      yield* Effect.forkChild(peer.request("hang"), { startImmediately: true })
+      yield* Effect.forkChild(peer.request("hang"), { startImmediately: true })
+      const refused = yield* Effect.flip(peer.request("hang"))
+      assert.isTrue(refused instanceof RpcError && refused.code === -32001)
+      assert.strictEqual(refused.message, "Server overloaded; retry later.")
+      assert.strictEqual((yield* peer.stats).pending, 2)
+    }))
+
+  it.effect("after a reconnect, more idempotent calls than the outbound queue holds are all replayed", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        methods: MethodTable.make({ list: MethodTable.method({ idempotent: true }) }),
+        // The first connection never answers; the second answers with its id.
+        handlers: { list: (_, { connectionId }) => connectionId === 1 ? Effect.never : Effect.succeed(connectionId) }
+      })
+      const scope = yield* Effect.scope
+      const pairs: Array<MemorySocket.Pair> = []
+      // The "wire" holds one frame and the outbox one more, so replaying four calls must wait for room.
+      const connect = Effect.gen(function*() {
+        const pair = yield* MemorySocket.makePair({ capacity: 1 })
+        pairs.push(pair)
+        yield* Effect.forkIn(server.handle(pair.server), scope)
+        return pair.client
+      })
+      const peer = yield* RpcPeer.make({
+        connect,
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        methods: MethodTable.make({ list: MethodTable.method({ idempotent: true }) }),
+        outbound: { capacity: 1 },
+        reconnect: { initialDelay: "10 millis" }
+      })
+      const calls = yield* Effect.forkChild(
+        Effect.all(Array.from({ length: 4 }, () => peer.request("list")), { concurrency: "unbounded" }),
+        { startImmediately: true }
+      )
+      while ((yield* peer.stats).pending < 4) yield* Effect.yieldNow
+      yield* pairs[0]!.close
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(yield* Fiber.join(calls), [2, 2, 2, 2])
+      assert.strictEqual((yield* peer.stats).replayed, 4)
+    }))
+})
+
+describe("RpcPeer across reconnects (in memory)", () => {
+  it.effect("handlers interrupted with a connection free their slots for the next one", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        methods: MethodTable.make({ ask: MethodTable.method({}) }),
+        handlers: {
+          ask: (_, { peer }) =>
+            peer.request("client/work").pipe(Effect.mapError((e) => new RpcError({ message: e.message })))
+        }
+      })
+      const scope = yield* Effect.scope
+      const pairs: Array<MemorySocket.Pair> = []
+      const connect = Effect.gen(function*() {
+        const pair = yield* MemorySocket.makePair()
+        pairs.push(pair)
+        yield* Effect.forkIn(server.handle(pair.server), scope)
+        return pair.client
+      })
+      const started = yield* Deferred.make<void>()
+      const peer = yield* RpcPeer.make({
+        connect,
+        dialect: Dialect.lite,
+        framing: Framing.webSocket(),
+        concurrency: 1,
+        reconnect: { initialDelay: "10 millis" },
+        // On the first connection the only slot is held by a handler that never finishes.
+        handlers: {
+          "client/work": () =>
+            pairs.length === 1
+              ? Effect.andThen(Deferred.succeed(started, undefined), Effect.never)
+              : Effect.succeed("done")
+        }
+      })
+      const first = yield* Effect.forkChild(Effect.flip(peer.request("ask")), { startImmediately: true })
+      yield* Deferred.await(started)
+      yield* pairs[0]!.close
+      assert.instanceOf(yield* Fiber.join(first), PeerDisconnectedError)
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual(yield* peer.request("ask"), "done")
     }))
 })
 
@@ -374,19 +480,24 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
       yield* slow.send(`{"id":1,"method":"ping"}\n`)
       while ((yield* server.connections) < 1) yield* Effect.yieldNow
       const payload = "x".repeat(64 * 1024)
-      for (let i = 0; i < 400; i++) yield* server.broadcast("terminal-output", { n: i, data: payload })
+      let queued = 0
+      for (let i = 0; i < 400; i++) queued += yield* server.broadcast("terminal-output", { n: i, data: payload })
       assert.strictEqual(yield* server.connections, 1)
+      // Replies are never dropped: this one arrives after every event that was queued.
+      yield* slow.send(`{"id":2,"method":"ping"}\n`)
       slow.socket.resume()
       const lines: Array<string> = []
       for (;;) {
-        const line = yield* slow.silent(500)
-        if (line === "silent" || line === "closed") break
+        const line = yield* slow.next()
+        if (line === `{"id":2,"result":{"ok":true}}`) break
         lines.push(line)
       }
       assert.isTrue(lines.some((l) => l === `{"id":1,"result":{"ok":true}}`))
       const events = lines.filter((l) => l.startsWith(`{"method":"terminal-output"`)).length
       assert.isAbove(events, 0)
       assert.isBelow(events, 400)
+      // broadcast counted exactly the events that were queued rather than dropped.
+      assert.strictEqual(events, queued)
     }))
 })
 

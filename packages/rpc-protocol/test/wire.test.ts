@@ -62,7 +62,9 @@ describe("lite dialect server (codex app-server vectors)", () => {
       yield* c.send(`{"jsonrpc":"2.0","id":4,"method":"model/list"}\n`)
       assert.strictEqual(yield* c.next(), `{"id":4,"result":{"data":[]}}`)
       yield* c.send(`[{"id":5,"method":"model/list"}]\n{"id":1.5,"method":"x"}\n{"id":6}\nnot json\n`)
-      assert.strictEqual(yield* c.silent(150), "silent")
+      // The next reply is the sentinel's: none of the junk lines before it was answered.
+      yield* c.send(`{"id":9,"method":"model/list"}\n`)
+      assert.strictEqual(yield* c.next(), `{"id":9,"result":{"data":[]}}`)
     }))
 })
 
@@ -109,6 +111,8 @@ describe("strict dialect server (JSON-RPC 2.0)", () => {
       yield* c.send(
         `[{"jsonrpc":"2.0","method":"add","params":[1,2]},{"jsonrpc":"2.0","method":"add","params":[3,4]}]\n`
       )
-      assert.strictEqual(yield* c.silent(150), "silent")
+      // A batch of notifications gets no reply: the next line answers the sentinel.
+      yield* c.send(`{"jsonrpc":"2.0","method":"add","params":[2,2],"id":9}\n`)
+      assert.strictEqual(yield* c.next(), `{"jsonrpc":"2.0","id":9,"result":4}`)
     }))
 })

@@ -140,7 +140,14 @@ export const readBootstrapLine = Effect.fn("readBootstrapLine")(function*(
         source = openSource(fd, platform)
       } catch (error) {
         const code = errnoCode(error)
-        resume(Effect.fail(new BootstrapReadError({ fd, code, message: `cannot open bootstrap fd ${fd}: ${code}` })))
+        resume(Effect.fail(
+          new BootstrapReadError({
+            fd,
+            code,
+            message: `cannot open bootstrap fd ${fd}: ${code}; check that the host passes the envelope on fd ${fd} ` +
+              "(--bootstrap-fd) and that this process may read it"
+          })
+        ))
         return
       }
       if (source === "none") {
@@ -171,7 +178,8 @@ export const readBootstrapLine = Effect.fn("readBootstrapLine")(function*(
           finish(Effect.fail(
             new BootstrapEnvelopeDecodeError({
               reason: "TooLarge",
-              message: `bootstrap envelope: first line on fd ${fd} is longer than ${maxLineBytes} bytes`
+              message: `bootstrap envelope: the first line on fd ${fd} is longer than ${maxLineBytes} bytes; ` +
+                "the host must write one short JSON line (or pass a larger `maxLineBytes`)"
             })
           ))
         } else if (nl !== -1) {

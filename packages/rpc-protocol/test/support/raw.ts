@@ -6,8 +6,6 @@ export interface RawClient {
   readonly send: (text: string) => Effect.Effect<void>
   /** The next line (without "\n"); fails after `ms` with "timeout". */
   readonly next: (ms?: number) => Effect.Effect<string, "timeout" | "closed">
-  /** Resolves `"silent"` when no line arrives for `ms` (to assert "no reply ever"). */
-  readonly silent: (ms: number) => Effect.Effect<"silent" | string>
   readonly closed: Effect.Effect<void>
   readonly socket: net.Socket
 }
@@ -61,11 +59,6 @@ export const rawTcp = (port: number): Effect.Effect<RawClient, never, Scope.Scop
           send: (text) => Effect.callback<void>((res) => void socket.write(text, () => res(Effect.void))),
           next: (ms = 5000) =>
             take(ms).pipe(Effect.flatMap((l) => l === undefined ? Effect.fail("closed" as const) : Effect.succeed(l))),
-          silent: (ms) =>
-            take(ms).pipe(
-              Effect.map((l) => l ?? "closed"),
-              Effect.catch(() => Effect.succeed("silent" as const))
-            ),
           closed: Effect.callback<void>((res) => {
             if (ended) return res(Effect.void)
             closeWaiters.push(() => res(Effect.void))
