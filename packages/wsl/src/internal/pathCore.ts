@@ -94,8 +94,8 @@ export const unescapeName = (name: string): string =>
 // Compiled context
 
 interface CompiledMount {
-  readonly source: string // Windows, `\` separators, no trailing `\`
-  readonly sourceLower: string
+  readonly source: string // Windows, `\` separators, no trailing `\` (what toWindows prints)
+  readonly key: string // the source as toLinux matches it: slashed, lower-case
   readonly point: string // Linux, no trailing `/` unless "/"
 }
 
@@ -123,8 +123,8 @@ const compile = (context: Context): Compiled => {
   const rawRoot = context.automountRoot ?? "/mnt/"
   const root = rawRoot.endsWith("/") ? rawRoot : `${rawRoot}/`
   const mounts = (context.mounts ?? []).map((m): CompiledMount => {
-    const source = trimTrailing(normalizeSeparators(m.windows), "\\")
-    return { source, sourceLower: source.toLowerCase(), point: trimTrailing(m.linux, "/") }
+    const source = trimTrailing(slashed(m.windows), "/")
+    return { source: source.replaceAll("/", "\\"), key: source.toLowerCase(), point: trimTrailing(m.linux, "/") }
   })
   const drives = context.drives === undefined ? undefined : new Set(context.drives.map((d) => d.toLowerCase()))
   const drivePoints = Array.from({ length: 26 }, (_, i) => {
@@ -144,16 +144,48 @@ const compile = (context: Context): Compiled => {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Windows side
+// Windows side. After step 1 every Windows path is handled in "slashed" form: `/` separators,
+// so a matched tail is already the Linux tail (`C:\Users\ada` is `C:/Users/ada`).
 
-/** Step 1: every `/` becomes `\` and repeated separators collapse (a leading `\\` is kept). */
-const normalizeSeparators = (path: string): string => {
-  if (path.indexOf("/") === -1 && path.indexOf("\\\\", 1) === -1) return path
-  const collapsed = path.replace(/[\\/]+/g, "\\")
-  const c0 = path[0]
-  const c1 = path[1]
-  return (c0 === "\\" || c0 === "/") && (c1 === "\\" || c1 === "/") ? `\\${collapsed}` : collapsed
+const isSeparator = (c: number): boolean => c === 92 || c === 47 // `\` or `/`
+
+const isDotComponent = (path: string, start: number, length: number): boolean =>
+  (length === 1 || length === 2) && path.charCodeAt(start) === 46 && path.charCodeAt(start + length - 1) === 46
+
+/** A Windows path after step 1, and whether it has `.`/`..` components (work for step 4). */
+interface Slashed {
+  readonly path: string
+  readonly dots: boolean
 }
+
+/**
+ * Step 1, in one pass: every `\` and `/` becomes `/` and repeated separators collapse (a
+ * leading pair is kept: `\\server` is `//server`).
+ */
+const slash = (path: string): Slashed => {
+  const n = path.length
+  let i = 0
+  while (i < n && isSeparator(path.charCodeAt(i))) i++
+  let out = i === 0 ? "" : i === 1 ? "/" : "//"
+  let dots = false
+  while (i < n) {
+    let end = i + 1
+    while (end < n && !isSeparator(path.charCodeAt(end))) end++
+    dots ||= isDotComponent(path, i, end - i)
+    out += path.slice(i, end)
+    if (end === n) break
+    out += "/"
+    i = end + 1
+    while (i < n && isSeparator(path.charCodeAt(i))) i++
+  }
+  return { path: out, dots }
+}
+
+/** Step 1 (see {@link slash}). */
+const slashed = (path: string): string => slash(path).path
+
+/** A slashed path back in Windows form, for messages. */
+const backslashed = (path: string): string => path.replaceAll("/", "\\")
 
 /** `lowerPrefix` (already lower-case) is a case-insensitive prefix of `s`. */
 const startsWithIgnoreCase = (s: string, lowerPrefix: string): boolean => {
@@ -167,16 +199,13 @@ const startsWithIgnoreCase = (s: string, lowerPrefix: string): boolean => {
   return true
 }
 
-/** A `.` or `..` component somewhere in a `\`-separated path. */
-const dotComponent = /(^|\\)\.\.?(\\|$)/
-
 /** Step 2: absolute when ≥ 3 characters and starting with `X:` or two separators. */
 export const isAbsoluteWindows = (path: string): boolean => {
   if (path.length < 3) return false
   const c0 = path.charCodeAt(0)
-  const c1 = path[1]
-  if (c1 === ":" && ((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return true
-  return (path[0] === "\\" || path[0] === "/") && (c1 === "\\" || c1 === "/")
+  const c1 = path.charCodeAt(1)
+  if (c1 === 58 && ((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return true
+  return isSeparator(c0) && isSeparator(c1)
 }
 
 interface Folded {
@@ -185,26 +214,27 @@ interface Folded {
   readonly trailing: boolean
 }
 
+/** Step 4: folds `.` and `..` in `rest` (slashed); `undefined` when `..` climbs above `root`. */
 const fold = (root: string, rest: string, trailing: boolean): Folded | undefined => {
   const parts: Array<string> = []
-  if (rest.length > 0) {
-    for (const part of rest.split("\\")) {
-      if (part.length === 0 || part === ".") continue
-      if (part === "..") {
-        if (parts.length === 0) return undefined
-        parts.pop()
-        continue
-      }
-      parts.push(part)
+  for (let start = 0; start < rest.length;) {
+    const sep = rest.indexOf("/", start)
+    const end = sep === -1 ? rest.length : sep
+    const length = end - start
+    if (length > 0 && !(length === 1 && rest.charCodeAt(start) === 46)) {
+      if (length === 2 && rest.charCodeAt(start) === 46 && rest.charCodeAt(start + 1) === 46) {
+        if (parts.pop() === undefined) return undefined
+      } else parts.push(rest.slice(start, end))
     }
+    start = end + 1
   }
   return { root, parts, trailing }
 }
 
-const joinWindows = (f: Folded): string =>
+const joinFolded = (f: Folded): string =>
   f.parts.length === 0
-    ? f.trailing || f.root.length === 2 ? `${f.root}\\` : f.root
-    : `${f.root}\\${f.parts.join("\\")}${f.trailing ? "\\" : ""}`
+    ? f.trailing || f.root.length === 2 ? `${f.root}/` : f.root
+    : `${f.root}/${f.parts.join("/")}${f.trailing ? "/" : ""}`
 
 const err = (
   input: string,
@@ -213,47 +243,41 @@ const err = (
   detail: string
 ): PathFailure => ({ input, direction, reason, detail })
 
-/** Splits an absolute, separator-normalized Windows path into root and the rest. */
+/** Splits an absolute slashed Windows path into its root (`X:` or `//server/share`) and the rest. */
 const splitRoot = (path: string): { readonly root: string; readonly rest: string } => {
   if (path[1] === ":") return { root: path.slice(0, 2), rest: path.slice(2) }
-  // UNC: \\server\share is the root
-  const serverEnd = path.indexOf("\\", 2)
+  const serverEnd = path.indexOf("/", 2)
   if (serverEnd === -1) return { root: path, rest: "" }
-  const shareEnd = path.indexOf("\\", serverEnd + 1)
+  const shareEnd = path.indexOf("/", serverEnd + 1)
   if (shareEnd === -1) return { root: path, rest: "" }
   return { root: path.slice(0, shareEnd), rest: path.slice(shareEnd + 1) }
 }
 
-const absoluteToLinux = (
-  input: string,
-  normalized: string,
-  c: Compiled
-): PathOutcome => {
-  let path = normalized
-  if (path.startsWith("\\\\?\\")) {
+/** Steps 4–6 for an absolute path after step 1. */
+const absoluteToLinux = (input: string, normalized: Slashed, c: Compiled): PathOutcome => {
+  let path = normalized.path
+  if (path.startsWith("//?/")) {
     path = path.slice(4)
-    if (/^unc(\\|$)/i.test(path)) {
+    if (/^unc(\/|$)/i.test(path)) {
       return err(input, "toLinux", "ExtendedUnc", "\\\\?\\UNC\\ paths are not translated; use the mounted path instead")
     }
     if (!isAbsoluteWindows(path)) {
       return err(input, "toLinux", "NotMounted", "the path after \\\\?\\ is not an absolute Windows path")
     }
   }
-  const trailing = path.length > 3 && path.endsWith("\\")
-  const isDrive = path[1] === ":"
-  if (isDrive && path.length > 2 && path[2] !== "\\") {
-    const root = path.slice(0, 2)
+  const isDrive = path.charCodeAt(1) === 58
+  if (isDrive && path.length > 2 && path.charCodeAt(2) !== 47) {
+    const root = backslashed(path.slice(0, 2))
     return err(input, "toLinux", "NotMounted", `${root} without a separator is drive-relative; write ${root}\\…`)
   }
-  let folded: Folded | undefined
   let full = path
-  if (dotComponent.test(path)) {
+  if (normalized.dots) {
     const { rest, root } = splitRoot(path)
-    folded = fold(root, rest, trailing)
+    const folded = fold(root, rest, path.length > 3 && path.endsWith("/"))
     if (folded === undefined) {
-      return err(input, "toLinux", "ClimbsAboveRoot", `".." climbs above ${root}\\`)
+      return err(input, "toLinux", "ClimbsAboveRoot", `".." climbs above ${backslashed(root)}\\`)
     }
-    full = joinWindows(folded)
+    full = joinFolded(folded)
   }
   // Step 5: the longest mount source that is a prefix ending at a separator.
   let bestLength = -1
@@ -266,27 +290,18 @@ const absoluteToLinux = (
     }
   }
   for (const m of c.mounts) {
-    if (m.source.length < bestLength) continue
-    if (
-      startsWithIgnoreCase(full, m.sourceLower) &&
-      (full.length === m.source.length || full[m.source.length] === "\\")
-    ) {
-      bestLength = m.source.length
+    if (m.key.length < bestLength) continue
+    if (startsWithIgnoreCase(full, m.key) && (full.length === m.key.length || full.charCodeAt(m.key.length) === 47)) {
+      bestLength = m.key.length
       bestPoint = m.point
     }
   }
   if (bestLength !== -1) {
-    const tail = full.length === bestLength ? "" : full.slice(bestLength).replaceAll("\\", "/")
-    return (
-      bestPoint.endsWith("/") && tail.startsWith("/") ? bestPoint + tail.slice(1) : bestPoint + tail
-    )
+    const tail = full.slice(bestLength)
+    return bestPoint.endsWith("/") && tail.startsWith("/") ? bestPoint + tail.slice(1) : bestPoint + tail
   }
   // Step 6: \\wsl.localhost\<this distro> or \\wsl$\<this distro>
-  let unc: ReturnType<typeof matchWslUnc>
-  if (folded === undefined) {
-    const { rest, root } = splitRoot(full)
-    unc = matchWslUnc(root, rest)
-  } else unc = matchWslUnc(folded.root, foldedTail(folded))
+  const unc = matchWslUnc(full)
   if (unc !== undefined) {
     if (c.distro === undefined) {
       return err(input, "toLinux", "NoDistroName", "WSL_DISTRO_NAME is unknown; set context.distro")
@@ -301,9 +316,9 @@ const absoluteToLinux = (
         }; convert it in that distribution`
       )
     }
-    return (unc.linuxPath)
+    return unc.linuxPath
   }
-  if (full[1] === ":") {
+  if (isDrive) {
     return err(
       input,
       "toLinux",
@@ -316,24 +331,20 @@ const absoluteToLinux = (
   return err(input, "toLinux", "NotMounted", "this UNC path is not mounted in the distribution and is not a WSL path")
 }
 
-const foldedTail = (f: Folded): string => f.parts.length === 0 ? "" : f.parts.join("\\") + (f.trailing ? "\\" : "")
-
 const hasEscaped = /[\uf000-\uf01f\uf022\uf02a\uf03a\uf03c\uf03e\uf03f\uf05c\uf07c]/
 
-/** `root` is `\\server\share`, `tail` what follows its separator (`a\b`, `a\`, or ""). */
-const matchWslUnc = (
-  root: string,
-  tail: string
-): { distro: string; linuxPath: string; prefix: UncParts["prefix"] } | undefined => {
-  if (!root.startsWith("\\\\")) return undefined
-  const sep = root.indexOf("\\", 2)
-  if (sep === -1) return undefined
-  const server = root.slice(2, sep).toLowerCase()
+/** Reads `//wsl.localhost/<distro>/…` or `//wsl$/<distro>/…` (slashed, folded). */
+const matchWslUnc = (path: string): UncParts | undefined => {
+  if (!path.startsWith("//")) return undefined
+  const serverEnd = path.indexOf("/", 2)
+  if (serverEnd === -1) return undefined
+  const server = path.slice(2, serverEnd).toLowerCase()
   if (server !== "wsl.localhost" && server !== "wsl$") return undefined
-  const distro = root.slice(sep + 1)
+  const distroEnd = path.indexOf("/", serverEnd + 1)
+  const distro = distroEnd === -1 ? path.slice(serverEnd + 1) : path.slice(serverEnd + 1, distroEnd)
   if (distro.length === 0) return undefined
-  const slashed = tail.replaceAll("\\", "/")
-  const linuxPath = `/${hasEscaped.test(slashed) ? unescapeName(slashed) : slashed}`
+  const tail = distroEnd === -1 ? "" : path.slice(distroEnd + 1)
+  const linuxPath = `/${hasEscaped.test(tail) ? unescapeName(tail) : tail}`
   return { distro, linuxPath, prefix: server === "wsl$" ? "wsl$" : "wsl.localhost" }
 }
 
@@ -347,12 +358,12 @@ const toLinuxRelative = (
     if (options?.absolute === true) {
       return err(input, "toLinux", "NeedsCwd", "a relative path needs context.cwd to be made absolute")
     }
-    const folded = fold("", normalized, normalized.endsWith("\\") && normalized.length > 1)
+    const folded = fold("", normalized, normalized.endsWith("/") && normalized.length > 1)
     if (folded === undefined) {
       return err(input, "toLinux", "NeedsCwd", "\"..\" leaves the working directory; pass context.cwd")
     }
-    if (folded.parts.length === 0) return (".")
-    return (folded.parts.join("/") + (folded.trailing ? "/" : ""))
+    if (folded.parts.length === 0) return "."
+    return folded.parts.join("/") + (folded.trailing ? "/" : "")
   }
   const cwd = trimTrailing(c.cwd, "/")
   const cwdWindows = toWindowsCompiled(cwd, cwd, c, undefined)
@@ -364,13 +375,11 @@ const toLinuxRelative = (
       `the working directory ${cwd} cannot be converted: ${cwdWindows.detail}`
     )
   }
-  const joined = normalizeSeparators(`${cwdWindows}\\${normalized}`)
-  const absolute = absoluteToLinux(input, joined, c)
+  const absolute = absoluteToLinux(input, slash(`${cwdWindows}/${normalized}`), c)
   if (typeof absolute !== "string" || options?.absolute === true) return absolute
-  const linux = absolute
-  if (linux === cwd || linux === `${cwd}/`) return (".")
+  if (absolute === cwd || absolute === `${cwd}/`) return "."
   const prefix = cwd === "/" ? "/" : `${cwd}/`
-  return (linux.startsWith(prefix) ? linux.slice(prefix.length) : linux)
+  return absolute.startsWith(prefix) ? absolute.slice(prefix.length) : absolute
 }
 
 /**
@@ -393,10 +402,10 @@ export const toLinux = (
 ): PathOutcome => {
   if (windowsPath.length === 0) return err(windowsPath, "toLinux", "Empty", "the path is empty")
   const c = compile(context)
-  const normalized = normalizeSeparators(windowsPath)
-  return isAbsoluteWindows(normalized)
+  const normalized = slash(windowsPath)
+  return isAbsoluteWindows(normalized.path)
     ? absoluteToLinux(windowsPath, normalized, c)
-    : toLinuxRelative(windowsPath, normalized, c, options)
+    : toLinuxRelative(windowsPath, normalized.path, c, options)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,15 +498,14 @@ export const toWindows = (
  * whose `..` climbs above the distro root give `None`.
  */
 export const parseUnc = (path: string): UncParts | undefined => {
-  let normalized = normalizeSeparators(path)
-  if (normalized.startsWith("\\\\?\\")) normalized = normalized.slice(4)
-  if (!normalized.startsWith("\\\\") || normalized.length < 3) return undefined
+  let normalized = slashed(path)
+  if (normalized.startsWith("//?/")) normalized = normalized.slice(4)
+  if (!normalized.startsWith("//") || normalized.length < 3) return undefined
   const { rest, root } = splitRoot(normalized)
-  const folded = fold(root, rest, rest.length > 0 && normalized.endsWith("\\"))
+  const folded = fold(root, rest, rest.length > 0 && normalized.endsWith("/"))
   if (folded === undefined) return undefined
-  const unc = matchWslUnc(root, foldedTail(folded))
-  if (unc === undefined || !Rule.isValid(unc.distro)) return undefined
-  return { distro: unc.distro, linuxPath: unc.linuxPath, prefix: unc.prefix }
+  const unc = matchWslUnc(joinFolded(folded))
+  return unc === undefined || !Rule.isValid(unc.distro) ? undefined : unc
 }
 
 /** `\\wsl.localhost\<distro>` + `linuxPath` (escaped), the form `wslpath -w` prints. */
