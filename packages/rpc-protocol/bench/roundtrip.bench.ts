@@ -8,6 +8,7 @@ import { connectTcp, serveTcp } from "@isthmus/rpc-protocol/node"
 import { Effect, Exit, Schema, Scope } from "effect"
 import * as net from "node:net"
 import { type BenchRow, percentile } from "../../../scripts/bench-kit.ts"
+import { onLines } from "../test/support/lines.ts"
 
 const WARMUP = 3000
 const SAMPLES = 5000
@@ -20,24 +21,11 @@ const Methods = MethodTable.make({
   })
 })
 
-const lines = (socket: net.Socket, onLine: (line: string) => void) => {
-  let buffer = ""
-  socket.setEncoding("utf8")
-  socket.on("data", (chunk: string) => {
-    buffer += chunk
-    let nl: number
-    while ((nl = buffer.indexOf("\n")) !== -1) {
-      const line = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 1)
-      if (line.length > 0) onLine(line)
-    }
-  })
-}
-
 /** The baseline: a raw net server and client doing the same framing and JSON work. */
 const startRaw = async () => {
   const server = net.createServer({ noDelay: true }, (socket) => {
-    lines(socket, (line) => {
+    onLines(socket, (line) => {
+      if (line.length === 0) return
       const request = JSON.parse(line) as { id: number; params: unknown }
       socket.write(JSON.stringify({ id: request.id, result: request.params }) + "\n")
     })
@@ -47,7 +35,8 @@ const startRaw = async () => {
   const client = net.connect({ host: "127.0.0.1", port, noDelay: true })
   await new Promise<void>((resolve) => client.once("connect", resolve))
   let waiting: ((line: string) => void) | undefined
-  lines(client, (line) => {
+  onLines(client, (line) => {
+    if (line.length === 0) return
     JSON.parse(line)
     waiting?.(line)
   })

@@ -206,6 +206,29 @@ const standardErrors: ErrorMapping = {
   overloaded: () => ({ code: ErrorCode.Overloaded, message: "Server overloaded; retry later." })
 }
 
+/** Assembles a built-in dialect: JSON texts are decoded through `decodeValue` and encoded from plain objects. */
+const build = (spec: {
+  readonly name: string
+  readonly decodeValue: (value: unknown, raw?: string) => Decoded
+  readonly isId: (id: unknown) => id is Id
+  readonly firstId: number
+  readonly batches: boolean
+  readonly replyToInvalid: boolean
+  readonly writesVersion: boolean
+  /** Whether error objects carry `code` and `data` (every dialect but the daemon's). */
+  readonly errorCodes: boolean
+  readonly errors: ErrorMapping
+}): Dialect => {
+  const { errorCodes, ...rest } = spec
+  const toValue = encodeWith(spec.writesVersion, errorCodes)
+  return {
+    ...rest,
+    decode: decodeFromValue(spec.decodeValue),
+    encode: (message) => JSON.stringify(toValue(message)),
+    encodeBatch: (messages) => JSON.stringify(messages.map(toValue))
+  }
+}
+
 const isStrictId = (id: unknown): id is Id => typeof id === "string" || (typeof id === "number" && Number.isFinite(id))
 
 const strictOne = (value: unknown): Message | Invalid => {
@@ -261,23 +284,17 @@ const strictDecodeValue = (value: unknown): Decoded => {
  * @since 0.1.0
  * @category dialects
  */
-export const strict: Dialect = (() => {
-  const decodeValue = strictDecodeValue
-  const toValue = encodeWith(true, true)
-  return {
-    name: "jsonrpc-2.0",
-    decode: decodeFromValue(decodeValue),
-    decodeValue,
-    encode: (message) => JSON.stringify(toValue(message)),
-    encodeBatch: (messages) => JSON.stringify(messages.map(toValue)),
-    isId: isStrictId,
-    firstId: 1,
-    batches: true,
-    replyToInvalid: true,
-    writesVersion: true,
-    errors: standardErrors
-  }
-})()
+export const strict: Dialect = build({
+  name: "jsonrpc-2.0",
+  decodeValue: strictDecodeValue,
+  isId: isStrictId,
+  firstId: 1,
+  batches: true,
+  replyToInvalid: true,
+  writesVersion: true,
+  errorCodes: true,
+  errors: standardErrors
+})
 
 const isI64 = (id: unknown): id is number => typeof id === "number" && Number.isSafeInteger(id)
 
@@ -317,36 +334,29 @@ const liteDecodeValue = (value: unknown, raw?: string): Decoded => {
  * @since 0.1.0
  * @category dialects
  */
-export const lite: Dialect = (() => {
-  const isId = liteIsId
-  const decodeValue = liteDecodeValue
-  const toValue = encodeWith(false, true)
-  return {
-    name: "jsonrpc-lite",
-    decode: decodeFromValue(decodeValue),
-    decodeValue,
-    encode: (message) => JSON.stringify(toValue(message)),
-    encodeBatch: (messages) => JSON.stringify(messages.map(toValue)),
-    isId,
-    firstId: 0,
-    batches: false,
-    replyToInvalid: false,
-    writesVersion: false,
-    errors: {
-      parseError: () => ({ code: ErrorCode.ParseError, message: "Parse error" }),
-      invalidRequest: (detail) => ({ code: ErrorCode.InvalidRequest, message: `Invalid request: ${detail}` }),
-      methodNotFound: (method) => ({
-        code: ErrorCode.InvalidRequest,
-        message: `Invalid request: unknown variant \`${method}\``
-      }),
-      invalidParams: (_method, detail) => ({ code: ErrorCode.InvalidRequest, message: `Invalid request: ${detail}` }),
-      internal: (detail) => ({ code: ErrorCode.InternalError, message: detail }),
-      unauthorized: () => ({ code: ErrorCode.InvalidRequest, message: "Not initialized" }),
-      invalidToken: () => ({ code: ErrorCode.InvalidRequest, message: "invalid token" }),
-      overloaded: () => ({ code: ErrorCode.Overloaded, message: "Server overloaded; retry later." })
-    }
+export const lite: Dialect = build({
+  name: "jsonrpc-lite",
+  decodeValue: liteDecodeValue,
+  isId: liteIsId,
+  firstId: 0,
+  batches: false,
+  replyToInvalid: false,
+  writesVersion: false,
+  errorCodes: true,
+  errors: {
+    parseError: () => ({ code: ErrorCode.ParseError, message: "Parse error" }),
+    invalidRequest: (detail) => ({ code: ErrorCode.InvalidRequest, message: `Invalid request: ${detail}` }),
+    methodNotFound: (method) => ({
+      code: ErrorCode.InvalidRequest,
+      message: `Invalid request: unknown variant \`${method}\``
+    }),
+    invalidParams: (_method, detail) => ({ code: ErrorCode.InvalidRequest, message: `Invalid request: ${detail}` }),
+    internal: (detail) => ({ code: ErrorCode.InternalError, message: detail }),
+    unauthorized: () => ({ code: ErrorCode.InvalidRequest, message: "Not initialized" }),
+    invalidToken: () => ({ code: ErrorCode.InvalidRequest, message: "invalid token" }),
+    overloaded: () => ({ code: ErrorCode.Overloaded, message: "Server overloaded; retry later." })
   }
-})()
+})
 
 const isU64 = (id: unknown): id is number => typeof id === "number" && Number.isSafeInteger(id) && id >= 0
 
@@ -377,32 +387,26 @@ const daemonDecodeValue = (value: unknown, raw?: string): Decoded => {
  * @since 0.1.0
  * @category dialects
  */
-export const daemon: Dialect = (() => {
-  const decodeValue = daemonDecodeValue
-  const toValue = encodeWith(false, false)
-  return {
-    name: "daemon",
-    decode: decodeFromValue(decodeValue),
-    decodeValue,
-    encode: (message) => JSON.stringify(toValue(message)),
-    encodeBatch: (messages) => JSON.stringify(messages.map(toValue)),
-    isId: isU64,
-    firstId: 1,
-    batches: false,
-    replyToInvalid: false,
-    writesVersion: false,
-    errors: {
-      parseError: () => ({ message: "parse error" }),
-      invalidRequest: (detail) => ({ message: `invalid request: ${detail}` }),
-      methodNotFound: (method) => ({ message: `unknown method: ${method}` }),
-      invalidParams: (_method, detail) => ({ message: detail }),
-      internal: (detail) => ({ message: detail }),
-      unauthorized: () => ({ message: "unauthorized" }),
-      invalidToken: () => ({ message: "invalid token" }),
-      overloaded: () => ({ message: "server overloaded; retry later" })
-    }
+export const daemon: Dialect = build({
+  name: "daemon",
+  decodeValue: daemonDecodeValue,
+  isId: isU64,
+  firstId: 1,
+  batches: false,
+  replyToInvalid: false,
+  writesVersion: false,
+  errorCodes: false,
+  errors: {
+    parseError: () => ({ message: "parse error" }),
+    invalidRequest: (detail) => ({ message: `invalid request: ${detail}` }),
+    methodNotFound: (method) => ({ message: `unknown method: ${method}` }),
+    invalidParams: (_method, detail) => ({ message: detail }),
+    internal: (detail) => ({ message: detail }),
+    unauthorized: () => ({ message: "unauthorized" }),
+    invalidToken: () => ({ message: "invalid token" }),
+    overloaded: () => ({ message: "server overloaded; retry later" })
   }
-})()
+})
 
 /**
  * Defines a dialect from a base, overriding any part (name, id rules, error mapping, ...).

@@ -104,6 +104,22 @@ describe("RpcPeer in memory (TestClock)", () => {
     }))
 })
 
+/**
+ * Connects to `server` in memory: every run of `connect` (each reconnect) makes a new pair that the
+ * server handles until the test ends. `pairs` lets a test cut a connection.
+ */
+const memoryServer = (server: RpcServer.RpcServer, capacity?: number) =>
+  Effect.map(Effect.scope, (scope) => {
+    const pairs: Array<MemorySocket.Pair> = []
+    const connect = Effect.gen(function*() {
+      const pair = yield* MemorySocket.makePair({ capacity })
+      pairs.push(pair)
+      yield* Effect.forkIn(server.handle(pair.server), scope)
+      return pair.client
+    })
+    return { connect, pairs }
+  })
+
 describe("RpcPeer bounds (in memory)", () => {
   it.effect("requests beyond concurrency + maxQueuedRequests are answered 'overloaded' at once", () =>
     Effect.gen(function*() {
@@ -137,15 +153,8 @@ describe("RpcPeer bounds (in memory)", () => {
         // The first connection never answers; the second answers with its id.
         handlers: { list: (_, { connectionId }) => connectionId === 1 ? Effect.never : Effect.succeed(connectionId) }
       })
-      const scope = yield* Effect.scope
-      const pairs: Array<MemorySocket.Pair> = []
       // The "wire" holds one frame and the outbox one more, so replaying four calls must wait for room.
-      const connect = Effect.gen(function*() {
-        const pair = yield* MemorySocket.makePair({ capacity: 1 })
-        pairs.push(pair)
-        yield* Effect.forkIn(server.handle(pair.server), scope)
-        return pair.client
-      })
+      const { connect, pairs } = yield* memoryServer(server, 1)
       const peer = yield* RpcPeer.make({
         connect,
         dialect: Dialect.lite,
@@ -178,14 +187,7 @@ describe("RpcPeer across reconnects (in memory)", () => {
             peer.request("client/work").pipe(Effect.mapError((e) => new RpcError({ message: e.message })))
         }
       })
-      const scope = yield* Effect.scope
-      const pairs: Array<MemorySocket.Pair> = []
-      const connect = Effect.gen(function*() {
-        const pair = yield* MemorySocket.makePair()
-        pairs.push(pair)
-        yield* Effect.forkIn(server.handle(pair.server), scope)
-        return pair.client
-      })
+      const { connect, pairs } = yield* memoryServer(server)
       const started = yield* Deferred.make<void>()
       const peer = yield* RpcPeer.make({
         connect,
@@ -287,6 +289,18 @@ const CodexMethods = MethodTable.make({
   "drop": MethodTable.method({})
 })
 
+/** Handlers for `CodexMethods`: each hangs, except `drop`, which drops the caller's connection. */
+const codexHandlers = (
+  overrides: Partial<RpcServer.Handlers<typeof CodexMethods>>
+): RpcServer.Handlers<typeof CodexMethods> => ({
+  "thread/start": () => Effect.never,
+  list_threads: () => Effect.never,
+  send_user_message: () => Effect.never,
+  hang: () => Effect.never,
+  drop: (_, { peer }) => peer.disconnect,
+  ...overrides
+})
+
 describe("RpcPeer and RpcServer end to end over real sockets", () => {
   it.live("server-to-client requests (codex approval) over WebSocket with a Bearer token; unknown methods", () =>
     Effect.gen(function*() {
@@ -294,7 +308,7 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
         dialect: Dialect.lite,
         framing: Framing.webSocket(),
         methods: CodexMethods,
-        handlers: {
+        handlers: codexHandlers({
           "thread/start": ({ cwd }, { peer }) =>
             Effect.gen(function*() {
               const decision = yield* peer.request("item/commandExecution/requestApproval", {
@@ -304,12 +318,8 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
               }).pipe(Effect.mapError((e) => new RpcError({ code: -32603, message: e.message })))
               yield* Effect.ignore(peer.notify("serverRequest/resolved", { threadId: "thr_1", requestId: 0 }))
               return decision
-            }),
-          list_threads: () => Effect.succeed([]),
-          send_user_message: () => Effect.succeed("ok"),
-          hang: () => Effect.never,
-          drop: () => Effect.void
-        }
+            })
+        })
       })
       const address = yield* serveWebSocket(server, { token: Redacted.make("ws-token"), path: "/ws" })
       const url = `ws://127.0.0.1:${address.port}/ws`
@@ -349,13 +359,7 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
         dialect: Dialect.daemon,
         framing: Framing.ndjson(),
         methods: CodexMethods,
-        handlers: {
-          "thread/start": () => Effect.never,
-          list_threads: () => Effect.never,
-          send_user_message: () => Effect.never,
-          hang: () => Effect.never,
-          drop: (_, { peer }) => peer.disconnect
-        }
+        handlers: codexHandlers({})
       })
       const address = yield* serveTcp(server)
       const peer = yield* RpcPeer.make({
@@ -392,14 +396,11 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
         framing: Framing.ndjson(),
         methods: CodexMethods,
         auth: { token: "s3cret" },
-        handlers: {
-          "thread/start": () => Effect.succeed(null),
+        handlers: codexHandlers({
           // The first connection never answers; later ones do.
           list_threads: (_, { connectionId }) => connectionId === 1 ? Effect.never : Effect.succeed(["thr_1"]),
-          send_user_message: (_, { connectionId }) => connectionId === 1 ? Effect.never : Effect.succeed("sent"),
-          hang: () => Effect.never,
-          drop: (_, { peer }) => peer.disconnect
-        }
+          send_user_message: (_, { connectionId }) => connectionId === 1 ? Effect.never : Effect.succeed("sent")
+        })
       })
       const address = yield* serveTcp(server)
       const handshakes = yield* Ref.make(0)
@@ -508,13 +509,9 @@ describe("reconnect over WebSocket", () => {
         dialect: Dialect.lite,
         framing: Framing.webSocket(),
         methods: CodexMethods,
-        handlers: {
-          "thread/start": () => Effect.succeed(null),
-          list_threads: (_, { connectionId }) => Effect.succeed([`conn-${connectionId}`]),
-          send_user_message: () => Effect.succeed("sent"),
-          hang: () => Effect.never,
-          drop: (_, { peer }) => peer.disconnect
-        }
+        handlers: codexHandlers({
+          list_threads: (_, { connectionId }) => Effect.succeed([`conn-${connectionId}`])
+        })
       })
       const { port } = yield* serveWebSocket(server, { token: "t" })
       const peer = yield* RpcPeer.make({

@@ -31,6 +31,16 @@ const startDaemon = Effect.gen(function*() {
   return { server, address, gate }
 })
 
+/** A typed client of the daemon that authenticates with `token` on connect. */
+const connectDaemon = (port: number, token: string) =>
+  RpcPeer.make({
+    connect: connectTcp({ port }),
+    dialect: Dialect.daemon,
+    framing: Framing.ndjson(),
+    methods: Methods,
+    handshake: Handshake.tokenAuth(Redacted.make(token))
+  })
+
 describe("daemon dialect over real TCP (protocols.md §1 vectors)", () => {
   it.live("auth, unauthorized, invalid token, unknown method, bad ids, junk lines", () =>
     Effect.gen(function*() {
@@ -63,13 +73,7 @@ describe("daemon dialect over real TCP (protocols.md §1 vectors)", () => {
   it.live("a client with token auth makes typed calls; replies come back out of order", () =>
     Effect.gen(function*() {
       const { address, gate } = yield* startDaemon
-      const peer = yield* RpcPeer.make({
-        connect: connectTcp({ port: address.port }),
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        methods: Methods,
-        handshake: Handshake.tokenAuth(Redacted.make("s3cret"))
-      })
+      const peer = yield* connectDaemon(address.port, "s3cret")
       yield* peer.awaitReady
       // `gated` is sent first; the reply to the later `add` arrives while it is still pending.
       const first = yield* Effect.forkChild(peer.call("gated", undefined), { startImmediately: true })
@@ -83,12 +87,7 @@ describe("daemon dialect over real TCP (protocols.md §1 vectors)", () => {
   it.live("a wrong token fails the handshake and every call with a typed error", () =>
     Effect.gen(function*() {
       const { address } = yield* startDaemon
-      const peer = yield* RpcPeer.make({
-        connect: connectTcp({ port: address.port }),
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        handshake: Handshake.tokenAuth("wrong")
-      })
+      const peer = yield* connectDaemon(address.port, "wrong")
       const error = yield* Effect.flip(peer.request("list_workspaces", {}))
       assert.strictEqual(error._tag, "HandshakeError")
       assert.include(error.message, "invalid token")
@@ -102,12 +101,7 @@ describe("daemon dialect over real TCP (protocols.md §1 vectors)", () => {
       // Answered before auth (`ping` is public), so the server has registered this connection.
       yield* anonymous.send(`{"id":1,"method":"ping"}\n`)
       assert.strictEqual(yield* anonymous.next(), `{"id":1,"result":{"ok":true}}`)
-      const peer = yield* RpcPeer.make({
-        connect: connectTcp({ port: address.port }),
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        handshake: Handshake.tokenAuth("s3cret")
-      })
+      const peer = yield* connectDaemon(address.port, "s3cret")
       const events = yield* peer.subscribe
       yield* peer.awaitReady
       const got = yield* Deferred.make<ReadonlyArray<unknown>>()

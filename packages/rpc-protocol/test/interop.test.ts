@@ -12,6 +12,7 @@ import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
 import { JSONRPCClient, JSONRPCServer, JSONRPCServerAndClient } from "json-rpc-2.0"
 import * as net from "node:net"
 import * as vscode from "vscode-jsonrpc/node"
+import { onLines } from "./support/lines.ts"
 
 const Methods = MethodTable.make({
   add: MethodTable.method({ params: Schema.Struct({ a: Schema.Number, b: Schema.Number }), result: Schema.Number }),
@@ -39,6 +40,16 @@ const startStrictServer = (framing: Framing.Framing) =>
     })
     return { server, address: yield* serveTcp(server) }
   })
+
+/** A third-party server on an ephemeral loopback port, closed with the scope; returns the port. */
+const listen = (onSocket: (socket: net.Socket) => void) =>
+  Effect.acquireRelease(
+    Effect.callback<net.Server>((resume) => {
+      const srv = net.createServer(onSocket)
+      srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
+    }),
+    (srv) => Effect.callback<void>((resume) => void srv.close(() => resume(Effect.void)))
+  ).pipe(Effect.map((srv) => (srv.address() as net.AddressInfo).port))
 
 /** A vscode-jsonrpc connection over a fresh TCP socket, disposed with the scope. */
 const vscodeClient = (port: number) =>
@@ -93,25 +104,18 @@ describe("interop: vscode-jsonrpc 10 (Content-Length)", () => {
 
   it.live("our strict peer calls a vscode-jsonrpc server; it calls and notifies us", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(
-        Effect.callback<net.Server>((resume) => {
-          const srv = net.createServer((socket) => {
-            const connection = vscode.createMessageConnection(
-              new vscode.SocketMessageReader(socket),
-              new vscode.SocketMessageWriter(socket)
-            )
-            connection.onRequest("add", async (p: { a: number; b: number }) => {
-              const ours = await connection.sendRequest<{ ok: boolean }>("host/confirm", { sum: p.a + p.b })
-              await connection.sendNotification("host/progress", { token: 1, value: "done" })
-              return { sum: p.a + p.b, confirmed: ours.ok }
-            })
-            connection.listen()
-          })
-          srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
-        }),
-        (srv) => Effect.callback<void>((resume) => void srv.close(() => resume(Effect.void)))
-      )
-      const port = (server.address() as net.AddressInfo).port
+      const port = yield* listen((socket) => {
+        const connection = vscode.createMessageConnection(
+          new vscode.SocketMessageReader(socket),
+          new vscode.SocketMessageWriter(socket)
+        )
+        connection.onRequest("add", async (p: { a: number; b: number }) => {
+          const ours = await connection.sendRequest<{ ok: boolean }>("host/confirm", { sum: p.a + p.b })
+          await connection.sendNotification("host/progress", { token: 1, value: "done" })
+          return { sum: p.a + p.b, confirmed: ours.ok }
+        })
+        connection.listen()
+      })
       const peer = yield* RpcPeer.make({
         connect: connectTcp({ port }),
         dialect: Dialect.strict,
@@ -130,20 +134,11 @@ describe("interop: vscode-jsonrpc 10 (Content-Length)", () => {
     }))
 })
 
-/** A json-rpc-2.0 endpoint over a TCP socket with NDJSON framing. */
-const ndjsonLines = (socket: net.Socket, onLine: (json: unknown) => void) => {
-  let buffer = ""
-  socket.setEncoding("utf8")
-  socket.on("data", (chunk: string) => {
-    buffer += chunk
-    let nl: number
-    while ((nl = buffer.indexOf("\n")) !== -1) {
-      const line = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 1)
-      if (line.trim()) onLine(JSON.parse(line))
-    }
+/** json-rpc-2.0 brings no framing: feed it the JSON of each NDJSON line. */
+const ndjsonLines = (socket: net.Socket, onJson: (json: unknown) => void) =>
+  onLines(socket, (line) => {
+    if (line.trim()) onJson(JSON.parse(line))
   })
-}
 
 describe("interop: json-rpc-2.0 1.8.1 (strict) over NDJSON/TCP", () => {
   it.live("json-rpc-2.0 client calls our strict server, including a batch", () =>
@@ -179,29 +174,22 @@ describe("interop: json-rpc-2.0 1.8.1 (strict) over NDJSON/TCP", () => {
 
   it.live("our strict peer calls a json-rpc-2.0 server, which calls back and notifies", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(
-        Effect.callback<net.Server>((resume) => {
-          const srv = net.createServer((socket) => {
-            const endpoint: JSONRPCServerAndClient = new JSONRPCServerAndClient(
-              new JSONRPCServer(),
-              new JSONRPCClient((request) => {
-                socket.write(JSON.stringify(request) + "\n")
-              })
-            )
-            endpoint.addMethod("echo", async (params: { text: string }) => {
-              const confirmed = await endpoint.request("host/confirm", { text: params.text })
-              endpoint.notify("host/log", { line: params.text })
-              return { echoed: params.text, confirmed }
-            })
-            ndjsonLines(socket, (json) => {
-              void endpoint.receiveAndSend(json as never)
-            })
+      const port = yield* listen((socket) => {
+        const endpoint: JSONRPCServerAndClient = new JSONRPCServerAndClient(
+          new JSONRPCServer(),
+          new JSONRPCClient((request) => {
+            socket.write(JSON.stringify(request) + "\n")
           })
-          srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
-        }),
-        (srv) => Effect.callback<void>((resume) => void srv.close(() => resume(Effect.void)))
-      )
-      const port = (server.address() as net.AddressInfo).port
+        )
+        endpoint.addMethod("echo", async (params: { text: string }) => {
+          const confirmed = await endpoint.request("host/confirm", { text: params.text })
+          endpoint.notify("host/log", { line: params.text })
+          return { echoed: params.text, confirmed }
+        })
+        ndjsonLines(socket, (json) => {
+          void endpoint.receiveAndSend(json as never)
+        })
+      })
       const peer = yield* RpcPeer.make({
         connect: connectTcp({ port }),
         dialect: Dialect.strict,

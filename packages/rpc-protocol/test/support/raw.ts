@@ -1,6 +1,7 @@
 // A raw line client for wire-level assertions: send exact bytes, read exact lines.
 import { Effect, type Scope } from "effect"
 import * as net from "node:net"
+import { onLines } from "./lines.ts"
 
 export interface RawClient {
   readonly send: (text: string) => Effect.Effect<void>
@@ -16,20 +17,12 @@ export const rawTcp = (port: number): Effect.Effect<RawClient, never, Scope.Scop
       const socket = net.connect({ host: "127.0.0.1", port })
       const lines: Array<string> = []
       const waiters: Array<(line: string | undefined) => void> = []
-      let buffer = ""
       let ended = false
       const closeWaiters: Array<() => void> = []
-      socket.setEncoding("utf8")
-      socket.on("data", (chunk: string) => {
-        buffer += chunk
-        let nl: number
-        while ((nl = buffer.indexOf("\n")) !== -1) {
-          const line = buffer.slice(0, nl)
-          buffer = buffer.slice(nl + 1)
-          const waiter = waiters.shift()
-          if (waiter) waiter(line)
-          else lines.push(line)
-        }
+      onLines(socket, (line) => {
+        const waiter = waiters.shift()
+        if (waiter) waiter(line)
+        else lines.push(line)
       })
       socket.on("close", () => {
         ended = true
