@@ -66,11 +66,11 @@ export const contract = (backend: Backend) =>
     test("exec: env goes through WSLENV, appended to the user's value and never rewritten", () =>
       Effect.gen(function*() {
         const r = yield* use((w) =>
-          w.exec("Ubuntu-24.04", ["printenv", "SECRET", "OPENAI_API_KEY", "WSL_DISTRO_NAME"], {
+          w.exec("Ubuntu-24.04", ["printenv", "SECRET", "OPENAI_API_KEY", "WSL_DISTRO_NAME", "USER"], {
             env: { SECRET: "s3cr3t value", OPENAI_API_KEY: "sk-1" }
           })
         )
-        assert.strictEqual(r.stdout, "s3cr3t value\nsk-1\nUbuntu-24.04\n")
+        assert.strictEqual(r.stdout, "s3cr3t value\nsk-1\nUbuntu-24.04\nada\n")
         const calls = yield* backend.recorded
         const last = calls[calls.length - 1]!
         assert.strictEqual(last.wslenv, `${fixtures.userWslenv}SECRET/u`)
@@ -83,7 +83,8 @@ export const contract = (backend: Backend) =>
 
     test("exec: cwd and user become --cd and --user; bad values are refused before running", () =>
       Effect.gen(function*() {
-        yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { cwd: "/tmp", user: "root" }))
+        const asRoot = yield* use((w) => w.exec("Ubuntu-24.04", ["printenv", "USER"], { cwd: "/tmp", user: "root" }))
+        assert.strictEqual(asRoot.stdout, "root\n")
         const calls = yield* backend.recorded
         assert.deepStrictEqual(calls[calls.length - 1]!.args, [
           "--distribution",
@@ -93,7 +94,8 @@ export const contract = (backend: Backend) =>
           "--cd",
           "/tmp",
           "--exec",
-          "true"
+          "printenv",
+          "USER"
         ])
         const before = (yield* backend.recorded).length
         const e1 = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { cwd: "C:relative" })).pipe(Effect.flip)
@@ -214,17 +216,26 @@ export const contract = (backend: Backend) =>
         assert.strictEqual(wsl1.host, "127.0.0.1")
       }).pipe(Effect.provide(main)))
 
-    test("userHome, preWarm, terminate, shutdown", () =>
+    test("userHome, preWarm, terminate, shutdown; distribution states follow them", () =>
       Effect.gen(function*() {
+        const state = (name: string) =>
+          use((w) => w.listDistros).pipe(Effect.map((ds) => ds.find((d) => d.name === name)?.state))
         assert.strictEqual(yield* use((w) => w.userHome("Ubuntu-24.04")), "/home/ada")
+        assert.strictEqual(yield* state("Debian"), "Stopped")
         assert.strictEqual(yield* use((w) => w.userHome("Debian")), "/home/bob")
         yield* use((w) => w.preWarm("Debian"))
+        assert.strictEqual(yield* state("Debian"), "Running")
         yield* use((w) => w.terminate("Debian"))
+        assert.strictEqual(yield* state("Debian"), "Stopped")
         yield* use((w) => w.shutdown)
-        const args = (yield* backend.recorded).map((c) => c.args)
-        assert.deepStrictEqual(args[args.length - 1], ["--shutdown"])
-        assert.deepStrictEqual(args[args.length - 2], ["--terminate", "Debian"])
-        assert.deepStrictEqual(args[args.length - 3], ["--distribution", "Debian", "--exec", "true"])
+        const args = (yield* backend.recorded).map((c) => c.args).filter((a) => a[0] !== "--list")
+        assert.deepStrictEqual(args.slice(-3), [
+          ["--distribution", "Debian", "--exec", "true"],
+          ["--terminate", "Debian"],
+          ["--shutdown"]
+        ])
+        const after = yield* use((w) => w.listDistros)
+        assert.deepStrictEqual(after.map((d) => d.state), ["Stopped", "Stopped", "Stopped", "Installing"])
       }).pipe(Effect.provide(main)))
 
     test("preflight: node against the range, missing tools, actionable messages", () =>

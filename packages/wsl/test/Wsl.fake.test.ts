@@ -48,19 +48,6 @@ describe("FakeWslHost specifics", () => {
       assert.strictEqual((yield* wsl.listDistros).length, 4)
     }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config, { utf8: true }))))
 
-  it.effect("states follow --exec, --terminate and --shutdown", () =>
-    Effect.gen(function*() {
-      const wsl = yield* Wsl.Wsl
-      const state = (name: string) => wsl.listDistros.pipe(Effect.map((ds) => ds.find((d) => d.name === name)?.state))
-      assert.strictEqual(yield* state("Debian"), "Stopped")
-      yield* wsl.preWarm("Debian")
-      assert.strictEqual(yield* state("Debian"), "Running")
-      yield* wsl.terminate("Debian")
-      assert.strictEqual(yield* state("Debian"), "Stopped")
-      yield* wsl.shutdown
-      assert.strictEqual(yield* state("Ubuntu-24.04"), "Stopped")
-    }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config))))
-
   it.effect("no WSL on this machine", () =>
     Effect.gen(function*() {
       const wsl = yield* Wsl.Wsl

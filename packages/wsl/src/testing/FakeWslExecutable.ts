@@ -33,8 +33,9 @@ const locate = (): string => {
  * on `PATH`). Arguments, output bytes (UTF-16LE, UTF-8 under `WSL_UTF8=1`), errors on stdout with
  * exit 255 for -1: like `wsl.exe`. `--exec` runs the command here, stdin passed through, with
  * the `WSLENV`-listed variables and `WSL_DISTRO_NAME` in its environment. `--cd` takes Linux paths
- * (`/…`, `~…`) or Windows paths (converted with the model's mounts); `--user` is recorded but the
- * command runs as the current user. `wslinfo`, `wslpath` and the `Wsl` service's probes are
+ * (`/…`, `~…`) or Windows paths (converted with the model's mounts); `--user` (else the
+ * model's default user) becomes `USER` and `LOGNAME`, though the command runs as the current Unix
+ * user. State changes are written back to the configuration file. `wslinfo`, `wslpath` and the `Wsl` service's probes are
  * answered from the model when it has the data, else run for real.
  */
 export const fakeWslExecutable: string = locate()

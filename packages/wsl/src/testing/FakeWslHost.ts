@@ -23,7 +23,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as DistroList from "../DistroList.ts"
-import * as DistroName from "../DistroName.ts"
 import * as Wsl from "../Wsl.ts"
 import * as Wslenv from "../Wslenv.ts"
 import { WslTimeoutError, WslUnavailableError } from "../WslError.ts"
@@ -102,7 +101,7 @@ export const defaultPrograms: Readonly<Record<string, Program>> = {
   echo: (i) => Effect.succeed({ exitCode: 0, stdout: `${i.argv.slice(1).join(" ")}\n` }),
   cat: (i) => Effect.succeed({ exitCode: 0, stdout: i.stdin }),
   pwd: (i) => Effect.succeed({ exitCode: 0, stdout: `${i.cwd ?? i.distro.home ?? "/"}\n` }),
-  whoami: (i) => Effect.succeed({ exitCode: 0, stdout: `${i.user ?? i.distro.user ?? "user"}\n` }),
+  whoami: (i) => Effect.succeed({ exitCode: 0, stdout: `${i.env["USER"]}\n` }),
   printenv: (i) => {
     const names = i.argv.slice(1)
     if (names.length === 0) {
@@ -124,11 +123,6 @@ export const defaultPrograms: Readonly<Record<string, Program>> = {
     return Effect.succeed({ exitCode: 0 })
   }
 }
-
-const setState = (config: Model.FakeWslConfig, name: string, state: DistroList.DistroState): Model.FakeWslConfig => ({
-  ...config,
-  distros: config.distros.map((d) => DistroName.equals(d.name, name) ? { ...d, state } : d)
-})
 
 /** Builds the fake host (both the `WslHost` and its control service). */
 export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, options: FakeWslHostOptions = {}) {
@@ -178,7 +172,8 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
       const answered = Model.answer(step, Model.readsScript(step) ? stdin : undefined)
       if (answered !== undefined) return answered
       const translated = Wslenv.translate(env, "toLinux", Model.pathContext(step.distro))
-      const linuxEnv = { ...translated.env, WSL_DISTRO_NAME: step.distro.name }
+      const user = Model.userOf(step) ?? "user"
+      const linuxEnv = { ...translated.env, USER: user, LOGNAME: user, WSL_DISTRO_NAME: step.distro.name }
       const name = step.argv[0]!.split("/").pop()!
       const program = programs[name]
       if (program === undefined) {
@@ -220,23 +215,9 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
       ])
       const current = yield* Ref.get(state)
       const step = Model.interpret(current, request.args)
-      if (step.kind === "Output") {
-        const a0 = request.args[0]
-        if (step.exitCode === 0 && (a0 === "--terminate" || a0 === "-t")) {
-          yield* Ref.set(state, setState(current, request.args[1]!, "Stopped"))
-        }
-        if (step.exitCode === 0 && a0 === "--shutdown") {
-          yield* Ref.set(state, {
-            ...current,
-            distros: current.distros.map((d) => ({ ...d, state: "Stopped" as const }))
-          })
-        }
-        return bytes(step)
-      }
-      if ((step.distro.state ?? "Stopped") === "Stopped") {
-        yield* Ref.set(state, setState(current, step.distro.name, "Running"))
-      }
-      return bytes(yield* execute(step, stdin, env))
+      const next = Model.afterRun(current, request.args, step)
+      if (next !== undefined) yield* Ref.set(state, next)
+      return bytes(step.kind === "Output" ? step : yield* execute(step, stdin, env))
     }).pipe(
       Effect.onInterrupt(() => Ref.update(killed, (ks) => [...ks, request.args])),
       Effect.timeoutOrElse({

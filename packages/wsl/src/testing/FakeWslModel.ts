@@ -267,6 +267,38 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
   return { kind: "Exec", distro: target, argv, user, cwd, viaShell: true }
 }
 
+const setState = (
+  config: FakeWslConfig,
+  name: string,
+  from: DistroList.DistroState,
+  to: DistroList.DistroState
+): FakeWslConfig => ({
+  ...config,
+  distros: config.distros.map((d) =>
+    (name === "*" || DistroName.equals(d.name, name)) && (d.state ?? "Stopped") === from ? { ...d, state: to } : d
+  )
+})
+
+/**
+ * The model after a run of `args` that {@link interpret} answered with `step`: running a command
+ * starts a stopped distribution, `--terminate` stops a running one and `--shutdown` stops every
+ * running one. `undefined` when nothing changed.
+ */
+export const afterRun = (config: FakeWslConfig, args: ReadonlyArray<string>, step: Step): FakeWslConfig | undefined => {
+  if (step.kind === "Exec") {
+    return (step.distro.state ?? "Stopped") === "Stopped"
+      ? setState(config, step.distro.name, "Stopped", "Running")
+      : undefined
+  }
+  if (step.exitCode !== 0) return undefined
+  if (args[0] === "--terminate" || args[0] === "-t") return setState(config, args[1]!, "Running", "Stopped")
+  if (args[0] === "--shutdown") return setState(config, "*", "Running", "Stopped")
+  return undefined
+}
+
+/** The Linux user a command runs as: `--user`, else the distribution's default user. */
+export const userOf = (exec: Exec): string | undefined => exec.user ?? exec.distro.user
+
 /** The path context of a fake distro. */
 export const pathContext = (distro: FakeDistro, cwd?: string): WslPath.Context => ({
   distro: distro.name,

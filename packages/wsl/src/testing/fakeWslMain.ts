@@ -1,11 +1,13 @@
 /**
  * The `fake-wsl` program: behaves like `wsl.exe` on Linux (see `FakeWslModel`). Started by
  * `bin/fake-wsl.js`. Configuration: `FAKE_WSL_CONFIG` (a JSON file) or `FAKE_WSL_CONFIG_JSON`
- * (inline JSON); without either, one running `Ubuntu` distribution.
+ * (inline JSON); without either, one running `Ubuntu` distribution. State changes (a command
+ * starts a stopped distribution, `--terminate`, `--shutdown`) are written back to the file, so
+ * the next run sees them, as with wsl.exe.
  * @module
  */
 import { spawn } from "node:child_process"
-import { appendFileSync, existsSync, readFileSync } from "node:fs"
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { encode } from "../internal/distroFormat.ts"
 import * as PathCore from "../internal/pathCore.ts"
 import * as Wslenv from "../Wslenv.ts"
@@ -22,12 +24,18 @@ const defaultConfig: Model.FakeWslConfig = {
 
 const linuxBase = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "TERM", "TMPDIR", "NODE_OPTIONS"]
 
-const loadConfig = (env: NodeJS.ProcessEnv): Model.FakeWslConfig => {
+/** The file the configuration came from, when it came from one (state changes are written back). */
+const configFile = (env: NodeJS.ProcessEnv): string | undefined => {
   const inline = env[configJsonVariable]
-  if (inline !== undefined && inline.length > 0) return JSON.parse(inline) as Model.FakeWslConfig
   const file = env[configFileVariable]
-  if (file !== undefined && file.length > 0) return JSON.parse(readFileSync(file, "utf8")) as Model.FakeWslConfig
-  return defaultConfig
+  return (inline === undefined || inline.length === 0) && file !== undefined && file.length > 0 ? file : undefined
+}
+
+const loadConfig = (env: NodeJS.ProcessEnv): Model.FakeWslConfig => {
+  const file = configFile(env)
+  if (file !== undefined) return JSON.parse(readFileSync(file, "utf8")) as Model.FakeWslConfig
+  const inline = env[configJsonVariable]
+  return inline !== undefined && inline.length > 0 ? JSON.parse(inline) as Model.FakeWslConfig : defaultConfig
 }
 
 const readStdin = (): Promise<Buffer> =>
@@ -60,6 +68,13 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
     appendFileSync(record, `${JSON.stringify({ argv: args, wslenv: env["WSLENV"] ?? null, forwarded })}\n`)
   }
   const step = Model.interpret(config, args)
+  const next = Model.afterRun(config, args, step)
+  const file = configFile(env)
+  if (next !== undefined && file !== undefined) {
+    // Replace the file in one step, so a concurrent run reads the old or the new model, never half.
+    writeFileSync(`${file}.${process.pid}`, JSON.stringify(next, null, 2))
+    renameSync(`${file}.${process.pid}`, file)
+  }
   if (step.kind === "Output") {
     await write(process.stdout, step.stdout, step.fromWslExe)
     await write(process.stderr, step.stderr, false)
@@ -81,6 +96,11 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
     if (v !== undefined) childEnv[name] = v
   }
   Object.assign(childEnv, translated.env)
+  const user = Model.userOf(step)
+  if (user !== undefined) {
+    childEnv["USER"] = user
+    childEnv["LOGNAME"] = user
+  }
   childEnv["WSL_DISTRO_NAME"] = step.distro.name
   for (const w of translated.warnings) process.stderr.write(`${w}\n`)
   let cwd: string | undefined
