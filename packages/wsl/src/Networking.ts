@@ -7,6 +7,7 @@
  * @module
  */
 import * as Option from "effect/Option"
+import * as Ini from "./internal/ini.ts"
 
 /** The modes WSL knows (`wslinfo --networking-mode` words; `wsl1` for a WSL 1 distro). */
 export type NetworkingMode = "nat" | "mirrored" | "bridged" | "consomme" | "none" | "wsl1"
@@ -43,31 +44,12 @@ export const parseWslinfo = (output: string): Option.Option<NetworkingMode> => p
 
 /**
  * Reads `networkingMode` from `.wslconfig` text: `[wsl2] networkingMode=…` (keys and values
- * case-insensitive), else `[experimental] networkingMode=…`. `#` and `;` start comments.
+ * case-insensitive), else `[experimental] networkingMode=…` or `[wsl2] experimental.networkingMode=…`.
+ * `#` and `;` start comments.
  */
 export const parseWslConfig = (text: string): Option.Option<NetworkingMode> => {
-  let section = ""
-  let wsl2: string | undefined
-  let experimental: string | undefined
-  for (const raw of text.split(/\r*\n/)) {
-    const line = raw.trim()
-    if (line.length === 0 || line.startsWith("#") || line.startsWith(";")) continue
-    const header = /^\[([^\]]+)\]/.exec(line)
-    if (header !== null) {
-      section = header[1]!.trim().toLowerCase()
-      continue
-    }
-    const eq = line.indexOf("=")
-    if (eq === -1) continue
-    const key = line.slice(0, eq).trim().toLowerCase()
-    const value = line.slice(eq + 1).replace(/\s[#;].*$/, "").trim()
-    if (section === "wsl2" && key === "networkingmode") wsl2 = value
-    if (
-      (section === "experimental" && key === "networkingmode") ||
-      (section === "wsl2" && key === "experimental.networkingmode")
-    ) experimental = value
-  }
-  const chosen = wsl2 ?? experimental
+  const chosen = Ini.iniValue(text, "wsl2", "networkingMode") ?? Ini.iniValue(text, "experimental", "networkingMode") ??
+    Ini.iniValue(text, "wsl2", "experimental.networkingMode")
   return chosen === undefined ? Option.none() : parseMode(chosen)
 }
 

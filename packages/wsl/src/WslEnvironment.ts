@@ -17,6 +17,7 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as Stream from "effect/Stream"
 import { existsSync, readFileSync } from "node:fs"
 import * as os from "node:os"
+import * as Ini from "./internal/ini.ts"
 import * as Networking from "./Networking.ts"
 
 /** What the detection looks at. Every field is optional evidence. */
@@ -59,25 +60,8 @@ export interface Detection {
 }
 
 /** Reads `key` of `[section]` from an INI text (`/etc/wsl.conf` style; case-insensitive names). */
-export const iniValue = (text: string, section: string, key: string): Option.Option<string> => {
-  let current = ""
-  let found: string | undefined
-  for (const raw of text.split(/\r*\n/)) {
-    const line = raw.trim()
-    if (line.length === 0 || line.startsWith("#") || line.startsWith(";")) continue
-    const header = /^\[([^\]]+)\]/.exec(line)
-    if (header !== null) {
-      current = header[1]!.trim().toLowerCase()
-      continue
-    }
-    const eq = line.indexOf("=")
-    if (eq === -1 || current !== section.toLowerCase()) continue
-    if (line.slice(0, eq).trim().toLowerCase() === key.toLowerCase()) {
-      found = line.slice(eq + 1).replace(/\s[#;].*$/, "").trim().replace(/^"(.*)"$/, "$1")
-    }
-  }
-  return Option.fromNullishOr(found)
-}
+export const iniValue = (text: string, section: string, key: string): Option.Option<string> =>
+  Option.fromNullishOr(Ini.iniValue(text, section, key))
 
 /** Decides from the facts. */
 export const detect = (facts: Facts): Detection => {

@@ -79,6 +79,23 @@ export interface WslHostOptions {
   readonly forceKillAfter?: Duration.Input | undefined
 }
 
+/**
+ * Bounds a run by `request.timeout`: when it passes, the run is interrupted (a live host kills
+ * what it started) and fails with a `WslTimeoutError` naming the operation. Every host uses it.
+ */
+export const timeoutRun = (request: RunRequest) => <A, E, R>(run: Effect.Effect<A, E, R>) =>
+  Effect.timeoutOrElse(run, {
+    duration: request.timeout,
+    orElse: () =>
+      Effect.fail(
+        new WslTimeoutError({
+          operation: request.operation,
+          distro: request.distro,
+          timeoutMillis: Duration.toMillis(request.timeout)
+        })
+      )
+  })
+
 /** The default `wsl.exe` location for this process, if any. */
 export const defaultExecutable = (
   platform: string = process.platform,
@@ -149,17 +166,7 @@ export const make = Effect.fnUntraced(function*(options: WslHostOptions = {}) {
         return { exitCode: Number(exitCode), stdout, stderr } satisfies RunResult
       })).pipe(
         Effect.mapError((cause) => new WslSpawnError({ executable: display, operation: request.operation, cause })),
-        Effect.timeoutOrElse({
-          duration: request.timeout,
-          orElse: () =>
-            Effect.fail(
-              new WslTimeoutError({
-                operation: request.operation,
-                distro: request.distro,
-                timeoutMillis: Duration.toMillis(request.timeout)
-              })
-            )
-        })
+        timeoutRun(request)
       )
       return result
     }).pipe(Effect.withSpan("WslHost.run", { attributes: { operation: request.operation } }))

@@ -128,11 +128,6 @@ export interface Translation {
   readonly warnings: ReadonlyArray<string>
 }
 
-const isAbsoluteWindows = (element: string): boolean => {
-  const normalized = element.replace(/\//g, "\\")
-  return normalized.length >= 3 && (/^[A-Za-z]:/.test(normalized) || normalized.startsWith("\\\\"))
-}
-
 const translateList = (
   value: string,
   direction: Direction,
@@ -144,7 +139,7 @@ const translateList = (
   for (const element of elements) {
     if (element.length === 0) continue
     if (direction === "toLinux") {
-      if (!isAbsoluteWindows(element)) continue
+      if (!WslPath.isAbsoluteWindows(element)) continue
       const r = WslPath.toLinux(element, context)
       if (typeof r === "string") out.push(r)
       else warnings.push(`Failed to translate '${element}'`)

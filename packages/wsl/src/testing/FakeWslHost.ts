@@ -25,7 +25,7 @@ import * as Ref from "effect/Ref"
 import * as DistroList from "../DistroList.ts"
 import * as Wsl from "../Wsl.ts"
 import * as Wslenv from "../Wslenv.ts"
-import { WslTimeoutError, WslUnavailableError } from "../WslError.ts"
+import { WslUnavailableError } from "../WslError.ts"
 import * as WslHost from "../WslHost.ts"
 import * as Model from "./FakeWslModel.ts"
 
@@ -220,17 +220,7 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
       return bytes(step.kind === "Output" ? step : yield* execute(step, stdin, env))
     }).pipe(
       Effect.onInterrupt(() => Ref.update(killed, (ks) => [...ks, request.args])),
-      Effect.timeoutOrElse({
-        duration: request.timeout,
-        orElse: () =>
-          Effect.fail(
-            new WslTimeoutError({
-              operation: request.operation,
-              distro: request.distro,
-              timeoutMillis: Duration.toMillis(request.timeout)
-            })
-          )
-      })
+      WslHost.timeoutRun(request)
     )
 
   const host = WslHost.WslHost.of({
