@@ -33,13 +33,21 @@ export interface LogLine {
 
 /** Counters for an instance's logs. */
 export interface LogStats {
+  /** Lines appended (every line, whoever lost it afterwards). */
   readonly lines: number
+  /** UTF-8 bytes of those lines' text (without newlines, after cutting over-long lines). */
   readonly bytes: number
+  /** Lines live subscribers lost because their buffer was full (counted once per subscriber). */
   readonly droppedLiveLines: number
+  /** Lines the file writer dropped (too much pending, or the disk refused). */
   readonly droppedFileLines: number
+  /** Bytes of over-long lines beyond `maxLineBytes`, never stored anywhere. */
   readonly droppedBytes: number
+  /** Lines cut at `maxLineBytes`. */
   readonly truncatedLines: number
+  /** Bytes written to the log files. */
   readonly fileBytesWritten: number
+  /** File rotations so far. */
   readonly rotations: number
 }
 
@@ -81,14 +89,32 @@ export interface InstanceLog {
 /** Text kept in the ring: 1 MiB by default, so a flood of long lines cannot hold much memory. */
 export const defaultRingBytes = 1024 * 1024
 
+/** Bytes of file output per `write` call at most. */
+const maxWriteBytes = 4 * 1024 * 1024
+/** The first pending buffer; it doubles as needed (up to about `maxPendingBytes`). */
+const initialPendingBytes = 64 * 1024
+
+/**
+ * The rotating file writer. Lines are encoded straight into one pending byte buffer (the prefix
+ * as ASCII, the text copied from the child's output when it came from there), so nothing per line
+ * outlives the call but its end offset. One asynchronous `write` at a time takes the whole lines
+ * that fit in the current file, as a view of that buffer: new lines go after it, and the buffer
+ * is only compacted or replaced when no write is reading it.
+ */
 class FileWriter {
   private fd: number | undefined
   private size = 0
-  private pending: Array<string> = []
-  private pendingSizes: Array<number> = []
+  /** Pending bytes are `[head, length)`; allocated on demand, released once all is written. */
+  private pending: Buffer | undefined
   private head = 0
-  private pendingBytes = 0
+  private length = 0
+  /** End offsets (in `pending`) of the lines not yet taken: `ends[endsHead…]`. */
+  private ends: Array<number> = []
+  private endsHead = 0
+  /** A drain is scheduled or a write is in progress. */
   private writing = false
+  /** A write is reading `pending` now: it may neither be compacted in place nor reused. */
+  private inFlight = false
   private waiters: Array<() => void> = []
   private closed = false
   droppedLines = 0
@@ -138,20 +164,71 @@ class FileWriter {
     this.open()
   }
 
-  write(text: string) {
-    if (this.closed) return
-    const bytes = Buffer.byteLength(text)
-    if (this.pendingBytes + bytes > this.policy.maxPendingBytes) {
+  /** Moves the pending bytes to the start of `target` (which may be `pending` itself). */
+  private moveTo(target: Buffer) {
+    const shift = this.head
+    this.pending!.copy(target, 0, this.head, this.length)
+    this.ends = this.ends.slice(this.endsHead)
+    for (let i = 0; i < this.ends.length; i++) this.ends[i]! -= shift
+    this.endsHead = 0
+    this.pending = target
+    this.length -= shift
+    this.head = 0
+  }
+
+  /** The buffer with room for `bytes` more at `length`, or undefined when the line is dropped. */
+  private reserve(bytes: number): Buffer | undefined {
+    if (this.closed) return undefined
+    const live = this.length - this.head
+    if (live + bytes > this.policy.maxPendingBytes) {
       this.droppedLines++
-      return
+      return undefined
     }
-    this.pending.push(text)
-    this.pendingSizes.push(bytes)
-    this.pendingBytes += bytes
+    const buffer = this.pending
+    if (buffer === undefined) {
+      let capacity = initialPendingBytes
+      while (capacity < bytes) capacity *= 2
+      this.pending = Buffer.allocUnsafe(capacity)
+      this.head = this.length = 0
+    } else if (this.length + bytes > buffer.length) {
+      if (!this.inFlight && live + bytes <= buffer.length / 2) {
+        this.moveTo(buffer)
+      } else {
+        let capacity = buffer.length
+        while (capacity < 2 * (live + bytes)) capacity *= 2
+        this.moveTo(Buffer.allocUnsafe(capacity))
+      }
+    }
+    return this.pending
+  }
+
+  private commit(end: number) {
+    this.length = end
+    this.ends.push(end)
     if (!this.writing) {
       this.writing = true
       setImmediate(() => this.drain())
     }
+  }
+
+  /** Queues `prefix` (ASCII) + `source[start, end)` + a newline; drops it when too much is pending. */
+  writeBytes(prefix: string, source: Buffer, start: number, end: number) {
+    const buffer = this.reserve(prefix.length + (end - start) + 1)
+    if (buffer === undefined) return
+    let at = this.length + buffer.write(prefix, this.length, "latin1")
+    at += source.copy(buffer, at, start, end)
+    buffer[at] = 10
+    this.commit(at + 1)
+  }
+
+  /** Queues `prefix` (ASCII) + `text` (`textBytes` in UTF-8) + a newline. */
+  writeText(prefix: string, text: string, textBytes: number) {
+    const buffer = this.reserve(prefix.length + textBytes + 1)
+    if (buffer === undefined) return
+    let at = this.length + buffer.write(prefix, this.length, "latin1")
+    at += buffer.write(text, at, "utf8")
+    buffer[at] = 10
+    this.commit(at + 1)
   }
 
   private finishWaiters() {
@@ -160,19 +237,30 @@ class FileWriter {
     for (const w of waiters) w()
   }
 
-  private compact() {
-    if (this.head > 4096 && this.head * 2 > this.pending.length) {
-      this.pending = this.pending.slice(this.head)
-      this.pendingSizes = this.pendingSizes.slice(this.head)
-      this.head = 0
-    }
+  private clear() {
+    this.pending = undefined
+    this.head = this.length = 0
+    this.ends = []
+    this.endsHead = 0
   }
 
-  private drain() {
-    if (this.head >= this.pending.length || this.closed) {
-      this.pending = []
-      this.pendingSizes = []
-      this.head = 0
+  /** The next `count` pending lines, as a view of `pending`. */
+  private take(count: number): Buffer {
+    const end = this.ends[this.endsHead + count - 1]!
+    const out = this.pending!.subarray(this.head, end)
+    this.head = end
+    this.endsHead += count
+    if (this.endsHead === this.ends.length) {
+      this.ends = []
+      this.endsHead = 0
+    }
+    return out
+  }
+
+  private drain(): void {
+    if (this.head === this.length || this.closed) {
+      // Nothing left: release the buffer (an idle instance holds no pending memory).
+      this.clear()
       this.writing = false
       this.finishWaiters()
       return
@@ -181,47 +269,36 @@ class FileWriter {
       if (this.fd === undefined) this.open()
       const cap = this.policy.maxFileBytes
       if (this.size >= cap) this.rotate()
-      // Take whole lines that fit in the current file (at most 4 MiB per write).
-      const room = Math.min(cap - this.size, 4 * 1024 * 1024)
-      const from = this.head
-      let taken = 0
-      let cut: string | undefined
-      while (this.head < this.pending.length) {
-        const len = this.pendingSizes[this.head]!
-        if (taken + len > room) {
-          if (taken === 0 && this.size === 0) {
-            // A single line larger than a whole file: cut it to the file size.
-            cut = Buffer.from(this.pending[this.head]!).subarray(0, cap - 1).toString() + "\n"
-            taken = Buffer.byteLength(cut)
-            this.pendingBytes -= len
-            this.head++
-          } else if (taken === 0) {
-            this.rotate()
-            continue
-          }
-          break
-        }
-        taken += len
-        this.pendingBytes -= len
-        this.head++
+      // Take whole lines that fit in the current file (at most maxWriteBytes per write).
+      const limit = this.head + Math.min(cap - this.size, maxWriteBytes)
+      let count = 0
+      while (this.endsHead + count < this.ends.length && this.ends[this.endsHead + count]! <= limit) count++
+      let out: Buffer
+      if (count > 0) {
+        out = this.take(count)
+      } else if (this.size > 0) {
+        this.rotate()
+        return this.drain()
+      } else {
+        // A single line larger than a whole file: cut it to the file size.
+        out = Buffer.concat([this.take(1).subarray(0, cap - 1), Buffer.of(10)])
       }
-      const text = cut ?? this.pending.slice(from, this.head).join("")
-      this.compact()
-      const buffer = Buffer.from(text)
-      NodeFs.write(this.fd!, buffer, 0, buffer.length, null, (error) => {
+      this.inFlight = true
+      NodeFs.write(this.fd!, out, 0, out.length, null, (error) => {
+        this.inFlight = false
         if (error === null) {
-          this.size += buffer.length
-          this.bytesWritten += buffer.length
+          this.size += out.length
+          this.bytesWritten += out.length
         }
+        // Everything pending was written: start again at the front of the same buffer.
+        if (this.head === this.length) this.head = this.length = 0
         this.drain()
       })
     } catch {
       // The disk refused: drop what is pending rather than block or crash the host.
-      this.droppedLines += this.pending.length - this.head
-      this.pending = []
-      this.pendingSizes = []
-      this.head = 0
-      this.pendingBytes = 0
+      this.droppedLines += this.ends.length - this.endsHead
+      this.inFlight = false
+      this.clear()
       this.writing = false
       this.finishWaiters()
     }
@@ -234,10 +311,7 @@ class FileWriter {
 
   close() {
     this.closed = true
-    this.pending = []
-    this.pendingSizes = []
-    this.head = 0
-    this.pendingBytes = 0
+    this.clear()
     if (this.fd !== undefined) {
       try {
         NodeFs.closeSync(this.fd)
@@ -250,19 +324,28 @@ class FileWriter {
   }
 }
 
-let isoCacheTime = -1
-let isoCache = ""
-/** ISO-8601 with milliseconds; lines of the same millisecond share the string. */
-const isoOf = (time: number): string => {
-  if (time !== isoCacheTime) {
-    isoCacheTime = time
-    isoCache = new Date(time).toISOString()
+/**
+ * The file line's prefix, `<ISO-8601 ms time> <source> #<run id>[ [truncated]] `: plain ASCII (so
+ * its UTF-8 length is its `length`). Consecutive lines of the same millisecond, stream and run
+ * (a burst of output) share one string.
+ */
+const makePrefixer = () => {
+  let time = -1
+  let source: LineSource | undefined
+  let runId = -1
+  let truncated = false
+  let prefix = ""
+  return (line: LogLine): string => {
+    if (line.time !== time || line.source !== source || line.runId !== runId || line.truncated !== truncated) {
+      time = line.time
+      source = line.source
+      runId = line.runId
+      truncated = line.truncated
+      prefix = `${new Date(time).toISOString()} ${source} #${runId}${truncated ? " [truncated]" : ""} `
+    }
+    return prefix
   }
-  return isoCache
 }
-
-const formatLine = (line: LogLine): string =>
-  `${isoOf(line.time)} ${line.source} #${line.runId}${line.truncated ? " [truncated]" : ""} ${line.text}\n`
 
 /**
  * Creates an instance log for `id`. Files go to `<dir>/<logFileStem(id)>.log` (rotated to
@@ -285,6 +368,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
     const subscribers = new Set<Queue.Queue<LogLine, Cause.Done>>()
     const observers = new Set<(line: LogLine) => void>()
     const writer = policy.dir === undefined ? undefined : new FileWriter(policy.dir, logFileStem(id), policy)
+    const prefixOf = makePrefixer()
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         writer?.close()
@@ -308,26 +392,48 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
     }
     const snapshotRing = () => ring.slice(ringHead)
 
-    const append = (source: LineSource, runId: number, text: string, truncated = false) => {
-      const line: LogLine = { seq: ++seq, time: clock.currentTimeMillisUnsafe(), source, runId, text, truncated }
-      bytes += text.length
+    /** Appends a line of `textBytes` UTF-8 bytes, read at `time`. */
+    const appendAt = (
+      source: LineSource,
+      runId: number,
+      text: string,
+      truncated: boolean,
+      time: number,
+      textBytes: number,
+      raw?: Buffer,
+      rawStart = 0
+    ) => {
+      const line: LogLine = { seq: ++seq, time, source, runId, text, truncated }
+      bytes += textBytes
       if (truncated) truncatedLines++
       pushRing(line)
-      for (const q of subscribers) {
-        if (!Queue.offerUnsafe(q, line)) droppedLive++
+      // (The size checks skip an iterator per line in the common case of nobody listening.)
+      if (subscribers.size > 0) {
+        for (const q of subscribers) {
+          if (!Queue.offerUnsafe(q, line)) droppedLive++
+        }
       }
-      writer?.write(formatLine(line))
-      for (const f of observers) f(line)
+      if (writer !== undefined) {
+        // The child's bytes go to the file as they came (`text` is their decoded copy).
+        if (raw === undefined) writer.writeText(prefixOf(line), text, textBytes)
+        else writer.writeBytes(prefixOf(line), raw, rawStart, rawStart + textBytes)
+      }
+      if (observers.size > 0) { for (const f of observers) f(line) }
     }
+
+    const append = (source: LineSource, runId: number, text: string, truncated = false) =>
+      appendAt(source, runId, text, truncated, clock.currentTimeMillisUnsafe(), Buffer.byteLength(text))
 
     const splitter = (source: "stdout" | "stderr", runId: number): LineSplitter => {
       let partial: Array<Buffer> = []
       let partialBytes = 0
       let discarding = false
-      const emit = (buf: Buffer, truncated: boolean) => {
-        let end = buf.length
-        if (end > 0 && buf[end - 1] === 13) end-- // CRLF
-        append(source, runId, buf.toString("utf8", 0, end), truncated)
+      // Lines of one chunk arrived together: one clock read per chunk.
+      let time = 0
+      /** Emits `buf[start, end)` as a line (without a trailing CR). */
+      const emit = (buf: Buffer, start: number, end: number, truncated: boolean) => {
+        if (end > start && buf[end - 1] === 13) end-- // CRLF
+        appendAt(source, runId, buf.toString("utf8", start, end), truncated, time, end - start, buf, start)
       }
       const takePartial = (tail: Buffer): Buffer => {
         if (partial.length === 0) return tail
@@ -339,6 +445,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       return {
         push(chunk) {
           const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+          time = clock.currentTimeMillisUnsafe()
           const max = policy.maxLineBytes
           let start = 0
           while (start < buf.length) {
@@ -351,7 +458,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
               }
               if (partialBytes + rest.length > max) {
                 const line = takePartial(rest)
-                emit(line.subarray(0, max), true)
+                emit(line, 0, max, true)
                 droppedBytes += line.length - max
                 discarding = true
                 return
@@ -360,24 +467,32 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
               partialBytes += rest.length
               return
             }
-            const piece = buf.subarray(start, nl)
+            const from = start
             start = nl + 1
             if (discarding) {
-              droppedBytes += piece.length
+              droppedBytes += nl - from
               discarding = false
               continue
             }
-            if (partialBytes + piece.length > max) {
-              const line = takePartial(piece)
-              emit(line.subarray(0, max), true)
+            if (partialBytes === 0 && nl - from <= max) {
+              emit(buf, from, nl, false) // the common case: a whole line inside the chunk
+              continue
+            }
+            const line = takePartial(buf.subarray(from, nl))
+            if (line.length > max) {
+              emit(line, 0, max, true)
               droppedBytes += line.length - max
               continue
             }
-            emit(takePartial(piece), false)
+            emit(line, 0, line.length, false)
           }
         },
         end() {
-          if (!discarding && partialBytes > 0) emit(takePartial(Buffer.alloc(0)), false)
+          if (!discarding && partialBytes > 0) {
+            const line = takePartial(Buffer.alloc(0))
+            time = clock.currentTimeMillisUnsafe()
+            emit(line, 0, line.length, false)
+          }
           partial = []
           partialBytes = 0
           discarding = false

@@ -219,6 +219,74 @@ describe("InstanceLog", () => {
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("files hold every line byte for byte and in order, across rotations and while writes are in flight", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const logs = NodePath.join(dir, "logs")
+      const log = yield* InstanceLog.make("bytes", {
+        ...logPolicy(logs),
+        maxFileBytes: 16 * 1024,
+        maxFiles: 100,
+        maxLineBytes: 1024,
+        maxPendingBytes: 4 * 1024 * 1024
+      })
+      const texts = Array.from({ length: 3_000 }, (_, i) => `${i} ünïcödé ✓ 𝄞 ${"w".repeat(i % 97)}`)
+      const bytes = Buffer.from(texts.map((t) => t + "\n").join(""))
+      const split = log.splitter("stdout", 3)
+      // Odd chunk sizes cut lines, and multi-byte characters, anywhere; no flush in between, so
+      // lines keep arriving while earlier ones are being written.
+      let pushes = 0
+      for (let at = 0, step = 1; at < bytes.length; at += step, step = (step * 7 + 3) % 4_001) {
+        split.push(bytes.subarray(at, at + step))
+        // Let the writer start a write now and then, so later lines arrive while it is in flight.
+        if (++pushes % 10 === 0) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      }
+      log.append("system", 3, "the end ✓")
+      yield* log.flush
+      const files = NodeFs.readdirSync(logs)
+      const stem = BackendSpec.logFileStem("bytes")
+      const index = (f: string) => (f === `${stem}.log` ? 0 : Number(f.slice(stem.length + 1, -".log".length)))
+      const contents = files.toSorted((a, b) => index(b) - index(a)).map((f) => {
+        const data = NodeFs.readFileSync(NodePath.join(logs, f))
+        assert.isAtMost(data.length, 16 * 1024)
+        return data.toString("utf8")
+      })
+      const lines = contents.join("").split("\n").slice(0, -1)
+      const prefix = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (stdout|system) #3 /
+      assert.isTrue(lines.every((l) => prefix.test(l)))
+      assert.deepStrictEqual(lines.map((l) => l.replace(prefix, "")), [...texts, "the end ✓"])
+      const stats = yield* log.stats
+      assert.strictEqual(stats.droppedFileLines, 0)
+      assert.strictEqual(stats.bytes, bytes.length - texts.length + Buffer.byteLength("the end ✓"))
+      assert.strictEqual(stats.fileBytesWritten, contents.reduce((n, c) => n + Buffer.byteLength(c), 0))
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("a line longer than a whole file is cut to the file size; too much pending is dropped and counted", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const log = yield* InstanceLog.make("cut", {
+        ...logPolicy(dir),
+        maxFileBytes: 1024,
+        maxFiles: 2,
+        maxLineBytes: 8 * 1024,
+        maxPendingBytes: 16 * 1024
+      })
+      log.append("stdout", 1, "y".repeat(3_000))
+      yield* log.flush
+      const file = NodePath.join(dir, `${BackendSpec.logFileStem("cut")}.log`)
+      const data = NodeFs.readFileSync(file, "utf8")
+      assert.strictEqual(data.length, 1024)
+      assert.isTrue(data.endsWith("y\n"))
+      // 20 lines of 3 KiB at once: about 16 KiB fit in the pending buffer, the rest are dropped.
+      for (let i = 0; i < 20; i++) log.append("stdout", 1, "z".repeat(3_000))
+      const dropped = (yield* log.stats).droppedFileLines
+      assert.isAtLeast(dropped, 14)
+      assert.isAtMost(dropped, 16)
+      yield* log.flush
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   it.effect("follow gives the recent lines then live ones without a gap or a duplicate", () =>
     Effect.gen(function*() {
       const log = yield* InstanceLog.make("x", { ...logPolicy(), ringLines: 100, liveBuffer: 100 })
