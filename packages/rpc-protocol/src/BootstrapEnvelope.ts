@@ -95,6 +95,7 @@ export const defaultMaxLineBytes = 1024 * 1024
  * @category models
  */
 export interface BootstrapEnvelope<A, I = A> {
+  /** The envelope schema this codec validates with. */
   readonly schema: Schema.Codec<A, I>
   /** Host side: validate and render the value as exactly one line of JSON ending in `"\n"`. */
   readonly encode: (value: A) => Effect.Effect<string, BootstrapEnvelopeEncodeError>

@@ -27,8 +27,11 @@ import type { ErrorObject, Id, Message } from "./Message.ts"
  */
 export interface Invalid {
   readonly _tag: "Invalid"
+  /** `ParseError`: not JSON; `InvalidRequest`: JSON, but not a message of this dialect. */
   readonly reason: "ParseError" | "InvalidRequest"
+  /** The id of the failing request when it could be read (strict replies carry it), else `null`. */
   readonly id: Id | null
+  /** What was wrong, for logs and `Invalid Request` data. Never contains the text itself. */
   readonly detail: string
 }
 
@@ -50,13 +53,21 @@ export type Decoded =
  * @category models
  */
 export interface ErrorMapping {
+  /** The reply to a text that is not JSON (only dialects with `replyToInvalid` send it). */
   readonly parseError: () => ErrorObject
+  /** The reply to JSON that is not a valid message. */
   readonly invalidRequest: (detail: string) => ErrorObject
+  /** The reply to a request for a method the server does not have. */
   readonly methodNotFound: (method: string) => ErrorObject
+  /** The reply to params that do not match the method table's schema. */
   readonly invalidParams: (method: string, detail: string) => ErrorObject
+  /** The reply when a handler dies or returns a result outside its schema. */
   readonly internal: (detail: string) => ErrorObject
+  /** The reply to anything but `auth` and the public methods before the token was presented. */
   readonly unauthorized: () => ErrorObject
+  /** The reply to `auth` with a wrong token (the connection stays open). */
   readonly invalidToken: () => ErrorObject
+  /** The reply to a request refused because too many are already waiting. */
   readonly overloaded: () => ErrorObject
 }
 
@@ -67,6 +78,7 @@ export interface ErrorMapping {
  * @category models
  */
 export interface Dialect {
+  /** A name for logs and errors, e.g. `"jsonrpc-2.0"`. */
   readonly name: string
   /** Parses and classifies one JSON text. Never throws. */
   readonly decode: (text: string) => Decoded
@@ -86,6 +98,7 @@ export interface Dialect {
   readonly replyToInvalid: boolean
   /** Whether this dialect writes `"jsonrpc":"2.0"`. */
   readonly writesVersion: boolean
+  /** How protocol errors look on the wire in this dialect. */
   readonly errors: ErrorMapping
 }
 

@@ -48,9 +48,11 @@ export interface Decoder {
  * @category models
  */
 export interface Framing {
+  /** A name for logs, e.g. `"ndjson"`. */
   readonly name: string
   /** `"bytes"` framings cut a byte stream; `"frames"` framings take each transport frame as a unit. */
   readonly kind: "bytes" | "frames"
+  /** A fresh decoder; each connection gets its own. */
   readonly makeDecoder: () => Decoder
   /** Renders one JSON text for the wire: a string for text transports, bytes otherwise. */
   readonly encode: (text: string) => string | Uint8Array

@@ -16,7 +16,9 @@ import { type CallError, HandshakeError, RpcError } from "./RpcError.ts"
  * @category models
  */
 export interface HandshakeContext {
+  /** A request on the fresh connection, with the peer's default timeout. */
   readonly request: (method: string, params?: unknown) => Effect.Effect<unknown, CallError>
+  /** A notification on the fresh connection. */
   readonly notify: (method: string, params?: unknown) => Effect.Effect<void, CallError>
 }
 

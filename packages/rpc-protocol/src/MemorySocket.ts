@@ -17,7 +17,9 @@ import * as Socket from "effect/socket/Socket"
  * @category models
  */
 export interface Pair {
+  /** The end a client peer connects with. */
   readonly client: Socket.Socket
+  /** The end a server handles (`server.handle(pair.server)`). */
   readonly server: Socket.Socket
   /** Ends both directions (both readers see end of stream). */
   readonly close: Effect.Effect<void>

@@ -14,6 +14,8 @@ import { Schema } from "effect"
 export const Id = Schema.Union([Schema.Number, Schema.String])
 
 /**
+ * A request id: a number or a string.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -33,6 +35,8 @@ export const ErrorObject = Schema.Struct({
 })
 
 /**
+ * The error object of an error response: `{code?, message, data?}`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -51,6 +55,8 @@ export const Request = Schema.TaggedStruct("Request", {
 })
 
 /**
+ * A message that expects no reply. `params` is `undefined` when the wire message had none.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -60,6 +66,8 @@ export const Notification = Schema.TaggedStruct("Notification", {
 })
 
 /**
+ * A successful reply to the request with the same `id`.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -87,21 +95,45 @@ export const ErrorResponse = Schema.TaggedStruct("ErrorResponse", {
  */
 export const Message = Schema.Union([Request, Notification, Response, ErrorResponse])
 
-/** @since 0.1.0 */
+/**
+ * A call that expects a reply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Request = typeof Request.Type
-/** @since 0.1.0 */
+/**
+ * A message that expects no reply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Notification = typeof Notification.Type
-/** @since 0.1.0 */
+/**
+ * A successful reply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Response = typeof Response.Type
-/** @since 0.1.0 */
+/**
+ * An error reply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ErrorResponse = typeof ErrorResponse.Type
 /**
+ * Any message, whatever the dialect it came in.
+ *
  * @since 0.1.0
  * @category models
  */
 export type Message = Request | Notification | Response | ErrorResponse
 
 /**
+ * Builds a request (`params` may be omitted).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -113,6 +145,8 @@ export const request = (id: Id, method: string, params?: unknown): Request => ({
 })
 
 /**
+ * Builds a notification (`params` may be omitted).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -123,12 +157,16 @@ export const notification = (method: string, params?: unknown): Notification => 
 })
 
 /**
+ * Builds a successful reply to request `id`.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const response = (id: Id, result: unknown): Response => ({ _tag: "Response", id, result })
 
 /**
+ * Builds an error reply (`id` is `null` when the request's id could not be read).
+ *
  * @since 0.1.0
  * @category constructors
  */

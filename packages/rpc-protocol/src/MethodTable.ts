@@ -23,8 +23,11 @@ export interface AnySchema extends Schema.Top {
  * @category models
  */
 export interface Method<P extends AnySchema = AnySchema, R extends AnySchema = AnySchema> {
+  /** Decodes the params a server receives; encodes the params a client sends. */
   readonly params: P
+  /** Encodes the result a server sends; decodes the result a client receives. */
   readonly result: R
+  /** Whether a pending call may be sent again after a reconnect. */
   readonly idempotent: boolean
 }
 

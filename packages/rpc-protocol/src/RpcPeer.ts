@@ -65,8 +65,11 @@ export type PeerState = "connecting" | "connected" | "disconnected" | "closed"
  * @category models
  */
 export interface OutboundOptions {
+  /** Messages the queue holds. Default 512 (CodexMonitor's proxy); 1024 for server connections. */
   readonly capacity?: number | undefined
+  /** What happens when the queue is full (see above). Default `suspend`. */
   readonly whenFull?: "suspend" | "fail" | "drop" | "disconnect" | undefined
+  /** How long `suspend` (and `drop`, for replies and requests) waits for room. Default 15 s. */
   readonly enqueueTimeout?: Duration.Input | undefined
 }
 
@@ -79,10 +82,15 @@ export interface OutboundOptions {
  * @category models
  */
 export interface ReconnectOptions {
+  /** The delay after the first failure. Default 500 ms. */
   readonly initialDelay?: Duration.Input | undefined
+  /** The cap on the delay. Default 20 s. */
   readonly maxDelay?: Duration.Input | undefined
+  /** The growth per consecutive failure. Default 2. */
   readonly factor?: number | undefined
+  /** Consecutive failed connections before the peer closes for good. Default unlimited. */
   readonly maxAttempts?: number | undefined
+  /** How many times one idempotent call is sent again. Default 1. */
   readonly maxReplays?: number | undefined
 }
 
@@ -103,7 +111,9 @@ export type RequestHandler = (params: unknown, peer: RpcPeer) => Effect.Effect<u
 export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   /** The socket, or an effect producing one. Each connection (and reconnection) acquires its reader. */
   readonly connect: Socket.Socket | Effect.Effect<Socket.Socket, Socket.SocketError>
+  /** The JSON-RPC dialect both sides speak (`Dialect.strict`, `lite`, `daemon`, or your own). */
   readonly dialect: Dialect
+  /** How messages are cut on the wire (`Framing.ndjson()`, `contentLength()`, `webSocket()`). */
   readonly framing: Framing
   /** Typed methods for {@link RpcPeer.call}; methods marked `idempotent` are replayed on reconnect. */
   readonly methods?: M | undefined
@@ -117,9 +127,11 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   readonly onNotification?: ((notification: Message.Notification, peer: RpcPeer) => Effect.Effect<void>) | undefined
   /** Default per-call timeout. Default 60 s. */
   readonly requestTimeout?: Duration.Input | undefined
+  /** The bounded outbound queue and what to do when it is full. */
   readonly outbound?: OutboundOptions | undefined
   /** Off by default: the first disconnect closes the peer. */
   readonly reconnect?: boolean | ReconnectOptions | undefined
+  /** Run after every (re)connect before any other message is sent; a rejection is fatal. */
   readonly handshake?: Handshake | undefined
   /** Incoming requests handled at once. Default 32 (CodexMonitor's per-connection limit). */
   readonly concurrency?: number | undefined
@@ -145,6 +157,7 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
  * @category models
  */
 export interface CallOptions {
+  /** This call's timeout, instead of the peer's `requestTimeout`. */
   readonly timeout?: Duration.Input | undefined
   /** Overrides whether this call may be replayed after a reconnect. */
   readonly idempotent?: boolean | undefined
@@ -157,10 +170,15 @@ export interface CallOptions {
  * @category models
  */
 export interface PeerStats {
+  /** Connections opened so far (1 + reconnects). */
   readonly connections: number
+  /** Calls waiting for a reply. */
   readonly pending: number
+  /** Incoming frames or texts dropped as invalid (oversized, bad header, not a message). */
   readonly invalidFrames: number
+  /** Outbound messages dropped or refused because the queue was full. */
   readonly droppedOutbound: number
+  /** Idempotent calls sent again after a reconnect. */
   readonly replayed: number
 }
 
@@ -185,7 +203,9 @@ export interface RpcPeer<M extends MethodTable = MethodTable> {
   readonly notifications: Stream.Stream<Message.Notification>
   /** Subscribes now (so nothing is missed) and returns the stream. */
   readonly subscribe: Effect.Effect<Stream.Stream<Message.Notification>, never, Scope.Scope>
+  /** The connection state now. */
   readonly state: Effect.Effect<PeerState>
+  /** The counters now. */
   readonly stats: Effect.Effect<PeerStats>
   /** Waits until connected and handshaken; fails if the peer closed or the handshake was rejected. */
   readonly awaitReady: Effect.Effect<void, PeerDisconnectedError | HandshakeError>
@@ -288,9 +308,9 @@ export const make = <M extends MethodTable = MethodTable>(
     // Spans cost microseconds per call; create them only when someone collects them (a tracer other
     // than Effect's in-memory native one is installed), unless told otherwise.
     const tracing = options.tracing ?? (yield* Tracer.Tracer) !== Tracer.nativeTracer
-    const traced = (name: string, method: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    const traced = <A, E, R>(name: string, method: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       tracing
-        ? effect.pipe(Effect.withSpan(name, { attributes: { "rpc.method": method } }, { captureStackTrace: false }))
+        ? Effect.withSpan(effect, name, { attributes: { "rpc.method": method }, captureStackTrace: false })
         : effect
     const capacity = options.outbound?.capacity ?? 512
     const whenFull = options.outbound?.whenFull ?? "suspend"
@@ -461,56 +481,58 @@ export const make = <M extends MethodTable = MethodTable>(
       return Effect.andThen(waitForWork, sweeper)
     })
 
-    // A request on the current connection, bypassing the ready gate (handshakes use it directly).
-    const sendRequest = (
+    // Sends a request on the current connection now, bypassing the ready gate, and returns the wait
+    // for its reply. Call it only inside a suspended effect (`sendRequest` is the lazy form).
+    const startRequest = (
       method: string,
       params: unknown,
       replayable: boolean,
       timeoutMillis: number
-    ): Effect.Effect<unknown, CallError> =>
-      Effect.suspend(() => {
-        const id = nextId++
-        // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
-        // interrupted caller (timeout, scope closed) removes its pending entry.
-        let outcome: Exit.Exit<unknown, CallError> | undefined
-        let resume: ((exit: Exit.Exit<unknown, CallError>) => void) | undefined
-        const settle = (exit: Exit.Exit<unknown, CallError>) => {
-          if (outcome !== undefined) return
-          outcome = exit
-          if (resume !== undefined) {
-            const r = resume
-            resume = undefined
-            r(exit)
-          }
+    ): Effect.Effect<unknown, CallError> => {
+      const id = nextId++
+      // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
+      // interrupted caller (timeout, scope closed) removes its pending entry.
+      let outcome: Exit.Exit<unknown, CallError> | undefined
+      let resume: ((exit: Exit.Exit<unknown, CallError>) => void) | undefined
+      const settle = (exit: Exit.Exit<unknown, CallError>) => {
+        if (outcome !== undefined) return
+        outcome = exit
+        if (resume !== undefined) {
+          const r = resume
+          resume = undefined
+          r(exit)
         }
-        const data = framing.encode(dialect.encode(Message.request(id, method, params)))
-        const deadline = clock.currentTimeMillisUnsafe() + timeoutMillis
-        pending.set(id, {
-          method,
-          data,
-          settle,
-          idempotent: replayable,
-          replays: 0,
-          replay: false,
-          deadline,
-          timeoutMillis
-        })
-        registerDeadline(deadline)
-        const awaitReply = Effect.callback<unknown, CallError>((r) => {
-          if (outcome !== undefined) return r(outcome)
-          resume = r
-          return Effect.sync(() => {
-            resume = undefined
-            pending.delete(id)
-          })
-        })
-        // Fast path: room in the queue, nothing to wait for but the reply.
-        if (offerUnsafe({ data, id })) return awaitReply
-        return enqueue({ data, id }, method).pipe(
-          Effect.andThen(awaitReply),
-          Effect.onError(() => Effect.sync(() => pending.delete(id)))
-        )
+      }
+      const data = framing.encode(dialect.encode(Message.request(id, method, params)))
+      const deadline = clock.currentTimeMillisUnsafe() + timeoutMillis
+      pending.set(id, {
+        method,
+        data,
+        settle,
+        idempotent: replayable,
+        replays: 0,
+        replay: false,
+        deadline,
+        timeoutMillis
       })
+      registerDeadline(deadline)
+      const awaitReply = Effect.callback<unknown, CallError>((r) => {
+        if (outcome !== undefined) return r(outcome)
+        resume = r
+        return Effect.sync(() => {
+          resume = undefined
+          pending.delete(id)
+        })
+      })
+      // Fast path: room in the queue, nothing to wait for but the reply.
+      if (offerUnsafe({ data, id })) return awaitReply
+      return enqueue({ data, id }, method).pipe(
+        Effect.andThen(awaitReply),
+        Effect.onError(() => Effect.sync(() => pending.delete(id)))
+      )
+    }
+    const sendRequest = (method: string, params: unknown, replayable: boolean, timeoutMillis: number) =>
+      Effect.suspend(() => startRequest(method, params, replayable, timeoutMillis))
 
     const notifyNow = (method: string, params: unknown) => send(Message.notification(method, params), method)
 
@@ -527,27 +549,36 @@ export const make = <M extends MethodTable = MethodTable>(
       timeout === undefined ? requestTimeoutMillis : Duration.toMillis(Duration.fromInputUnsafe(timeout))
 
     const request = (method: string, params?: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
-      Effect.suspend(() => {
-        const millis = timeoutMillisOf(callOptions?.timeout)
-        const replayable = callOptions?.idempotent ?? idempotent.has(method)
-        if (ready.isOpen() && fatal === undefined && state !== "closed") {
-          return sendRequest(method, params, replayable, millis)
-        }
-        // Not connected yet (or reconnecting): wait for the connection within the same time budget.
-        const started = clock.currentTimeMillisUnsafe()
-        return awaitReadyFor(method).pipe(
-          Effect.timeoutOrElse({
-            duration: Duration.millis(millis),
-            orElse: () => Effect.fail(timeoutError(method, millis))
-          }),
-          Effect.andThen(Effect.suspend(() =>
-            sendRequest(method, params, replayable, Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)))
-          ))
-        )
-      }).pipe(traced("RpcPeer.request", method))
+      traced(
+        "RpcPeer.request",
+        method,
+        Effect.suspend(() => {
+          const millis = timeoutMillisOf(callOptions?.timeout)
+          const replayable = callOptions?.idempotent ?? idempotent.has(method)
+          if (ready.isOpen() && fatal === undefined && state !== "closed") {
+            return startRequest(method, params, replayable, millis)
+          }
+          // Not connected yet (or reconnecting): wait for the connection within the same time budget.
+          const started = clock.currentTimeMillisUnsafe()
+          return awaitReadyFor(method).pipe(
+            Effect.timeoutOrElse({
+              duration: Duration.millis(millis),
+              orElse: () => Effect.fail(timeoutError(method, millis))
+            }),
+            Effect.andThen(Effect.suspend(() =>
+              startRequest(
+                method,
+                params,
+                replayable,
+                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started))
+              )
+            ))
+          )
+        })
+      )
 
     const notify = (method: string, params?: unknown) =>
-      awaitReadyFor(method).pipe(Effect.andThen(notifyNow(method, params)), traced("RpcPeer.notify", method))
+      traced("RpcPeer.notify", method, Effect.andThen(awaitReadyFor(method), notifyNow(method, params)))
 
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
@@ -582,8 +613,7 @@ export const make = <M extends MethodTable = MethodTable>(
         )
       })
 
-    const untypedPeer = () =>
-      peer as unknown as RpcPeer
+    const untypedPeer = () => peer as unknown as RpcPeer
 
     // Incoming requests.
     const handlers = options.handlers ?? {}
@@ -605,16 +635,17 @@ export const make = <M extends MethodTable = MethodTable>(
 
     // Runs an incoming request through the dispatcher and builds the reply message.
     const answer = (incoming: Message.Request): Effect.Effect<Message.Message> => {
-      const body = Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))).pipe(
-        Effect.flatMap((exit) => {
+      const body = traced(
+        "RpcPeer.handle",
+        incoming.method,
+        Effect.flatMap(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))), (exit) => {
           releaseSlot()
           const out = reply(incoming, exit)
           // A defect is answered as the dialect's internal error; its details go to the log only.
           return Exit.isSuccess(exit) || Option.isSome(Exit.findErrorOption(exit))
             ? Effect.succeed(out)
             : Effect.as(Effect.logWarning(`rpc: handler for ${incoming.method} failed`, exit.cause), out)
-        }),
-        traced("RpcPeer.handle", incoming.method)
+        })
       )
       // A free slot is taken now (the common case); otherwise wait for one in arrival order, or,
       // past the waiting bound, refuse at once instead of queueing without limit. A handler

@@ -29,8 +29,11 @@ import * as RpcPeer from "./RpcPeer.ts"
  * @category models
  */
 export interface HandlerContext {
+  /** Numbers the server's connections from 1, in accept order. */
   readonly connectionId: number
+  /** The connection as a peer: `peer.request` asks the client, `peer.notify` tells it. */
   readonly peer: RpcPeer.RpcPeer
+  /** The server, for `broadcast`. */
   readonly server: RpcServer
 }
 
@@ -55,6 +58,7 @@ export type Handlers<M extends MethodTable> = {
  * @category models
  */
 export interface AuthOptions {
+  /** The expected token; pass a `Redacted` so it never prints. */
   readonly token: Token
   /** The auth method. Default `"auth"`. Params: `{"token":"…"}` or the bare string. */
   readonly method?: string | undefined
@@ -71,10 +75,15 @@ export interface AuthOptions {
  * @category models
  */
 export interface RpcServerOptions<M extends MethodTable> {
+  /** The JSON-RPC dialect of every connection. */
   readonly dialect: Dialect
+  /** The framing of every connection (match the transport: `webSocket()` for WebSocket). */
   readonly framing: Framing
+  /** The method table: params are decoded and results encoded with its Schemas. */
   readonly methods: M
+  /** One handler per method of the table. */
   readonly handlers: Handlers<M>
+  /** The token gate; without it every connection is trusted (bind to loopback only). */
   readonly auth?: AuthOptions | undefined
   /**
    * Per-connection outbound queue. Default capacity 1024 and `disconnect` (a slow consumer is
@@ -177,10 +186,12 @@ export const make = <M extends MethodTable>(
     }
 
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
-    const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+    // No encoder for `Unknown`/`Any` results: the handler's value goes out as it is.
+    const encoders = new Map<string, ((u: unknown) => Exit.Exit<unknown, Schema.SchemaError>) | undefined>()
     for (const [name, spec] of Object.entries(methods)) {
       decoders.set(name, Schema.decodeUnknownExit(spec.params))
-      encoders.set(name, Schema.encodeUnknownExit(spec.result))
+      const passThrough = spec.result.ast._tag === "Unknown" || spec.result.ast._tag === "Any"
+      encoders.set(name, passThrough ? undefined : Schema.encodeUnknownExit(spec.result))
     }
 
     const runMethod = (request: Message.Request, context: HandlerContext): Effect.Effect<unknown, RpcError> => {
@@ -192,7 +203,8 @@ export const make = <M extends MethodTable>(
       }
       const params = decode(request.params)
       if (Exit.isFailure(params)) return fail(dialect.errors.invalidParams(request.method, schemaMessage(params)))
-      const encode = encoders.get(request.method)!
+      const encode = encoders.get(request.method)
+      if (encode === undefined) return handler(params.value, context)
       return Effect.flatMap(handler(params.value, context), (result) => {
         const encoded = encode(result)
         return Exit.isSuccess(encoded)

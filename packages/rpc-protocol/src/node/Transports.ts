@@ -28,7 +28,9 @@ const SocketServerOpenErrorClass = SocketServer.SocketServerOpenError
  * @category models
  */
 export interface BoundAddress {
+  /** The host the listener is bound to. */
   readonly host: string
+  /** The bound port (the ephemeral one when `port: 0` was asked). */
   readonly port: number
 }
 
