@@ -1,10 +1,41 @@
 #!/usr/bin/env node
 // fake-wsl: behaves like wsl.exe on Linux for process-level tests (see @isthmus/wsl/testing).
-// Runs the TypeScript sources with Node's type stripping in the repository, the built
-// JavaScript when installed from npm (where src/ is not shipped).
-import { existsSync } from "node:fs"
+// Installed from npm (no src/) it runs the built JavaScript. In the repository it runs the
+// TypeScript sources with Node's type stripping, unless the build is at least as new as every
+// source file: then the build, which starts about 100 ms faster (tests spawn fake-wsl often).
+import { existsSync, readdirSync, statSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 
 const source = new URL("../src/testing/fakeWslMain.ts", import.meta.url)
 const built = new URL("../dist/testing/fakeWslMain.js", import.meta.url)
-const { main } = await import(existsSync(source) ? source.href : built.href)
+
+const newestMtime = (dir) => {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(`${entry.parentPath}/${entry.name}`).mtimeMs)
+  }
+  return newest
+}
+
+const builtIsCurrent = () => {
+  try {
+    return statSync(built).mtimeMs >= newestMtime(fileURLToPath(new URL("../src", import.meta.url)))
+  } catch {
+    return false
+  }
+}
+
+const load = async () => {
+  if (!existsSync(source)) return import(built.href)
+  if (builtIsCurrent()) {
+    try {
+      return await import(built.href)
+    } catch {
+      // A build in progress or a broken one: the sources are the truth.
+    }
+  }
+  return import(source.href)
+}
+
+const { main } = await load()
 process.exitCode = await main(process.argv.slice(2))

@@ -60,6 +60,14 @@ describe("DistroList.parseVerbose", () => {
   it("\\r\\r\\n line ends from old builds", () => {
     assert.deepStrictEqual(DistroList.parseVerbose(sample.replaceAll("\r\n", "\r\r\n")), expected)
   })
+  it("\\r\\r\\n in the bytes, UTF-16LE and UTF-8, for -l -v and -l -q", () => {
+    const old = sample.replaceAll("\r\n", "\r\r\n")
+    for (const bytes of [utf16(old), utf8(old)]) {
+      assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(bytes)), expected)
+    }
+    const quiet = utf16("Ubuntu-24.04\r\r\nDebian\r\r\n")
+    assert.deepStrictEqual(DistroList.parseQuiet(DistroList.decode(quiet)), ["Ubuntu-24.04", "Debian"] as Array<never>)
+  })
   it("LF only", () => {
     assert.deepStrictEqual(DistroList.parseVerbose(sample.replaceAll("\r\n", "\n")), expected)
   })

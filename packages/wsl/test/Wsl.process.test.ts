@@ -63,7 +63,7 @@ describe("fake-wsl process specifics", () => {
       const pidFile = join(dir, "pid")
       const wsl = yield* Wsl.Wsl
       const error = yield* wsl.exec("Ubuntu-24.04", ["sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`], {
-        timeout: "1500 millis"
+        timeout: "1 second"
       }).pipe(Effect.flip)
       assert.strictEqual(tag(error), "WslTimeoutError")
       assert.isTrue(existsSync(pidFile))

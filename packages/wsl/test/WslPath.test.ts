@@ -14,6 +14,12 @@ const w = (p: string, c: WslPath.Context = ctx, o?: WslPath.ToWindowsOptions): s
   return Result.isSuccess(r) ? r.success : `ERR:${r.failure.reason}`
 }
 
+/** The test distro with one extra drvfs/9p/virtiofs mount. */
+const mounted = (windows: string, linux: string): WslPath.Context => ({
+  distro: "test_distro",
+  mounts: [{ windows, linux }]
+})
+
 // wsl.md §1.2: every filesystem-free vector (distro test_distro, root /mnt)
 const vectors: ReadonlyArray<readonly [number, "-u" | "-w" | "-m", string, string, WslPath.Context?]> = [
   [1, "-u", "C:\\", "/mnt/c/"],
@@ -38,40 +44,28 @@ const vectors: ReadonlyArray<readonly [number, "-u" | "-w" | "-m", string, strin
   [39, "-w", "/", "\\\\wsl.localhost\\test_distro\\"],
   [40, "-w", "/root", "\\\\wsl.localhost\\test_distro\\root"],
   [45, "-w", "/mnt/c", "C:\\"],
-  [46, "-u", "C:/lxss_fat", "/mnt/c", {
-    distro: "test_distro",
-    mounts: [{ windows: "C:\\lxss_fat", linux: "/mnt/c" }]
-  }],
-  [47, "-w", "/mnt/c", "C:\\lxss_fat", {
-    distro: "test_distro",
-    mounts: [{ windows: "C:\\lxss_fat", linux: "/mnt/c" }]
-  }],
-  [48, "-u", "C:/lxss_refs", "/mnt/c", {
-    distro: "test_distro",
-    mounts: [{ windows: "C:\\lxss_refs", linux: "/mnt/c" }]
-  }],
-  [48, "-w", "/mnt/c", "C:\\lxss_refs", {
-    distro: "test_distro",
-    mounts: [{ windows: "C:\\lxss_refs", linux: "/mnt/c" }]
-  }],
-  [49, "-u", "//localhost/C$", "/mnt/c", {
-    distro: "test_distro",
-    mounts: [{ windows: "\\\\localhost\\C$", linux: "/mnt/c" }]
-  }],
-  [50, "-w", "/mnt/c", "\\\\localhost\\C$", {
-    distro: "test_distro",
-    mounts: [{ windows: "\\\\localhost\\C$", linux: "/mnt/c" }]
-  }],
+  [46, "-u", "C:/lxss_fat", "/mnt/c", mounted("C:\\lxss_fat", "/mnt/c")],
+  [47, "-w", "/mnt/c", "C:\\lxss_fat", mounted("C:\\lxss_fat", "/mnt/c")],
+  [48, "-u", "C:/lxss_refs", "/mnt/c", mounted("C:\\lxss_refs", "/mnt/c")],
+  [48, "-w", "/mnt/c", "C:\\lxss_refs", mounted("C:\\lxss_refs", "/mnt/c")],
+  [49, "-u", "//localhost/C$", "/mnt/c", mounted("\\\\localhost\\C$", "/mnt/c")],
+  [50, "-w", "/mnt/c", "\\\\localhost\\C$", mounted("\\\\localhost\\C$", "/mnt/c")],
   [52, "-u", "wslpath-test-dir", "wslpath-test-dir"],
   [54, "-u", "wslpath-测试目录-テスト", "wslpath-测试目录-テスト"],
-  [55, "-w", "/tmp/virtiofs-loop-test-0-nested", "D:\\src\\nested", {
-    distro: "test_distro",
-    mounts: [{ windows: "D:\\src\\nested", linux: "/tmp/virtiofs-loop-test-0-nested" }]
-  }],
-  [55, "-u", "D:\\src\\nested", "/tmp/virtiofs-loop-test-0-nested", {
-    distro: "test_distro",
-    mounts: [{ windows: "D:\\src\\nested", linux: "/tmp/virtiofs-loop-test-0-nested" }]
-  }],
+  [
+    55,
+    "-w",
+    "/tmp/virtiofs-loop-test-0-nested",
+    "D:\\src\\nested",
+    mounted("D:\\src\\nested", "/tmp/virtiofs-loop-test-0-nested")
+  ],
+  [
+    55,
+    "-u",
+    "D:\\src\\nested",
+    "/tmp/virtiofs-loop-test-0-nested",
+    mounted("D:\\src\\nested", "/tmp/virtiofs-loop-test-0-nested")
+  ],
   [57, "-m", "/mnt/c/Users", "C:/Users"],
   [58, "-m", "/home/u", "//wsl.localhost/test_distro/home/u"],
   [59, "-u", "C:\\Foo\\..\\bar", "/mnt/c/bar"],
@@ -155,6 +149,17 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(w("/deep/y", c), "c:\\data\\deep\\y")
     assert.strictEqual(w("/datax", c), "\\\\wsl.localhost\\test_distro\\datax")
     assert.strictEqual(w("/data", c), "C:\\Data")
+  })
+  it("a mount source's trailing separator is dropped; a mounted drive root gets its \\", () => {
+    const c: WslPath.Context = {
+      distro: "test_distro",
+      mounts: [{ windows: "D:\\src\\", linux: "/src/" }, { windows: "E:/", linux: "/e" }]
+    }
+    assert.strictEqual(w("/src/x", c), "D:\\src\\x")
+    assert.strictEqual(w("/src", c), "D:\\src")
+    assert.strictEqual(u("d:\\SRC\\x", c), "/src/x")
+    assert.strictEqual(w("/e", c), "E:\\")
+    assert.strictEqual(u("E:\\y", c), "/e/y")
   })
   it("\\\\wsl.localhost and \\\\wsl$ match this distro only, case-insensitively, whole name", () => {
     assert.strictEqual(u("\\\\WSL.LOCALHOST\\TEST_DISTRO\\etc"), "/etc")
