@@ -92,9 +92,12 @@ describe("WebSocket server upgrade checks", () => {
         methods: {},
         handlers: {}
       })
+      // The host comes from the listening socket itself, so this checks the actual bind.
       const address = yield* serveTcp(server)
       assert.strictEqual(address.host, "127.0.0.1")
       assert.isAbove(address.port, 0)
+      const anyHost = yield* serveTcp(server, { host: "0.0.0.0" })
+      assert.strictEqual(anyHost.host, "0.0.0.0")
     }))
 })
 

@@ -88,8 +88,11 @@ export const serveTcp = Effect.fn("RpcTransport.serveTcp")(function*(
         })
       )
   )
+  // The address the socket is actually bound to, not the one asked for.
   const address = listener.address()
-  return { host, port: typeof address === "object" && address !== null ? address.port : 0 }
+  return typeof address === "object" && address !== null
+    ? { host: address.address, port: address.port }
+    : { host, port: 0 }
 })
 
 /**
