@@ -110,6 +110,8 @@ export interface BootstrapEnvelope<A, I = A> {
   readonly decodeExit: (text: string) => Exit.Exit<A, BootstrapEnvelopeDecodeError>
 }
 
+const utf8 = new TextEncoder()
+
 const secretKey = /token|secret|password|passwd|credential|api[-_]?key|authorization/i
 
 /** Replaces the JSON renderings of secret-looking values in `message` with `<redacted>`. */
@@ -183,7 +185,8 @@ export const make = <A, I>(
 
   const decodeExit = (text: string): Exit.Exit<A, BootstrapEnvelopeDecodeError> => {
     const line = firstLine(text)
-    if (line.length > maxLineBytes) {
+    // In UTF-8 bytes: a string of n UTF-16 units has between n and 3n of them.
+    if (line.length > maxLineBytes || (line.length * 3 > maxLineBytes && utf8.encode(line).length > maxLineBytes)) {
       return Exit.fail(
         new BootstrapEnvelopeDecodeError({
           reason: "TooLarge",

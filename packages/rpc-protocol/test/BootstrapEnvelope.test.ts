@@ -52,6 +52,9 @@ describe("BootstrapEnvelope (protocols.md §3 vectors)", () => {
     assert.strictEqual(reasonOf(decode(valid.replace("3773", "70000"))), "SchemaMismatch")
     const small = BootstrapEnvelope.make(BootstrapEnvelope.DesktopBackendBootstrap, { maxLineBytes: 16 })
     assert.strictEqual(reasonOf(small.decodeExit(valid)), "TooLarge")
+    // The bound is in UTF-8 bytes: 8 characters of 3 bytes each are 24 bytes.
+    assert.strictEqual(reasonOf(small.decodeExit(`"${"€".repeat(8)}"`)), "TooLarge")
+    assert.strictEqual(reasonOf(small.decodeExit(`"${"€".repeat(4)}"`)), "SchemaMismatch")
   })
   it.effect("encode renders exactly one line ending in \\n and round-trips", () =>
     Effect.gen(function*() {
