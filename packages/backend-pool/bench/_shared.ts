@@ -1,10 +1,18 @@
 import { NodeServices } from "@effect/platform-node"
-import { BackendPool, LocalLauncher } from "@isthmus/backend-pool"
+import { BackendPool, type BackendSpec, LocalLauncher } from "@isthmus/backend-pool"
 import { Layer } from "effect"
 import * as NodeChild from "node:child_process"
 
 /** A trivial backend: prints the ready line, then idles. `sh` so spawning costs little. */
 export const readyCommand = { command: "sh", args: ["-c", "echo '@@isthmus:ready {}'; exec sleep 300"] }
+
+/** `n` trivial backends (ids `<prefix>0`…), killed at once when stopped. */
+export const trivialSpecs = (prefix: string, n: number): ReadonlyArray<BackendSpec.BackendSpec> =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}${i}`,
+    launcher: { _tag: "Local", ...readyCommand },
+    stop: { signal: "SIGKILL", graceMs: 1_000 }
+  }))
 
 export const livePool = BackendPool.layer.pipe(Layer.provide(LocalLauncher.layer), Layer.provide(NodeServices.layer))
 

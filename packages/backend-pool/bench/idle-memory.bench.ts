@@ -2,12 +2,12 @@
  * Host memory per idle instance: the heap held by 50 Ready instances (process, pumps, log ring,
  * state, fibers) against 50 raw `child_process.spawn` children with stdout listeners.
  */
-import { BackendPool, type BackendSpec } from "@isthmus/backend-pool"
+import { BackendPool } from "@isthmus/backend-pool"
 import { Effect } from "effect"
 import * as NodeV8 from "node:v8"
 import * as NodeVm from "node:vm"
 import type { BenchRow } from "../../../scripts/bench-kit.ts"
-import { killAndWait, livePool, rawSpawnReady, readyCommand } from "./_shared.ts"
+import { killAndWait, livePool, rawSpawnReady, trivialSpecs } from "./_shared.ts"
 
 const n = 50
 
@@ -25,11 +25,7 @@ export default async (): Promise<ReadonlyArray<BenchRow>> => {
   const raw = (heap() - before) / n
   await Promise.all(children.map(killAndWait))
 
-  const specs: ReadonlyArray<BackendSpec.BackendSpec> = Array.from({ length: n }, (_, i) => ({
-    id: `m${i}`,
-    launcher: { _tag: "Local", ...readyCommand },
-    stop: { signal: "SIGKILL", graceMs: 1_000 }
-  }))
+  const specs = trivialSpecs("m", n)
   const ours = await Effect.runPromise(Effect.scoped(
     Effect.gen(function*() {
       const pool = yield* BackendPool

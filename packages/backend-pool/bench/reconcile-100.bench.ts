@@ -2,10 +2,10 @@
  * Reconcile 100 trivial backends to Ready (one `reconcile`, then `awaitReady` on each) against
  * spawning 100 raw processes and waiting for every ready line.
  */
-import { BackendPool, type BackendSpec } from "@isthmus/backend-pool"
+import { BackendPool } from "@isthmus/backend-pool"
 import { Effect } from "effect"
 import type { BenchRow } from "../../../scripts/bench-kit.ts"
-import { killAndWait, livePool, median, rawSpawnReady, readyCommand } from "./_shared.ts"
+import { killAndWait, livePool, median, rawSpawnReady, trivialSpecs } from "./_shared.ts"
 
 const n = 100
 const rounds = 3
@@ -18,11 +18,7 @@ export default async (): Promise<ReadonlyArray<BenchRow>> => {
     raw.push(performance.now() - t)
     await Promise.all(children.map(killAndWait))
   }
-  const specs: ReadonlyArray<BackendSpec.BackendSpec> = Array.from({ length: n }, (_, i) => ({
-    id: `r${i}`,
-    launcher: { _tag: "Local", ...readyCommand },
-    stop: { signal: "SIGKILL", graceMs: 1_000 }
-  }))
+  const specs = trivialSpecs("r", n)
   const ours = await Effect.runPromise(Effect.scoped(
     Effect.gen(function*() {
       const pool = yield* BackendPool

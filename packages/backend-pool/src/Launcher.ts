@@ -79,6 +79,15 @@ export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError"
   kind: Schema.String
 }) {}
 
+/** The error a launcher returns for a spec whose `launcher` is of another kind. */
+export const wrongLauncher = (kind: string, request: LaunchRequest): LaunchError =>
+  new LaunchError({
+    kind,
+    message: `the ${kind} launcher was handed ${request.id}, whose launcher is ${
+      request.spec.launcher._tag === "Custom" ? `Custom ${request.spec.launcher.kind}` : request.spec.launcher._tag
+    }; register the launcher of that kind in Launchers`
+  })
+
 /** A way of running backends. */
 export interface Launcher {
   /** The key specs use: `"Local"`, `"Wsl"`, or the `kind` of a `Custom` launch. */

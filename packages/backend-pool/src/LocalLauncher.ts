@@ -8,7 +8,14 @@
 import { Deferred, Effect, type Layer, Redacted, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { BootstrapDelivery, ResolvedStop } from "./BackendSpec.ts"
-import { type Launcher, LaunchError, Launchers, type ProcessExit, type RunningProcess } from "./Launcher.ts"
+import {
+  type Launcher,
+  LaunchError,
+  Launchers,
+  type ProcessExit,
+  type RunningProcess,
+  wrongLauncher
+} from "./Launcher.ts"
 import * as ProcessGroup from "./ProcessGroup.ts"
 import { ENV_BOOTSTRAP, ENV_BOOTSTRAP_FD, ENV_LIFETIME_FD } from "./Protocol.ts"
 
@@ -138,12 +145,7 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
     kind: "Local",
     launch: Effect.fn("LocalLauncher.launch")(function*(request) {
       const spec = request.spec.launcher
-      if (spec._tag !== "Local") {
-        return yield* new LaunchError({
-          kind: "Local",
-          message: `launcher for ${request.id} is ${spec._tag}, not Local`
-        })
-      }
+      if (spec._tag !== "Local") return yield* wrongLauncher("Local", request)
       const delivery = request.spec.bootstrap?.delivery ?? "none"
       return yield* spawnGroup(spawner, {
         kind: "Local",

@@ -24,7 +24,14 @@ import { DistroName, Wsl, WslCommand, Wslenv, WslHost } from "@isthmus/wsl"
 import { Clock, Effect, type Layer, Redacted, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import { PreflightError, type ResolvedStop } from "./BackendSpec.ts"
-import { type Launcher, LaunchError, Launchers, type RunningProcess, type StopOutcome } from "./Launcher.ts"
+import {
+  type Launcher,
+  LaunchError,
+  Launchers,
+  type RunningProcess,
+  type StopOutcome,
+  wrongLauncher
+} from "./Launcher.ts"
 import { bootstrapEnv, make as makeLocal, spawnGroup, substitutePort } from "./LocalLauncher.ts"
 
 type PreflightRequirements = Parameters<Wsl.WslShape["preflight"]>[1]
@@ -169,12 +176,7 @@ export const make = (
       preflight,
       launch: Effect.fn("WslLauncher.launch")(function*(request) {
         const launch = request.spec.launcher
-        if (launch._tag !== "Wsl") {
-          return yield* new LaunchError({
-            kind: "Wsl",
-            message: `launcher for ${request.id} is ${launch._tag}, not Wsl`
-          })
-        }
+        if (launch._tag !== "Wsl") return yield* wrongLauncher("Wsl", request)
         // wsl.exe drops descriptors beyond stdio: fd 3 becomes stdin.
         const requested = request.spec.bootstrap?.delivery ?? "none"
         const delivery = requested === "fd3" ? "stdin" : requested
