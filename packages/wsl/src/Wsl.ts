@@ -62,9 +62,13 @@ export interface ScriptOptions extends Omit<ExecOptions, "stdin"> {
 
 /** What a Linux command produced. A non-zero `exitCode` is the command's own, not a failure of the call. */
 export interface ExecResult {
+  /** The Linux command's exit code (wsl.exe's own failures are `WslExeError`s instead). */
   readonly exitCode: number
+  /** stdout decoded as UTF-8. */
   readonly stdout: string
+  /** stderr decoded as UTF-8. */
   readonly stderr: string
+  /** stdout as received, for binary output. */
   readonly stdoutBytes: Uint8Array
 }
 
@@ -142,11 +146,17 @@ export interface WslShape {
 
 /** Timeouts of the calls that do not take one as an option. */
 export interface WslTimeouts {
+  /** `--list`, `--status`, `--version` and `--terminate`. */
   readonly list: Duration.Input
+  /** `exec` without its own `timeout`. */
   readonly exec: Duration.Input
+  /** `runScript` without its own `timeout`, and `preflight`. */
   readonly script: Duration.Input
+  /** The small probes: `wslpath`, `distroIp`, `networkingMode`, `userHome`. */
   readonly probe: Duration.Input
+  /** `preWarm` without its own `timeout` (a cold distro can take long to start). */
   readonly preWarm: Duration.Input
+  /** `--shutdown`. */
   readonly shutdown: Duration.Input
 }
 
@@ -162,6 +172,7 @@ export const defaultTimeouts: WslTimeouts = {
 
 /** Options of {@link make}. */
 export interface WslOptions {
+  /** Overrides of {@link defaultTimeouts}. */
   readonly timeouts?: Partial<WslTimeouts> | undefined
   /** Entries kept in the `wslpath` cache (default 1024). */
   readonly wslpathCacheSize?: number | undefined

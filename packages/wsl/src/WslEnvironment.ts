@@ -118,10 +118,15 @@ export interface WslEnvironmentShape {
   readonly detection: Detection
   /** Whether this process runs in a WSL distro (not in a container on it). */
   readonly isWsl: boolean
+  /** WSL 1 or 2, when it can be told. */
   readonly version: Option.Option<1 | 2>
+  /** `WSL_DISTRO_NAME` (lost under `sudo` or `env -i`). */
   readonly distro: Option.Option<string>
+  /** Windows executables can be started from here. */
   readonly interop: boolean
+  /** Where Windows drives are mounted (`/mnt/` by default, with a trailing `/`). */
   readonly automountRoot: string
+  /** What `wslinfo --networking-mode` said, when it ran. */
   readonly networkingMode: Option.Option<Networking.NetworkingMode>
 }
 
