@@ -301,6 +301,19 @@ const codexHandlers = (
   ...overrides
 })
 
+/** A daemon-dialect TCP server with no methods (but `ping`), for broadcasting under an outbound policy. */
+const broadcaster = (outbound: RpcServer.RpcServerOptions<{}>["outbound"]) =>
+  Effect.gen(function*() {
+    const server = yield* RpcServer.make({
+      dialect: Dialect.daemon,
+      framing: Framing.ndjson(),
+      methods: {},
+      handlers: {},
+      outbound
+    })
+    return { server, address: yield* serveTcp(server) }
+  })
+
 describe("RpcPeer and RpcServer end to end over real sockets", () => {
   it.live("server-to-client requests (codex approval) over WebSocket with a Bearer token; unknown methods", () =>
     Effect.gen(function*() {
@@ -429,14 +442,7 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
 
   it.live("a slow consumer is disconnected instead of growing the server's memory; a fast one keeps up", () =>
     Effect.gen(function*() {
-      const server = yield* RpcServer.make({
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        methods: {},
-        handlers: {},
-        outbound: { capacity: 16, whenFull: "disconnect" }
-      })
-      const address = yield* serveTcp(server)
+      const { server, address } = yield* broadcaster({ capacity: 16, whenFull: "disconnect" })
       const fast = yield* RpcPeer.make({
         connect: connectTcp({ port: address.port }),
         dialect: Dialect.daemon,
@@ -468,14 +474,7 @@ describe("RpcPeer and RpcServer end to end over real sockets", () => {
 
   it.live("a drop policy keeps a slow consumer connected and drops what does not fit", () =>
     Effect.gen(function*() {
-      const server = yield* RpcServer.make({
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        methods: {},
-        handlers: {},
-        outbound: { capacity: 4, whenFull: "drop" }
-      })
-      const address = yield* serveTcp(server)
+      const { server, address } = yield* broadcaster({ capacity: 4, whenFull: "drop" })
       const slow = yield* rawTcp(address.port)
       slow.socket.pause()
       yield* slow.send(`{"id":1,"method":"ping"}\n`)
