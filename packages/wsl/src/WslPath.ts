@@ -36,6 +36,7 @@ export const WslPathErrorReason = Schema.Literals([
   "OtherDistro",
   "ExtendedUnc",
   "NoDistroName",
+  "InvalidDistroName",
   "NeedsCwd",
   "InvalidCwd"
 ])

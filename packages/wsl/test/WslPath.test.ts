@@ -169,6 +169,14 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\x", {}), "ERR:NoDistroName")
     assert.strictEqual(u("\\\\server\\share"), "ERR:NotMounted")
   })
+  it("an invalid context.distro names no \\\\wsl.localhost path, either way", () => {
+    const bad: WslPath.Context = { distro: "bad name" }
+    assert.strictEqual(w("/home/u", bad), "ERR:InvalidDistroName")
+    assert.strictEqual(u("\\\\wsl.localhost\\bad name\\x", bad), "ERR:InvalidDistroName")
+    assert.strictEqual(w("/mnt/c/x", bad), "C:\\x")
+    const r = WslPath.toWindows("/home/u", { distro: "Legacy" })
+    assert.isTrue(Result.isFailure(r) && r.failure.message.includes("\"Legacy\" is reserved"))
+  })
   it("unmounted drives fail; automount disabled leaves only explicit mounts", () => {
     const none: WslPath.Context = { distro: "d", drives: [] }
     assert.strictEqual(u("C:\\x", none), "ERR:NotMounted")

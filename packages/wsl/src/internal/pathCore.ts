@@ -52,6 +52,7 @@ export type PathFailureReason =
   | "OtherDistro"
   | "ExtendedUnc"
   | "NoDistroName"
+  | "InvalidDistroName"
   | "NeedsCwd"
   | "InvalidCwd"
 
@@ -101,6 +102,8 @@ interface CompiledMount {
 
 interface Compiled {
   readonly distro: string | undefined
+  /** Why `distro` is not a valid distribution name (it then names no `\\wsl.localhost` path). */
+  readonly distroInvalid: string | undefined
   readonly root: string // with trailing "/"
   readonly drives: ReadonlySet<string> | undefined // lower-case letters; undefined = all
   readonly mounts: ReadonlyArray<CompiledMount>
@@ -134,6 +137,7 @@ const compile = (context: Context): Compiled => {
   const compiled: Compiled = {
     drivePoints,
     distro: context.distro,
+    distroInvalid: context.distro === undefined ? undefined : Rule.invalidReason(context.distro),
     root,
     drives,
     mounts,
@@ -243,6 +247,19 @@ const err = (
   detail: string
 ): PathFailure => ({ input, direction, reason, detail })
 
+/** Why this distro cannot name a `\\wsl.localhost` path (unknown or invalid), else `undefined`. */
+const distroProblem = (input: string, direction: "toLinux" | "toWindows", c: Compiled): PathFailure | undefined =>
+  c.distro === undefined
+    ? err(input, direction, "NoDistroName", "WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro")
+    : c.distroInvalid === undefined
+    ? undefined
+    : err(
+      input,
+      direction,
+      "InvalidDistroName",
+      `context.distro ${JSON.stringify(c.distro)} is not a distribution name: ${c.distroInvalid}`
+    )
+
 /** Splits an absolute slashed Windows path into its root (`X:` or `//server/share`) and the rest. */
 const splitRoot = (path: string): { readonly root: string; readonly rest: string } => {
   if (path[1] === ":") return { root: path.slice(0, 2), rest: path.slice(2) }
@@ -303,10 +320,9 @@ const absoluteToLinux = (input: string, normalized: Slashed, c: Compiled): PathO
   // Step 6: \\wsl.localhost\<this distro> or \\wsl$\<this distro>
   const unc = matchWslUnc(full)
   if (unc !== undefined) {
-    if (c.distro === undefined) {
-      return err(input, "toLinux", "NoDistroName", "WSL_DISTRO_NAME is unknown; set context.distro")
-    }
-    if (!Rule.equals(unc.distro, c.distro)) {
+    const problem = distroProblem(input, "toLinux", c)
+    if (problem !== undefined) return problem
+    if (!Rule.equals(unc.distro, c.distro!)) {
       return err(
         input,
         "toLinux",
@@ -443,14 +459,8 @@ const toWindowsCompiled = (
     out = best.source + escapeLinuxRest(path.slice(best.point.length))
     if (out.length === 2 && out[1] === ":") out += "\\"
   } else {
-    if (c.distro === undefined) {
-      return err(
-        input,
-        "toWindows",
-        "NoDistroName",
-        "WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro"
-      )
-    }
+    const problem = distroProblem(input, "toWindows", c)
+    if (problem !== undefined) return problem
     out = `\\\\wsl.localhost\\${c.distro}${escapeLinuxRest(path)}`
   }
   return (options?.mixed === true ? out.replaceAll("\\", "/") : out)
