@@ -84,7 +84,7 @@ describe("WebSocket server upgrade checks", () => {
       assert.instanceOf(yield* Effect.flip(bad.awaitReady), PeerDisconnectedError)
     }))
 
-  it.live("TCP servers bind to loopback by default", () =>
+  it.live("TCP servers bind to loopback by default and report the bound address", () =>
     Effect.gen(function*() {
       const server = yield* RpcServer.make({
         dialect: Dialect.daemon,
@@ -98,6 +98,9 @@ describe("WebSocket server upgrade checks", () => {
       assert.isAbove(address.port, 0)
       const anyHost = yield* serveTcp(server, { host: "0.0.0.0" })
       assert.strictEqual(anyHost.host, "0.0.0.0")
+      // A port in use fails the listen with a typed error instead of crashing the process.
+      const taken = yield* Effect.flip(serveTcp(server, { port: address.port }))
+      assert.strictEqual(taken._tag, "SocketServerError")
     }))
 })
 

@@ -18,9 +18,6 @@ import { checkBearer, constantTimeEqual, reveal, type Token } from "../Auth.ts"
 import type { RpcServer } from "../RpcServer.ts"
 import * as NetSocket from "./NetSocket.ts"
 
-const SocketServerErrorClass = SocketServer.SocketServerError
-const SocketServerOpenErrorClass = SocketServer.SocketServerOpenError
-
 /**
  * Where a server listens.
  *
@@ -74,11 +71,17 @@ export const serveTcp = Effect.fn("RpcTransport.serveTcp")(function*(
         connections.add(fiber)
         fiber.addObserver(() => connections.delete(fiber))
       })
-      srv.once("error", (cause) =>
+      const onListenError = (cause: Error) =>
         resume(Effect.fail(
-          new SocketServerErrorClass({ reason: new SocketServerOpenErrorClass({ cause }) })
-        )))
-      srv.listen({ host, port: options?.port ?? 0 }, () => resume(Effect.succeed(srv)))
+          new SocketServer.SocketServerError({ reason: new SocketServer.SocketServerOpenError({ cause }) })
+        ))
+      srv.once("error", onListenError)
+      srv.listen({ host, port: options?.port ?? 0 }, () => {
+        srv.off("error", onListenError)
+        // A later error (EMFILE on accept, say) must not crash the host: log it and keep listening.
+        srv.on("error", (cause) => run(Effect.logWarning("rpc: TCP listener error", cause)))
+        resume(Effect.succeed(srv))
+      })
     }),
     (srv) =>
       Effect.andThen(
