@@ -398,19 +398,7 @@ const toLinuxRelative = (
   return absolute.startsWith(prefix) ? absolute.slice(prefix.length) : absolute
 }
 
-/**
- * Converts a Windows path to a Linux path like `wslpath -u` (`-a` with `{ absolute: true }`):
- * separators normalized, `\\?\` stripped, `.`/`..` folded, the longest mount source matched
- * (case-insensitively, on whole components), else `\\wsl.localhost\<distro>` / `\\wsl$\<distro>`
- * of this distro. Relative input stays relative unless `absolute` (then `context.cwd` is used).
- *
- * @example
- * ```ts
- * toLinux("C:\\Program Files\\Git", { distro: "Ubuntu" }) // Success("/mnt/c/Program Files/Git")
- * toLinux("\\\\wsl$\\Ubuntu\\proc\\stat", { distro: "Ubuntu" }) // Success("/proc/stat")
- * toLinux("\\\\server\\share\\x", { distro: "Ubuntu" }) // Failure(WslPathError NotMounted)
- * ```
- */
+/** `wslpath -u` (`-a` with `absolute`); documented on `WslPath.toLinux`. */
 export const toLinux = (
   windowsPath: string,
   context: Context,
@@ -466,19 +454,7 @@ const toWindowsCompiled = (
   return (options?.mixed === true ? out.replaceAll("\\", "/") : out)
 }
 
-/**
- * Converts a Linux path to a Windows path like `wslpath -w` (`-m` with `{ mixed: true }`), for
- * paths that need no filesystem lookup: the longest mount point is replaced by its Windows
- * source; anything else becomes `\\wsl.localhost\<distro>\…`. NTFS-illegal characters are
- * escaped to U+F000+byte; a trailing `/` is kept. Relative input is returned as given (as
- * `wslpath -w` does for a path that does not exist) unless `absolute`.
- *
- * @example
- * ```ts
- * toWindows("/mnt/c/Users", { distro: "Ubuntu" }) // Success("C:\\Users")
- * toWindows("/home/u", { distro: "Ubuntu" }, { mixed: true }) // Success("//wsl.localhost/Ubuntu/home/u")
- * ```
- */
+/** `wslpath -w` (`-m` with `mixed`, `-a` with `absolute`); documented on `WslPath.toWindows`. */
 export const toWindows = (
   linuxPath: string,
   context: Context,
@@ -502,11 +478,7 @@ export const toWindows = (
   return toWindowsCompiled(linuxPath, linuxPath, c, options)
 }
 
-/**
- * Reads a WSL UNC path (`\\wsl.localhost\<distro>\…` or `\\wsl$\<distro>\…`, either separator,
- * any case) into the distro and the Linux path. Other paths, invalid distro names and paths
- * whose `..` climbs above the distro root give `None`.
- */
+/** Reads a WSL UNC path; documented on `WslPath.parseUnc`. */
 export const parseUnc = (path: string): UncParts | undefined => {
   let normalized = slashed(path)
   if (normalized.startsWith("//?/")) normalized = normalized.slice(4)
