@@ -415,9 +415,22 @@ export const toLinux = (
 // ---------------------------------------------------------------------------------------------
 // Linux side
 
+/** Whether `wslpath -w` escapes this character (NTFS-illegal: 0x00–0x1F and `" * : < > ? \\ |`). */
+const isNtfsIllegal = (c: number): boolean =>
+  c < 0x20 || c === 34 || c === 42 || c === 58 || c === 60 || c === 62 || c === 63 || c === 92 || c === 124
+
+/** A Linux path (or tail) in Windows form, in one pass: `/` becomes `\\`, NTFS-illegal characters are escaped. */
 const escapeLinuxRest = (rest: string): string => {
-  if (!illegal.test(rest)) return rest.replaceAll("/", "\\")
-  return rest.split("/").map(escapeName).join("\\")
+  let out = ""
+  let from = 0
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest.charCodeAt(i)
+    if (c === 47) out += `${rest.slice(from, i)}\\`
+    else if (isNtfsIllegal(c)) out += rest.slice(from, i) + String.fromCharCode(0xf000 + c)
+    else continue
+    from = i + 1
+  }
+  return from === 0 ? rest : out + rest.slice(from)
 }
 
 const toWindowsCompiled = (
