@@ -95,7 +95,10 @@ export interface WslShape {
   readonly defaultDistro: Effect.Effect<Option.Option<DistroName.DistroName>, WslError>
   /** `wsl.exe --status`. */
   readonly status: Effect.Effect<DistroList.Status, WslError>
-  /** `wsl.exe --version`; `None` for inbox wsl.exe, which does not know it. */
+  /**
+   * `wsl.exe --version`; `None` for inbox wsl.exe, which does not know it. A wsl.exe failure with
+   * an error code is a `WslExeError`.
+   */
   readonly version: Effect.Effect<Option.Option<DistroList.Version>, WslError>
   /**
    * Runs `argv` in `distro` through `--exec` (no shell, one argument per value). Fails with
@@ -238,8 +241,14 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
   }).pipe(Effect.withSpan("Wsl.status"))
 
   const version = Effect.gen(function*() {
-    const { text } = yield* runWsl("Wsl.version", ["--version"], timeouts.list)
-    return DistroList.parseVersion(text)
+    const { result, text } = yield* runWsl("Wsl.version", ["--version"], timeouts.list)
+    const parsed = DistroList.parseVersion(text)
+    // Inbox wsl.exe rejects --version as a usage error, without an `Error code:` line: that is
+    // `None`. A failure with an error code (the service is broken, …) is wsl.exe's own failure.
+    if (Option.isNone(parsed) && result.exitCode !== 0 && WslCommand.errorCodeOf(text) !== undefined) {
+      return yield* failExe("Wsl.version", result.exitCode, text)
+    }
+    return parsed
   }).pipe(Effect.withSpan("Wsl.version"))
 
   const envFor = (operation: string, env: Readonly<Record<string, string>> | undefined) =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Wsl } from "@isthmus/wsl"
+import { DistroList, Wsl, WslHost } from "@isthmus/wsl"
 import { FakeWslHost } from "@isthmus/wsl/testing"
 import { Effect, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
@@ -70,4 +70,28 @@ describe("FakeWslHost specifics", () => {
         "show-path": (i) => Effect.succeed({ exitCode: 0, stdout: `${i.env["WORK"]}|${i.env["WSL_DISTRO_NAME"]}` })
       }
     }))))
+
+  it.effect("version: a wsl.exe failure with an error code is a WslExeError, not None", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Wsl.Wsl.use((wsl) => wsl.version))
+      assert.strictEqual(tag(error), "WslExeError")
+      assert.include(error.message, "Wsl/Service/E_UNEXPECTED")
+    }).pipe(Effect.provide(
+      Wsl.layerNoDeps().pipe(Layer.provide(Layer.succeed(
+        WslHost.WslHost,
+        WslHost.WslHost.of({
+          executable: "wsl.exe",
+          env: {},
+          isAvailable: Effect.succeed(true),
+          run: () =>
+            Effect.succeed({
+              exitCode: 4294967295,
+              stdout: DistroList.encode("Catastrophic failure\nError code: Wsl/Service/E_UNEXPECTED\n"),
+              stderr: new Uint8Array()
+            }),
+          hostAddresses: Effect.succeed([]),
+          wslConfig: Effect.succeed(Option.none())
+        })
+      )))
+    )))
 })

@@ -137,6 +137,8 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(u("proj", home), "proj")
     assert.strictEqual(u("proj", home, { absolute: true }), "/home/u/proj")
     assert.strictEqual(u("x", ctx, { absolute: true }), "ERR:NeedsCwd")
+    assert.strictEqual(u("\\foo", c), "foo") // one leading separator is not absolute
+    assert.strictEqual(u("..\\..\\..", c), "ERR:ClimbsAboveRoot") // joined to C:\x, then folded
   })
   it("longest mount wins, case-insensitively, on whole components only", () => {
     const c: WslPath.Context = {
