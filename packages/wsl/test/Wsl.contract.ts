@@ -178,6 +178,18 @@ export const contract = (backend: Backend) =>
         assert.strictEqual((yield* backend.recorded).length, before)
         const calls = yield* backend.recorded
         assert.deepStrictEqual(calls[calls.length - 1]!.args.slice(-4), ["wslpath", "-m", "--", "/home/ada"])
+        // relative paths resolve against the cwd (--cd), made absolute with -a
+        const relative = { cwd: "/mnt/c/proj", absolute: true }
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "src\\app.ts", "toLinux", relative)),
+          "/mnt/c/proj/src/app.ts"
+        )
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "notes.txt", "toWindows", relative)),
+          "C:\\proj\\notes.txt"
+        )
+        const withCwd = (yield* backend.recorded).at(-1)!.args
+        assert.deepStrictEqual(withCwd.slice(0, 4), ["--distribution", "Ubuntu-24.04", "--cd", "/mnt/c/proj"])
         const error = yield* use((w) => w.wslpath("Ubuntu-24.04", "\\\\server\\share", "toLinux")).pipe(Effect.flip)
         assert.strictEqual(tag(error), "WslCommandError")
       }).pipe(Effect.provide(main)))
