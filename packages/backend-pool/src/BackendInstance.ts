@@ -71,10 +71,14 @@ export type ExitReason =
 
 /** The last exit of an instance. */
 export interface LastExit {
+  /** The run that exited. */
   readonly runId: number
+  /** The exit code, or `null` when a signal ended it (or it never ran: `LaunchFailed`, `Stopped`). */
   readonly code: number | null
+  /** The signal that ended it, e.g. `"SIGKILL"`. */
   readonly signal: string | null
   readonly reason: ExitReason
+  /** When the exit was observed, epoch ms. */
   readonly at: number
   /** How long the run was Ready, when it was. */
   readonly readyForMs: number | undefined
@@ -83,20 +87,27 @@ export interface LastExit {
 /** Why an instance is parked (`Failed`, `CrashLoop`) or backing off, with the last log lines. */
 export interface Failure {
   readonly reason: ExitReason | "PreflightFailed" | "CrashLoop"
+  /** What happened, for people (no secrets, no argv values). */
   readonly message: string
+  /** For `PreflightFailed`: the class the preflight gave (`fatal`, `transient`, `bounded`). */
   readonly failureClass: FailureClass | undefined
+  /** The last log lines (up to {@link failureTailLines}) when the failure was recorded. */
   readonly lines: ReadonlyArray<InstanceLog.LogLine>
 }
 
 /** A point-in-time view of an instance. */
 export interface Snapshot {
   readonly id: string
+  /** The spec's `label`, or its id. */
   readonly label: string
   readonly phase: Phase
   /** The current (or last) run id; 0 before the first run. */
   readonly runId: number
+  /** The running process (for WSL: `wsl.exe`), from launch until the run ends. */
   readonly pid: number | undefined
+  /** Where the backend can be reached from the host, once Ready. */
   readonly url: string | undefined
+  /** The port it listens on, once Ready (reported, fixed or allocated). */
   readonly port: number | undefined
   /** Runs started after the first one since the last `start`. */
   readonly restartCount: number
@@ -104,15 +115,20 @@ export interface Snapshot {
   readonly attempt: number
   /** When the next restart is due (`Backoff` only), epoch ms. */
   readonly nextRestartAt: number | undefined
+  /** The delay of the pending restart (`Backoff` only), ms. */
   readonly backoffMs: number | undefined
   readonly lastExit: LastExit | undefined
+  /** How the last stop (deliberate, startup timeout or liveness) went: graceful or forced. */
   readonly lastStop: StopOutcome | undefined
+  /** Why the instance is parked or backing off; cleared when a run becomes Ready. */
   readonly failure: Failure | undefined
   /** When the instance entered its phase, epoch ms. */
   readonly since: number
   /** How long it has been in its phase when this snapshot was read (`snapshot`, `status`), ms. */
   readonly timeInStateMs: number
+  /** {@link BackendSpec.launchHash} of the applied spec (what `reconcile` compares to replace). */
   readonly launchHash: string
+  /** {@link BackendSpec.policyHash} of the applied spec (what `reconcile` compares to update in place). */
   readonly policyHash: string
 }
 
@@ -123,10 +139,13 @@ export const timeInState = (snapshot: Snapshot, now: number): number => Math.max
 export interface TransitionEvent {
   readonly _tag: "Transition"
   readonly id: string
+  /** The run current at the transition (0 before the first run). */
   readonly runId: number
   readonly from: Phase
   readonly to: Phase
+  /** When it happened, epoch ms (the snapshot's `since`). */
   readonly at: number
+  /** The instance right after the transition. */
   readonly snapshot: Snapshot
 }
 
@@ -151,11 +170,13 @@ export interface BackendInstance {
   readonly stop: Effect.Effect<StopOutcome>
   /** `stop` then `start`. */
   readonly restart: Effect.Effect<StopOutcome>
+  /** The current state, with `timeInStateMs` computed now. */
   readonly snapshot: Effect.Effect<Snapshot>
   /** Every snapshot change, starting with the current one. */
   readonly changes: Stream.Stream<Snapshot>
   /** Waits for Ready; fails if the instance lands in Failed, CrashLoop or Stopped instead. */
   readonly awaitReady: Effect.Effect<Snapshot, BackendNotReadyError>
+  /** The instance's log: recent lines, live lines, files and counters (kept across runs). */
   readonly log: InstanceLog.InstanceLog
   /** Applies a spec whose launch-relevant fields are unchanged (restart, readiness, stop, log policies). */
   updatePolicy(spec: BackendSpec): Effect.Effect<void>

@@ -25,7 +25,9 @@ export interface LogLine {
   /** Epoch milliseconds (from the Effect `Clock`). */
   readonly time: number
   readonly source: LineSource
+  /** The run that printed it (for `system` lines: the run they are about). */
   readonly runId: number
+  /** The line without its newline (and without a trailing CR), decoded as UTF-8. */
   readonly text: string
   /** The original line was longer than `maxLineBytes` and was cut. */
   readonly truncated: boolean

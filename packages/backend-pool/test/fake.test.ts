@@ -259,6 +259,13 @@ describe("BackendInstance with the fake launcher (TestClock)", () => {
     }).pipe(Effect.provide(layer)))
 })
 
+/** Desired state `n` of the serialization test: x changes every time, y comes and goes. */
+const variant = (n: number) => [
+  // Stops take 100 ms (virtual), so unserialized calls would overlap.
+  fake("x", ["term-delay:100", "ready", `print:variant ${n}`]),
+  ...(n % 2 === 0 ? [fake("y", ["term-delay:100", "ready"])] : [])
+]
+
 describe("BackendPool with the fake launcher", () => {
   it.effect("register/unregister: typed errors for duplicates and unknown ids", () =>
     Effect.gen(function*() {
@@ -314,6 +321,36 @@ describe("BackendPool with the fake launcher", () => {
       assert.include(bad.message, `at ["stop"]["graceMs"]`)
       assert.notInclude(bad.message, "hunter2")
       assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["a"])
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("reconcile is serialized: 20 concurrent calls apply one after another, never 2 processes per id", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const control = yield* FakeLauncher.FakeLauncher
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, n) => n),
+        (n) => Effect.forkChild(pool.reconcile(variant(n)), { startImmediately: true })
+      )
+      // 20 stops of 100 ms each, one after another.
+      const advance = Effect.forEach(Array.from({ length: 50 }), () => TestClock.adjust("50 millis"), { discard: true })
+      yield* advance
+      const plans = yield* Effect.forEach(fibers, Fiber.join)
+      // Each call saw the state the previous one left: x started once, then replaced by every call,
+      // y started and stopped in turn. Interleaved calls would plan from the same state twice.
+      assert.deepStrictEqual(plans[0]!.started, ["x", "y"])
+      for (const [n, plan] of plans.entries()) {
+        if (n === 0) continue
+        assert.deepStrictEqual(plan.replaced, ["x"], `call ${n}`)
+        assert.deepStrictEqual(n % 2 === 0 ? plan.started : plan.stopped, ["y"], `call ${n}`)
+      }
+      assert.strictEqual(yield* control.spawnCount("x"), 20)
+      assert.strictEqual(yield* control.maxConcurrentPerId, 1)
+      const x = yield* pool.get("x")
+      assert.deepStrictEqual((yield* x.spec).launcher, variant(19)[0]!.launcher)
+      assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["x"])
+      const cleared = yield* Effect.forkChild(pool.reconcile([]), { startImmediately: true })
+      yield* advance
+      yield* Fiber.join(cleared)
     }).pipe(Effect.provide(layer)))
 
   it.effect("register waits for an instance that is still closing; a second unregister waits too", () =>

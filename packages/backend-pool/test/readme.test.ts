@@ -4,7 +4,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Stream, SubscriptionRef } from "effect"
+import { Effect, Layer, Queue, Redacted, Stream, SubscriptionRef } from "effect"
 import { fixture } from "./helpers.ts"
 // --- README example starts here ---
 import { BackendPool, type BackendSpec, WslLauncher } from "@isthmus/backend-pool"
@@ -75,16 +75,22 @@ const supervise = (server: string, token: string, initial: Settings) =>
   })
 // --- README example ends here ---
 
+/** Waits (up to 10 s) until the Ready ids satisfy `predicate`, checking again after every pool event. */
 const waitFor = (predicate: (ids: ReadonlyArray<string>) => boolean) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const pool = yield* BackendPool
-    for (let i = 0; i < 500; i++) {
+    const changed = yield* Queue.sliding<void>(1)
+    yield* pool.events.pipe(
+      Stream.runForEach(() => Queue.offer(changed, undefined)),
+      Effect.forkScoped({ startImmediately: true })
+    )
+    yield* Effect.yieldNow // subscribed before the first check
+    while (true) {
       const status = yield* pool.status
       if (predicate(status.filter((s) => s.phase === "Ready").map((s) => s.id))) return status
-      yield* Effect.sleep(20)
+      yield* Queue.take(changed)
     }
-    return yield* Effect.die(new Error("timed out waiting for the pool"))
-  })
+  })).pipe(Effect.timeout("10 seconds"))
 
 describe("README example", () => {
   it.live("supervises a local and a WSL backend and follows the settings", () =>
