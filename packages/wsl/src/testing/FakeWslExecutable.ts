@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -40,12 +40,26 @@ const locate = (): string => {
  */
 export const fakeWslExecutable: string = locate()
 
+const temporaryDirectories = new Set<string>()
+
+/** A fresh temporary directory, removed when this process exits. */
+const temporaryDirectory = (): string => {
+  if (temporaryDirectories.size === 0) {
+    process.once("exit", () => {
+      for (const dir of temporaryDirectories) rmSync(dir, { recursive: true, force: true })
+    })
+  }
+  const dir = mkdtempSync(join(tmpdir(), "fake-wsl-"))
+  temporaryDirectories.add(dir)
+  return dir
+}
+
 /**
- * Writes `config` to a JSON file (in a fresh temporary directory unless `path` is given) and
- * returns its path; point `FAKE_WSL_CONFIG` at it.
+ * Writes `config` to a JSON file (in a fresh temporary directory, removed when this process
+ * exits, unless `path` is given) and returns its path; point `FAKE_WSL_CONFIG` at it.
  */
 export const writeFakeWslConfig = (config: FakeWslConfig, path?: string): string => {
-  const file = path ?? join(mkdtempSync(join(tmpdir(), "fake-wsl-")), "config.json")
+  const file = path ?? join(temporaryDirectory(), "config.json")
   writeFileSync(file, JSON.stringify(config, null, 2))
   return file
 }
