@@ -226,12 +226,11 @@ export class BackendPool extends Context.Service<BackendPool, {
       }
 
       const reconcile = Effect.fn("BackendPool.reconcile")(function*(desired: ReadonlyArray<BackendSpec>) {
-        const dups = ReconcilePlan.duplicateIds(desired)
-        if (dups.length > 0) {
+        if (!Array.isArray(desired)) {
           return yield* new InvalidDesiredStateError({
-            message: `duplicate ids in the desired state: ${
-              dups.map((d) => JSON.stringify(d)).join(", ")
-            }; every id may appear once (nothing was changed)`
+            message: `the desired state must be an array of BackendSpec, got ${
+              desired === null ? "null" : typeof desired
+            } (with follow, map a settings value to specs with toDesired)`
           })
         }
         for (const [index, spec] of desired.entries()) {
@@ -240,13 +239,22 @@ export class BackendPool extends Context.Service<BackendPool, {
             // The schema's messages name the field and what it expects, never the value (secrets
             // are `Redacted`, so a wrong secret reads "Expected Redacted").
             const issues = Cause.squash(checked.cause)
+            const id = typeof spec === "object" && spec !== null ? (spec as { id?: unknown }).id : undefined
             return yield* new InvalidDesiredStateError({
-              message: `desired[${index}] (id ${JSON.stringify(String((spec as { id?: unknown }).id))}) is not a ` +
+              message: `desired[${index}]${typeof id === "string" ? ` (id ${JSON.stringify(id)})` : ""} is not a ` +
                 `valid BackendSpec; fix these fields (nothing was changed):\n${
                   issues instanceof Error ? issues.message : String(issues)
                 }`
             })
           }
+        }
+        const dups = ReconcilePlan.duplicateIds(desired)
+        if (dups.length > 0) {
+          return yield* new InvalidDesiredStateError({
+            message: `duplicate ids in the desired state: ${
+              dups.map((d) => JSON.stringify(d)).join(", ")
+            }; every id may appear once (nothing was changed)`
+          })
         }
         return yield* reconcileLock.withPermit(Effect.gen(function*() {
           const current = active().map((a) => ({

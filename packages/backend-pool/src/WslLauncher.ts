@@ -162,7 +162,11 @@ export const make = (
           return yield* new PreflightError({ message: name.failure.message, failureClass: "fatal" })
         }
         if (!(yield* wsl.isAvailable)) {
-          return yield* new PreflightError({ message: `WSL is not available (${executable})`, failureClass: "fatal" })
+          return yield* new PreflightError({
+            message: `WSL is not available (${executable} cannot run) for ${spec.id}: install WSL ` +
+              `(wsl.exe --install) or leave this backend out of the desired state`,
+            failureClass: "fatal"
+          })
         }
         const report = yield* wsl.preflight(name.success, options.requirements ?? {}).pipe(
           Effect.mapError((e) => classify(e, options.transportRetries))

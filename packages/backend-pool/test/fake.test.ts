@@ -320,6 +320,12 @@ describe("BackendPool with the fake launcher", () => {
       assert.include(bad.message, `at ["secrets"]["TOKEN"]`)
       assert.include(bad.message, `at ["stop"]["graceMs"]`)
       assert.notInclude(bad.message, "hunter2")
+      const notSpec = yield* Effect.flip(pool.reconcile([a, null as unknown as BackendSpec.BackendSpec]))
+      assert.include(notSpec.message, "desired[1] is not a valid BackendSpec")
+      const notArray = yield* Effect.flip(
+        pool.reconcile({ wsl: true } as unknown as ReadonlyArray<BackendSpec.BackendSpec>)
+      )
+      assert.include(notArray.message, "must be an array of BackendSpec, got object")
       assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["a"])
     }).pipe(Effect.provide(layer)))
 

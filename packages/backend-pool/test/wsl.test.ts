@@ -141,6 +141,28 @@ describe("Wsl launcher through fake-wsl", () => {
     30_000
   )
 
+  it.live("no WSL on this machine: the preflight fails as fatal, says how to fix it, and nothing is spawned", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(wslDaemon("nowsl", "Ubuntu"))
+      yield* instance.start
+      const error = yield* Effect.flip(instance.awaitReady)
+      assert.strictEqual(error.phase, "Failed")
+      const s = yield* instance.snapshot
+      assert.strictEqual(s.failure?.reason, "PreflightFailed")
+      assert.strictEqual(s.failure?.failureClass, "fatal")
+      assert.include(s.failure?.message, "WSL is not available")
+      assert.include(s.failure?.message, "install WSL")
+      assert.strictEqual(s.runId, 0)
+    }).pipe(Effect.provide(
+      // The defaults on Linux: no wsl.exe.
+      BackendPool.layer.pipe(
+        Layer.provide(WslLauncher.layer()),
+        Layer.provide(Wsl.layer()),
+        Layer.provide(NodeServices.layer)
+      )
+    )))
+
   it("classifies preflight failures", () => {
     assert.strictEqual(
       WslLauncher.classify(new DistroName.InvalidDistroNameError({ name: "a/b", reason: "bad" })).failureClass,
