@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup, Readiness } from "@isthmus/backend-pool"
-import { Effect, Exit, Layer, Redacted, Scope, Stream } from "effect"
+import { Effect, Exit, Layer, Queue, Redacted, Scope, Stream } from "effect"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
@@ -12,12 +12,25 @@ import { fixture, livePool } from "./helpers.ts"
 
 type Event = BackendPool["Service"]["events"] extends Stream.Stream<infer A> ? A : never
 
+/**
+ * Records pool events in the background. `until(predicate, ms)` waits (woken by each event, no
+ * polling) until `predicate` holds for what was recorded; false when `ms` passed first.
+ */
 const recordEvents = Effect.gen(function*() {
   const pool = yield* BackendPool
   const events: Array<Event> = []
-  yield* pool.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))), Effect.forkScoped)
+  const arrived = yield* Queue.sliding<void>(1)
+  yield* pool.events.pipe(
+    Stream.runForEach((e) => Effect.sync(() => events.push(e)).pipe(Effect.andThen(Queue.offer(arrived, undefined)))),
+    Effect.forkScoped
+  )
   yield* Effect.yieldNow
-  return events
+  const until = (predicate: () => boolean, timeoutMs: number) =>
+    Effect.gen(function*() {
+      while (!predicate()) yield* Queue.take(arrived)
+      return true
+    }).pipe(Effect.timeout(timeoutMs), Effect.orElseSucceed(() => false))
+  return Object.assign(events, { until })
 })
 
 const transitions = (events: ReadonlyArray<Event>, id: string) =>
@@ -41,7 +54,8 @@ const alive = (pid: number): boolean => {
   }
 }
 
-const waitUntil = (predicate: () => boolean, timeoutMs: number) =>
+/** Polls `predicate` (for process deaths, which have no event to wait on) up to `timeoutMs`. */
+const pollUntil = (predicate: () => boolean, timeoutMs: number) =>
   Effect.gen(function*() {
     const start = Date.now()
     while (!predicate()) {
@@ -81,7 +95,7 @@ describe("real processes", () => {
         assert.isAtLeast(next.at - b.at, chosen - 5)
         assert.isAtMost(next.at - b.at, chosen + 150)
       })
-      yield* waitUntil(() => transitions(events, "crash").some((e) => e.to === "CrashLoop"), 1_000)
+      assert.isTrue(yield* events.until(() => transitions(events, "crash").some((e) => e.to === "CrashLoop"), 1_000))
       assert.strictEqual(transitions(events, "crash").filter((e) => e.to === "CrashLoop").length, 1)
       const snapshot = yield* instance.snapshot
       assert.strictEqual(snapshot.lastExit?.code, 1)
@@ -96,7 +110,7 @@ describe("real processes", () => {
         restart: { backoff: { initialMs: 100, factor: 2, maxMs: 1_000, jitter: 0 }, resetAfterReadyMs: 500 }
       }))
       yield* instance.start
-      const found = yield* waitUntil(
+      const found = yield* events.until(
         () => transitions(events, "stable").filter((e) => e.to === "Backoff").length >= 4,
         10_000
       )
@@ -167,7 +181,7 @@ describe("real processes", () => {
       yield* instance.start
       const error = yield* Effect.flip(instance.awaitReady)
       assert.strictEqual(error.phase, "Failed")
-      yield* waitUntil(() => transitions(events, "never").some((e) => e.to === "Failed"), 1_000)
+      assert.isTrue(yield* events.until(() => transitions(events, "never").some((e) => e.to === "Failed"), 1_000))
       const ts = transitions(events, "never")
       const startedAt = ts.find((e) => e.to === "Starting")!.at
       const failedAt = ts.find((e) => e.to === "Failed")!.at
@@ -181,8 +195,9 @@ describe("real processes", () => {
       assert.include(tail, "waiting for a database that never comes")
       assert.strictEqual(s.lastStop?.method, "graceful")
       assert.strictEqual(s.lastExit?.reason, "StartupTimeout")
-      const pid = ts.find((e) => e.to === "Starting" && e.snapshot.pid !== undefined)?.snapshot.pid
-      if (pid !== undefined) assert.isFalse(alive(pid))
+      const started = tail.map((l) => /^run 1 started \(pid (\d+)\)$/.exec(l)).find((m) => m !== null)
+      assert.isDefined(started, "the launch is in the failure's lines")
+      assert.isFalse(alive(Number(started![1])))
     }).pipe(Effect.provide(livePool)))
 
   it.live(
@@ -276,7 +291,7 @@ describe("real processes", () => {
       assert.isTrue(pids.every(alive))
       const killedAt = Date.now()
       host.kill("SIGKILL")
-      const gone = yield* waitUntil(() => !pids.some(alive), 5_000)
+      const gone = yield* pollUntil(() => !pids.some(alive), 5_000)
       const elapsed = Date.now() - killedAt
       assert.isTrue(gone)
       assert.isBelow(elapsed, 2_000)
@@ -393,7 +408,7 @@ describe("real processes", () => {
       const first = yield* instance.awaitReady
       process.kill(first.pid!, "SIGSTOP")
       const frozenAt = Date.now()
-      const restarted = yield* waitUntil(
+      const restarted = yield* events.until(
         () => transitions(events, "frozen").some((e) => e.to === "Ready" && e.runId === 2),
         10_000
       )
