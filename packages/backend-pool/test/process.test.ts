@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup, Readiness } from "@isthmus/backend-pool"
-import { Effect, Exit, Layer, Queue, Redacted, Scope, Stream } from "effect"
+import { Effect, Exit, Layer, Option, Queue, Redacted, Scope, Stream } from "effect"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
@@ -63,6 +63,19 @@ const pollUntil = (predicate: () => boolean, timeoutMs: number) =>
       yield* Effect.sleep(10)
     }
     return true
+  })
+
+/** Ends the port squatters `port-race.mjs` started (their pids are in `marker`, one a line). */
+const killSquatters = (marker: string) =>
+  Effect.sync(() => {
+    if (!NodeFs.existsSync(marker)) return
+    for (const pid of NodeFs.readFileSync(marker, "utf8").trim().split("\n").map(Number)) {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {
+        // already gone (it exits on its own after 30 s)
+      }
+    }
   })
 
 describe("real processes", () => {
@@ -301,7 +314,6 @@ describe("real processes", () => {
     Effect.gen(function*() {
       const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-port-"))
       const marker = NodePath.join(dir, "squatter.pid")
-      const squatter = () => (NodeFs.existsSync(marker) ? Number(NodeFs.readFileSync(marker, "utf8")) : undefined)
       const pool = yield* BackendPool
       const events = yield* recordEvents
       const instance = yield* pool.register(node("racer", "port-race.mjs", [marker], {
@@ -313,10 +325,7 @@ describe("real processes", () => {
       const started = Date.now()
       yield* instance.start
       const ready = yield* instance.awaitReady.pipe(
-        Effect.ensuring(Effect.sync(() => {
-          const pid = squatter()
-          if (pid !== undefined) process.kill(pid, "SIGKILL")
-        }))
+        Effect.ensuring(killSquatters(marker))
       )
       assert.isBelow(Date.now() - started, 3_000)
       const lines = (yield* instance.log.recent).map((l) => l.text)
@@ -331,6 +340,32 @@ describe("real processes", () => {
       assert.strictEqual(ready.lastExit?.reason, "PortInUse")
       assert.strictEqual(ready.lastExit?.code, 1)
       assert.isFalse(transitions(events, "racer").some((e) => e.to === "Backoff"))
+      yield* instance.stop
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("ports lost on every run: 3 retries at once, then the 4th counts as a failure and backs off", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-port-"))
+      const marker = NodePath.join(dir, "squatters")
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(node("unlucky", "port-race.mjs", [marker, "always"], {
+        port: { _tag: "Allocated" },
+        readiness: { check: { _tag: "LogLine", pattern: "listening on (?<port>\\d+)" } },
+        restart: { backoff: { initialMs: 10_000 } }
+      }))
+      yield* instance.start
+      const backoff = yield* instance.changes.pipe(
+        Stream.filter((s) => s.phase === "Backoff"),
+        Stream.runHead,
+        Effect.timeout("10 seconds"),
+        Effect.ensuring(killSquatters(marker))
+      )
+      const s = Option.getOrThrow(backoff)
+      assert.strictEqual(s.runId, BackendInstance.maxPortRetries + 1)
+      assert.strictEqual(s.attempt, 1)
+      assert.strictEqual(s.lastExit?.reason, "PortInUse")
+      assert.include(s.failure?.message, "held by another process 4 times in a row")
       yield* instance.stop
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }).pipe(Effect.provide(livePool)))
