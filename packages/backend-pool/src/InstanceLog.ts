@@ -8,6 +8,9 @@
  * `maxLineBytes` (the rest is counted in `droppedBytes`). So the process that produces the output
  * is never blocked by whoever reads it.
  *
+ * Files get the child's bytes as they came, after the ASCII stamp; `LogLine.text` is their UTF-8
+ * decoding (invalid sequences become U+FFFD there, not in the files).
+ *
  * @module
  */
 import { type Cause, Clock, Effect, Queue, type Scope, Stream } from "effect"

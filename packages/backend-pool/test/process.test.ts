@@ -65,6 +65,14 @@ const pollUntil = (predicate: () => boolean, timeoutMs: number) =>
     return true
   })
 
+/** `port-race.mjs` on an allocated port; a failure spent through the backoff would wait 10 s. */
+const portRacer = (id: string, args: ReadonlyArray<string>) =>
+  node(id, "port-race.mjs", args, {
+    port: { _tag: "Allocated" },
+    readiness: { check: { _tag: "LogLine", pattern: "listening on (?<port>\\d+)" } },
+    restart: { backoff: { initialMs: 10_000 } }
+  })
+
 /** Ends the port squatters `port-race.mjs` started (their pids are in `marker`, one a line). */
 const killSquatters = (marker: string) =>
   Effect.sync(() => {
@@ -316,12 +324,7 @@ describe("real processes", () => {
       const marker = NodePath.join(dir, "squatter.pid")
       const pool = yield* BackendPool
       const events = yield* recordEvents
-      const instance = yield* pool.register(node("racer", "port-race.mjs", [marker], {
-        port: { _tag: "Allocated" },
-        readiness: { check: { _tag: "LogLine", pattern: "listening on (?<port>\\d+)" } },
-        // A lost race spent through the backoff would wait 10 s.
-        restart: { backoff: { initialMs: 10_000 } }
-      }))
+      const instance = yield* pool.register(portRacer("racer", [marker]))
       const started = Date.now()
       yield* instance.start
       const ready = yield* instance.awaitReady.pipe(
@@ -349,11 +352,7 @@ describe("real processes", () => {
       const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-port-"))
       const marker = NodePath.join(dir, "squatters")
       const pool = yield* BackendPool
-      const instance = yield* pool.register(node("unlucky", "port-race.mjs", [marker, "always"], {
-        port: { _tag: "Allocated" },
-        readiness: { check: { _tag: "LogLine", pattern: "listening on (?<port>\\d+)" } },
-        restart: { backoff: { initialMs: 10_000 } }
-      }))
+      const instance = yield* pool.register(portRacer("unlucky", [marker, "always"]))
       yield* instance.start
       const backoff = yield* instance.changes.pipe(
         Stream.filter((s) => s.phase === "Backoff"),

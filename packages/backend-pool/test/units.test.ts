@@ -262,6 +262,19 @@ describe("InstanceLog", () => {
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("files keep the child's bytes as they came; the line's text is their UTF-8 decoding", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const log = yield* InstanceLog.make("raw", logPolicy(dir))
+      log.splitter("stderr", 2).push(Uint8Array.of(0x61, 0xff, 0x62, 0x0d, 0x0a))
+      yield* log.flush
+      assert.strictEqual(log.tail(1)[0]!.text, "a\uFFFDb")
+      const data = NodeFs.readFileSync(NodePath.join(dir, `${BackendSpec.logFileStem("raw")}.log`))
+      assert.deepStrictEqual([...data.subarray(data.length - 4)], [0x61, 0xff, 0x62, 0x0a])
+      assert.match(data.toString("latin1"), /^\d{4}-\d\d-\d\dT[\d:.]+Z stderr #2 a\xffb\n$/)
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   it.effect("a line longer than a whole file is cut to the file size; too much pending is dropped and counted", () =>
     Effect.gen(function*() {
       const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
