@@ -281,6 +281,8 @@ class FileWriter {
       let out: Buffer
       if (count > 0) {
         out = this.take(count)
+      } else if (this.ends[this.endsHead]! - this.head <= cap - this.size) {
+        out = this.take(1) // one line longer than maxWriteBytes, which fits in the file
       } else if (this.size > 0) {
         this.rotate()
         return this.drain()

@@ -275,7 +275,7 @@ describe("InstanceLog", () => {
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }))
 
-  it.effect("a line longer than a whole file is cut to the file size; too much pending is dropped and counted", () =>
+  it.effect("a line longer than a whole file is cut to it, one longer than a write is written whole; too much pending is dropped", () =>
     Effect.gen(function*() {
       const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
       const log = yield* InstanceLog.make("cut", {
@@ -291,6 +291,25 @@ describe("InstanceLog", () => {
       const data = NodeFs.readFileSync(file, "utf8")
       assert.strictEqual(data.length, 1024)
       assert.isTrue(data.endsWith("y\n"))
+      // A line longer than one write (4 MiB) that fits in the file is written whole, once.
+      log.setPolicy({
+        ...logPolicy(dir),
+        maxFileBytes: 16 * 1024 * 1024,
+        maxFiles: 2,
+        maxPendingBytes: 8 * 1024 * 1024
+      })
+      log.append("stdout", 1, "w".repeat(5 * 1024 * 1024))
+      yield* log.flush
+      const whole = NodeFs.readFileSync(file, "utf8")
+      assert.isTrue(whole.endsWith(`${"w".repeat(5 * 1024 * 1024)}\n`))
+      assert.isFalse(whole.endsWith("\n\n"))
+      log.setPolicy({
+        ...logPolicy(dir),
+        maxFileBytes: 1024,
+        maxFiles: 2,
+        maxLineBytes: 8 * 1024,
+        maxPendingBytes: 16 * 1024
+      })
       // 20 lines of 3 KiB at once: about 16 KiB fit in the pending buffer, the rest are dropped.
       for (let i = 0; i < 20; i++) log.append("stdout", 1, "z".repeat(3_000))
       const dropped = (yield* log.stats).droppedFileLines
