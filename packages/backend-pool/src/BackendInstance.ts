@@ -233,6 +233,18 @@ const pump = (stream: Stream.Stream<Uint8Array, unknown>, splitter: InstanceLog.
 const sleepUnlessStopped = (ms: number, stopReq: Deferred.Deferred<void>) =>
   Effect.raceFirst(Effect.as(Effect.sleep(ms), true), Effect.as(Deferred.await(stopReq), false))
 
+/** What to do about an instance that ended up in a phase other than Ready. */
+const notReadyHints: Record<Phase, string> = {
+  Idle: "start it",
+  Starting: "start it",
+  Ready: "",
+  Backoff: "start it",
+  Stopping: "start it again once stopped",
+  Stopped: "it was stopped or exited cleanly; start it again",
+  Failed: "see the failure and its log lines; start it, or change its spec, to try again",
+  CrashLoop: "see the last exit and its log lines; start it, or change its spec, to try again"
+}
+
 const terminal = (phase: Phase) => phase === "Failed" || phase === "CrashLoop" || phase === "Stopped"
 
 const runPreflight = (
@@ -720,7 +732,13 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       Stream.runHead,
       Effect.flatMap((head) => {
         if (Option.isNone(head)) {
-          return Effect.fail(new BackendNotReadyError({ id, phase: "unknown", message: `${id} ended` }))
+          return Effect.fail(
+            new BackendNotReadyError({
+              id,
+              phase: "unknown",
+              message: `${id} was unregistered, or its pool closed, while waiting for Ready`
+            })
+          )
         }
         const s = head.value
         return s.phase === "Ready"
@@ -729,7 +747,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             new BackendNotReadyError({
               id,
               phase: s.phase,
-              message: `${id} is ${s.phase}${s.failure === undefined ? "" : `: ${s.failure.message}`}`
+              message: `${id} is ${s.phase}${s.failure === undefined ? "" : `: ${s.failure.message}`} (${
+                notReadyHints[s.phase]
+              })`
             })
           )
       })

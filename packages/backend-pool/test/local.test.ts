@@ -41,6 +41,8 @@ describe("Local launcher", () => {
       yield* instance.start
       const error = yield* Effect.flip(instance.awaitReady)
       assert.strictEqual(error.phase, "Failed")
+      assert.include(error.message, "missing is Failed: could not start")
+      assert.include(error.message, "start it, or change its spec, to try again")
       const failure = (yield* instance.snapshot).failure
       assert.strictEqual(failure?.reason, "LaunchFailed")
       assert.include(failure?.message, `could not start "/nonexistent/bp-no-such-binary" for missing: NotFound`)
