@@ -30,8 +30,9 @@ const scratch = mkdtempSync(join(tmpdir(), "isthmus-pack-check-"))
 let failures = 0
 try {
   step("building packages")
-  run(process.execPath, [tsc, "-b", "tsconfig.json"], { cwd: root })
+  // tsup first (it empties dist/), then the declarations.
   for (const name of packages) run("pnpm", ["exec", "tsup", "--silent"], { cwd: join(root, "packages", name) })
+  run(process.execPath, [tsc, "-b", "tsconfig.json"], { cwd: root })
 
   step("packing")
   const tarballs = new Map<string, string>()

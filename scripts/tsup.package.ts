@@ -31,7 +31,9 @@ export const packageConfig = (
     sourcemap: true,
     splitting: true,
     treeshake: true,
-    clean: false,
+    // Each build starts from an empty dist/ (so nothing stale is packed); `tsc -b` runs after it
+    // and writes the declarations again (its build info lives in dist/ too, so it knows to).
+    clean: true,
     target: "node22",
     platform: "neutral",
     external: [/^effect/, /^@effect\//, /^@isthmus\//, "semver"]

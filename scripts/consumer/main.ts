@@ -6,9 +6,10 @@ import { FakeLauncher } from "@isthmus/backend-pool/testing"
 import { BootstrapEnvelope, Dialect, Framing } from "@isthmus/rpc-protocol"
 import { readBootstrap } from "@isthmus/rpc-protocol/node"
 import { Wsl, Wslenv } from "@isthmus/wsl"
-import { fakeWslExecutable } from "@isthmus/wsl/testing"
+import { fakeWslEnv, fakeWslExecutable } from "@isthmus/wsl/testing"
 import * as WslPath from "@isthmus/wsl/WslPath"
 import { Effect, Result, Schema } from "effect"
+import { execFileSync } from "node:child_process"
 
 const linux = WslPath.toLinux("C:\\Users\\me\\project", { distro: "Ubuntu" })
 if (!Result.isSuccess(linux) || linux.success !== "/mnt/c/Users/me/project") throw new Error("WslPath.toLinux")
@@ -30,4 +31,9 @@ const checks: ReadonlyArray<unknown> = [
   formatReady({ url: "http://127.0.0.1:1" })
 ]
 if (spec.id !== "native" || checks.some((value) => value === undefined)) throw new Error("missing export")
+// The packed fake-wsl runs from the installed package like wsl.exe: UTF-16LE distro names.
+const listed = execFileSync(fakeWslExecutable, ["--list", "--quiet"], {
+  env: { ...process.env, ...fakeWslEnv({ distros: [{ name: "Ubuntu-24.04", default: true }] }) }
+}).toString("utf16le")
+if (!listed.includes("Ubuntu-24.04")) throw new Error(`fake-wsl from the tarball printed ${JSON.stringify(listed)}`)
 console.log("consumer ok")

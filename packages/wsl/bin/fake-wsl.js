@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // fake-wsl: behaves like wsl.exe on Linux for process-level tests (see @isthmus/wsl/testing).
-// Installed from npm (no src/) it runs the built JavaScript. In the repository it runs the
+// Installed from npm (under node_modules, where Node refuses to strip types) it runs the built
+// JavaScript. In the repository it runs the
 // TypeScript sources with Node's type stripping, unless the build is at least as new as every
 // source file: then the build, which starts about 100 ms faster (tests spawn fake-wsl often).
 import { existsSync, readdirSync, statSync } from "node:fs"
@@ -26,7 +27,7 @@ const builtIsCurrent = () => {
 }
 
 const load = async () => {
-  if (!existsSync(source)) return import(built.href)
+  if (!existsSync(source) || fileURLToPath(import.meta.url).includes("/node_modules/")) return import(built.href)
   if (builtIsCurrent()) {
     try {
       return await import(built.href)
