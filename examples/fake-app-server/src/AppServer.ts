@@ -29,7 +29,7 @@ export interface AppServerOptions {
   readonly write: (text: string) => void
   /** Diagnostics (stderr for the stdio transport); never the protocol stream. */
   readonly log?: ((text: string) => void) | undefined
-  /** Pause between streamed deltas, in ms (default 15), so streaming is visible. */
+  /** Pause between streamed deltas, in ms (default 15), so streaming is visible; 0 streams at once. */
   readonly deltaDelayMs?: number | undefined
   /** `codexHome` reported by `initialize`. */
   readonly codexHome?: string | undefined
@@ -66,6 +66,9 @@ const fractionalId = (raw: string): boolean => /"id"\s*:\s*-?\d+(?:\.\d*|[eE])/.
 
 /** A valid HTTP header value: visible ASCII, space and tab (RFC 9110 field-value, no obs-text). */
 const isHeaderValue = (s: string): boolean => /^[\t\x20-\x7e]*$/.test(s) && s.trim() === s
+
+const seconds = () => Math.floor(Date.now() / 1000)
+const turnView = (id: string, status: string) => ({ id, status, items: [], error: null })
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -109,7 +112,6 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
     return { id, answer }
   }
 
-  const seconds = () => Math.floor(Date.now() / 1000)
   const threadView = (t: Thread) => ({
     id: t.id,
     preview: t.preview,
@@ -117,7 +119,6 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
     createdAt: t.createdAt,
     updatedAt: t.updatedAt
   })
-  const turnView = (id: string, status: string) => ({ id, status, items: [], error: null })
 
   const threadOf = (params: Record<string, unknown>): Thread | string => {
     const threadId = params["threadId"]
@@ -185,7 +186,7 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
       const full = `You said: ${text}.${outcome}`
       for (const delta of replyDeltas(full)) {
         if (stopped()) break
-        await sleep(deltaDelayMs)
+        if (deltaDelayMs > 0) await sleep(deltaDelayMs)
         if (stopped()) break
         agent.text += delta
         notify("item/agentMessage/delta", { threadId, turnId, itemId: agent.id, delta })
@@ -216,7 +217,7 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
       notify("thread/started", { thread: threadView(thread) })
     },
     "thread/list": (id) => {
-      const data = [...threads.values()].reverse().map(threadView)
+      const data = [...threads.values()].toReversed().map(threadView)
       reply(id, { data, nextCursor: null })
     },
     "thread/read": (id, params) => {
@@ -287,7 +288,9 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
     }
     if (!initialized) return fail(id, "Not initialized")
     const handler = handlers[method]
-    if (handler === undefined) return fail(id, `Invalid request: unknown variant \`${method}\`, expected one of ${known}`)
+    if (handler === undefined) {
+      return fail(id, `Invalid request: unknown variant \`${method}\`, expected one of ${known}`)
+    }
     handler(id, p)
   }
 
@@ -315,9 +318,11 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
       const waiting = awaitingAnswer.get(id as Id)
       if (waiting === undefined) return log(`answer to unknown server request ${String(id)}`)
       awaitingAnswer.delete(id as Id)
-      return waiting(Object.prototype.hasOwnProperty.call(value, "result") ? { result: value["result"] } : {
-        error: value["error"]
-      })
+      return waiting(
+        Object.prototype.hasOwnProperty.call(value, "result") ? { result: value["result"] } : {
+          error: value["error"]
+        }
+      )
     }
     log("dropped a message that is not a request, notification or response")
   }

@@ -6,7 +6,6 @@
  * Options: `--delta-delay-ms N` (pause between streamed deltas, default 15);
  * `--listen stdio://` is accepted for command-line compatibility with codex.
  */
-import * as readline from "node:readline"
 import { makeAppServer } from "./AppServer.ts"
 
 const args = process.argv.slice(2)
@@ -27,12 +26,27 @@ const server = makeAppServer({
   deltaDelayMs: Number.isFinite(delay) && delay >= 0 ? delay : 15
 })
 
-// tokio `lines()`: CR stripped, no length limit (protocols.md §2).
-const lines = readline.createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
-lines.on("line", (line) => {
+// tokio `lines()`: split on LF, CR stripped, no length limit (protocols.md §2). Chunks are kept
+// as buffers until a newline arrives (node:readline rescans long lines and took seconds per MB).
+let pending: Array<Buffer> = []
+const onLine = (bytes: Buffer) => {
+  const line = bytes.toString("utf8").replace(/\r$/, "")
   if (line.trim().length > 0) server.receive(line)
+}
+process.stdin.on("data", (chunk: Buffer) => {
+  let start = 0
+  let nl = chunk.indexOf(10)
+  while (nl !== -1) {
+    pending.push(chunk.subarray(start, nl))
+    onLine(pending.length === 1 ? pending[0]! : Buffer.concat(pending))
+    pending = []
+    start = nl + 1
+    nl = chunk.indexOf(10, start)
+  }
+  if (start < chunk.length) pending.push(chunk.subarray(start))
 })
-lines.on("close", () => {
+process.stdin.on("end", () => {
+  if (pending.length > 0) onLine(Buffer.concat(pending))
   server.close()
   process.stderr.write("fake-app-server: stdin closed, exiting\n")
   process.stdout.write("", () => process.exit(0))

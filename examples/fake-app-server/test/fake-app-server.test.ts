@@ -57,7 +57,8 @@ const start = (): Proc => {
   }
 }
 
-const init = `{"method":"initialize","id":0,"params":{"clientInfo":{"name":"my_app","title":"My App","version":"1.0.0"}}}`
+const init =
+  `{"method":"initialize","id":0,"params":{"clientInfo":{"name":"my_app","title":"My App","version":"1.0.0"}}}`
 
 describe("fake-app-server (stdio)", () => {
   it("follows the handshake vectors: Not initialized, initialize, Already initialized, unknown variant", async () => {
@@ -99,9 +100,11 @@ describe("fake-app-server (stdio)", () => {
     await p.next()
     p.send(`{"id":1,"method":"thread/start","params":{}}`)
     const started = await p.next()
-    const threadId = ((started["result"] as { thread: { id: string } }).thread).id
+    const threadId = (started["result"] as { thread: { id: string } }).thread.id
     expect(await p.next()).toMatchObject({ method: "thread/started", params: { thread: { id: threadId } } })
-    p.send(JSON.stringify({ id: 2, method: "turn/start", params: { threadId, input: [{ type: "text", text: "run ls" }] } }))
+    p.send(
+      JSON.stringify({ id: 2, method: "turn/start", params: { threadId, input: [{ type: "text", text: "run ls" }] } })
+    )
     expect(await p.next()).toMatchObject({ id: 2, result: { turn: { status: "inProgress" } } })
     const beforeApproval = await p.until((m) => m["method"] === "item/commandExecution/requestApproval")
     const approval = beforeApproval.at(-1)!
