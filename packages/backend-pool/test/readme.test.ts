@@ -59,6 +59,7 @@ const poolLayer = (host?: WslHost.WslHostOptions) =>
 const supervise = (server: string, token: string, initial: Settings) =>
   Effect.gen(function*() {
     const pool = yield* BackendPool
+    // Started at once (not lazily), so it is subscribed before `follow` starts anything.
     yield* pool.events.pipe(
       Stream.runForEach((event) =>
         event._tag === "Transition"
@@ -67,7 +68,7 @@ const supervise = (server: string, token: string, initial: Settings) =>
           )
           : Effect.void
       ),
-      Effect.forkScoped
+      Effect.forkScoped({ startImmediately: true })
     )
     const settings = yield* SubscriptionRef.make(initial)
     yield* pool.follow(settings, desiredBackends(server, token)) // until the scope closes
