@@ -8,7 +8,7 @@ import { Effect, Layer, Queue, Redacted, Stream, SubscriptionRef } from "effect"
 import { fixture } from "./helpers.ts"
 // --- README example starts here ---
 import { BackendPool, type BackendSpec, WslLauncher } from "@isthmus/backend-pool"
-import { Wsl, type WslHost } from "@isthmus/wsl"
+import { Wsl, type WslHost } from "@isthmus/wsl/node"
 
 /** What the user can change in the app's settings. */
 interface Settings {
