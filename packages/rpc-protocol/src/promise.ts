@@ -172,6 +172,8 @@ const socketFor = (url: string, options: ConnectOptions<MethodTable>) => {
   return undefined
 }
 
+const timeoutOf = (call?: CallOptions) => call?.timeoutMs === undefined ? {} : { timeout: call.timeoutMs }
+
 const toHandler = (handler: (params: unknown) => unknown): RpcPeer.RequestHandler => (params) =>
   Effect.tryPromise({
     try: async () => await handler(params),
@@ -236,11 +238,11 @@ export const connect = async <M extends MethodTable = MethodTable>(
     )
   const peer = await runtime.runPromise(
     Effect.gen(function*() {
-      const peer = yield* RpcPeer.make(peerOptions)
+      const made = yield* RpcPeer.make(peerOptions)
       // One subscription made before `connect` resolves feeds every `on` listener.
-      const all = yield* peer.subscribe
+      const all = yield* made.subscribe
       yield* Effect.forkScoped(Stream.runForEach(all, dispatch), { startImmediately: true })
-      return peer
+      return made
     }).pipe(Scope.provide(runtime.scope))
   )
   const ready = await runtime.runPromiseExit(peer.awaitReady)
@@ -249,7 +251,6 @@ export const connect = async <M extends MethodTable = MethodTable>(
     throw Cause.squash(ready.cause)
   }
 
-  const timeoutOf = (options?: CallOptions) => options?.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }
   let closing: Promise<void> | undefined
   // After close() the runtime is gone: answer as a closed RpcPeer would.
   const run = <A, E>(method: string, effect: Effect.Effect<A, E>): Promise<A> =>
@@ -263,8 +264,8 @@ export const connect = async <M extends MethodTable = MethodTable>(
         })
       )
   return {
-    call: (method, params, options) => run(method, peer.call(method, params, timeoutOf(options))),
-    request: (method, params, options) => run(method, peer.request(method, params, timeoutOf(options))),
+    call: (method, params, call) => run(method, peer.call(method, params, timeoutOf(call))),
+    request: (method, params, call) => run(method, peer.request(method, params, timeoutOf(call))),
     notify: (method, params) => run(method, peer.notify(method, params)),
     on: (method, listener) => {
       const set = listeners.get(method) ?? new Set()

@@ -4,11 +4,11 @@
  * socket (`node:net`, NDJSON, `auth` first), not our RpcServer, so the facade is checked against
  * an independent implementation of the wire format.
  */
+import { connect, type Peer } from "@isthmus/rpc-protocol/promise"
 import { once } from "node:events"
 import { readFileSync } from "node:fs"
 import * as net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
-import { connect, type Peer } from "../src/promise.ts"
 
 interface Wire {
   readonly id?: number
@@ -77,7 +77,7 @@ const startDaemon = async (token: string) => {
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup()
 })
 
 const setup = async (options: { readonly handlers?: { readonly [m: string]: (p: unknown) => unknown } } = {}) => {
