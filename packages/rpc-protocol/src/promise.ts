@@ -114,8 +114,10 @@ export interface Peer<M extends MethodTable = MethodTable> {
   /** Sends a notification. */
   notify(method: string, params?: unknown): Promise<void>
   /**
-   * Calls `listener` for each notification of `method` (`"*"`: every notification) from now on.
-   * Returns a function that removes it. A listener that throws is logged and kept.
+   * Calls `listener` for each notification of `method` (`"*"`: every notification) from now on,
+   * as it is read and in wire order: a notification sent before a reply has reached the listeners
+   * when that call resolves. Returns a function that removes it. A listener that throws is logged
+   * and kept.
    */
   on(method: string, listener: (params: unknown, notification: Message.Notification) => void): () => void
   /**
@@ -211,20 +213,6 @@ export const connect = async <M extends MethodTable = MethodTable>(
   const handlers = Object.fromEntries(
     Object.entries(options.handlers ?? {}).map(([method, handler]) => [method, toHandler(handler)])
   )
-  const peerOptions: RpcPeer.RpcPeerOptions<M> = {
-    connect: target.socket,
-    dialect,
-    framing: pickFraming(options.framing, target.scheme),
-    methods: options.methods,
-    idempotent: options.idempotent,
-    reconnect: options.reconnect,
-    handlers,
-    handshake: steps.length === 0 ? undefined : Handshake.sequence(...steps),
-    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs })
-  }
-
-  // The runtime owns the peer: its scope is the peer's, so disposing it closes the connection.
-  const runtime = ManagedRuntime.make(Layer.empty)
   const listeners = new Map<string, Set<(params: unknown, notification: Message.Notification) => void>>()
   const dispatch = (notification: Message.Notification) =>
     Effect.forEach(
@@ -236,15 +224,24 @@ export const connect = async <M extends MethodTable = MethodTable>(
           )),
       { discard: true }
     )
-  const peer = await runtime.runPromise(
-    Effect.gen(function*() {
-      const made = yield* RpcPeer.make(peerOptions)
-      // One subscription made before `connect` resolves feeds every `on` listener.
-      const all = yield* made.subscribe
-      yield* Effect.forkScoped(Stream.runForEach(all, dispatch), { startImmediately: true })
-      return made
-    }).pipe(Scope.provide(runtime.scope))
-  )
+  const peerOptions: RpcPeer.RpcPeerOptions<M> = {
+    connect: target.socket,
+    dialect,
+    framing: pickFraming(options.framing, target.scheme),
+    methods: options.methods,
+    idempotent: options.idempotent,
+    reconnect: options.reconnect,
+    handlers,
+    handshake: steps.length === 0 ? undefined : Handshake.sequence(...steps),
+    // Listeners run as each notification is read, in wire order: one that arrived before a reply
+    // has been seen by the listeners when that call resolves.
+    onNotification: dispatch,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs })
+  }
+
+  // The runtime owns the peer: its scope is the peer's, so disposing it closes the connection.
+  const runtime = ManagedRuntime.make(Layer.empty)
+  const peer = await runtime.runPromise(RpcPeer.make(peerOptions).pipe(Scope.provide(runtime.scope)))
   const ready = await runtime.runPromiseExit(peer.awaitReady)
   if (Exit.isFailure(ready)) {
     await runtime.dispose()
