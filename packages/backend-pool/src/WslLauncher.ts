@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { DistroName, Wsl, WslCommand, Wslenv, WslHost } from "@isthmus/wsl"
+import { DistroName, WslCommand, Wslenv } from "@isthmus/wsl"
+import { Wsl, WslHost } from "@isthmus/wsl/node"
 import { Clock, Effect, type Layer, Redacted, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import { PreflightError, type ResolvedStop } from "./BackendSpec.ts"
@@ -112,6 +113,8 @@ export const classify = (error: WslFailure, transportRetries = 12): PreflightErr
     case "InvalidDistroNameError":
     case "WslUnavailableError":
     case "WslArgumentError":
+    case "WslUnreachableError":
+    case "WslUnsupportedError":
       return new PreflightError({ message: error.message, failureClass: "fatal" })
     case "WslExeError":
       return error.errorCode === "Wsl/Service/WSL_E_DISTRO_NOT_FOUND"

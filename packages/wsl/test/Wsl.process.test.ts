@@ -1,6 +1,6 @@
 // The Wsl service on the real Node process layer (WslHost.layer), against the fake-wsl executable.
 import { assert, describe, it } from "@effect/vitest"
-import { Wsl } from "@isthmus/wsl"
+import { Wsl } from "@isthmus/wsl/node"
 import { type FakeWslConfig, fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, Layer, Option } from "effect"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
@@ -44,7 +44,9 @@ contract({
       return { args: call.argv, wslenv: call.wslenv ?? undefined }
     })
   ),
-  it: it.live
+  it: it.live,
+  // Generous (10x a loaded run's ~20 s for the longest test): fake-wsl is one Node start per call.
+  timeout: 240_000
 })
 
 const alive = (pid: number): boolean => {
