@@ -360,7 +360,7 @@ describe("RpcBridge over a real fake app-server (stdio) and loopback TCP clients
   )
 })
 
-const untilDone = (events: Stream.Stream<{ method: string; params: unknown }>) =>
+const untilDone = <E>(events: Stream.Stream<{ readonly method: string; readonly params: unknown }, E>) =>
   events.pipe(
     Stream.filter((n) => n.method.startsWith("turn/") || n.method.startsWith("item/")),
     Stream.takeUntil((n) => n.method === "turn/completed"),
