@@ -6,17 +6,13 @@ import { describe, expect, it } from "vitest"
 const root = fileURLToPath(new URL("..", import.meta.url))
 
 /**
- * Modules that must run in a browser or a Tauri webview: the pure modules of @isthmus/wsl and
- * the core entry of @isthmus/rpc-protocol. Each is bundled for the browser platform, following
- * every import (including into `effect`), and the bundle fails if any path reaches a Node built-in.
+ * Entries that must run in a browser or a Tauri webview: the root entries of @isthmus/wsl and
+ * @isthmus/rpc-protocol (their Node services live under `/node`). Each whole entry is bundled
+ * for the browser platform, following every import (including into `effect`), and the bundle
+ * fails if any path reaches a Node built-in.
  */
 export const browserEntries = [
-  "packages/wsl/src/WslPath.ts",
-  "packages/wsl/src/DistroName.ts",
-  "packages/wsl/src/DistroList.ts",
-  "packages/wsl/src/Wslenv.ts",
-  "packages/wsl/src/WslCommand.ts",
-  "packages/wsl/src/Networking.ts",
+  "packages/wsl/src/index.ts",
   "packages/rpc-protocol/src/index.ts"
 ]
 

@@ -11,7 +11,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { BackendPool, type BackendSpec, WslLauncher } from "@isthmus/backend-pool"
-import { Wsl } from "@isthmus/wsl"
+import { Wsl } from "@isthmus/wsl/node"
 import { Effect, Exit, Layer, ManagedRuntime, Schema, SubscriptionRef } from "effect"
 import { app, BrowserWindow, ipcMain } from "electron"
 import { randomBytes } from "node:crypto"

@@ -5,7 +5,7 @@
  * orchestrator labels it simulated.
  */
 import { type Launcher, WslLauncher } from "@isthmus/backend-pool"
-import { Wsl } from "@isthmus/wsl"
+import { Wsl } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, type Layer } from "effect"
 import type { ChildProcessSpawner } from "effect/process"

@@ -2,7 +2,8 @@
  * `wsl doctor`: what a desktop host needs to know about WSL, as a report. Built on `@isthmus/wsl`:
  * the `Wsl` service on the Windows side, `WslEnvironment` inside a distro.
  */
-import { Wsl, WslEnvironment } from "@isthmus/wsl"
+import type { WslError } from "@isthmus/wsl"
+import { Wsl, WslEnvironment } from "@isthmus/wsl/node"
 import { Effect, Option } from "effect"
 
 export interface DoctorOptions {
@@ -15,7 +16,9 @@ export interface DoctorOptions {
 const yesNo = (b: boolean) => (b ? "yes" : "no")
 
 /** The Windows-side report: distros, default, versions, networking, the address a UI should use, preflight. */
-export const windowsReport = (options: DoctorOptions) =>
+export const windowsReport = (
+  options: DoctorOptions
+): Effect.Effect<ReadonlyArray<string>, WslError.WslError, Wsl.Wsl> =>
   Effect.gen(function*() {
     const wsl = yield* Wsl.Wsl
     const lines: Array<string> = []

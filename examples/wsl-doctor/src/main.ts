@@ -8,7 +8,7 @@
  *   --tool <name>               a tool the backend needs (repeatable; default: git)
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Wsl, WslEnvironment } from "@isthmus/wsl"
+import { Wsl, WslEnvironment } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Console, Effect } from "effect"
 import { parseArgs } from "node:util"

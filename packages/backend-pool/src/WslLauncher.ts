@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { DistroName, Wsl, WslCommand, Wslenv, WslHost } from "@isthmus/wsl"
+import { DistroName, WslCommand, Wslenv } from "@isthmus/wsl"
+import { Wsl, WslHost } from "@isthmus/wsl/node"
 import { Clock, Effect, type Layer, Redacted, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import { PreflightError, type ResolvedStop } from "./BackendSpec.ts"

@@ -8,7 +8,7 @@ import { Effect, Layer, Queue, Redacted, Stream, SubscriptionRef } from "effect"
 import { fixture } from "./helpers.ts"
 // --- README example starts here ---
 import { BackendPool, type BackendSpec, WslLauncher } from "@isthmus/backend-pool"
-import { Wsl, type WslHost } from "@isthmus/wsl"
+import { Wsl, type WslHost } from "@isthmus/wsl/node"
 
 /** What the user can change in the app's settings. */
 interface Settings {
@@ -59,6 +59,7 @@ const poolLayer = (host?: WslHost.WslHostOptions) =>
 const supervise = (server: string, token: string, initial: Settings) =>
   Effect.gen(function*() {
     const pool = yield* BackendPool
+    // Started at once (not lazily), so it is subscribed before `follow` starts anything.
     yield* pool.events.pipe(
       Stream.runForEach((event) =>
         event._tag === "Transition"
@@ -67,7 +68,7 @@ const supervise = (server: string, token: string, initial: Settings) =>
           )
           : Effect.void
       ),
-      Effect.forkScoped
+      Effect.forkScoped({ startImmediately: true })
     )
     const settings = yield* SubscriptionRef.make(initial)
     yield* pool.follow(settings, desiredBackends(server, token)) // until the scope closes

@@ -28,8 +28,8 @@ export {
  * @example
  * ```ts
  * import { Schema } from "effect"
- * import { DistroName } from "@isthmus/wsl/DistroName"
- * const name = Schema.decodeUnknownSync(DistroName)("Ubuntu-24.04")
+ * import { DistroName } from "@isthmus/wsl"
+ * const name = Schema.decodeUnknownSync(DistroName.DistroName)("Ubuntu-24.04")
  * ```
  */
 export const DistroName = Schema.String.pipe(

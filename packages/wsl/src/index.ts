@@ -1,21 +1,18 @@
 /**
- * @isthmus/wsl — WSL interrogation as Effect services: faithful paths, distros, exec,
- * addresses, networking mode, WSLENV and preflight.
+ * `@isthmus/wsl` — WSL facts as data: paths converted like `wslpath`, distro names, `wsl.exe`
+ * output decoded and parsed, `WSLENV`, `wsl.exe` command lines, networking rules and the typed
+ * errors of the services.
  *
- * Pure modules (browser-safe): `WslPath`, `DistroName`, `DistroList`, `Wslenv`, `WslCommand`,
- * `Networking`. Node services: `Wsl` (Windows side, through `wsl.exe`), `WslHost` (what `Wsl`
- * runs on) and `WslEnvironment` (inside a distro).
+ * This entry is **browser-safe**: every module here is pure (no Node built-ins, no processes), so
+ * a renderer, a Tauri webview or a browser bundle can import it. The Node services — `Wsl` (the
+ * Windows side, through `wsl.exe`), `WslHost` (what `Wsl` runs on), `WslEnvironment` (inside a
+ * distro) and `Preflight` — are in `@isthmus/wsl/node`; the fakes are in `@isthmus/wsl/testing`.
  * @module
  */
 export * as DistroList from "./DistroList.ts"
 export * as DistroName from "./DistroName.ts"
 export * as Networking from "./Networking.ts"
-export * as Preflight from "./Preflight.ts"
-export * as Wsl from "./Wsl.ts"
 export * as WslCommand from "./WslCommand.ts"
 export * as Wslenv from "./Wslenv.ts"
-export * as WslEnvironment from "./WslEnvironment.ts"
 export * as WslError from "./WslError.ts"
-export * as WslHost from "./WslHost.ts"
 export * as WslPath from "./WslPath.ts"
-export * as WslProbes from "./WslProbes.ts"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as DistroList from "@isthmus/wsl/DistroList"
+import { DistroList } from "@isthmus/wsl"
 import { Option } from "effect"
 
 // Bytes built by hand from the format in wsl.md §2 (independent of DistroList.encode).

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as DistroName from "@isthmus/wsl/DistroName"
+import { DistroName } from "@isthmus/wsl"
 import { Result, Schema } from "effect"
 import * as fc from "fast-check"
 

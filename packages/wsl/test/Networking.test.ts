@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Networking, Preflight } from "@isthmus/wsl"
+import { Networking } from "@isthmus/wsl"
+import { Preflight } from "@isthmus/wsl/node"
 import { Option } from "effect"
 
 describe("Networking", () => {

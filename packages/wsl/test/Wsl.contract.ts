@@ -2,7 +2,8 @@
 // (Wsl.fake.test.ts) and, through the real Node process layer, against fake-wsl
 // (Wsl.process.test.ts).
 import { assert, describe, type it } from "@effect/vitest"
-import { Wsl, WslError } from "@isthmus/wsl"
+import { WslError } from "@isthmus/wsl"
+import { Wsl } from "@isthmus/wsl/node"
 import type { FakeWslConfig } from "@isthmus/wsl/testing"
 import { Effect, type Layer, Option } from "effect"
 import * as fixtures from "./fixtures.ts"

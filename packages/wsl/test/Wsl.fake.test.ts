@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { DistroList, Wsl, WslHost } from "@isthmus/wsl"
+import { DistroList } from "@isthmus/wsl"
+import { Wsl, WslHost } from "@isthmus/wsl/node"
 import { FakeWslHost } from "@isthmus/wsl/testing"
 import { Effect, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"

@@ -1,6 +1,6 @@
 // The Wsl service on the real Node process layer (WslHost.layer), against the fake-wsl executable.
 import { assert, describe, it } from "@effect/vitest"
-import { Wsl } from "@isthmus/wsl"
+import { Wsl } from "@isthmus/wsl/node"
 import { type FakeWslConfig, fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, Layer, Option } from "effect"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"

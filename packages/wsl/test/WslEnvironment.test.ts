@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { WslEnvironment } from "@isthmus/wsl"
+import { WslEnvironment } from "@isthmus/wsl/node"
 import { Effect, Option } from "effect"
 
 const none: WslEnvironment.Facts = {

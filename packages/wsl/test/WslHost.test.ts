@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { WslHost } from "@isthmus/wsl"
+import { WslHost } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Duration, Effect } from "effect"
 import { tag } from "./fixtures.ts"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as WslPath from "@isthmus/wsl/WslPath"
+import { WslPath } from "@isthmus/wsl"
 import { Option, Result } from "effect"
 import * as fc from "fast-check"
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Wslenv from "@isthmus/wsl/Wslenv"
+import { Wslenv } from "@isthmus/wsl"
 import * as fc from "fast-check"
 
 const ctx = { distro: "Ubuntu" }

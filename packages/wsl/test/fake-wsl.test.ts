@@ -1,6 +1,6 @@
 // The fake-wsl executable on its own: what another package's test sees when it spawns it.
 import { assert, describe, it } from "@effect/vitest"
-import { Wsl } from "@isthmus/wsl"
+import { Wsl } from "@isthmus/wsl/node"
 import { type FakeWslConfig, fakeWslEnv, fakeWslExecutable } from "@isthmus/wsl/testing"
 import { Effect, Option } from "effect"
 import { spawn } from "node:child_process"

@@ -2,8 +2,9 @@
 // README.md's ```ts blocks (except imports, comments and top-level runPromise calls that need
 // Windows) appears in this file, so the two cannot drift apart.
 import { assert, describe, it } from "@effect/vitest"
-import { WslEnvironment, WslPath } from "@isthmus/wsl"
-import { Wsl } from "@isthmus/wsl"
+import { WslPath } from "@isthmus/wsl"
+import { WslEnvironment } from "@isthmus/wsl/node"
+import { Wsl } from "@isthmus/wsl/node"
 import { FakeWslHost } from "@isthmus/wsl/testing"
 import { fakeWslEnv, fakeWslExecutable, fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, Option, Result } from "effect"

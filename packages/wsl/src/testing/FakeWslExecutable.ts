@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { WslHostOptions } from "../WslHost.ts"
+import type { WslHostOptions } from "../node/WslHost.ts"
 import type { FakeWslConfig } from "./FakeWslModel.ts"
 
 /** Environment variable naming the JSON configuration file `fake-wsl` reads. */

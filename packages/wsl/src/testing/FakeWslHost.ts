@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Wsl } from "@isthmus/wsl"
+ * import { Wsl } from "@isthmus/wsl/node"
  * import { FakeWslHost } from "@isthmus/wsl/testing"
  *
  * const layer = FakeWslHost.layer({ distros: [{ name: "Ubuntu", state: "Running", default: true }] })
@@ -23,10 +23,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as DistroList from "../DistroList.ts"
-import * as Wsl from "../Wsl.ts"
+import * as Wsl from "../node/Wsl.ts"
+import * as WslHost from "../node/WslHost.ts"
 import * as Wslenv from "../Wslenv.ts"
 import { WslUnavailableError } from "../WslError.ts"
-import * as WslHost from "../WslHost.ts"
 import * as Model from "./FakeWslModel.ts"
 
 /** What a fake Linux program sees. */

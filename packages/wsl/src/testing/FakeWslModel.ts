@@ -11,7 +11,7 @@ import type * as DistroList from "../DistroList.ts"
 import * as Format from "../internal/distroFormat.ts"
 import * as DistroName from "../internal/distroNameRule.ts"
 import * as WslPath from "../internal/pathCore.ts"
-import { probeMarkers } from "../WslProbes.ts"
+import { probeMarkers } from "../node/WslProbes.ts"
 
 /** A network interface inside a distro. */
 export interface FakeInterface {

@@ -17,8 +17,8 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as Stream from "effect/Stream"
 import { existsSync, readFileSync } from "node:fs"
 import * as os from "node:os"
-import * as Ini from "./internal/ini.ts"
-import * as Networking from "./Networking.ts"
+import * as Ini from "../internal/ini.ts"
+import * as Networking from "../Networking.ts"
 
 /** What the detection looks at. Every field is optional evidence. */
 export interface Facts {

@@ -16,12 +16,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import * as DistroList from "./DistroList.ts"
-import type * as DistroName from "./DistroName.ts"
-import * as Networking from "./Networking.ts"
-import * as Preflight from "./Preflight.ts"
-import * as WslCommand from "./WslCommand.ts"
-import * as Wslenv from "./Wslenv.ts"
+import * as DistroList from "../DistroList.ts"
+import type * as DistroName from "../DistroName.ts"
+import * as Networking from "../Networking.ts"
+import * as WslCommand from "../WslCommand.ts"
+import * as Wslenv from "../Wslenv.ts"
 import {
   type InvalidDistroNameError,
   WslArgumentError,
@@ -29,11 +28,12 @@ import {
   type WslError,
   WslExeError,
   WslParseError
-} from "./WslError.ts"
+} from "../WslError.ts"
+import * as Preflight from "./Preflight.ts"
 import * as WslHost from "./WslHost.ts"
 import { addressScript, homeScript } from "./WslProbes.ts"
 
-export type { DistroAddress, NetworkingModeReport, ReachableHost } from "./Networking.ts"
+export type { DistroAddress, NetworkingModeReport, ReachableHost } from "../Networking.ts"
 export type { PreflightReport, PreflightRequirements } from "./Preflight.ts"
 
 /** Options of {@link WslShape.exec}. */

@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { networkInterfaces } from "node:os"
-import { WslSpawnError, WslTimeoutError, WslUnavailableError } from "./WslError.ts"
+import { WslSpawnError, WslTimeoutError, WslUnavailableError } from "../WslError.ts"
 
 /** One run of `wsl.exe`. */
 export interface RunRequest {
