@@ -19,13 +19,19 @@ export interface Backend {
     never
   >
   readonly it: typeof it.effect
+  /**
+   * Per-test timeout. Every wsl.exe call of the process backend is a Node start, a few hundred ms
+   * quiet and seconds on a loaded 2-core machine; a test makes up to ~20 calls.
+   */
+  readonly timeout?: number | undefined
 }
 
 const use = <A, E>(f: (wsl: Wsl.WslShape) => Effect.Effect<A, E>): Effect.Effect<A, E, Wsl.Wsl> => Wsl.Wsl.use(f)
 
 export const contract = (backend: Backend) =>
   describe(`Wsl contract: ${backend.name}`, () => {
-    const test = backend.it
+    const test = (name: string, self: () => Effect.Effect<unknown, unknown, never>) =>
+      backend.it(name, self, backend.timeout)
     const main = backend.layer(fixtures.config, { env: { WSLENV: fixtures.userWslenv, API_TOKEN: "t0ps3cret" } })
 
     test("isAvailable, listDistros (all states), defaultDistro, status, version", () =>
@@ -228,6 +234,41 @@ export const contract = (backend: Backend) =>
         const wsl1 = yield* use((w) => w.reachableHost("legacy-wsl1"))
         assert.strictEqual(wsl1.host, "127.0.0.1")
       }).pipe(Effect.provide(main)))
+
+    test("reachableHost(distro, bind): the relay, localhostForwarding=false from .wslconfig, mode none", () =>
+      Effect.gen(function*() {
+        const relay = yield* use((w) => w.reachableHost("Ubuntu-24.04", "127.0.0.1")).pipe(Effect.provide(main))
+        assert.deepStrictEqual([relay.host, relay.route, relay.delayed], ["127.0.0.1", "localhostRelay", true])
+        const dual = yield* use((w) => w.reachableHost("Ubuntu-24.04", "::")).pipe(Effect.provide(main))
+        assert.deepStrictEqual([dual.host, dual.alternatives.map((a) => a.host)], ["::1", ["172.20.1.5"]])
+        const noForwarding = backend.layer(fixtures.noForwarding)
+        const loopback = yield* use((w) => w.reachableHost("Ubuntu", "127.0.0.1")).pipe(
+          Effect.provide(noForwarding),
+          Effect.flip
+        )
+        assert.strictEqual(tag(loopback), "WslUnreachableError")
+        assert.include(loopback.message, "localhostForwarding=false")
+        const wildcard = yield* use((w) => w.reachableHost("Ubuntu", "0.0.0.0")).pipe(Effect.provide(noForwarding))
+        assert.deepStrictEqual([wildcard.host, wildcard.route], ["172.22.0.9", "distroAddress"])
+        const none = yield* use((w) => w.reachableHost("Isolated", "0.0.0.0")).pipe(
+          Effect.provide(noForwarding),
+          Effect.flip
+        )
+        assert.strictEqual(tag(none), "WslUnreachableError")
+        assert.include(none.message, "none")
+      }))
+
+    test("networkingMode without wslinfo: WSL 1 from the list, nat inferred on inbox wsl.exe, .wslconfig only as a hint", () =>
+      Effect.gen(function*() {
+        const inbox = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
+          Effect.provide(backend.layer({ ...fixtures.wslconfigOnly, inbox: true }))
+        )
+        assert.deepStrictEqual([inbox.mode, inbox.source], ["nat", "inbox"])
+        const hint = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
+          Effect.provide(backend.layer(fixtures.wslconfigOnly))
+        )
+        assert.include(hint.detail, "wslinfo was not available to confirm it")
+      }))
 
     test("userHome, preWarm, terminate, shutdown; distribution states follow them", () =>
       Effect.gen(function*() {

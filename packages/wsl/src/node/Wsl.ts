@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as DistroList from "../DistroList.ts"
-import type * as DistroName from "../DistroName.ts"
+import * as DistroName from "../DistroName.ts"
 import * as Networking from "../Networking.ts"
 import * as WslCommand from "../WslCommand.ts"
 import * as Wslenv from "../Wslenv.ts"
@@ -33,7 +33,7 @@ import * as Preflight from "./Preflight.ts"
 import * as WslHost from "./WslHost.ts"
 import { addressScript, homeScript } from "./WslProbes.ts"
 
-export type { DistroAddress, NetworkingModeReport, ReachableHost } from "../Networking.ts"
+export type { DistroAddress, NetworkFacts, NetworkingModeReport, ReachableHost } from "../Networking.ts"
 export type { PreflightReport, PreflightRequirements } from "./Preflight.ts"
 
 /** Options of {@link WslShape.exec}. */
@@ -124,10 +124,30 @@ export interface WslShape {
   ) => Effect.Effect<string, WslError>
   /** The distro's IPv4 address on its primary interface; docker/bridge/virtual addresses are skipped. */
   readonly distroIp: (distro: string) => Effect.Effect<Option.Option<Networking.DistroAddress>, WslError>
-  /** The networking mode: `wslinfo --networking-mode`, else `.wslconfig`, else an IP collision check. */
+  /**
+   * The networking mode in use: `wslinfo --networking-mode` (the effective mode, after any silent
+   * fallback), else WSL 1 from the distro list, else NAT for an inbox `wsl.exe` (which predates
+   * the other modes), else `.wslconfig` (what was asked for, a hint), else an IP collision check.
+   * `source` says which.
+   */
   readonly networkingMode: (distro: string) => Effect.Effect<Networking.NetworkingModeReport, WslError>
-  /** Where a Windows UI should connect: loopback when mirrored (or WSL 1), else the distro address. */
-  readonly reachableHost: (distro: string) => Effect.Effect<Networking.ReachableHost, WslError>
+  /**
+   * Everything {@link Networking.reachableHost} needs: the mode, `localhostForwarding` and
+   * `hostAddressLoopback` from `.wslconfig`, and the distro's address. Gather it once per launch,
+   * then answer for each URL with the pure `Networking.reachableHost` / `Networking.reachableUrl`.
+   */
+  readonly networkFacts: (distro: string) => Effect.Effect<Networking.NetworkFacts, WslError>
+  /**
+   * Where Windows reaches a server that binds `bind` (`"127.0.0.1"`, `"0.0.0.0"`, `"::"`, …)
+   * inside `distro`: {@link networkFacts} then `Networking.reachableHost(bind, facts)` (see its
+   * table). Fails with `WslUnreachableError`, saying what to change, when nothing reaches it
+   * (mode `none`, a loopback bind with `localhostForwarding=false`, …).
+   *
+   * Without `bind` (deprecated): the answer for a `0.0.0.0` bind that does not lean on the
+   * localhost relay — the distro address under NAT when there is one, loopback in mirrored mode
+   * and on WSL 1.
+   */
+  readonly reachableHost: (distro: string, bind?: string) => Effect.Effect<Networking.ReachableHost, WslError>
   /** The default user's home directory in `distro` (cached). */
   readonly userHome: (distro: string) => Effect.Effect<string, WslError>
   /** Starts `distro` (runs `true`) so the next call does not pay the cold start. */
@@ -376,6 +396,23 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         } satisfies Networking.NetworkingModeReport
       }
     }
+    // No wslinfo (an older WSL, or a WSL 1 distro without it): infer, and say so.
+    const listed = (yield* listVerbose).find((d) => DistroName.equals(d.name, distro))
+    if (listed?.version === 1) {
+      return {
+        mode: "wsl1",
+        source: "distroVersion",
+        detail: `${distro} is a WSL 1 distribution (wsl.exe --list --verbose); it shares the Windows network stack`
+      } satisfies Networking.NetworkingModeReport
+    }
+    const installed = yield* version.pipe(Effect.orElseSucceed(() => Option.none<DistroList.Version>()))
+    if (Option.isNone(installed)) {
+      return {
+        mode: "nat",
+        source: "inbox",
+        detail: "inbox wsl.exe (no --version, no wslinfo) predates mirrored networking: inferred nat"
+      } satisfies Networking.NetworkingModeReport
+    }
     const config = yield* host.wslConfig
     if (Option.isSome(config)) {
       const mode = Networking.parseWslConfig(config.value)
@@ -383,7 +420,8 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         return {
           mode: mode.value,
           source: "wslconfig",
-          detail: `.wslconfig [wsl2] networkingMode=${mode.value} (wslinfo was not available)`
+          detail:
+            `.wslconfig asks for networkingMode=${mode.value}; wslinfo was not available to confirm it (WSL falls back from mirrored to nat, or to none, without failing)`
         } satisfies Networking.NetworkingModeReport
       }
     }
@@ -406,12 +444,27 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     } satisfies Networking.NetworkingModeReport
   })
 
-  const reachableHost = Effect.fn("Wsl.reachableHost")(function*(distro: string) {
+  const networkFacts = Effect.fn("Wsl.networkFacts")(function*(distro: string) {
     const mode = yield* networkingMode(distro)
-    const address = mode.mode === "mirrored" || mode.mode === "wsl1"
+    const config = Option.getOrUndefined(yield* host.wslConfig)
+    const distroAddress = mode.mode === "mirrored" || mode.mode === "wsl1" || mode.mode === "none"
       ? Option.none<Networking.DistroAddress>()
       : yield* distroIp(distro)
-    return Networking.reachableHost(distro, mode, address)
+    return {
+      distro,
+      mode,
+      localhostForwarding: Networking.parseLocalhostForwarding(config),
+      hostAddressLoopback: Networking.parseHostAddressLoopback(config),
+      distroAddress
+    } satisfies Networking.NetworkFacts
+  })
+
+  const reachableHost = Effect.fn("Wsl.reachableHost")(function*(distro: string, bind?: string) {
+    const facts = yield* networkFacts(distro)
+    const answer = yield* fromResult(Networking.reachableHost(bind ?? "0.0.0.0", facts))
+    if (bind !== undefined) return answer
+    const direct = answer.alternatives.find((e) => e.route === "distroAddress")
+    return direct === undefined ? answer : { ...answer, ...direct, alternatives: [], reason: `${answer.reason}` }
   })
 
   const userHome = Effect.fn("Wsl.userHome")(function*(distro: string) {
@@ -486,6 +539,7 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     wslpath,
     distroIp,
     networkingMode,
+    networkFacts,
     reachableHost,
     userHome,
     preWarm,
