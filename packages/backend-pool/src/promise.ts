@@ -124,6 +124,9 @@ export interface Pool {
   close(): Promise<void>
 }
 
+const closedError = () =>
+  new PoolClosedError({ message: "close() was called on this pool; create a new pool with createPool()" })
+
 const decodeSpec = (input: unknown) =>
   BackendSpec.decode(input).pipe(
     Effect.mapError((error) => {
@@ -163,8 +166,6 @@ export const createPool = async (options: CreatePoolOptions = {}): Promise<Pool>
   const pool = Context.get(await runtime.context(), BackendPool)
 
   let closing: Promise<void> | undefined
-  const closedError = () =>
-    new PoolClosedError({ message: "close() was called on this pool; create a new pool with createPool()" })
   const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     closing === undefined ? runtime.runPromise(effect) : Promise.reject(closedError())
   const withInstance = <A, E>(id: string, f: (instance: Instance) => Effect.Effect<A, E>) =>
