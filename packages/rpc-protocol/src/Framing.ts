@@ -275,12 +275,13 @@ export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decode
         }
         continue
       }
-      // Look for the end of the header block within the next maxHeader + 4 bytes only.
-      const window = bytes.subarray(at, Math.min(bytes.length, at + maxHeader + CRLFCRLF.length))
+      // Look for the end of the header block within its first maxHeader + 4 bytes only (a block of
+      // maxHeader bytes plus the blank line), counting what earlier chunks brought.
+      const window = bytes.subarray(at, Math.min(bytes.length, at + maxHeader + CRLFCRLF.length - header.length))
       const scan = header.length === 0 ? window : concatBytes([header, window], header.length + window.length)
       const end = findHeaderEnd(scan, header.length - 3)
       if (end === -1) {
-        if (scan.length > maxHeader) {
+        if (scan.length >= maxHeader + CRLFCRLF.length) {
           out.push({ _tag: "BadHeader", detail: `header block longer than ${maxHeader} bytes` })
           header = empty
         } else {

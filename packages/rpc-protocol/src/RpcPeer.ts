@@ -20,7 +20,6 @@ import {
   Fiber,
   Latch,
   Option,
-  PubSub,
   Schema,
   Scope,
   Stream,
@@ -28,6 +27,7 @@ import {
 } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type { Decoded, Dialect, Invalid } from "./Dialect.ts"
+import * as Fanout from "./Fanout.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
@@ -133,12 +133,19 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   readonly reconnect?: boolean | ReconnectOptions | undefined
   /** Run after every (re)connect before any other message is sent; a rejection is fatal. */
   readonly handshake?: Handshake | undefined
-  /** Incoming requests handled at once. Default 32 (CodexMonitor's per-connection limit). */
+  /**
+   * Incoming requests in flight at once. Default 32 (CodexMonitor's per-connection limit). A request
+   * holds its slot until its reply is in the outbound queue, so replies waiting for a slow reader
+   * count against this bound.
+   */
   readonly concurrency?: number | undefined
   /**
    * Incoming requests allowed to wait for a free slot beyond `concurrency`. Default 1024. A request
-   * past this bound is answered at once with the dialect's `overloaded` error (`-32001` in the
-   * strict and lite dialects, as the codex app-server does), so a flood cannot grow memory.
+   * past this bound is answered with the dialect's `overloaded` error (`-32001` in the strict and
+   * lite dialects, as the codex app-server does). That answer is queued by the connection's reader
+   * itself: when the other side does not read its replies, the reader waits, so the connection
+   * stops being read instead of growing memory. At most `concurrency + maxQueuedRequests` incoming
+   * requests and `outbound.capacity` outgoing messages are held per connection.
    */
   readonly maxQueuedRequests?: number | undefined
   /**
@@ -146,8 +153,13 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
    * Default: only when a tracer other than Effect's native in-memory one is installed.
    */
   readonly tracing?: boolean | undefined
-  /** Notifications buffered per subscriber before the reader waits. Default 1024. */
-  readonly notificationCapacity?: number | undefined
+  /**
+   * Each subscriber's notification buffer: `capacity` (default 1024) and what happens when it is
+   * full (`whenFull`: `dropOldest`, the default, or `end`). A subscriber never blocks the
+   * connection: one that falls behind loses its oldest notifications or is ended, with a counter
+   * (`dropped` on the subscription, `droppedNotifications` in `stats`) and a log line.
+   */
+  readonly notificationBuffer?: Fanout.SubscriberOptions | undefined
 }
 
 /**
@@ -161,6 +173,11 @@ export interface CallOptions {
   readonly timeout?: Duration.Input | undefined
   /** Overrides whether this call may be replayed after a reconnect. */
   readonly idempotent?: boolean | undefined
+  /**
+   * Told the id this call was sent with, when it is allocated (for a proxy that must name the
+   * request to the other side later, e.g. `RpcBridge`'s "settled" notices).
+   */
+  readonly onId?: ((id: Message.Id) => void) | undefined
 }
 
 /**
@@ -178,6 +195,8 @@ export interface PeerStats {
   readonly invalidFrames: number
   /** Outbound messages dropped or refused because the queue was full. */
   readonly droppedOutbound: number
+  /** Notifications lost by subscribers that fell behind (summed over subscribers). */
+  readonly droppedNotifications: number
   /** Idempotent calls sent again after a reconnect. */
   readonly replayed: number
 }
@@ -199,10 +218,25 @@ export interface RpcPeer<M extends MethodTable = MethodTable> {
   readonly request: (method: string, params?: unknown, options?: CallOptions) => Effect.Effect<unknown, CallError>
   /** Sends a notification. */
   readonly notify: (method: string, params?: unknown) => Effect.Effect<void, CallError>
-  /** Incoming notifications, from the moment the stream starts. */
-  readonly notifications: Stream.Stream<Message.Notification>
-  /** Subscribes now (so nothing is missed) and returns the stream. */
-  readonly subscribe: Effect.Effect<Stream.Stream<Message.Notification>, never, Scope.Scope>
+  /**
+   * Incoming notifications, from the moment the stream starts, through a bounded buffer of its
+   * own (`notificationBuffer`); it never blocks the connection. Ending the stream unsubscribes.
+   */
+  readonly notifications: Stream.Stream<Message.Notification, Fanout.SubscriberOverflowError>
+  /**
+   * Subscribes now (so nothing is missed) and returns the stream, buffered per `notificationBuffer`.
+   * The subscription ends when the stream ends (e.g. `Stream.take(1)`) or the scope closes; until
+   * then an unread subscription holds at most its capacity and never stalls the connection.
+   */
+  readonly subscribe: Effect.Effect<
+    Stream.Stream<Message.Notification, Fanout.SubscriberOverflowError>,
+    never,
+    Scope.Scope
+  >
+  /** Like `subscribe`, with this subscriber's own buffer options and its drop counter. */
+  readonly subscribeWith: (
+    options?: Fanout.SubscriberOptions
+  ) => Effect.Effect<Fanout.Subscription<Message.Notification>, never, Scope.Scope>
   /** The connection state now. */
   readonly state: Effect.Effect<PeerState>
   /** The counters now. */
@@ -227,6 +261,11 @@ interface Pending {
   replay: boolean
   readonly deadline: number
   readonly timeoutMillis: number
+}
+
+/** Whether an incoming request holds one of the connection's `concurrency` slots. */
+interface Slot {
+  held: boolean
 }
 
 interface Item {
@@ -366,37 +405,21 @@ export const make = <M extends MethodTable = MethodTable>(
         spaceWaiters.push(waiter)
         return Effect.andThen(Deferred.await(waiter), offerWaiting(item))
       })
-    const notifications = yield* PubSub.bounded<Message.Notification>(options.notificationCapacity ?? 1024)
-    yield* Scope.addFinalizer(scope, PubSub.shutdown(notifications))
+    const notifications = Fanout.make<Message.Notification>({
+      name: "notifications",
+      defaults: options.notificationBuffer
+    })
+    yield* Scope.addFinalizer(scope, notifications.shutdown)
     const ready = yield* Latch.make(false)
     const closedSignal = yield* Deferred.make<void>()
-    // Incoming requests in flight, bounded by `concurrency`; up to `maxQueuedRequests` more wait in
-    // arrival order (`queued` counts them from the moment they are accepted). All three are reset
-    // for each connection: the previous connection's handlers were interrupted with its scope.
+    // Incoming requests holding a slot (running, or their reply waiting for room), bounded by
+    // `concurrency`; up to `maxQueuedRequests` more wait in arrival order (`queued` counts them from
+    // the moment they are accepted). A request interrupted with its connection gives both back.
     const concurrency = options.concurrency ?? 32
     const maxQueuedRequests = options.maxQueuedRequests ?? 1024
     let inFlight = 0
     let queued = 0
     const slotWaiters: Array<() => void> = []
-    const acquireSlot: Effect.Effect<void> = Effect.callback<void>((resume) => {
-      const take = () => {
-        queued--
-        inFlight++
-        resume(Effect.void)
-      }
-      if (inFlight < concurrency) return take()
-      slotWaiters.push(take)
-      return Effect.sync(() => {
-        const i = slotWaiters.indexOf(take)
-        if (i !== -1) slotWaiters.splice(i, 1)
-      })
-    })
-    const releaseSlot = () => {
-      inFlight--
-      const next = slotWaiters.shift()
-      if (next !== undefined) next()
-    }
-
     const pending = new Map<Message.Id, Pending>()
     let nextId = dialect.firstId
     let state: PeerState = "connecting"
@@ -487,9 +510,11 @@ export const make = <M extends MethodTable = MethodTable>(
       method: string,
       params: unknown,
       replayable: boolean,
-      timeoutMillis: number
+      timeoutMillis: number,
+      onId?: (id: Message.Id) => void
     ): Effect.Effect<unknown, CallError> => {
       const id = nextId++
+      onId?.(id)
       // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
       // interrupted caller (timeout, scope closed) removes its pending entry.
       let outcome: Exit.Exit<unknown, CallError> | undefined
@@ -556,7 +581,7 @@ export const make = <M extends MethodTable = MethodTable>(
           const millis = timeoutMillisOf(callOptions?.timeout)
           const replayable = callOptions?.idempotent ?? idempotent.has(method)
           if (ready.isOpen() && fatal === undefined && state !== "closed") {
-            return startRequest(method, params, replayable, millis)
+            return startRequest(method, params, replayable, millis, callOptions?.onId)
           }
           // Not connected yet (or reconnecting): wait for the connection within the same time budget.
           const started = clock.currentTimeMillisUnsafe()
@@ -570,7 +595,8 @@ export const make = <M extends MethodTable = MethodTable>(
                 method,
                 params,
                 replayable,
-                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started))
+                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)),
+                callOptions?.onId
               )
             ))
           )
@@ -634,12 +660,11 @@ export const make = <M extends MethodTable = MethodTable>(
       dialect.replyToInvalid ? send(invalidReply(invalid), "(invalid)").pipe(Effect.ignore) : Effect.void
 
     // Runs an incoming request through the dispatcher and builds the reply message.
-    const answer = (incoming: Message.Request): Effect.Effect<Message.Message> => {
-      const body = traced(
+    const run = (incoming: Message.Request): Effect.Effect<Message.Message> =>
+      traced(
         "RpcPeer.handle",
         incoming.method,
         Effect.flatMap(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))), (exit) => {
-          releaseSlot()
           const out = reply(incoming, exit)
           // A defect is answered as the dialect's internal error; its details go to the log only.
           return Exit.isSuccess(exit) || Option.isSome(Exit.findErrorOption(exit))
@@ -647,18 +672,64 @@ export const make = <M extends MethodTable = MethodTable>(
             : Effect.as(Effect.logWarning(`rpc: handler for ${incoming.method} failed`, exit.cause), out)
         })
       )
-      // A free slot is taken now (the common case); otherwise wait for one in arrival order, or,
-      // past the waiting bound, refuse at once instead of queueing without limit. A handler
-      // interrupted with its connection needs no release (the counters are reset per connection).
+
+    // An incoming request holds a slot from its admission until its reply is in the outbound queue,
+    // so replies waiting for a slow reader count against `concurrency`. Up to `maxQueuedRequests`
+    // more wait for a slot in arrival order; past that the request is refused with `overloaded`.
+    const admit = (slot: Slot): "now" | "wait" | "refused" => {
       if (inFlight < concurrency) {
         inFlight++
-        return body
+        slot.held = true
+        return "now"
       }
-      if (queued >= maxQueuedRequests) {
-        return Effect.succeed(Message.errorResponse(incoming.id, dialect.errors.overloaded()))
+      if (queued < maxQueuedRequests) {
+        queued++
+        return "wait"
       }
-      queued++
-      return Effect.andThen(acquireSlot, body)
+      return "refused"
+    }
+    const acquire = (slot: Slot): Effect.Effect<void> =>
+      Effect.callback<void>((resume) => {
+        const take = () => {
+          queued--
+          inFlight++
+          slot.held = true
+          resume(Effect.void)
+        }
+        if (inFlight < concurrency) return take()
+        slotWaiters.push(take)
+        return Effect.sync(() => {
+          const i = slotWaiters.indexOf(take)
+          if (i !== -1) {
+            slotWaiters.splice(i, 1)
+            queued--
+          }
+        })
+      })
+    const release = (slot: Slot) =>
+      Effect.sync(() => {
+        if (!slot.held) return
+        slot.held = false
+        inFlight--
+        const next = slotWaiters.shift()
+        if (next !== undefined) next()
+      })
+    const overloadedReply = (incoming: Message.Request) =>
+      Message.errorResponse(incoming.id, dialect.errors.overloaded())
+
+    // One request: run it in its own fiber; a refusal is sent by the reader itself, which waits for
+    // room in the outbound queue if it must, so a client that does not read its replies stops being
+    // read instead of growing memory.
+    const handleRequest = (incoming: Message.Request, connectionScope: Scope.Scope): Effect.Effect<void> => {
+      const slot: Slot = { held: false }
+      const admission = admit(slot)
+      if (admission === "refused") return Effect.ignore(send(overloadedReply(incoming), incoming.method))
+      const work = (admission === "now" ? run(incoming) : Effect.andThen(acquire(slot), run(incoming))).pipe(
+        Effect.flatMap((out) => send(out, incoming.method)),
+        Effect.ignore,
+        Effect.ensuring(release(slot))
+      )
+      return Effect.asVoid(Effect.forkIn(work, connectionScope, { startImmediately: true }))
     }
 
     const invalidReply = (invalid: Invalid): Message.Message =>
@@ -687,15 +758,16 @@ export const make = <M extends MethodTable = MethodTable>(
           return undefined
         }
         case "Notification": {
-          const published = PubSub.publish(notifications, message)
-          return options.onNotification
-            ? options.onNotification(message, untypedPeer()).pipe(Effect.andThen(published), Effect.asVoid)
-            : Effect.asVoid(published)
+          if (options.onNotification) {
+            return options.onNotification(message, untypedPeer()).pipe(
+              Effect.andThen(Effect.suspend(() => notifications.publish(message)))
+            )
+          }
+          const published = notifications.publish(message)
+          return published === Effect.void ? undefined : published
         }
-        case "Request": {
-          const run = Effect.flatMap(answer(message), (out) => send(out, message.method)).pipe(Effect.ignore)
-          return Effect.asVoid(Effect.forkIn(run, connectionScope, { startImmediately: true }))
-        }
+        case "Request":
+          return handleRequest(message, connectionScope)
       }
     }
 
@@ -711,15 +783,24 @@ export const make = <M extends MethodTable = MethodTable>(
             answerInvalid(decoded)
           )
         case "Batch": {
-          // Requests in a batch are answered together, as one batch (JSON-RPC 2.0 §6).
+          // Requests in a batch are answered together, as one batch (JSON-RPC 2.0 §6); their slots
+          // are held until the batch reply is queued.
           const replies: Array<Effect.Effect<Message.Message | undefined>> = []
           const others: Array<Effect.Effect<void>> = []
+          const slots: Array<Slot> = []
           for (const item of decoded.items) {
             if (item._tag === "Invalid") {
               stats.invalidFrames++
               if (dialect.replyToInvalid) replies.push(Effect.succeed(invalidReply(item)))
             } else if (item._tag === "Request") {
-              replies.push(answer(item))
+              const slot: Slot = { held: false }
+              const admission = admit(slot)
+              if (admission === "refused") {
+                replies.push(Effect.succeed(overloadedReply(item)))
+              } else {
+                slots.push(slot)
+                replies.push(admission === "now" ? run(item) : Effect.andThen(acquire(slot), run(item)))
+              }
             } else {
               const effect = handleMessage(item, connectionScope)
               if (effect) others.push(effect)
@@ -733,6 +814,7 @@ export const make = <M extends MethodTable = MethodTable>(
                 : enqueue({ data: framing.encode(dialect.encodeBatch(messages)), id: undefined }, "(batch)")
             }),
             Effect.ignore,
+            Effect.ensuring(Effect.forEach(slots, release, { discard: true })),
             (effect) => Effect.asVoid(Effect.forkIn(effect, connectionScope, { startImmediately: true }))
           )
           return Effect.andThen(Effect.forEach(others, (e) => e, { discard: true }), batch)
@@ -844,9 +926,6 @@ export const make = <M extends MethodTable = MethodTable>(
       const connect = options.connect
       const socket = Socket.isSocket(connect) ? connect : yield* connect
       const connectionScope = yield* Effect.scope
-      inFlight = 0
-      queued = 0
-      slotWaiters.length = 0
       const reader = yield* socket.reader
       const writer = yield* socket.writer
       yield* Effect.addFinalizer(() =>
@@ -942,10 +1021,11 @@ export const make = <M extends MethodTable = MethodTable>(
       call: call as RpcPeer<M>["call"],
       request,
       notify,
-      notifications: Stream.fromPubSub(notifications),
-      subscribe: Effect.map(PubSub.subscribe(notifications), Stream.fromSubscription),
+      notifications: Stream.unwrap(Effect.map(notifications.subscribe(), (s) => s.stream)),
+      subscribe: Effect.map(notifications.subscribe(), (s) => s.stream),
+      subscribeWith: notifications.subscribe,
       state: Effect.sync(() => state),
-      stats: Effect.sync(() => ({ ...stats, pending: pending.size })),
+      stats: Effect.sync(() => ({ ...stats, pending: pending.size, droppedNotifications: notifications.dropped() })),
       awaitReady,
       closed: Deferred.await(closedSignal),
       disconnect: endConnection,

@@ -12,6 +12,8 @@ export * as BootstrapEnvelope from "./BootstrapEnvelope.ts"
 /** @since 0.1.0 */
 export * as Dialect from "./Dialect.ts"
 /** @since 0.1.0 */
+export * as Fanout from "./Fanout.ts"
+/** @since 0.1.0 */
 export * as Framing from "./Framing.ts"
 /** @since 0.1.0 */
 export * as Handshake from "./Handshake.ts"
@@ -31,6 +33,10 @@ export {
   RpcSchemaError,
   RpcTimeoutError
 } from "./RpcError.ts"
+/** @since 0.1.0 */
+export * as RpcBridge from "./RpcBridge.ts"
+/** @since 0.1.0 */
+export * as RpcBridgePolicy from "./RpcBridgePolicy.ts"
 /** @since 0.1.0 */
 export * as RpcPeer from "./RpcPeer.ts"
 /** @since 0.1.0 */
