@@ -137,6 +137,8 @@ const valueOf = (line: string): string => {
   return (i === -1 ? line.slice(line.lastIndexOf(":") + 1) : line.slice(i + (line[i] === "：" ? 1 : 2))).trim()
 }
 
+const hasValue = (line: string) => /[:：]/.test(line)
+
 /**
  * Parses `wsl.exe --status` by rules, not positions (its labels are localised and its lines come
  * and go, windows-reality.md §4 and §7): the default version is the last `label: 1|2` line; the
@@ -146,7 +148,6 @@ const valueOf = (line: string): string => {
  */
 export const parseStatus = (text: string): Status => {
   const all = lines(text).filter((l) => l.trim().length > 0)
-  const hasValue = (line: string) => /[:：]/.test(line)
   let versionAt = -1
   for (let i = all.length - 1; i >= 0 && versionAt === -1; i--) {
     if (hasValue(all[i]!) && /^[12]$/.test(valueOf(all[i]!))) versionAt = i

@@ -116,6 +116,8 @@ export const override = (existing: string | undefined, additions: ReadonlyArray<
   return append(base === undefined || base.length === 0 ? undefined : base, additions)
 }
 
+const verbatim = (e: Entry) => [...e.flags].every((f) => f === "u")
+
 /**
  * A `WSLENV` value that makes each of `names` arrive on the Linux side exactly as set on the
  * Windows side: names the existing value does not declare are appended with `/u`; names it
@@ -130,7 +132,6 @@ export const override = (existing: string | undefined, additions: ReadonlyArray<
  */
 export const appendVerbatim = (existing: string | undefined, names: ReadonlyArray<string>): string => {
   const entries = parse(existing)
-  const verbatim = (e: Entry) => [...e.flags].every((f) => f === "u")
   const takeOver = names.filter((n) => entries.some((e) => e.name === n && !verbatim(e)))
   const additions = names.map((name) => ({ name, flags: "u" }))
   return takeOver.length === 0

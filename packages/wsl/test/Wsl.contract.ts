@@ -28,6 +28,11 @@ export interface Backend {
 
 const use = <A, E>(f: (wsl: Wsl.WslShape) => Effect.Effect<A, E>): Effect.Effect<A, E, Wsl.Wsl> => Wsl.Wsl.use(f)
 
+const oneDistro = (over: Partial<FakeWslConfig> = {}): FakeWslConfig => ({
+  distros: [{ name: "Ubuntu", state: "Stopped", default: true }],
+  ...over
+})
+
 export const contract = (backend: Backend) =>
   describe(`Wsl contract: ${backend.name}`, () => {
     const test = (name: string, self: () => Effect.Effect<unknown, unknown, never>) =>
@@ -52,10 +57,6 @@ export const contract = (backend: Backend) =>
       }).pipe(Effect.provide(main)))
 
     // windows-reality.md §3: each host state, with the bytes and exit codes the fakes model.
-    const oneDistro = (over: Partial<FakeWslConfig> = {}): FakeWslConfig => ({
-      distros: [{ name: "Ubuntu", state: "Stopped", default: true }],
-      ...over
-    })
     const stateOf = (config: FakeWslConfig, options?: Wsl.StateOptions) =>
       use((w) => w.state(options)).pipe(Effect.provide(backend.layer(config)))
 

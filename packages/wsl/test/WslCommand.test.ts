@@ -4,6 +4,8 @@ import { Result } from "effect"
 import * as fc from "fast-check"
 import { tag } from "./fixtures.ts"
 
+const utf16 = (s: string) => new Uint8Array(Buffer.from(s, "utf16le"))
+
 describe("WslCommand", () => {
   it("execArgs: one argument per value, --exec last", () => {
     assert.deepStrictEqual(
@@ -77,7 +79,6 @@ describe("WslCommand", () => {
   // Messages and labels as in microsoft/WSL localization/strings/<lang>/Resources.resw
   // (MessageDistroNotFound over MessageErrorCode), decoded from the UTF-16LE bytes wsl.exe writes;
   // the token is never localised (wslutil.cpp ErrorToString). windows-reality.md §4.
-  const utf16 = (s: string) => new Uint8Array(Buffer.from(s, "utf16le"))
   const localised: ReadonlyArray<readonly [string, string]> = [
     [
       "de",

@@ -249,6 +249,14 @@ const failWsl = (operation: string, args: ReadonlyArray<string>, exitCode: numbe
     ? new WslUnsupportedError({ operation, feature: WslCommand.refusedOption(text, args), exitCode, output: text })
     : failExe(operation, exitCode, text, distro)
 
+const unknownState = (command: string, exitCode: number, text: string): WslState.WslState => ({
+  _tag: "Unknown",
+  command,
+  exitCode,
+  errorCode: Option.fromNullishOr(WslCommand.errorCodeOf(text)),
+  output: text
+})
+
 const toBytes = (stdin: string | Uint8Array | undefined) =>
   stdin === undefined ? undefined : typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin
 
@@ -327,13 +335,6 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
       error._tag === "WslUnavailableError" || error._tag === "WslSpawnError"
         ? notInstalled(error.message)
         : { _tag: "Unknown", command, exitCode: -1, errorCode: Option.none(), output: error.message }
-    const unknown = (command: string, exitCode: number, text: string): WslState.WslState => ({
-      _tag: "Unknown",
-      command,
-      exitCode,
-      errorCode: Option.fromNullishOr(WslCommand.errorCodeOf(text)),
-      output: text
-    })
     // Installed? `--status` exits 0 (VS Code `testWSLFeatureInstalled`).
     const st = yield* attempt(["--status"])
     if (Result.isFailure(st)) return failed("wsl.exe --status", st.failure)
@@ -356,10 +357,10 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
             `${host.executable} is the installer stub: it answers every command with its usage text (exit ${quiet.success.result.exitCode})`,
             quiet.success.text
           )
-          : unknown("wsl.exe --list --quiet", quiet.success.result.exitCode, quiet.success.text)
+          : unknownState("wsl.exe --list --quiet", quiet.success.result.exitCode, quiet.success.text)
       }
     } else if (quiet.success.result.exitCode !== 0) {
-      return unknown("wsl.exe --list --quiet", quiet.success.result.exitCode, quiet.success.text)
+      return unknownState("wsl.exe --list --quiet", quiet.success.result.exitCode, quiet.success.text)
     }
     const installedVersion = yield* version.pipe(Effect.orElseSucceed(() => Option.none<DistroList.Version>()))
     if (DistroList.parseQuiet(quiet.success.text).length === 0) {
@@ -367,17 +368,17 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     }
     const distros = yield* listVerbose.pipe(Effect.result)
     if (Result.isFailure(distros)) return failed("wsl.exe --list --verbose", distros.failure)
-    const defaultDistro = Option.fromNullishOr(distros.success.find((d) => d.isDefault)?.name)
+    const chosen = Option.fromNullishOr(distros.success.find((d) => d.isDefault)?.name)
     const ready: WslState.Ready = {
       _tag: "Ready",
       version: installedVersion,
       distros: distros.success,
-      defaultDistro,
+      defaultDistro: chosen,
       started: false
     }
-    if (options?.start === false || Option.isNone(defaultDistro)) return ready
+    if (options?.start === false || Option.isNone(chosen)) return ready
     // Only starting a distribution shows whether WSL 2 can run (windows-reality.md §3).
-    const args = ["--distribution", defaultDistro.value, "--exec", "true"]
+    const args = ["--distribution", chosen.value, "--exec", "true"]
     const started = yield* attempt(args, timeouts.preWarm)
     if (Result.isFailure(started)) return failed(`wsl.exe ${args.join(" ")}`, started.failure)
     const { result, text } = started.success
