@@ -93,3 +93,55 @@ export const make = <const T extends MethodTable>(table: T): T => table
  */
 export const idempotentMethods = (table: MethodTable): ReadonlySet<string> =>
   new Set(Object.entries(table).filter(([, m]) => m.idempotent).map(([name]) => name))
+
+/**
+ * One notification the other side sends: its params schema (the handler gets the decoded value).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Notification<P extends AnySchema = AnySchema> {
+  /** Decodes the params of a received notification. */
+  readonly params: P
+}
+
+/**
+ * A table of notifications by method.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NotificationTable = { readonly [method: string]: Notification }
+
+/**
+ * The decoded params type of notification `K`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NotificationParams<T extends NotificationTable, K extends keyof T> = T[K]["params"]["Type"]
+
+/**
+ * Declares a notification. Params default to `Schema.Unknown`.
+ *
+ * @example
+ * ```ts
+ * const Events = MethodTable.notifications({
+ *   "turn/completed": MethodTable.notification({ params: Schema.Struct({ turnId: Schema.String }) })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notification = <P extends AnySchema = typeof Schema.Unknown>(
+  spec?: { readonly params?: P }
+): Notification<P> => ({ params: (spec?.params ?? Schema.Unknown) as P })
+
+/**
+ * Declares a notification table (identity, for inference).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notifications = <const T extends NotificationTable>(table: T): T => table
