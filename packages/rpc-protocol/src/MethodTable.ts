@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type { Effect } from "effect"
 import { Schema } from "effect"
 
 /**
@@ -145,3 +146,18 @@ export const notification = <P extends AnySchema = typeof Schema.Unknown>(
  * @category constructors
  */
 export const notifications = <const T extends NotificationTable>(table: T): T => table
+
+type ServicesOfHandlers<H> = {
+  readonly [K in keyof H]-?: NonNullable<H[K]> extends (...args: never) => Effect.Effect<infer _A, infer _E, infer R>
+    ? R
+    : never
+}[keyof H]
+
+/**
+ * The services a table of handlers requires: the union of the `R` of every handler's `Effect`.
+ * `never` when there are no handlers to infer from (the table's bare constraint).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HandlerServices<H> = unknown extends ServicesOfHandlers<H> ? never : ServicesOfHandlers<H>

@@ -34,7 +34,14 @@ import type { Handshake, HandshakeContext } from "./Handshake.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
 import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
 import * as Message from "./Message.ts"
-import type { MethodTable, NotificationParams, NotificationTable, Params, Result } from "./MethodTable.ts"
+import type {
+  HandlerServices,
+  MethodTable,
+  NotificationParams,
+  NotificationTable,
+  Params,
+  Result
+} from "./MethodTable.ts"
 import {
   type CallError,
   HandshakeError,
@@ -225,7 +232,8 @@ export interface RpcPeerOptions<
   M extends MethodTable = MethodTable,
   In extends MethodTable = MethodTable,
   N extends NotificationTable = NotificationTable,
-  R = never
+  H extends RequestHandlers<In, unknown> = RequestHandlers<In>,
+  NH extends NotificationHandlers<N, unknown> = NotificationHandlers<N>
 > {
   /** The socket, or an effect producing one. Each connection (and reconnection) acquires its reader. */
   readonly connect: Socket.Socket | Effect.Effect<Socket.Socket, Socket.SocketError>
@@ -249,11 +257,11 @@ export interface RpcPeerOptions<
    */
   readonly incoming?: In | undefined
   /** Handlers for incoming requests by method. Unknown methods get the dialect's "method not found". */
-  readonly handlers?: RequestHandlers<In, R> | undefined
+  readonly handlers?: H | undefined
   /** The notifications the other side sends, with params schemas, for `notificationHandlers`. */
   readonly incomingNotifications?: N | undefined
   /** Typed handlers for incoming notifications (see {@link NotificationHandlers}). */
-  readonly notificationHandlers?: NotificationHandlers<N, R> | undefined
+  readonly notificationHandlers?: NH | undefined
   /** Replaces `handlers` entirely (used by `RpcServer`). */
   readonly dispatch?: ((request: Message.Request, peer: RpcPeer) => Effect.Effect<unknown, RpcError>) | undefined
   /** Called for each incoming notification (they are also published on `notifications`). */
@@ -513,14 +521,16 @@ const schemaError = (method: string, side: "params" | "result", exit: Exit.Exit<
  * @category constructors
  */
 export const make = <
-  M extends MethodTable = MethodTable,
-  In extends MethodTable = MethodTable,
-  N extends NotificationTable = NotificationTable,
-  R = never
+  M extends MethodTable,
+  In extends MethodTable,
+  N extends NotificationTable,
+  H extends RequestHandlers<In, unknown>,
+  NH extends NotificationHandlers<N, unknown>
 >(
-  options: RpcPeerOptions<M, In, N, R>
-): Effect.Effect<RpcPeer<M>, never, Scope.Scope | R> =>
+  options: RpcPeerOptions<M, In, N, H, NH>
+): Effect.Effect<RpcPeer<M>, never, Scope.Scope | HandlerServices<H> | HandlerServices<NH>> =>
   Effect.gen(function*() {
+    type R = HandlerServices<H> | HandlerServices<NH>
     const context = yield* Effect.context<R>()
     const { dialect, framing } = options
     const methods: MethodTable = options.methods ?? {}

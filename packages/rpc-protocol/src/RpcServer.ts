@@ -21,7 +21,7 @@ import type { Dialect } from "./Dialect.ts"
 import type { Decoder, Framing } from "./Framing.ts"
 import { typedRunner } from "./internal/typedCall.ts"
 import type * as Message from "./Message.ts"
-import type { MethodTable, Params, Result } from "./MethodTable.ts"
+import type { HandlerServices, MethodTable, Params, Result } from "./MethodTable.ts"
 import { RpcError } from "./RpcError.ts"
 import * as RpcPeer from "./RpcPeer.ts"
 
@@ -106,15 +106,15 @@ export interface RolePolicy {
  * @since 0.1.0
  * @category models
  */
-export interface RpcServerOptions<M extends MethodTable, R = never> {
+export interface RpcServerOptions<M extends MethodTable, H extends Handlers<M, unknown> = Handlers<M>> {
   /** The JSON-RPC dialect of every connection. */
   readonly dialect: Dialect
   /** The framing of every connection (match the transport: `webSocket()` for WebSocket). */
   readonly framing: Framing
   /** The method table: params are decoded and results encoded with its Schemas. */
   readonly methods: M
-  /** One handler per method of the table. */
-  readonly handlers: Handlers<M, R>
+  /** One handler per method of the table (they may require services; see {@link Handlers}). */
+  readonly handlers: H
   /**
    * The token gate; without it every connection is trusted. The Node transports refuse to bind a
    * non-loopback address without it (or transport-level auth) unless told otherwise.
@@ -259,10 +259,11 @@ const fail = (error: Message.ErrorObject) => Effect.fail(RpcError.fromObject(err
  * @since 0.1.0
  * @category constructors
  */
-export const make = <M extends MethodTable, R = never>(
-  options: RpcServerOptions<M, R>
-): Effect.Effect<RpcServer, never, Scope.Scope | R> =>
+export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
+  options: RpcServerOptions<M, H>
+): Effect.Effect<RpcServer, never, Scope.Scope | HandlerServices<H>> =>
   Effect.gen(function*() {
+    type R = HandlerServices<H>
     const { dialect, methods } = options
     const context = yield* Effect.context<R>()
     const scope = yield* Effect.scope
