@@ -221,10 +221,16 @@ export interface RpcServer {
   readonly connections: Effect.Effect<number>
   /** Connections that receive broadcasts. */
   readonly authenticated: Effect.Effect<number>
-  /** Whether a new connection would be refused now (`maxConnections` reached). */
-  readonly isFull: () => boolean
-  /** Whether the server authenticates clients itself (`auth`). */
-  readonly requiresAuth: boolean
+  /**
+   * Whether a new connection would be refused now (`maxConnections` reached); transports then
+   * refuse it before reading (WebSocket: 503). Optional for other servers a transport serves.
+   */
+  readonly isFull?: (() => boolean) | undefined
+  /**
+   * Whether the server authenticates clients itself (`auth`); when not (or absent), the transports
+   * refuse a non-loopback bind without transport-level authentication.
+   */
+  readonly requiresAuth?: boolean | undefined
 }
 
 interface Connection {

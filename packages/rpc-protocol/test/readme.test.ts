@@ -1,6 +1,7 @@
 /**
- * The README's examples, verbatim (between the `// README:` markers), type-checked and run
- * against each other.
+ * The README's examples, verbatim (between the `// README:` markers, which start below each
+ * block's imports: the README blocks carry their own imports, which test/readme-compiles.test.ts
+ * type-checks), run against each other.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option, Redacted, Schema, Stream } from "effect"
@@ -8,10 +9,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
-// README: daemon-client
 import { Dialect, Framing, Handshake, RpcPeer } from "@isthmus/rpc-protocol"
 import { connectTcp } from "@isthmus/rpc-protocol/node"
 
+// README: daemon-client
 const daemonClient = (port: number) =>
   Effect.gen(function*() {
     const peer = yield* RpcPeer.make({
@@ -33,10 +34,10 @@ const daemonClient = (port: number) =>
   }).pipe(Effect.scoped)
 // README: end
 
-// README: typed-server
 import { MethodTable, RpcError, RpcServer } from "@isthmus/rpc-protocol"
 import { serveTcp } from "@isthmus/rpc-protocol/node"
 
+// README: typed-server
 const Workspace = Schema.Struct({ id: Schema.String, name: Schema.String })
 const Methods = MethodTable.make({
   list_workspaces: MethodTable.method({ result: Schema.Array(Workspace), idempotent: true }),
@@ -70,9 +71,9 @@ const startServer = Effect.gen(function*() {
 })
 // README: end
 
-// README: websocket-client
 import { connectWebSocket } from "@isthmus/rpc-protocol/node"
 
+// README: websocket-client
 const appServerClient = (url: string) =>
   Effect.gen(function*() {
     const peer = yield* RpcPeer.make({
@@ -89,10 +90,10 @@ const appServerClient = (url: string) =>
   }).pipe(Effect.scoped)
 // README: end
 
-// README: bootstrap
 import { BootstrapEnvelope } from "@isthmus/rpc-protocol"
 import { readBootstrap } from "@isthmus/rpc-protocol/node"
 
+// README: bootstrap
 // Host side: one line of JSON, written to the child's fd 3 (or stdin for WSL), then closed.
 const line = BootstrapEnvelope.desktop.encodeSync({
   mode: "desktop",

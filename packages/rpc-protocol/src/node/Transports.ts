@@ -180,11 +180,11 @@ export const serveTcp = Effect.fn("RpcTransport.serveTcp")(function*(
   options?: TcpServerOptions
 ): Effect.fn.Return<BoundAddress, SocketServer.SocketServerError | InsecureBindError, Scope.Scope> {
   const host = options?.host ?? "127.0.0.1"
-  yield* checkBind(host, server.requiresAuth || options?.tls?.requestCert === true, options)
+  yield* checkBind(host, server.requiresAuth === true || options?.tls?.requestCert === true, options)
   const fibers = yield* connectionFibers
   const refuseHttp = options?.refuseHttp ?? true
   const onConnection = (conn: net.Socket) => {
-    if (server.isFull()) {
+    if (server.isFull?.() === true) {
       conn.destroy()
       fibers.log("rpc: refused a TCP connection: the server is at its maxConnections")
       return
@@ -325,7 +325,7 @@ export const serveWebSocket = Effect.fn("RpcTransport.serveWebSocket")(function*
   const host = options?.host ?? "127.0.0.1"
   const settings = options ?? {}
   const bearer = settings.token !== undefined || (settings.tokens?.length ?? 0) > 0
-  yield* checkBind(host, server.requiresAuth || bearer || settings.tls?.requestCert === true, options)
+  yield* checkBind(host, server.requiresAuth === true || bearer || settings.tls?.requestCert === true, options)
   const fibers = yield* connectionFibers
   const wss = new WebSocketServer({
     noServer: true,
@@ -339,7 +339,7 @@ export const serveWebSocket = Effect.fn("RpcTransport.serveWebSocket")(function*
   httpServer.on("upgrade", (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const decision = checkUpgrade(request, settings)
     if (decision._tag === "Refuse") return refuseUpgrade(socket, decision.status)
-    if (server.isFull()) return refuseUpgrade(socket, 503)
+    if (server.isFull?.() === true) return refuseUpgrade(socket, 503)
     wss.handleUpgrade(request, socket, head, (ws) => {
       const address = `${request.socket.remoteAddress ?? "?"}:${request.socket.remotePort ?? "?"}`
       const accepted = WsSocket.fromWebSocket(Effect.succeed(ws), { address, keepalive: settings.keepalive })
