@@ -293,6 +293,7 @@ export const reservePort = (table: PortReservations): Effect.Effect<number, neve
 /** What an instance needs from its pool. */
 export interface InstanceDeps {
   readonly launchers: Launchers["Service"]
+  /** Publishes a transition to the pool's event stream. */
   readonly publish: (event: TransitionEvent) => Effect.Effect<void>
   /** The pool's port table (a private one when omitted). */
   readonly ports?: PortReservations | undefined
