@@ -1,5 +1,5 @@
 /**
- * `pnpm docs`: the API reference of every published entry point (each package's `exports`),
+ * `pnpm run docs`: the API reference of every published entry point (each package's `exports`),
  * generated from the JSDoc by TypeDoc into `docs/api/`. It fails (exit 1) on a broken `{@link}`,
  * an exported symbol the reference cannot show, or a public export without documentation, so CI
  * keeps the reference complete.
