@@ -153,6 +153,9 @@ const approve = (request: Message.Request): Effect.Effect<unknown, RpcError> =>
     return yield* Deferred.await(answer)
   })
 
+const run = (effect: Effect.Effect<unknown, unknown>) =>
+  Effect.runFork(effect.pipe(Effect.catch((e) => Effect.sync(() => event(`error: ${String(e)}`)))))
+
 const program = Effect.gen(function*() {
   const peer = yield* RpcPeer.make({
     connect: Socket.makeWebSocket(wsUrl).pipe(Effect.provide(Socket.layerWebSocketConstructorGlobal)),
@@ -175,8 +178,6 @@ const program = Effect.gen(function*() {
     return
   }
   setConnection("connected", "connected")
-  const run = (effect: Effect.Effect<unknown, unknown>) =>
-    Effect.runFork(effect.pipe(Effect.catch((e) => Effect.sync(() => event(`error: ${String(e)}`)))))
   byId<HTMLFormElement>("composer").addEventListener("submit", (e) => {
     e.preventDefault()
     const input = byId<HTMLInputElement>("input")

@@ -48,14 +48,19 @@ describe.skipIf(skipWithoutChromium)("remote bridge in headless Chromium", () =>
         await a.click("#send")
         for (const page of [a, b]) await page.waitForSelector(".approval", { timeout: 20_000 })
         const commandOnA = await a.$eval(".approval code", (c) => c.textContent)
-        if (process.env["UPDATE_SCREENSHOT"] === "1") await a.screenshot({ path: screenshot("screenshot-approval.png") })
+        if (process.env["UPDATE_SCREENSHOT"] === "1") {
+          await a.screenshot({ path: screenshot("screenshot-approval.png") })
+        }
         // B accepts; the card disappears from A, and both see the command complete.
         await b.click(".approval button[data-decision=accept]")
         await a.waitForSelector(".approval", { state: "detached", timeout: 20_000 })
         for (const page of [a, b]) {
           await page.waitForSelector(".command[data-status=completed]", { timeout: 20_000 })
           await page.waitForFunction(
-            () => [...document.querySelectorAll(".msg[data-role=agent]")].some((m) => m.textContent?.endsWith("I ran ls -la.")),
+            () =>
+              [...document.querySelectorAll(".msg[data-role=agent]")].some((m) =>
+                m.textContent?.endsWith("I ran ls -la.")
+              ),
             undefined,
             { timeout: 20_000 }
           )

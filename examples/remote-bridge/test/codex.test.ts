@@ -28,19 +28,21 @@ describe("remote bridge with the real codex app-server", () => {
   // Skipped without the binary: codex is not an npm or Debian package this repository installs.
   it.skipIf(codex === undefined)("initializes through the pool's handshake and lists threads", async () => {
     const token = Redacted.make("codex-test-token")
-    const out = await Effect.runPromise(Effect.gen(function*() {
-      const remote = yield* startRemoteBridge({ token, codex })
-      const peer = yield* RpcPeer.make({
-        connect: connectWebSocket(remote.wsUrl),
-        dialect: Dialect.lite,
-        framing: Framing.webSocket(),
-        handshake: Handshake.sequence(
-          Handshake.tokenAuth(token),
-          Handshake.initialize({ clientInfo: { name: "codex_test", version: "1" } })
-        )
-      })
-      return yield* peer.request("thread/list", {})
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    const out = await Effect.runPromise(
+      Effect.gen(function*() {
+        const remote = yield* startRemoteBridge({ token, codex })
+        const peer = yield* RpcPeer.make({
+          connect: connectWebSocket(remote.wsUrl),
+          dialect: Dialect.lite,
+          framing: Framing.webSocket(),
+          handshake: Handshake.sequence(
+            Handshake.tokenAuth(token),
+            Handshake.initialize({ clientInfo: { name: "codex_test", version: "1" } })
+          )
+        })
+        return yield* peer.request("thread/list", {})
+      }).pipe(Effect.scoped, Effect.provide(pool))
+    )
     expect(out).toHaveProperty("data")
   }, 60_000)
 })
