@@ -121,7 +121,8 @@ export const checkSpec = (spec: BackendSpec, launch: SshLaunch): PreflightError 
     )
   }
   const check = resolveReadiness(spec).check
-  if ((spec.port ?? { _tag: "Reported" })._tag === "Reported" && check._tag !== "Signal" && check._tag !== "LogLine") {
+  const reported = (spec.port ?? { _tag: "Reported" })._tag === "Reported"
+  if (reported && check._tag !== "Signal" && check._tag !== "LogLine" && check._tag !== "Stdio") {
     return fatal(
       `${spec.id}: with a Reported port, an Ssh backend's readiness must be Signal or LogLine (its ready line ` +
         `carries the port to forward); to probe it with ${check._tag}, give it a Fixed port`
@@ -336,13 +337,33 @@ export const make = (
         reportExit: true,
         onHeader: (n) => Deferred.doneUnsafe(pgid, Exit.succeed(n))
       })
+      // The backend's stdin (a stdio channel's bytes) waits until the header has gone out.
+      let headerSent = false
+      let stdinClosed = false
+      const held: Array<Uint8Array> = []
       const handshake = new SshRemote.HandshakeDecoder(() => {
         // The loader is running and reads the header now; then the backend's stdin follows.
         Queue.offerUnsafe(input, encode(header))
         if (delivery === "stdin" && request.bootstrapLine !== undefined) {
           Queue.offerUnsafe(input, encode(Redacted.value(request.bootstrapLine)))
         }
+        for (const chunk of held.splice(0)) Queue.offerUnsafe(input, chunk)
+        headerSent = true
+        if (stdinClosed) Queue.endUnsafe(input)
       })
+      const stdin = {
+        write: (chunk: Uint8Array) =>
+          Effect.suspend(() => {
+            if (stdinClosed) return Effect.succeed(false)
+            if (headerSent) return Queue.offer(input, chunk)
+            held.push(chunk)
+            return Effect.succeed(true)
+          }),
+        close: Effect.suspend(() => {
+          stdinClosed = true
+          return headerSent ? Effect.asVoid(Queue.end(input)) : Effect.void
+        })
+      }
       let stderrTail = ""
       const stdoutDone = yield* Deferred.make<void>()
       const stdout = handle.stdout.pipe(
@@ -505,6 +526,8 @@ export const make = (
       const expose = (info: ReadyInfo): Effect.Effect<ReadyInfo, LaunchError> =>
         Effect.gen(function*() {
           const remote = forwardTarget({ ...info, port: info.port ?? request.port })
+          // A stdio backend is talked to over the session itself: nothing to forward.
+          if (remote === undefined && request.spec.stdio !== undefined) return info
           if (remote === undefined) {
             return yield* new LaunchError({
               kind: "Ssh",
@@ -628,6 +651,7 @@ export const make = (
         ),
         stop,
         liveProcesses: Effect.succeed(undefined),
+        stdin,
         reachablePort,
         expose
       }

@@ -10,6 +10,7 @@
 export * as BackendInstance from "./BackendInstance.ts"
 export * from "./BackendPool.ts"
 export * as BackendSpec from "./BackendSpec.ts"
+export * as InstanceChannel from "./InstanceChannel.ts"
 export * as InstanceLog from "./InstanceLog.ts"
 export * from "./Launcher.ts"
 export * as LocalLauncher from "./LocalLauncher.ts"

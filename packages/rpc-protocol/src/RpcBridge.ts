@@ -96,6 +96,47 @@ export interface UpstreamOptions {
 }
 
 /**
+ * What the bridge routes to while it uses an {@link AttachedUpstream}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpstreamHandlers {
+  /** Requests the upstream sends (approvals); the answer goes back to it. */
+  readonly onRequest: (request: Message.Request) => Effect.Effect<unknown, RpcError>
+  /** Notifications the upstream sends. */
+  readonly onNotification: (notification: Message.Notification) => Effect.Effect<void>
+}
+
+/**
+ * An upstream connection someone else opened and handshook: a pool instance's stdio channel for
+ * one run (`BackendInstance.channels` in `@isthmus/backend-pool`). The bridge does not run
+ * `initialize` on it; it answers clients from `handshake`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AttachedUpstream {
+  /** The connection; ready once its handshake succeeded, closed when the run ends. */
+  readonly peer: RpcPeer.RpcPeer
+  /** The handshake's answer (codex: the `initialize` result), or `undefined` when there was none. */
+  readonly handshake: unknown
+  /** Routes the upstream's requests and notifications to `handlers` while the scope is open. */
+  readonly serve: (handlers: UpstreamHandlers) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/**
+ * Upstream connections that are already open and handshaken, one per backend run: the bridge
+ * takes the next when the current one has closed. When the stream ends, the upstream is gone.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AttachedUpstreamOptions {
+  readonly attach: Stream.Stream<AttachedUpstream, unknown>
+}
+
+/**
  * How the downstream clients talk to the bridge.
  *
  * @since 0.1.0
@@ -128,8 +169,8 @@ export interface InitializeOptions {
   readonly method?: string | undefined
   /** The notification after it. Default `"initialized"`. */
   readonly notification?: string | undefined
-  /** The params the bridge sends upstream (its own `clientInfo`). */
-  readonly params: unknown
+  /** The params the bridge sends upstream (its own `clientInfo`); unused for attached upstreams. */
+  readonly params?: unknown
   /** The answer a client gets, from the upstream's answer and the client's params. Default: the upstream's answer. */
   readonly answer?: ((upstreamResult: unknown, clientParams: unknown) => unknown) | undefined
 }
@@ -205,7 +246,8 @@ export interface BridgeNotifications {
  * @category models
  */
 export interface RpcBridgeOptions {
-  readonly upstream: UpstreamOptions
+  /** Sockets the bridge connects and handshakes itself, or connections opened by someone else (a pool). */
+  readonly upstream: UpstreamOptions | AttachedUpstreamOptions
   readonly clients: ClientOptions
   /** One upstream connection for everyone (default), or one per client. */
   readonly shape?: "shared" | "perClient" | undefined
@@ -459,8 +501,8 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       joined: options.notifications?.joined ?? "bridge/joined",
       state: options.notifications?.state ?? "bridge/state"
     }
-    const initialDelay = millisOf(upstream.initialDelay ?? "200 millis")
-    const maxDelay = millisOf(upstream.maxDelay ?? "10 seconds")
+    const initialDelay = millisOf(("attach" in upstream ? undefined : upstream.initialDelay) ?? "200 millis")
+    const maxDelay = millisOf(("attach" in upstream ? undefined : upstream.maxDelay) ?? "10 seconds")
     const backlogLimit = options.clients.outbound?.capacity ?? 1024
     const clients = new Map<number, Client>()
     const sessions = new Set<Session>()
@@ -735,50 +777,22 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         }
       }))
 
-    /** One upstream connection: handshake, serve until it ends, then tell the clients. */
-    const serveUpstream = (session: Session, socket: Socket.Socket): Effect.Effect<void> =>
+    /** After a connection was not ready: log, count, back off. */
+    const notReady = (session: Session, error: { readonly message: string } | undefined) =>
       Effect.gen(function*() {
-        session.state = "connecting"
-        let initializeResult: unknown
-        const steps: Array<Handshake.Handshake> = []
-        if (upstream.handshake !== undefined) steps.push(upstream.handshake)
-        if (init !== undefined) {
-          steps.push(Handshake.initialize(init.params, {
-            method: initMethod,
-            notification: initNotification,
-            onResult: (result) =>
-              Effect.sync(() => {
-                initializeResult = result
-              })
-          }))
-        }
-        const peer = yield* RpcPeer.make({
-          connect: socket,
-          dialect: upstream.dialect,
-          framing: upstream.framing,
-          handshake: Handshake.sequence(...steps),
-          dispatch: onServerRequest(session),
-          onNotification: onUpstreamNotification(session),
-          requestTimeout: Duration.millis(requestMillis),
-          outbound: upstream.outbound,
-          // The bridge handles whatever the upstream asks, a few at a time per client anyway.
-          concurrency: maxOpen,
-          maxQueuedRequests: maxOpen
-        })
-        const readyExit = yield* Effect.exit(peer.awaitReady)
-        if (Exit.isFailure(readyExit)) {
-          session.stats.failedConnections++
-          session.failures++
-          session.state = "down"
-          const error = Option.getOrUndefined(Exit.findErrorOption(readyExit))
-          yield* Effect.logWarning(
-            `rpc bridge: upstream connection failed before it was ready: ${error?.message ?? "closed"}`
-          )
-          yield* peer.close
-          const delay = Math.min(maxDelay, initialDelay * Math.pow(2, Math.max(0, session.failures - 1)))
-          yield* Effect.sleep(Duration.millis(delay))
-          return
-        }
+        session.stats.failedConnections++
+        session.failures++
+        session.state = "down"
+        yield* Effect.logWarning(
+          `rpc bridge: upstream connection failed before it was ready: ${error?.message ?? "closed"}`
+        )
+        const delay = Math.min(maxDelay, initialDelay * Math.pow(2, Math.max(0, session.failures - 1)))
+        yield* Effect.sleep(Duration.millis(delay))
+      })
+
+    /** A ready upstream connection: open the gate, tell the clients, serve until it closes. */
+    const useUpstream = (session: Session, peer: RpcPeer.RpcPeer, initializeResult: unknown) =>
+      Effect.gen(function*() {
         session.failures = 0
         session.generation++
         session.initializeResult = initializeResult
@@ -789,29 +803,87 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         yield* statusToClients(session, "ready")
         yield* peer.closed
         session.stats.restarts++
-      }).pipe(
-        Effect.scoped,
-        Effect.ensuring(Effect.gen(function*() {
-          const wasReady = session.peer !== undefined
-          session.peer = undefined
-          if (session.state !== "closed") session.state = "down"
-          yield* session.gate.close
-          // Requests of the ended connection were interrupted with it (and settled); forget their ids.
-          session.recent.clear()
-          session.ring.clear()
-          if (wasReady) {
-            yield* Effect.logDebug(`rpc bridge: upstream connection ${session.generation} ended`)
-            yield* statusToClients(session, "down")
-          }
-        }))
-      )
+      })
 
-    const connections: Stream.Stream<Socket.Socket, unknown> = Stream.isStream(upstream.connect)
-      ? upstream.connect
-      : Stream.fromEffectRepeat(upstream.connect)
+    /** When a connection ends: close the gate, forget its ids, tell the clients. */
+    const upstreamEnded = (session: Session) =>
+      Effect.gen(function*() {
+        const wasReady = session.peer !== undefined
+        session.peer = undefined
+        if (session.state !== "closed") session.state = "down"
+        yield* session.gate.close
+        // Requests of the ended connection were interrupted with it (and settled); forget their ids.
+        session.recent.clear()
+        session.ring.clear()
+        if (wasReady) {
+          yield* Effect.logDebug(`rpc bridge: upstream connection ${session.generation} ended`)
+          yield* statusToClients(session, "down")
+        }
+      })
+
+    /** One upstream connection: handshake, serve until it ends, then tell the clients. */
+    const serveUpstream = (session: Session, socket: Socket.Socket, up: UpstreamOptions): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        session.state = "connecting"
+        let initializeResult: unknown
+        const steps: Array<Handshake.Handshake> = []
+        if (up.handshake !== undefined) steps.push(up.handshake)
+        if (init !== undefined) {
+          steps.push(Handshake.initialize(init.params ?? {}, {
+            method: initMethod,
+            notification: initNotification,
+            onResult: (result) =>
+              Effect.sync(() => {
+                initializeResult = result
+              })
+          }))
+        }
+        const peer = yield* RpcPeer.make({
+          connect: socket,
+          dialect: up.dialect,
+          framing: up.framing,
+          handshake: Handshake.sequence(...steps),
+          dispatch: onServerRequest(session),
+          onNotification: onUpstreamNotification(session),
+          requestTimeout: Duration.millis(requestMillis),
+          outbound: up.outbound,
+          // The bridge handles whatever the upstream asks, a few at a time per client anyway.
+          concurrency: maxOpen,
+          maxQueuedRequests: maxOpen
+        })
+        const readyExit = yield* Effect.exit(peer.awaitReady)
+        if (Exit.isFailure(readyExit)) {
+          yield* peer.close
+          return yield* notReady(session, Option.getOrUndefined(Exit.findErrorOption(readyExit)))
+        }
+        yield* useUpstream(session, peer, initializeResult)
+      }).pipe(Effect.scoped, Effect.ensuring(upstreamEnded(session)))
+
+    /** One attached connection (opened and handshaken by its owner). */
+    const serveAttached = (session: Session, attached: AttachedUpstream): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        session.state = "connecting"
+        yield* attached.serve({
+          onRequest: onServerRequest(session),
+          onNotification: onUpstreamNotification(session)
+        })
+        const readyExit = yield* Effect.exit(attached.peer.awaitReady)
+        if (Exit.isFailure(readyExit)) {
+          return yield* notReady(session, Option.getOrUndefined(Exit.findErrorOption(readyExit)))
+        }
+        yield* useUpstream(session, attached.peer, attached.handshake)
+      }).pipe(Effect.scoped, Effect.ensuring(upstreamEnded(session)))
+
+    const serveAll = (session: Session): Effect.Effect<void, unknown> => {
+      if ("attach" in upstream) return Stream.runForEach(upstream.attach, (u) => serveAttached(session, u))
+      const connections: Stream.Stream<Socket.Socket, unknown> = Stream.isStream(upstream.connect)
+        ? upstream.connect
+        : Stream.fromEffectRepeat(upstream.connect)
+      return Stream.runForEach(connections, (socket) => serveUpstream(session, socket, upstream))
+    }
 
     const runSession = (session: Session): Effect.Effect<void> =>
-      Stream.runForEach(connections, (socket) => serveUpstream(session, socket)).pipe(
+      serveAll(session).pipe(
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause)
             ? Effect.void
