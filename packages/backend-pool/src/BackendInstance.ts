@@ -308,6 +308,7 @@ export const reservePort = (table: PortReservations): Effect.Effect<number, neve
 /** What an instance needs from its pool. */
 export interface InstanceDeps {
   readonly launchers: Launchers["Service"]
+  /** Publishes a transition to the pool's event stream. */
   readonly publish: (event: TransitionEvent) => Effect.Effect<void>
   /** The pool's port table (a private one when omitted). */
   readonly ports?: PortReservations | undefined
@@ -808,8 +809,17 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
 
     const restart = Effect.flatMap(stop, (outcome) => Effect.as(start, outcome))
 
+    // A Ready run counts only while it is alive: not once its exit was seen, and for a stdio
+    // backend not once its channel closed (that comes first when the process dies).
+    const isLive = (s: Snapshot): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        if (s.runId <= endedRun) return false
+        const open = yield* SubscriptionRef.get(channel)
+        if (open !== undefined && open.runId === s.runId) return (yield* open.peer.state) === "connected"
+        return true
+      })
     const awaitReady = SubscriptionRef.changes(state).pipe(
-      Stream.filter((s) => (s.phase === "Ready" && s.runId > endedRun) || terminal(s.phase)),
+      Stream.filterEffect((s) => (s.phase === "Ready" ? isLive(s) : Effect.succeed(terminal(s.phase)))),
       Stream.runHead,
       Effect.flatMap((head) => {
         if (Option.isNone(head)) {

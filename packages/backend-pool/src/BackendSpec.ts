@@ -2,7 +2,7 @@
  * `BackendSpec`: everything the pool needs to know to run one backend, as data.
  *
  * A spec is a plain, Schema-typed value so hosts can keep their desired state in a settings file
- * and decode it. Defaults live in {@link resolve}; every optional field has a sane bounded default.
+ * and decode it. Defaults live in the `resolve*` functions ({@link resolveRestart}, {@link resolveLog}, …); every optional field has a sane bounded default.
  * The only non-data fields are the optional `preflight` and `Custom` readiness effects, which are
  * compared by reference when the pool diffs specs.
  *
@@ -447,7 +447,7 @@ export const decode = Schema.decodeUnknownEffect(BackendSpec)
 // Resolved view with defaults
 // ---------------------------------------------------------------------------------------------
 
-/** Defaults applied by {@link resolve}. */
+/** Defaults applied by the `resolve*` functions ({@link resolveRestart}, {@link resolveStop}, …). */
 export const defaults = {
   startupTimeoutMs: 30_000,
   readinessPeriodMs: 250,

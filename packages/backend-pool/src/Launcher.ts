@@ -126,7 +126,9 @@ export interface Launcher {
 
 /** The launchers available to a pool, by kind. */
 export class Launchers extends Context.Service<Launchers, {
+  /** The launcher registered for `kind`, if any. */
   readonly get: (kind: string) => Launcher | undefined
+  /** Every registered kind. */
   readonly kinds: ReadonlyArray<string>
 }>()("@isthmus/backend-pool/Launchers") {
   /** Registers launchers; later ones win for the same kind. */
