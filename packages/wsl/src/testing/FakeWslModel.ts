@@ -145,7 +145,7 @@ export interface Exec {
   readonly viaShell: boolean
 }
 
-/** A command whose stdin must be read first (a script for `sh -s`): call {@link answerScript}. */
+/** A command whose stdin must be read first (a script for `sh -s`): call {@link answer}. */
 export type Step = Output | Exec
 
 /** The effective host state. */
