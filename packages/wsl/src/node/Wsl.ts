@@ -770,7 +770,10 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
             reason: "no absolute home path"
           })
         }
-        return { home, shell: shell.startsWith("/") ? shell : "/bin/sh" }
+        // `<root>c/` is where drive C: is mounted (wslpath -u 'C:\\'); without it the default /mnt/.
+        const c = /^root:(.*)$/m.exec(r.stdout)?.[1]?.trim() ?? ""
+        const automountRoot = /\/c\/?$/.test(c) ? c.replace(/c\/?$/, "") : "/mnt/"
+        return { home, shell: shell.startsWith("/") ? shell : "/bin/sh", automountRoot }
       }),
     { capacity: 256, timeToLive: (exit) => (Exit.isSuccess(exit) ? timeouts.environmentTtl : 0) }
   )
@@ -780,21 +783,11 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     return (yield* Cache.get(accounts, cacheKey(distro))).home
   })
 
-  /** `wslpath -u 'C:\'` is `<root>c/`; without a mounted C: the default `/mnt/`. */
-  const automountRoot = (distro: string) =>
-    runExec("Wsl.shellEnvironment", distro, ["wslpath", "-u", "C:\\"], undefined, { defaultTimeout: timeouts.probe })
-      .pipe(
-        Effect.map((r) => {
-          const out = r.stdout.trim()
-          return r.exitCode === 0 && /\/c\/?$/.test(out) ? out.replace(/c\/?$/, "") : "/mnt/"
-        })
-      )
-
   const environments = yield* Cache.makeWith(
     (key: string) =>
       Effect.gen(function*() {
         const distro = spellings.get(key) ?? key
-        const { shell } = yield* Cache.get(accounts, key)
+        const { automountRoot, shell } = yield* Cache.get(accounts, key)
         const marker = `@@isthmus-env-${randomToken()}`
         const r = yield* runExec(
           "Wsl.shellEnvironment",
@@ -821,7 +814,7 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
           distro,
           shell,
           path: path.value,
-          automountRoot: yield* automountRoot(distro),
+          automountRoot,
           output: around
         } satisfies ShellEnvironment
       }),

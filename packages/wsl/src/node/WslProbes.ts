@@ -27,7 +27,8 @@ export const addressScript: string = [
 
 /**
  * Prints the current user's home and login shell from `getent passwd` (`home:` and `shell:`
- * lines), else `$HOME` and `$SHELL`.
+ * lines), else `$HOME` and `$SHELL`, and where drive C: is mounted (`root:`, from
+ * `wslpath -u 'C:\'`; empty when it is not).
  */
 export const accountScript: string = [
   probeMarkers.account,
@@ -37,6 +38,7 @@ export const accountScript: string = [
   "[ -n \"$h\" ] || h=$HOME",
   "[ -n \"$s\" ] || s=${SHELL:-/bin/sh}",
   "printf 'home:%s\\nshell:%s\\n' \"$h\" \"$s\"",
+  "printf 'root:%s\\n' \"$(wslpath -u 'C:\\' 2>/dev/null)\"",
   ""
 ].join("\n")
 

@@ -577,6 +577,14 @@ export const answer = (wrapped: Exec, script: string | undefined): Output | unde
   const program = exec.argv[0]?.split("/").pop()
   if (program === "wslinfo") return wslinfo(distro, exec.argv)
   if (program === "wslpath") return wslpath(distro, exec.argv, exec.cwd)
+  // The modelled Node, run by its path for its version: the model says what it is (fake-wsl
+  // cannot put a Node of that version at a path like /usr/bin/node on this machine).
+  if (
+    distro.node !== undefined && distro.node !== null && exec.argv[0] === distro.node.path &&
+    exec.argv[1] === "--version"
+  ) {
+    return ok(`${distro.node.version}\n`, false)
+  }
   return answerScript(distro, script)
 }
 
@@ -594,7 +602,11 @@ export const answerScript = (distro: FakeDistro, script: string | undefined): Ou
     return ok(`route:\n${route}addr:\n${addr}`, false)
   }
   if (script.startsWith(probeMarkers.account)) {
-    return ok(`home:${homeOf(distro)}\nshell:${distro.shell ?? "/bin/bash"}\n`, false)
+    const c = WslPath.toLinux("C:\\", pathContext(distro))
+    return ok(
+      `home:${homeOf(distro)}\nshell:${distro.shell ?? "/bin/bash"}\nroot:${typeof c === "string" ? c : ""}\n`,
+      false
+    )
   }
   return undefined
 }
