@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { type BenchRow, opsPerSecond, percentile } from "../../../scripts/bench-kit.ts"
-import * as WslPath from "../src/WslPath.ts"
+import { WslPath } from "@isthmus/wsl"
 
 const context: WslPath.Context = {
   distro: "Ubuntu-24.04",
