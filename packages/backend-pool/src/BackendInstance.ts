@@ -31,12 +31,15 @@ import {
   launchHash,
   policyHash,
   PreflightError,
+  type ReadyInfo,
   resolveLiveness,
   resolveLog,
   resolveReadiness,
   resolveRestart,
-  resolveStop
+  resolveStop,
+  stdioProblem
 } from "./BackendSpec.ts"
+import * as InstanceChannel from "./InstanceChannel.ts"
 import * as InstanceLog from "./InstanceLog.ts"
 import type { Launchers, LaunchRequest, ProcessExit, RunningProcess, StopOutcome } from "./Launcher.ts"
 import { ENV_INSTANCE_ID, ENV_RUN_ID } from "./Protocol.ts"
@@ -178,6 +181,12 @@ export interface BackendInstance {
   readonly awaitReady: Effect.Effect<Snapshot, BackendNotReadyError>
   /** The instance's log: recent lines, live lines, files and counters (kept across runs). */
   readonly log: InstanceLog.InstanceLog
+  /**
+   * For `stdio` backends: the channel of each run once it is Ready (its handshake succeeded),
+   * starting with the current run's if it is Ready. Give it to `RpcBridge` as its upstream
+   * (`{ attach: instance.channels }`); each element's peer closes when its run ends.
+   */
+  readonly channels: Stream.Stream<InstanceChannel.RunChannel>
   /** Applies a spec whose launch-relevant fields are unchanged (restart, readiness, stop, log policies). */
   updatePolicy(spec: BackendSpec): Effect.Effect<void>
 }
@@ -332,6 +341,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       policyHash: policyHash(initial)
     })
     const lock = yield* Semaphore.make(1)
+    // The Ready run's stdio channel, and the last run whose process was seen to end after Ready
+    // (its Ready snapshot stays until the exit is handled, and must not satisfy awaitReady).
+    const channel = yield* SubscriptionRef.make<InstanceChannel.RunChannel | undefined>(undefined)
+    let endedRun = 0
     let supervisor: Fiber.Fiber<StopOutcome | undefined> | undefined
     let stopRequest: Deferred.Deferred<void> | undefined
     let nextRunId = 0
@@ -371,6 +384,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           log.append("system", runId, `launch failed: ${message}`)
           return { _tag: "LaunchFailed", message } as const
         }
+        const problem = stdioProblem(spec)
+        if (problem !== undefined) {
+          log.append("system", runId, `launch failed: ${problem}`)
+          return { _tag: "LaunchFailed", message: problem } as const
+        }
         const readiness = resolveReadiness(spec)
         const stopPolicy = resolveStop(spec)
         const portSpec = spec.port ?? { _tag: "Reported" as const }
@@ -409,10 +427,30 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         yield* transitionRun(runId, (s) => ({ ...s, pid: proc.pid }))
         log.append("system", runId, `run ${runId} started${proc.pid === undefined ? "" : ` (pid ${proc.pid})`}`)
 
+        // A stdio backend's stdout is its RPC channel: read by the channel's peer, never logged.
+        let runChannel: InstanceChannel.RunChannel | undefined
+        if (spec.stdio !== undefined) {
+          if (proc.stdin === undefined) {
+            const message =
+              `the ${kind} launcher gives no stdin, which a \`stdio\` backend needs; use a launcher that does (Local)`
+            log.append("system", runId, `launch failed: ${message}`)
+            return { _tag: "LaunchFailed", message } as const
+          }
+          runChannel = yield* InstanceChannel.open({
+            id,
+            runId,
+            spec: spec.stdio,
+            stdout: proc.stdout,
+            stdin: proc.stdin
+          })
+        }
         const pumps = yield* Effect.all([
-          pump(proc.stdout, log.splitter("stdout", runId)),
+          runChannel === undefined ? pump(proc.stdout, log.splitter("stdout", runId)) : Effect.void,
           pump(proc.stderr, log.splitter("stderr", runId))
         ], { concurrency: 2, discard: true }).pipe(Effect.forkScoped({ startImmediately: true }))
+        yield* Effect.addFinalizer(() =>
+          SubscriptionRef.update(channel, (c) => (c !== undefined && c === runChannel ? undefined : c))
+        )
         const drain = Fiber.await(pumps).pipe(Effect.timeout(drainTimeoutMs), Effect.ignore)
         // A backstop when the run is interrupted: stop the whole group, then drain the output.
         yield* Effect.addFinalizer(() => proc.stop(resolveStop(current)).pipe(Effect.andThen(drain)))
@@ -429,7 +467,14 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           return { _tag: "Stopped", outcome } as const
         })
 
-        const waitReady = watch !== undefined ? watch.ready : Readiness.poll(readiness, input())
+        const waitReady = readiness.check._tag === "Stdio"
+          ? runChannel === undefined
+            ? Effect.never
+            // A refused handshake or a closed channel never counts as ready: exit or timeout decide.
+            : runChannel.peer.awaitReady.pipe(Effect.as<ReadyInfo>({}), Effect.catch(() => Effect.never))
+          : watch !== undefined
+          ? watch.ready
+          : Readiness.poll(readiness, input())
         const first = yield* Effect.raceAllFirst([
           waitReady.pipe(
             Effect.timeout(readiness.startupTimeoutMs),
@@ -462,6 +507,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             backoffMs: undefined,
             failure: undefined
           }))
+          if (runChannel !== undefined) yield* SubscriptionRef.set(channel, runChannel)
           const liveness = resolveLiveness(current)
           const after = yield* Effect.raceAllFirst([
             proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
@@ -472,7 +518,12 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
                 Effect.map((failures) => ({ _tag: "Dead" as const, failures }))
               )
           ])
+          // From here this run's Ready snapshot is stale: awaitReady waits for the next run, and
+          // the snapshot says at once that the process is gone (no pid) and its channel closed.
+          endedRun = Math.max(endedRun, runId)
           if (after._tag === "Stop") return yield* deliberateStop
+          yield* SubscriptionRef.update(channel, (c) => (c !== undefined && c === runChannel ? undefined : c))
+          yield* transitionRun(runId, (s) => ({ ...s, pid: undefined }))
           if (after._tag === "Dead") {
             log.append("system", runId, `liveness failed ${after.failures} times in a row; stopping run ${runId}`)
             const outcome = yield* proc.stop(resolveStop(current))
@@ -728,7 +779,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
     const restart = Effect.flatMap(stop, (outcome) => Effect.as(start, outcome))
 
     const awaitReady = SubscriptionRef.changes(state).pipe(
-      Stream.filter((s) => s.phase === "Ready" || terminal(s.phase)),
+      Stream.filter((s) => (s.phase === "Ready" && s.runId > endedRun) || terminal(s.phase)),
       Stream.runHead,
       Effect.flatMap((head) => {
         if (Option.isNone(head)) {
@@ -776,6 +827,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       snapshot: Effect.map(SubscriptionRef.get(state), (s) => ({ ...s, timeInStateMs: timeInState(s, now()) })),
       changes: SubscriptionRef.changes(state),
       awaitReady,
+      channels: SubscriptionRef.changes(channel).pipe(
+        Stream.filter((c): c is InstanceChannel.RunChannel => c !== undefined),
+        Stream.changes
+      ),
       log,
       updatePolicy
     }

@@ -194,10 +194,38 @@ export const Readiness = Schema.Union([
   Schema.TaggedStruct("Custom", {
     name: Schema.String,
     check: Schema.declare(isFunction)
-  })
+  }),
+  /** The handshake of the `stdio` channel succeeded (at once when the channel has none). */
+  Schema.TaggedStruct("Stdio", {})
 ])
 /** A readiness check. */
 export type Readiness = typeof Readiness.Type
+
+/**
+ * The backend speaks JSON-RPC over its own stdin/stdout (codex app-server's default transport):
+ * each run gets an RPC channel (`BackendInstance.channels`), stdout is that channel's and no
+ * longer goes to the log (stderr still does), and stdin carries the host's side of it (under the
+ * `Watchdog` its EOF still stops the group, so it stays the lifetime pipe). The bootstrap cannot
+ * use stdin then (use `fd3` or `env`). Readiness defaults to `Stdio`: the handshake succeeded.
+ */
+export const StdioChannel = Schema.Struct({
+  /** The dialect (default `lite`, codex app-server's). */
+  dialect: Schema.optionalKey(Schema.Literals(["strict", "lite", "daemon"])),
+  /** NDJSON line limit (default 16 MiB). */
+  maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))),
+  /** Run on every run's channel before it counts as ready: a request, then a notification. */
+  handshake: Schema.optionalKey(Schema.Struct({
+    /** Default `initialize`. */
+    method: Schema.optionalKey(Schema.String),
+    params: Schema.optionalKey(Schema.Unknown),
+    /** Sent after the answer; default `initialized`; `null` for none. */
+    notification: Schema.optionalKey(Schema.NullOr(Schema.String))
+  })),
+  /** Timeout of calls on the channel (default 60 000 ms). */
+  requestTimeoutMs: Schema.optionalKey(Millis)
+})
+/** A stdio channel spec. */
+export type StdioChannel = typeof StdioChannel.Type
 
 /** The readiness check with its startup timeout (default 30 s) and probe period (default 250 ms). */
 export const ReadinessPolicy = Schema.Struct({
@@ -327,6 +355,8 @@ export const BackendSpec = Schema.Struct({
   secrets: Schema.optionalKey(Schema.Record(EnvName, Schema.RedactedFromValue(Schema.String))),
   bootstrap: Schema.optionalKey(Bootstrap),
   port: Schema.optionalKey(PortSpec),
+  /** JSON-RPC over the backend's stdin/stdout, one channel per run. */
+  stdio: Schema.optionalKey(StdioChannel),
   readiness: Schema.optionalKey(ReadinessPolicy),
   liveness: Schema.optionalKey(LivenessPolicy),
   restart: Schema.optionalKey(RestartPolicySpec),
@@ -455,9 +485,12 @@ export const resolveStop = (spec: BackendSpec): ResolvedStop => ({
   graceMs: spec.stop?.graceMs ?? defaults.graceMs
 })
 
-/** The spec's readiness policy with {@link defaults} (readiness `Signal` when none is given). */
+/**
+ * The spec's readiness policy with {@link defaults} (readiness `Stdio` for a `stdio` backend,
+ * `Signal` otherwise, when none is given).
+ */
 export const resolveReadiness = (spec: BackendSpec): ResolvedReadiness => ({
-  check: spec.readiness?.check ?? { _tag: "Signal" },
+  check: spec.readiness?.check ?? (spec.stdio === undefined ? { _tag: "Signal" } : { _tag: "Stdio" }),
   startupTimeoutMs: spec.readiness?.startupTimeoutMs ?? defaults.startupTimeoutMs,
   periodMs: spec.readiness?.periodMs ?? defaults.readinessPeriodMs
 })
@@ -520,7 +553,8 @@ export const launchHash = (spec: BackendSpec): string =>
     env: spec.env,
     secrets: spec.secrets,
     bootstrap: spec.bootstrap,
-    port: spec.port
+    port: spec.port,
+    stdio: spec.stdio
   })
 
 /** Hash of the fields that apply in place. */
@@ -543,6 +577,27 @@ export const policyHash = (spec: BackendSpec): string =>
 export const logFileStem = (id: string): string => {
   const readable = id.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[.-]/, "_").slice(0, 64)
   return `${readable}-${hashString(id).slice(0, 12)}`
+}
+
+/**
+ * What is wrong with a spec's `stdio` channel, for `register`/`reconcile` to refuse it: a
+ * bootstrap on stdin (stdin carries the channel), `Stdio` readiness without a channel, or
+ * `Signal` readiness with one (its ready line would be written into the channel).
+ */
+export const stdioProblem = (spec: BackendSpec): string | undefined => {
+  const check = spec.readiness?.check?._tag
+  if (spec.stdio === undefined) {
+    return check === "Stdio"
+      ? "readiness Stdio needs a `stdio` channel; add `stdio: {}` or pick another check"
+      : undefined
+  }
+  if (spec.bootstrap?.delivery === "stdin") {
+    return "bootstrap.delivery \"stdin\" cannot be used with a `stdio` channel (stdin carries the channel); use \"fd3\" or \"env\""
+  }
+  if (check === "Signal") {
+    return "readiness Signal writes to stdout, which is the `stdio` channel's; use readiness Stdio (the default) or LogLine on stderr"
+  }
+  return undefined
 }
 
 /** A display name for the spec. */

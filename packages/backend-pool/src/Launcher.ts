@@ -47,6 +47,14 @@ export interface StopOutcome {
   readonly survivors: number
 }
 
+/** A process's stdin as the pool writes it. */
+export interface ProcessStdin {
+  /** Queues bytes for the process; `false` once stdin is closed. */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<boolean>
+  /** Closes stdin (EOF). */
+  readonly close: Effect.Effect<void>
+}
+
 /** One running process, as a launcher hands it to the pool. */
 export interface RunningProcess {
   /** The process id on this machine (for WSL: the `wsl.exe` process), if there is one. */
@@ -69,6 +77,11 @@ export interface RunningProcess {
    * e.g. a WSL backend's `http://127.0.0.1:5123` into `http://172.20.1.5:5123` under NAT.
    */
   readonly rewriteUrl?: ((url: string) => string) | undefined
+  /**
+   * The process's stdin, for backends with a `stdio` channel: the host writes the channel's
+   * bytes there (after the bootstrap line, if any); closing it is EOF for the backend.
+   */
+  readonly stdin?: ProcessStdin | undefined
   /** Told what the readiness check learnt (URL, and the pid/pgid a ready signal reported). */
   readonly onReady?: ((info: ReadyInfo) => void) | undefined
 }

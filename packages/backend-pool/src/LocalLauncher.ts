@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Deferred, Effect, type Layer, Redacted, type Scope, Stream } from "effect"
+import { type Cause, Deferred, Effect, type Layer, Queue, Redacted, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { BootstrapDelivery, ResolvedStop } from "./BackendSpec.ts"
 import {
@@ -79,6 +79,10 @@ export const spawnGroup = (
 ): Effect.Effect<RunningProcess, LaunchError, Scope.Scope> =>
   Effect.gen(function*() {
     const line = request.bootstrapLine
+    const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    if (line !== undefined && request.delivery === "stdin") {
+      yield* Queue.offer(input, new TextEncoder().encode(Redacted.value(line)))
+    }
     const command = ChildProcess.make(request.command, [...request.args], {
       ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
       env: request.env,
@@ -86,10 +90,9 @@ export const spawnGroup = (
       detached: true,
       killSignal: request.stop.signal,
       forceKillAfter: request.stop.graceMs,
-      // stdin is the lifetime pipe: it stays open (never ended) until the host goes away.
-      stdin: line !== undefined && request.delivery === "stdin"
-        ? { stream: bytes(line), endOnDone: false }
-        : { stream: "pipe", endOnDone: false },
+      // stdin: the bootstrap line (if delivered there), then open as the lifetime pipe (and a
+      // stdio backend's channel) until the host closes it or goes away.
+      stdin: { stream: Stream.fromQueue(input), endOnDone: true },
       stdout: "pipe",
       stderr: "pipe",
       ...(line !== undefined && request.delivery === "fd3"
@@ -130,6 +133,7 @@ export const spawnGroup = (
       exit: Deferred.await(exited),
       stop,
       liveProcesses: Effect.sync(() => ProcessGroup.liveMembers(pid)),
+      stdin: { write: (chunk) => Queue.offer(input, chunk), close: Effect.asVoid(Queue.end(input)) },
       ...(request.rewriteUrl === undefined ? {} : { rewriteUrl: request.rewriteUrl })
     }
     return running

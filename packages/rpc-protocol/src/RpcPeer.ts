@@ -173,6 +173,11 @@ export interface CallOptions {
   readonly timeout?: Duration.Input | undefined
   /** Overrides whether this call may be replayed after a reconnect. */
   readonly idempotent?: boolean | undefined
+  /**
+   * Told the id this call was sent with, when it is allocated (for a proxy that must name the
+   * request to the other side later, e.g. `RpcBridge`'s "settled" notices).
+   */
+  readonly onId?: ((id: Message.Id) => void) | undefined
 }
 
 /**
@@ -505,9 +510,11 @@ export const make = <M extends MethodTable = MethodTable>(
       method: string,
       params: unknown,
       replayable: boolean,
-      timeoutMillis: number
+      timeoutMillis: number,
+      onId?: (id: Message.Id) => void
     ): Effect.Effect<unknown, CallError> => {
       const id = nextId++
+      onId?.(id)
       // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
       // interrupted caller (timeout, scope closed) removes its pending entry.
       let outcome: Exit.Exit<unknown, CallError> | undefined
@@ -574,7 +581,7 @@ export const make = <M extends MethodTable = MethodTable>(
           const millis = timeoutMillisOf(callOptions?.timeout)
           const replayable = callOptions?.idempotent ?? idempotent.has(method)
           if (ready.isOpen() && fatal === undefined && state !== "closed") {
-            return startRequest(method, params, replayable, millis)
+            return startRequest(method, params, replayable, millis, callOptions?.onId)
           }
           // Not connected yet (or reconnecting): wait for the connection within the same time budget.
           const started = clock.currentTimeMillisUnsafe()
@@ -588,7 +595,8 @@ export const make = <M extends MethodTable = MethodTable>(
                 method,
                 params,
                 replayable,
-                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started))
+                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)),
+                callOptions?.onId
               )
             ))
           )
