@@ -40,7 +40,8 @@ export default async (): Promise<ReadonlyArray<BenchRow>> => {
     const ours = run("pool", NodePath.join(dir, "logs"))
     const dropped = ours.stats === undefined ? "" : `, ${ours.stats.droppedFileLines} file lines dropped`
     return [{
-      name: `stdout flood ${mb} MiB of 1 KiB lines: the child's write rate (pool with files, ring, a stalled reader${dropped})`,
+      name:
+        `stdout flood ${mb} MiB of 1 KiB lines: the child's write rate (pool with files, ring, a stalled reader${dropped})`,
       value: ours.mibPerSecond,
       unit: "MiB/s",
       baseline: "the same child, raw spawn, stdout discarded",
