@@ -29,6 +29,7 @@ import {
   labelOf,
   launcherKind,
   launchHash,
+  locationOf,
   policyHash,
   PreflightError,
   type ReadyInfo,
@@ -103,6 +104,11 @@ export interface Snapshot {
   readonly id: string
   /** The spec's `label`, or its id. */
   readonly label: string
+  /**
+   * Where it runs: `local`, `wsl:<distro>`, `ssh:<user@host:port>`, `attach:<url>` or a custom
+   * kind ({@link BackendSpec.locationOf}).
+   */
+  readonly location: string
   readonly phase: Phase
   /** The current (or last) run id; 0 before the first run. */
   readonly runId: number
@@ -302,6 +308,7 @@ export const reservePort = (table: PortReservations): Effect.Effect<number, neve
 /** What an instance needs from its pool. */
 export interface InstanceDeps {
   readonly launchers: Launchers["Service"]
+  /** Publishes a transition to the pool's event stream. */
   readonly publish: (event: TransitionEvent) => Effect.Effect<void>
   /** The pool's port table (a private one when omitted). */
   readonly ports?: PortReservations | undefined
@@ -323,6 +330,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
     const state = yield* SubscriptionRef.make<Snapshot>({
       id,
       label: labelOf(initial),
+      location: locationOf(initial.launcher),
       phase: "Idle",
       runId: 0,
       pid: undefined,
@@ -398,7 +406,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           ? yield* reservePort(ports)
           : undefined
         let host = "127.0.0.1"
-        const input = (): Readiness.ReadinessInput => ({ id, runId, host, port })
+        // Where probes reach the port: the port itself, or the local end of a forward.
+        let probePort = port
+        const input = (): Readiness.ReadinessInput => ({ id, runId, host, port: probePort })
         const watch = yield* Readiness.armLineWatch(readiness, log, input)
         if (watch !== undefined) yield* Effect.addFinalizer(() => Effect.sync(watch.dispose))
 
@@ -424,6 +434,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         }
         const proc: RunningProcess = launched.success
         host = proc.host
+        probePort = proc.reachablePort ?? port
         yield* transitionRun(runId, (s) => ({ ...s, pid: proc.pid }))
         log.append("system", runId, `run ${runId} started${proc.pid === undefined ? "" : ` (pid ${proc.pid})`}`)
 
@@ -467,7 +478,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           return { _tag: "Stopped", outcome } as const
         })
 
-        const waitReady = readiness.check._tag === "Stdio"
+        const checked: Effect.Effect<ReadyInfo> = readiness.check._tag === "Stdio"
           ? runChannel === undefined
             ? Effect.never
             // A refused handshake or a closed channel never counts as ready: exit or timeout decide.
@@ -475,16 +486,36 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           : watch !== undefined
           ? watch.ready
           : Readiness.poll(readiness, input())
+        const expose = proc.expose
+        type Readied =
+          | { readonly _tag: "Ready"; readonly info: ReadyInfo }
+          | { readonly _tag: "ExposeFailed"; readonly message: string }
+        const waitReady: Effect.Effect<Readied> = expose === undefined
+          ? checked.pipe(Effect.map((info) => ({ _tag: "Ready" as const, info })))
+          : checked.pipe(
+            Effect.flatMap((info) => Effect.result(expose(info))),
+            Effect.map((r) =>
+              r._tag === "Success"
+                ? { _tag: "Ready" as const, info: r.success }
+                : { _tag: "ExposeFailed" as const, message: r.failure.message }
+            )
+          )
         const first = yield* Effect.raceAllFirst([
           waitReady.pipe(
             Effect.timeout(readiness.startupTimeoutMs),
-            Effect.map((info) => ({ _tag: "Ready" as const, info })),
             Effect.orElseSucceed(() => ({ _tag: "Timeout" as const }))
           ),
           proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
           stopRequested
         ])
         if (first._tag === "Stop") return yield* deliberateStop
+        if (first._tag === "ExposeFailed") {
+          log.append("system", runId, `launch failed: ${first.message}; stopping run ${runId}`)
+          const outcome = yield* proc.stop(resolveStop(current))
+          yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
+          yield* drain
+          return { _tag: "LaunchFailed", message: first.message } as const
+        }
 
         let exit: ProcessExit
         let reason: ExitReason
@@ -492,8 +523,8 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         if (first._tag === "Ready") {
           proc.onReady?.(first.info)
           const readyAt = now()
-          const readyPort = first.info.port ?? port
-          const reported = first.info.url === undefined || proc.rewriteUrl === undefined
+          const readyPort = first.info.port ?? probePort
+          const reported = first.info.url === undefined || proc.rewriteUrl === undefined || expose !== undefined
             ? first.info.url
             : proc.rewriteUrl(first.info.url)
           const url = reported ?? (readyPort === undefined ? undefined : `http://${host}:${readyPort}`)

@@ -2,13 +2,14 @@
  * `BackendSpec`: everything the pool needs to know to run one backend, as data.
  *
  * A spec is a plain, Schema-typed value so hosts can keep their desired state in a settings file
- * and decode it. Defaults live in {@link resolve}; every optional field has a sane bounded default.
+ * and decode it. Defaults live in the `resolve*` functions ({@link resolveRestart}, {@link resolveLog}, …); every optional field has a sane bounded default.
  * The only non-data fields are the optional `preflight` and `Custom` readiness effects, which are
  * compared by reference when the pool diffs specs.
  *
  * @module
  */
 import { Effect, Redacted, Schema } from "effect"
+import { describe as describeConnection, SshConnection } from "./SshConnection.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Small building blocks
@@ -75,13 +76,85 @@ export const CustomLaunch = Schema.TaggedStruct("Custom", {
 /** A `Custom` launch. */
 export type CustomLaunch = typeof CustomLaunch.Type
 
+/**
+ * Run a command on another machine through the system OpenSSH client (see `SshLauncher`): under a
+ * POSIX `sh` watchdog in its own process group on the remote, so a dropped connection or a dead
+ * host leaves nothing running there. Arguments, environment and secrets travel over the session's
+ * stdin, never in the remote argv of ssh's command. The backend binds 127.0.0.1 on the remote
+ * (port 0 is fine) and reports its URL; the launcher forwards it to this machine and reports the
+ * local URL. Ports: `Reported` (default) or `Fixed` (a port on the remote), not `Allocated`.
+ */
+export const SshLaunch = Schema.TaggedStruct("Ssh", {
+  connection: SshConnection,
+  /** The executable on the remote, found through the remote login shell's PATH when it has no slash. */
+  command: Schema.String.check(Schema.isMinLength(1)),
+  /** One argv entry per value; `{port}` is replaced by a `Fixed` port. */
+  args: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** The working directory on the remote (default: the login directory). */
+  cwd: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  /** How the backend's port reaches this machine: a local TCP port (default) or a Unix socket (owner only). */
+  forward: Schema.optionalKey(Schema.Literals(["tcp", "unix"])),
+  /** What the preflight checks on the remote besides the command: a Node range, tools on PATH. */
+  requirements: Schema.optionalKey(Schema.Struct({
+    node: Schema.optionalKey(Schema.String),
+    tools: Schema.optionalKey(Schema.Array(Schema.String))
+  }))
+})
+/** An `Ssh` launch. */
+export type SshLaunch = typeof SshLaunch.Type
+
+/**
+ * Follow a backend the pool does not start (a systemd unit, a daemon someone else runs, a remote
+ * URL): never spawned or signalled; health-checked with the spec's readiness and liveness (default:
+ * a TCP connect to `url`, then the same check every 5 s); Ready, unhealthy and unreachable go
+ * through the backoff like a crashing process (see `AttachLauncher`).
+ */
+export const AttachLaunch = Schema.TaggedStruct("Attach", {
+  /** Where the backend listens, as seen from where it runs (with `ssh`: from that host, e.g. `http://127.0.0.1:8080`). */
+  url: Schema.String.check(Schema.isMinLength(1)),
+  /** Reach it through this host: the URL's port is forwarded over the pool's SSH connection. */
+  ssh: Schema.optionalKey(SshConnection),
+  /**
+   * A command that restarts the backend (e.g. `["systemctl", "--user", "restart", "app"]`), run
+   * when an attach finds it unreachable: on this machine without a shell, or with `via: "ssh"` on
+   * the `ssh` host (as one quoted command line). Its output goes to the instance log.
+   */
+  restart: Schema.optionalKey(Schema.Struct({
+    command: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
+    via: Schema.optionalKey(Schema.Literals(["local", "ssh"])),
+    /** How long the command may take (default 30 000 ms). */
+    timeoutMs: Schema.optionalKey(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)))
+  }))
+})
+/** An `Attach` launch. */
+export type AttachLaunch = typeof AttachLaunch.Type
+
 /** Which launcher runs the backend, and what it runs. */
-export const Launch = Schema.Union([LocalLaunch, WslLaunch, CustomLaunch])
+export const Launch = Schema.Union([LocalLaunch, WslLaunch, SshLaunch, AttachLaunch, CustomLaunch])
 /** A launch of any kind. */
 export type Launch = typeof Launch.Type
 
 /** The key under which a launcher is registered for a given launch spec. */
 export const launcherKind = (launch: Launch): string => launch._tag === "Custom" ? launch.kind : launch._tag
+
+/**
+ * Where a backend runs, for people and dashboards: `local`, `wsl:<distro>`, `ssh:<user@host:port>`,
+ * `attach:<url>` (`attach:<url> via ssh:<…>`), or the custom kind.
+ */
+export const locationOf = (launch: Launch): string => {
+  switch (launch._tag) {
+    case "Local":
+      return "local"
+    case "Wsl":
+      return `wsl:${launch.distro}`
+    case "Ssh":
+      return `ssh:${describeConnection(launch.connection)}`
+    case "Attach":
+      return `attach:${launch.url}${launch.ssh === undefined ? "" : ` via ssh:${describeConnection(launch.ssh)}`}`
+    case "Custom":
+      return launch.kind
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Bootstrap, port, readiness
@@ -374,7 +447,7 @@ export const decode = Schema.decodeUnknownEffect(BackendSpec)
 // Resolved view with defaults
 // ---------------------------------------------------------------------------------------------
 
-/** Defaults applied by {@link resolve}. */
+/** Defaults applied by the `resolve*` functions ({@link resolveRestart}, {@link resolveStop}, …). */
 export const defaults = {
   startupTimeoutMs: 30_000,
   readinessPeriodMs: 250,
@@ -440,13 +513,24 @@ export interface ResolvedLiveness {
   readonly failureThreshold: number
 }
 
-/** The spec's liveness policy with defaults (period 5000 ms, threshold 3). */
-export const resolveLiveness = (spec: BackendSpec): ResolvedLiveness | undefined =>
-  spec.liveness === undefined ? undefined : {
-    check: spec.liveness.check,
-    periodMs: spec.liveness.periodMs ?? 5_000,
-    failureThreshold: spec.liveness.failureThreshold ?? 3
+/**
+ * The spec's liveness policy with defaults (period 5000 ms, threshold 3). An `Attach` backend
+ * without one is watched with its readiness check (nobody else would notice it going away).
+ */
+export const resolveLiveness = (spec: BackendSpec): ResolvedLiveness | undefined => {
+  if (spec.liveness !== undefined) {
+    return {
+      check: spec.liveness.check,
+      periodMs: spec.liveness.periodMs ?? 5_000,
+      failureThreshold: spec.liveness.failureThreshold ?? 3
+    }
   }
+  const check = resolveReadiness(spec).check
+  return spec.launcher._tag === "Attach" && check._tag !== "Signal" && check._tag !== "LogLine" &&
+      check._tag !== "Stdio"
+    ? { check, periodMs: 5_000, failureThreshold: 3 }
+    : undefined
+}
 
 /** The spec's restart policy with {@link defaults}. */
 export const resolveRestart = (spec: BackendSpec): ResolvedRestart => {
@@ -486,11 +570,17 @@ export const resolveStop = (spec: BackendSpec): ResolvedStop => ({
 })
 
 /**
- * The spec's readiness policy with {@link defaults} (readiness `Stdio` for a `stdio` backend,
- * `Signal` otherwise, when none is given).
+ * The spec's readiness policy with {@link defaults}, when none is given: `Stdio` for a `stdio`
+ * backend, `Tcp` (a connect to the URL's port) for an `Attach` backend, which prints nothing to
+ * the pool, `Signal` otherwise.
  */
 export const resolveReadiness = (spec: BackendSpec): ResolvedReadiness => ({
-  check: spec.readiness?.check ?? (spec.stdio === undefined ? { _tag: "Signal" } : { _tag: "Stdio" }),
+  check: spec.readiness?.check ??
+    (spec.stdio !== undefined
+      ? { _tag: "Stdio" }
+      : spec.launcher._tag === "Attach"
+      ? { _tag: "Tcp" }
+      : { _tag: "Signal" }),
   startupTimeoutMs: spec.readiness?.startupTimeoutMs ?? defaults.startupTimeoutMs,
   periodMs: spec.readiness?.periodMs ?? defaults.readinessPeriodMs
 })

@@ -39,9 +39,10 @@ export interface StopOutcome {
   /**
    * - `graceful`: every process of the group was gone within the grace period;
    * - `forced`: some had to be killed with SIGKILL;
-   * - `exited`: nothing was running any more when the stop began.
+   * - `exited`: nothing was running any more when the stop began;
+   * - `detached`: the pool does not own the backend (`Attach`): nothing was signalled, it runs on.
    */
-  readonly method: "graceful" | "forced" | "exited"
+  readonly method: "graceful" | "forced" | "exited" | "detached"
   readonly durationMs: number
   /** Processes of the group still alive after the forced kill (0 unless the kernel refused). */
   readonly survivors: number
@@ -84,6 +85,18 @@ export interface RunningProcess {
   readonly stdin?: ProcessStdin | undefined
   /** Told what the readiness check learnt (URL, and the pid/pgid a ready signal reported). */
   readonly onReady?: ((info: ReadyInfo) => void) | undefined
+  /**
+   * The port on this machine at which the backend's port is reached, when it differs from the
+   * requested one (an SSH forward opened at launch): readiness and liveness probe it.
+   */
+  readonly reachablePort?: number | undefined
+  /**
+   * An effectful last step of readiness, within the startup timeout: given what the check learnt
+   * (the URL as seen where the backend runs), makes it reachable from here (e.g. opens an SSH
+   * port forward and checks it) and returns what the host should use. A failure ends the run as
+   * `LaunchFailed` with the error's message. Replaces {@link rewriteUrl} when present.
+   */
+  readonly expose?: ((info: ReadyInfo) => Effect.Effect<ReadyInfo, LaunchError>) | undefined
 }
 
 /** A launch failed before a process existed. The message never contains secrets or argv values. */
@@ -113,7 +126,9 @@ export interface Launcher {
 
 /** The launchers available to a pool, by kind. */
 export class Launchers extends Context.Service<Launchers, {
+  /** The launcher registered for `kind`, if any. */
   readonly get: (kind: string) => Launcher | undefined
+  /** Every registered kind. */
   readonly kinds: ReadonlyArray<string>
 }>()("@isthmus/backend-pool/Launchers") {
   /** Registers launchers; later ones win for the same kind. */

@@ -65,6 +65,7 @@ export interface SpawnRequest {
   readonly stop: ResolvedStop
   /** Where the backend can be reached (default `127.0.0.1`). */
   readonly host?: string | undefined
+  /** Rewrites the URL the backend reported into one the host can reach (e.g. a WSL address). */
   readonly rewriteUrl?: ((url: string) => string) | undefined
 }
 

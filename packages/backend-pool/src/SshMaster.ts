@@ -4,7 +4,7 @@
  *
  * Design from `shared/reference/ssh.md` §4:
  * - a **foreground** master, a child of this process: `ssh -M -o ControlPersist=no … HOST
- *   'echo <marker>; exec cat >/dev/null'` with stdin a pipe from us. Closing that pipe (or our
+ *   "exec sh -c 'echo <marker>; exec cat >/dev/null'"` with stdin a pipe from us. Closing that pipe (or our
  *   death) ends its session and then the master; a backgrounded `ControlPersist` master would
  *   outlive a killed host by the persist time (§4.5);
  * - control sockets in a private directory (`mkdtemp`, 0700) with short names: the usable
@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { type Cause, Deferred, Effect, Exit, Queue, Schema, Scope, Semaphore, Stream } from "effect"
+import { type Cause, Context, Deferred, Effect, Exit, Layer, Queue, Schema, Scope, Semaphore, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
@@ -27,6 +27,7 @@ import * as NodePath from "node:path"
 import { FailureClass, hashString } from "./BackendSpec.ts"
 import * as SshConnection from "./SshConnection.ts"
 import * as SshFailure from "./SshFailure.ts"
+import { remoteCommand } from "./SshRemote.ts"
 
 /** An ssh invocation failed; `reason` and `failureClass` come from {@link SshFailure.classify}. */
 export class SshError extends Schema.TaggedError<SshError>()("SshError", {
@@ -125,6 +126,31 @@ export const run = (
     return { code, stdout, stderr }
   }))
 
+/**
+ * Runs a POSIX `sh` script on the remote: ssh's command is `exec sh -s [-- ARGS]` and the script
+ * is its whole stdin (nothing variable in the command beyond `args`, which must not be secret).
+ */
+export const runScript = (
+  spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
+  connection: SshConnection.SshConnection,
+  master: Master | undefined,
+  script: string,
+  options: { readonly args?: ReadonlyArray<string> | undefined; readonly timeoutMs: number }
+): Effect.Effect<CommandResult, SshError> =>
+  run(
+    spawner,
+    connection,
+    SshConnection.sessionArgs(
+      connection,
+      modeOf(master),
+      [],
+      options.args === undefined || options.args.length === 0
+        ? remoteCommand
+        : `${remoteCommand} -- ${options.args.map(SshConnection.quoteWord).join(" ")}`
+    ),
+    { stdin: script, timeoutMs: options.timeoutMs }
+  )
+
 // ---------------------------------------------------------------------------------------------
 // One master
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +193,9 @@ export const startMaster = (
       { _tag: "Master", path: controlPath },
       [],
       // A marker, then nothing but waiting for EOF on stdin: our pipe is the master's lifetime.
-      `echo ${masterMarker}; exec cat >/dev/null`
+      // Through `exec sh -c` so a login shell that is not POSIX (cmd.exe, PowerShell) fails at
+      // once with its own message, and fish or tcsh run it unchanged (no quote or newline inside).
+      `exec sh -c 'echo ${masterMarker}; exec cat >/dev/null'`
     )
     const handle = yield* spawner.spawn(
       ChildProcess.make(executable, args, {
@@ -360,3 +388,12 @@ export const makeMasters = (
     const masters: Masters = { dir, multiplexed, session, any, list }
     return masters
   })
+
+/** The masters of a pool, as a service shared by the `Ssh` and `Attach` launchers. */
+export class SshMasters extends Context.Service<SshMasters, Masters>()("@isthmus/backend-pool/SshMasters") {
+  /** The masters, closed (with their control directory) when the layer is released. */
+  static readonly layer = (
+    options: MastersOptions = {}
+  ): Layer.Layer<SshMasters, never, ChildProcessSpawner.ChildProcessSpawner> =>
+    Layer.effect(SshMasters, makeMasters(options))
+}

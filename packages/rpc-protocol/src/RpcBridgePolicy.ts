@@ -237,10 +237,13 @@ export const passes = (filter: Filter, method: string, threadId: string | undefi
  * @category models
  */
 export interface Ring {
+  /** Keeps `notification`, dropping the oldest beyond the capacity; returns its sequence number (from 1). */
   readonly push: (notification: Notification) => number
   /** The kept notifications, oldest first. */
   readonly snapshot: () => ReadonlyArray<Notification>
+  /** Forgets every kept notification. */
   readonly clear: () => void
+  /** How many notifications are kept. */
   readonly size: () => number
 }
 

@@ -85,7 +85,12 @@ export interface ConnectOptions<M extends MethodTable = MethodTable> {
    * Answers requests the other side sends (server-to-client requests such as approvals). Throw (or
    * reject with) an `RpcError` to answer with its code; any other error is answered with its message.
    */
-  readonly handlers?: { readonly [method: string]: (params: unknown) => unknown } | undefined
+  readonly handlers?:
+    | {
+      /** Answers one method: return (or resolve to) the result. */
+      readonly [method: string]: (params: unknown) => unknown
+    }
+    | undefined
 }
 
 /**

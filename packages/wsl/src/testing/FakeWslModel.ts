@@ -144,7 +144,7 @@ export interface Exec {
   readonly viaShell: boolean
 }
 
-/** A command whose stdin must be read first (a script for `sh -s`): call {@link answerScript}. */
+/** A command whose stdin must be read first (a script for `sh -s`): call {@link answer}. */
 export type Step = Output | Exec
 
 /** The effective host state. */
@@ -496,7 +496,7 @@ const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
   return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
 }
 
-/** Whether `exec` reads a script from stdin that the model may answer ({@link answerScript}). */
+/** Whether `exec` reads a script from stdin that the model may answer ({@link answer}). */
 export const readsScript = (exec: Exec): boolean => isShellReadingStdin(exec.argv)
 
 const defaultInterfaceOf = (distro: FakeDistro): string | undefined =>
