@@ -9,6 +9,8 @@ import { Schema } from "effect"
 export const InstanceView = Schema.Struct({
   id: Schema.String,
   label: Schema.String,
+  /** Where it runs: `local`, `wsl:<distro>`, `ssh:<user@host:port>`, `attach:<url>`. */
+  location: Schema.String,
   phase: Schema.String,
   runId: Schema.Int,
   pid: Schema.NullOr(Schema.Int),

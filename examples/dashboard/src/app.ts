@@ -35,7 +35,10 @@ const render = (act: (method: "dashboard_restart" | "dashboard_stop" | "dashboar
     const label = cell(view.label, "label")
     const small = document.createElement("small")
     small.textContent = view.id
-    label.append(small)
+    const where = document.createElement("small")
+    where.className = "location"
+    where.textContent = view.location
+    label.append(small, where)
     const state = document.createElement("td")
     const badge = document.createElement("span")
     badge.className = "state"

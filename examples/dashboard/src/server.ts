@@ -34,6 +34,7 @@ export const toView = (instance: BackendInstance.BackendInstance, snapshot: Back
   return {
     id: snapshot.id,
     label: snapshot.label,
+    location: snapshot.location,
     phase: snapshot.phase,
     runId: snapshot.runId,
     pid: snapshot.pid ?? null,

@@ -47,6 +47,10 @@ describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
           "#instances tr td.label",
           (cells) => cells.map((c) => c.firstChild?.textContent)
         )
+        const locations = await page.$$eval(
+          "#instances tr td.label small.location",
+          (cells) => cells.map((c) => c.textContent)
+        )
         // Log lines stream: the daemons' own lines and the pool's run boundaries.
         await page.waitForFunction(() => document.querySelectorAll("#logs .line").length >= 2)
         // Record every state the native row shows, then click Restart.
@@ -77,12 +81,14 @@ describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
         await intruder.goto(`${dashboard.url}#token=wrong`)
         await intruder.waitForSelector("#connection[data-state=refused]")
         const intruderRows = await intruder.$$eval("#instances tr", (rows) => rows.length)
-        return { labels, seen, newLines, intruderRows }
+        return { labels, locations, seen, newLines, intruderRows }
       })
     }).pipe(Effect.scoped, Effect.provide(poolLayer))
 
     const result = await Effect.runPromise(program)
     expect(result.labels).toEqual(["Native daemon", "Native worker"])
+    // Where each runs (the snapshot's location): both on this machine.
+    expect(result.locations).toEqual(["local", "local"])
     expect(result.seen).toContain("Stopping")
     expect(result.seen).toContain("Starting")
     expect(result.seen.at(-1)).toBe("Ready")

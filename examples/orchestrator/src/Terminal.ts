@@ -15,7 +15,8 @@ export interface Output {
 
 export const makeOutput = (options: {
   readonly tty: boolean
-  readonly simulated: ReadonlySet<string>
+  /** A marker per backend id shown after its label, e.g. `simulated`. */
+  readonly marks: ReadonlyMap<string, string>
   readonly write: (text: string) => void
 }): Output => {
   if (!options.tty) {
@@ -23,7 +24,7 @@ export const makeOutput = (options: {
       line: (text) => Effect.sync(() => options.write(`${text}\n`)),
       table: (snapshots) =>
         Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
-          Effect.map((now) => renderTable(snapshots, { now, simulated: options.simulated, colour: false })),
+          Effect.map((now) => renderTable(snapshots, { now, marks: options.marks, colour: false })),
           Effect.flatMap((table) => Effect.sync(() => options.write(`${table.replace(/^/gm, "  | ")}\n`)))
         )
     }
@@ -42,7 +43,7 @@ export const makeOutput = (options: {
       Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
         Effect.flatMap((now) =>
           Effect.sync(() => {
-            lastTable = renderTable(snapshots, { now, simulated: options.simulated, colour: true })
+            lastTable = renderTable(snapshots, { now, marks: options.marks, colour: true })
             redraw()
           })
         )
