@@ -10,6 +10,8 @@ export * as Auth from "./Auth.ts"
 /** @since 0.1.0 */
 export * as BootstrapEnvelope from "./BootstrapEnvelope.ts"
 /** @since 0.1.0 */
+export * as ConnectionError from "./ConnectionError.ts"
+/** @since 0.1.0 */
 export * as Dialect from "./Dialect.ts"
 /** @since 0.1.0 */
 export * as Fanout from "./Fanout.ts"
