@@ -76,7 +76,9 @@ export const toSpec = (setting: BackendSetting, context: SpecContext): BackendSp
   const common = {
     id: setting.id,
     label: setting.label,
-    readiness: { startupTimeoutMs: 15_000 },
+    // A daemon is Ready in about a second; a WSL one starts two Node processes (wsl.exe and the
+    // daemon). Generous, so a loaded machine does not turn a slow start into a failure.
+    readiness: { startupTimeoutMs: 60_000 },
     restart: {
       mode: "always" as const,
       backoff: { initialMs: 500, factor: 2, maxMs: 5_000, jitter: 0.1 },

@@ -7,9 +7,9 @@
  *   node src/main.ts --settings F    use settings file F (default: a copy of backends.json)
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import { parseArgs } from "node:util"
-import { runOrchestrator } from "./Orchestrator.ts"
+import { errorMessage, runOrchestrator } from "./Orchestrator.ts"
 
 const { values } = parseArgs({
   options: {
@@ -23,5 +23,19 @@ const { values } = parseArgs({
 if (values.help) {
   console.log("usage: orchestrator [--watch] [--settings backends.json]")
 } else {
-  NodeRuntime.runMain(runOrchestrator({ watch: values.watch, settingsFile: values.settings }).pipe(Effect.scoped))
+  NodeRuntime.runMain(
+    runOrchestrator({ watch: values.watch, settingsFile: values.settings }).pipe(
+      Effect.scoped,
+      // A step that did not happen says so (which step, where each backend was, what to look at);
+      // never a bare stack trace. Ctrl-C is an interruption, not a failure.
+      Effect.tapCause((cause) =>
+        Effect.sync(() => {
+          if (!Cause.hasInterruptsOnly(cause)) {
+            process.stderr.write(`\norchestrator stopped: ${errorMessage(Cause.squash(cause))}\n`)
+          }
+        })
+      )
+    ),
+    { disableErrorReporting: true }
+  )
 }
