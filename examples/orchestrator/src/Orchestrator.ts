@@ -283,12 +283,17 @@ const supervise = (options: Context) =>
     yield* stepLine("step 5/5 shutdown: reconcile to nothing; every backend stops within its grace period")
     const pids = [...daemonPids, ...applied.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))]
     const plan = yield* pool.reconcile([])
+    // A zombie has exited (its orphaned exit is reaped by init a moment later): not left over.
     const alive = pids.filter((pid) => {
       try {
         process.kill(pid, 0)
-        return true
       } catch {
         return false
+      }
+      try {
+        return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
+      } catch {
+        return true // no /proc here: kill(pid, 0) is all we know
       }
     })
     yield* out.line(`  stopped ${plan.stopped.length} backends; processes left: ${alive.length}`)
