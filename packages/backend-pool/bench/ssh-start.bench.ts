@@ -9,7 +9,7 @@
  * Without an sshd (Debian: `apt-get install openssh-server`) there are no rows.
  */
 import { NodeServices } from "@effect/platform-node"
-import { BackendSpec, type LaunchRequest, SshConnection, SshLauncher, SshMaster } from "@isthmus/backend-pool"
+import { BackendSpec, type LaunchRequest, type SshConnection, SshLauncher, SshMaster } from "@isthmus/backend-pool"
 import { SshTestServer } from "@isthmus/backend-pool/testing"
 import { Effect, Exit, Layer, Redacted, Scope, Stream } from "effect"
 import type { BenchRow } from "../../../scripts/bench-kit.ts"

@@ -201,7 +201,9 @@ describe(`Ssh launcher against a real sshd (${isolation})`, () => {
         const took = yield* pollUntil(() => Effect.map(backendProcesses(lab), (l) => l.length === 0), 1_000 + 10_000)
         assert.isDefined(took, "remote processes of the run left")
         console.log(
-          `ssh client SIGKILLed: backend gone after ${backendGone} ms, the run's remote processes after ${took} ms (grace 1000 ms)`
+          `ssh client SIGKILLed: backend gone after ${backendGone} ms, the run's remote processes after ${
+            backendGone! + took!
+          } ms (grace 1000 ms)`
         )
         // The pool saw the run end (restart mode never: it stays down).
         assert.isTrue(yield* events.until(() => phases(events, "cut").at(-1) === "Failed", 30_000))
@@ -245,7 +247,9 @@ describe(`Ssh launcher against a real sshd (${isolation})`, () => {
         const took = yield* pollUntil(() => Effect.map(lab.sessionProcesses, (l) => l.length === 0), 2_000 + 10_000)
         assert.isDefined(took, "remote processes left after the host died")
         console.log(
-          `host SIGKILLed: backend gone after ${backendGone} ms, remote empty after ${took} ms (grace 2000 ms)`
+          `host SIGKILLed: backend gone after ${backendGone} ms, remote empty after ${
+            backendGone! + took!
+          } ms (grace 2000 ms)`
         )
         // The local ssh processes (master and session) ended with their stdin.
         const local = yield* pollUntil(() => Effect.sync(() => localSsh(lab).length === 0), 10_000)
