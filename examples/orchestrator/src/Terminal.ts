@@ -34,7 +34,8 @@ const tableKey = (snapshots: ReadonlyArray<BackendInstance.Snapshot>) =>
 
 export const makeOutput = (options: {
   readonly tty: boolean
-  readonly simulated: ReadonlySet<string>
+  /** A marker per backend id shown after its label, e.g. `simulated`. */
+  readonly marks: ReadonlyMap<string, string>
   readonly write: (text: string) => void
 }): Output => {
   if (!options.tty) {
@@ -48,7 +49,7 @@ export const makeOutput = (options: {
               const key = tableKey(snapshots)
               if (key === lastKey) return // nothing but the clock moved
               lastKey = key
-              const table = renderTable(snapshots, { now, simulated: options.simulated, colour: false })
+              const table = renderTable(snapshots, { now, marks: options.marks, colour: false })
               options.write(`${table.replace(/^/gm, "  | ")}\n`)
             })
           )
@@ -75,7 +76,7 @@ export const makeOutput = (options: {
       Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
         Effect.flatMap((now) =>
           Effect.sync(() => {
-            lastTable = renderTable(snapshots, { now, simulated: options.simulated, colour: true })
+            lastTable = renderTable(snapshots, { now, marks: options.marks, colour: true })
             redraw()
           })
         )

@@ -84,7 +84,7 @@ describe("frameDiff", () => {
 
 const run = (tty: boolean, steps: (out: ReturnType<typeof makeOutput>) => Effect.Effect<void>) => {
   const writes: Array<string> = []
-  const out = makeOutput({ tty, simulated: new Set(), write: (t) => writes.push(t) })
+  const out = makeOutput({ tty, marks: new Map(), write: (t) => writes.push(t) })
   Effect.runSync(steps(out))
   return writes
 }
