@@ -91,7 +91,7 @@ const waitFor = (predicate: (ids: ReadonlyArray<string>) => boolean) =>
       if (predicate(status.filter((s) => s.phase === "Ready").map((s) => s.id))) return status
       yield* Queue.take(changed)
     }
-  })).pipe(Effect.timeout("10 seconds"))
+  })).pipe(Effect.timeout("90 seconds")) // ~1 s when quiet; generous for a loaded machine
 
 describe("README example", () => {
   it.live("supervises a local and a WSL backend and follows the settings", () =>
@@ -143,5 +143,5 @@ describe("README example", () => {
           assert.deepStrictEqual((yield* pool.status).map((s) => s.id), ["native"])
         }).pipe(Effect.provide(poolLayer(host)))
       )
-    }), 30_000)
+    }), 240_000)
 })

@@ -112,7 +112,7 @@ describe("Wsl launcher through fake-wsl", () => {
         assert.strictEqual(outcome.method, "graceful")
         assert.notInclude(NodeFs.readFileSync(NodePath.join(dir, "record.jsonl"), "utf8"), secret)
       }).pipe(Effect.provide(layer)),
-    30_000
+    120_000
   )
 
   it.live(
@@ -132,8 +132,9 @@ describe("Wsl launcher through fake-wsl", () => {
           const started = Date.now()
           const forced = yield* stubborn.stop
           assert.strictEqual(forced.method, "forced")
-          // Every check is one wsl.exe call (a Node start for fake-wsl), so this is slower than a local stop.
-          assert.isBelow(Date.now() - started, 600 + 4_000)
+          // Every check is one wsl.exe call (a Node start for fake-wsl), so this is slower than a local
+          // stop: ~2 s when quiet, 5–10 s on a loaded machine; the bound is 10x the quiet figure.
+          assert.isBelow(Date.now() - started, 600 + 20_000)
           assert.include((yield* stubborn.log.recent).map((l) => l.text), "ignoring SIGTERM")
           const kills = calls().filter((c) => c.argv.includes("kill")).map((c) => c.argv.slice(c.argv.indexOf("kill")))
           assert.isTrue(kills.some((k) => k[1] === "-s" && k[2] === "TERM" && /^-\d+$/.test(k[4] ?? "")))
@@ -141,7 +142,7 @@ describe("Wsl launcher through fake-wsl", () => {
         }).pipe(Effect.provide(inDistro))
         NodeFs.rmSync(dir2, { recursive: true, force: true })
       }),
-    30_000
+    120_000
   )
 
   it.live("no WSL on this machine: the preflight fails as fatal, says how to fix it, and nothing is spawned", () =>
