@@ -39,6 +39,7 @@ import { cancelRequest, type Dialect } from "./Dialect.ts"
 import type { Framing } from "./Framing.ts"
 import * as Handshake from "./Handshake.ts"
 import { type EncodedSend, getEncodedSend } from "./internal/encodedSend.ts"
+import { publishBridgeClient, publishBridgeUpstream, publishServer } from "./internal/publishMetrics.ts"
 import * as Message from "./Message.ts"
 import {
   type ClientToken,
@@ -58,6 +59,7 @@ import {
   upstreamUnavailable
 } from "./RpcBridgePolicy.ts"
 import { type CallError, PeerDisconnectedError, RpcError, RpcTimeoutError } from "./RpcError.ts"
+import type { MetricsOptions } from "./RpcMetrics.ts"
 import * as RpcPeer from "./RpcPeer.ts"
 import type { RpcServer } from "./RpcServer.ts"
 
@@ -279,6 +281,13 @@ export interface RpcBridgeOptions {
   /** How long a call waits for a ready upstream before failing with "upstream unavailable". Default 30 s. */
   readonly upstreamWait?: Duration.Input | undefined
   readonly notifications?: BridgeNotifications | undefined
+  /**
+   * The bridge's `RpcMetrics` (on by default) under the attribute `name` (default `"bridge"`):
+   * per client and upstream session, its clients' connections (`role: "server"`), its upstream
+   * connections (`role: "client"`), and refused connections, auth failures and auth timeouts;
+   * `false` for none.
+   */
+  readonly metrics?: MetricsOptions | false | undefined
 }
 
 /**
@@ -516,6 +525,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
     const clients = new Map<number, Client>()
     const sessions = new Set<Session>()
     let nextClientId = 1
+    const metricsName = options.metrics === false ? undefined : options.metrics?.name ?? "bridge"
+    const peerMetrics = (role: "client" | "server") =>
+      metricsName === undefined ? false as const : { name: metricsName, role }
+    const counts = { refused: 0, authFailures: 0, gateTimeouts: 0 }
+    yield* publishServer(options.metrics, () => counts, "bridge")
 
     const info = (c: Client): ClientInfo => ({
       id: c.id,
@@ -897,7 +911,8 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           outbound: up.outbound,
           // The bridge handles whatever the upstream asks, a few at a time per client anyway.
           concurrency: maxOpen,
-          maxQueuedRequests: maxOpen
+          maxQueuedRequests: maxOpen,
+          metrics: peerMetrics("client")
         })
         const readyExit = yield* Effect.exit(peer.awaitReady)
         if (Exit.isFailure(readyExit)) {
@@ -948,6 +963,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         const session = yield* makeSession()
         sessions.add(session)
         yield* Scope.addFinalizer(scope, Effect.sync(() => sessions.delete(session)))
+        yield* publishBridgeUpstream(options.metrics, () => ({
+          state: session.state,
+          ...session.stats,
+          openServerRequests: session.open.size
+        })).pipe(Scope.provide(scope))
         yield* Effect.forkIn(runSession(session), scope, { startImmediately: true })
         return session
       })
@@ -1061,6 +1081,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         const token = presented === undefined ? undefined : matchToken(auth.tokens, presented)
         if (token === undefined) {
           c.stats.refused++
+          counts.authFailures++
           return fail(clientDialect.errors.invalidToken())
         }
         c.role = roleOf(token, readOnlyAllow)
@@ -1197,6 +1218,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
             c.session?.clients.delete(c)
           })
         )
+        yield* publishBridgeClient(options.metrics, () => ({ phase: c.phase, ...c.stats }))
         const peer = yield* RpcPeer.make({
           connect: socket,
           dialect: clientDialect,
@@ -1215,14 +1237,19 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           },
           concurrency: options.clients.concurrency,
           maxQueuedRequests: options.clients.maxQueuedRequests,
-          requestTimeout: Duration.millis(serverRequestMillis)
+          requestTimeout: Duration.millis(serverRequestMillis),
+          metrics: peerMetrics("server")
         })
         attach(c, peer)
         if (c.phase === "joining") yield* startJoin(c)
         if (c.phase === "auth") {
           yield* Effect.forkIn(
             Effect.sleep(authTimeout).pipe(
-              Effect.andThen(Effect.suspend(() => (c.role === undefined ? peer.close : Effect.void)))
+              Effect.andThen(Effect.suspend(() =>
+                c.role === undefined
+                  ? Effect.andThen(Effect.sync(() => counts.gateTimeouts++), peer.close)
+                  : Effect.void
+              ))
             ),
             scope
           )
@@ -1261,7 +1288,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       handle,
       broadcast,
       connections: Effect.sync(() => clients.size),
-      isFull: () => clients.size >= (options.maxClients ?? 1024),
+      isFull: () => {
+        const full = clients.size >= (options.maxClients ?? 1024)
+        if (full) counts.refused++
+        return full
+      },
       // With tokens, the transports may bind beyond loopback (behind a tunnel); without, they refuse.
       requiresAuth: options.auth !== undefined,
       authenticated: Effect.sync(() => [...clients.values()].filter((c) => c.role !== undefined).length),
