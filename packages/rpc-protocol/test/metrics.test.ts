@@ -17,6 +17,8 @@ import {
 } from "@isthmus/rpc-protocol"
 import { connectTcp, serveTcp } from "@isthmus/rpc-protocol/node"
 import { Deferred, Effect, Fiber, Metric, Queue, Redacted, Schema, Stream } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { readFileSync } from "node:fs"
 import { type Json, jsonLines, reply } from "./support/jsonLines.ts"
 
 /** One series' value (a counter's count or a gauge's value); fails the test when it is not exactly one series. */
@@ -139,6 +141,10 @@ describe("RpcMetrics", () => {
         yield* intruder.close
         // Counters keep what closed peers counted.
         assert.strictEqual(yield* read(RpcMetrics.calls, appSeries), 16)
+        // An exporter of Effect's own reads the same series.
+        const scrape = yield* PrometheusMetrics.format()
+        assert.include(scrape, `isthmus_rpc_calls_total{name="app",role="client"} 16`)
+        assert.include(scrape, `isthmus_rpc_call_errors_total{name="app",role="client",error="RpcTimeoutError"} 2`)
         assert.strictEqual(yield* read(RpcMetrics.connections, appSeries), 0)
       }).pipe(Effect.scoped)
     ))
@@ -299,6 +305,14 @@ describe("RpcMetrics", () => {
         assert.strictEqual(yield* read(RpcMetrics.bridgeUpstreamRestarts, b), 1)
         assert.strictEqual(yield* read(RpcMetrics.connectionsTotal, { ...b, role: "client" }), 2)
         assert.strictEqual(yield* read(RpcMetrics.bridgeUpstreams, { ...b, state: "ready" }), 1)
+
+        // Every metric a bridge, its server side and its peers publish is in the README's table, and only those.
+        const published = new Set((yield* Metric.snapshot).map((m) => m.id))
+        const documented = new Set(
+          [...readFileSync(new URL("../README.md", import.meta.url), "utf8").matchAll(/^\| `(isthmus_[a-z_]+)`/gm)]
+            .map((m) => m[1]!)
+        )
+        assert.deepStrictEqual([...published].toSorted(), [...documented].toSorted())
       }).pipe(Effect.scoped)
     ))
 })
