@@ -338,6 +338,20 @@ export const contract = (backend: Backend) =>
         )
         const withCwd = (yield* recorded).at(-1)!.args
         assert.deepStrictEqual(withCwd.slice(0, 4), ["--distribution", "Ubuntu-24.04", "--cd", "/mnt/c/proj"])
+        // The cache key has the cwd: the same relative path from another directory is another answer.
+        const count = (yield* recorded).length
+        assert.strictEqual(
+          yield* use((w) =>
+            w.wslpath("Ubuntu-24.04", "notes.txt", "toWindows", { cwd: "/mnt/c/other", absolute: true })
+          ),
+          "C:\\other\\notes.txt"
+        )
+        assert.strictEqual((yield* recorded).length, count + 1)
+        // wslpath.cpp: a path rooted at \ is on the cwd's drive.
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "\\foo", "toLinux", { cwd: "/mnt/c/proj" })),
+          "/mnt/c/foo"
+        )
         const error = yield* use((w) => w.wslpath("Ubuntu-24.04", "\\\\server\\share", "toLinux")).pipe(Effect.flip)
         assert.strictEqual(tag(error), "WslCommandError")
       }).pipe(Effect.provide(main)))
