@@ -413,6 +413,27 @@ export const contract = (backend: Backend) =>
         assert.include(none.message, "none")
       }))
 
+    // windows-reality.md §6.5 and §6.7: mirrored asked for, NAT in use; the fallback warning is
+    // wsl.exe's, on the call that boots the VM only, in its own encoding, never the command's stderr.
+    test("a networking fallback: wslinfo tells the mode in use; the warning comes apart, on the booting call only", () =>
+      Effect.gen(function*() {
+        const layer = backend.layer({
+          distros: [{ name: "Ubuntu", state: "Stopped", default: true, networkingMode: "nat" }],
+          wslConfig: "[wsl2]\nnetworkingMode=mirrored\n",
+          language: "de"
+        })
+        yield* Effect.gen(function*() {
+          const first = yield* use((w) => w.exec("Ubuntu", ["sh", "-c", "echo out; echo err >&2"]))
+          assert.deepStrictEqual([first.stdout, first.stderr], ["out\n", "err\n"])
+          assert.strictEqual(first.warnings.length, 2)
+          assert.match(first.warnings[0]!, /^wsl: Der gespiegelte Netzwerkmodus wird nicht unterstützt/)
+          const second = yield* use((w) => w.exec("Ubuntu", ["true"]))
+          assert.deepStrictEqual(second.warnings, [])
+          const mode = yield* use((w) => w.networkingMode("Ubuntu"))
+          assert.deepStrictEqual([mode.mode, mode.source], ["nat", "wslinfo"])
+        }).pipe(Effect.provide(layer))
+      }))
+
     test("networkingMode without wslinfo: WSL 1 from the list, nat inferred on inbox wsl.exe, .wslconfig only as a hint", () =>
       Effect.gen(function*() {
         const inbox = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
