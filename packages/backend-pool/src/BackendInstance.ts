@@ -213,7 +213,7 @@ export const allocatePort: Effect.Effect<number> = Effect.callback<number>((resu
 })
 
 type RunResult =
-  | { readonly _tag: "LaunchFailed"; readonly message: string }
+  | { readonly _tag: "LaunchFailed"; readonly message: string; readonly fatal: boolean }
   | { readonly _tag: "Stopped"; readonly outcome: StopOutcome }
   | {
     readonly _tag: "Ended"
@@ -369,7 +369,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         if (launcher === undefined) {
           const message = `no launcher registered for kind ${JSON.stringify(kind)}`
           log.append("system", runId, `launch failed: ${message}`)
-          return { _tag: "LaunchFailed", message } as const
+          return { _tag: "LaunchFailed", message, fatal: true } as const
         }
         const readiness = resolveReadiness(spec)
         const stopPolicy = resolveStop(spec)
@@ -402,7 +402,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const launched = yield* Effect.result(launcher.launch(request))
         if (launched._tag === "Failure") {
           log.append("system", runId, `launch failed: ${launched.failure.message}`)
-          return { _tag: "LaunchFailed", message: launched.failure.message } as const
+          return {
+            _tag: "LaunchFailed",
+            message: launched.failure.message,
+            fatal: launched.failure.failureClass === "fatal"
+          } as const
         }
         const proc: RunningProcess = launched.success
         host = proc.host
@@ -602,11 +606,20 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             ? `exited before ready with ${describeExit(exit)}; its allocated port was held by another process ` +
               `${maxPortRetries + 1} times in a row (is something binding ports in the ephemeral range?)`
             : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
-          const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
+          const fatal = result._tag === "LaunchFailed" && result.fatal
+          const failure: Failure = {
+            reason,
+            message,
+            failureClass: fatal ? "fatal" : undefined,
+            lines: log.tail(failureTailLines)
+          }
           const clean = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed" &&
             exit.code === 0 &&
             exit.signal === null
-          const restartable = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed"
+          // A fatal launch failure (missing command or cwd, not executable) is final under any policy.
+          const restartable = fatal
+            ? false
+            : result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed"
             ? RestartPolicy.shouldRestart(policy, exit)
             : policy.mode !== "never"
           if (!restartable) {

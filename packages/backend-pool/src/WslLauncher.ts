@@ -221,7 +221,8 @@ export const make = (
           bootstrapLine: request.bootstrapLine,
           stop: request.stop,
           host: reachable,
-          rewriteUrl: (url) => rewriteToHost(url, reachable)
+          rewriteUrl: (url) => rewriteToHost(url, reachable),
+          watchdog: false
         })
         if (!(options.stopInDistro ?? process.platform === "win32")) return base
         let linuxGroup: number | undefined
