@@ -367,7 +367,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const kind = launcherKind(spec.launcher)
         const launcher = deps.launchers.get(kind)
         if (launcher === undefined) {
-          const message = `no launcher registered for kind ${JSON.stringify(kind)}`
+          const message = `no launcher registered for kind ${JSON.stringify(kind)} (registered: ${
+            deps.launchers.kinds.join(", ") || "none"
+          }): add it to the pool's Launchers, or fix the spec's launcher`
           log.append("system", runId, `launch failed: ${message}`)
           return { _tag: "LaunchFailed", message, fatal: true } as const
         }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 
@@ -130,3 +130,13 @@ export const check = (
       }): install it, or give its absolute path`
     } as const
   })
+
+/** The check launchers run before a spawn (replaced by the Windows model in tests). */
+export interface CheckerShape {
+  readonly check: typeof check
+}
+
+/** The command check in use: {@link check} on this machine's file system by default. */
+export const Checker = Context.Reference<CheckerShape>("@isthmus/backend-pool/CommandCheck", {
+  defaultValue: () => ({ check })
+})

@@ -122,7 +122,8 @@ export const spawnProcess = (
         : Redacted.isRedacted(envPath)
         ? Redacted.value(envPath)
         : envPath
-      const problem = yield* CommandCheck.check(request.id, request.command, request.cwd, {
+      const checker = yield* CommandCheck.Checker
+      const problem = yield* checker.check(request.id, request.command, request.cwd, {
         platform: control.platform === "win32" ? "win32" : "linux",
         path: path ?? (control.platform === "win32" ? "" : "/usr/bin:/bin"),
         pathExt: process.env["PATHEXT"]
@@ -200,8 +201,9 @@ export const spawnProcess = (
         // orphaned grandchildren as alive, under an init that does not reap) has nothing to do.
         Effect.tap((outcome) => outcome.survivors === 0 ? Effect.ignore(handle.unref) : Effect.void)
       )
-    // Honest stop when the run scope closes (before Effect's own backstop in the spawner).
-    yield* Effect.addFinalizer(() => stop(request.stop))
+    // Honest stop when the run scope closes (before Effect's own backstop in the spawner), then
+    // EOF on stdin, which ends the watchdog's relay.
+    yield* Effect.addFinalizer(() => stop(request.stop).pipe(Effect.andThen(closeStdin)))
     const running: RunningProcess = {
       pid,
       host: request.host ?? "127.0.0.1",
@@ -233,6 +235,9 @@ export const spawnGroup = (
  */
 export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProcessSpawner> = Effect.gen(function*() {
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  // The platform's process control and command check, as they are where the launcher is built.
+  const control = yield* ProcessControl
+  const checker = yield* CommandCheck.Checker
   const launcher: Launcher = {
     kind: "Local",
     launch: Effect.fn("LocalLauncher.launch")(function*(request) {
@@ -255,7 +260,7 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
         delivery,
         bootstrapLine: request.bootstrapLine,
         stop: request.stop
-      })
+      }).pipe(Effect.provideService(ProcessControl, control), Effect.provideService(CommandCheck.Checker, checker))
     })
   }
   return launcher

@@ -143,6 +143,18 @@ export const posix: ProcessControlShape = {
       const clock = yield* Clock.Clock
       const start = clock.monotonicTimeNanosUnsafe()
       const pgid = ref.pid
+      // No group at all (the common end of a run): nothing to scan for.
+      if (!signalGroup(pgid, 0)) {
+        const none: StopOutcome = {
+          method: "exited",
+          durationMs: 0,
+          survivors: 0,
+          survivorPids: [],
+          complete: ProcTable.available,
+          gracefulStep: "none"
+        }
+        return none
+      }
       // One scan when the stop begins: the members, and the processes that left the group while
       // their parent is a member (found by parent links; reported if they outlive the stop).
       const table = ProcTable.available ? yield* ProcTable.scan : []

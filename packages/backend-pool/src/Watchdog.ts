@@ -116,7 +116,7 @@ printf '@@pgid %s\\n' "$pg"
 exec 9<&0 </dev/null
 trap 'sig=1' TERM INT HUP
 {
-  { cat <&9 9<&- 2>/dev/null; exec >/dev/null 2>&1 9<&-; leave sh -c "$stop" isthmus-stop "$pg" "$g" "$s"; } &
+  { leave sh -c "cat <&9 9<&-; exec >/dev/null 9<&-; $stop" isthmus-relay "$pg" "$g" "$s"; } 2>/dev/null &
 } | "$@" 9<&-
 rc=$?
 [ "$x" = 1 ] && printf '@@exit %s\\n' "$rc"
@@ -127,9 +127,12 @@ exit "$rc"`
 //   it with SIGINT and SIGQUIT ignored (POSIX XCU 2.11), which dash cannot undo.
 // - The relay (`cat`) is started in the background from the pipeline's first element, which exits
 //   at once: the shell waits only for the backend, and its status is the backend's.
-// - The relay knows the group (`$$` is the leader's pid in every subshell); after EOF it closes
-//   the backend's stdin, leaves the group with `setsid` (no fork: it is not a group leader) and
-//   runs the stop loop from outside, so `kill -0 -PGID` says whether the group is empty.
+// - The relay leaves the group at once with `setsid` (no fork: it is not a group leader), so the
+//   group is only the leader and the backend's tree (a host's group stop does not end the relay,
+//   and a group whose backend exited is empty at once). It knows the group (`$$` is the leader's
+//   pid in every subshell); after EOF it closes the backend's stdin and runs the stop loop from
+//   outside the group, so `kill -0 -PGID` says whether the group is empty. Its stderr is
+//   /dev/null: it must not hold the backend's stderr open after the backend exited.
 // - The leader catches TERM, INT and HUP (caught traps are reset in subshells, so the backend
 //   keeps the default actions) and keeps waiting for the backend.
 

@@ -5,3 +5,4 @@
  * @module
  */
 export * as FakeLauncher from "./FakeLauncher.ts"
+export * as WindowsModel from "./WindowsModel.ts"
