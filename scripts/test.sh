@@ -6,10 +6,17 @@ set -euo pipefail
 . "$(dirname "$0")/setup.sh"
 cd "$ISTHMUS_ROOT"
 
-# Browser tests drive Debian's Chromium (no browser download exists on these machines).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "setup: installing Debian's chromium for the browser tests" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+# Browser tests drive Debian's Chromium (no browser download exists on these machines); the SSH
+# launcher's tests start a real OpenSSH server (Debian's openssh-server) in a network namespace
+# (iproute2).
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "setup: installing Debian's ${missing[*]} for the browser and SSH tests" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
 fi
 
 report="$ISTHMUS_ROOT/node_modules/.cache/vitest-report.json"

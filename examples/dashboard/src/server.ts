@@ -141,7 +141,14 @@ export const serveDashboard = (
       Effect.forkScoped
     )
 
-    const ws = yield* serveWebSocket(server, { host, port: 0, path: "/rpc" })
+    // Only the dashboard's own page may open the WebSocket (its origin is known once it listens).
+    let pageOrigin: string | undefined
+    const ws = yield* serveWebSocket(server, {
+      host,
+      port: 0,
+      path: "/rpc",
+      allowedOrigins: (origin) => origin === pageOrigin
+    })
     const wsUrl = `ws://${ws.host}:${ws.port}/rpc`
     const page = readFileSync(here("./page.html"), "utf8")
     const app = yield* bundleApp
@@ -174,5 +181,6 @@ export const serveDashboard = (
     )
     const address = http.address()
     const port = typeof address === "object" && address !== null ? address.port : 0
+    pageOrigin = `http://${host}:${port}`
     return { url: `http://${host}:${port}/`, wsUrl }
   })

@@ -29,14 +29,18 @@ import {
   labelOf,
   launcherKind,
   launchHash,
+  locationOf,
   policyHash,
   PreflightError,
+  type ReadyInfo,
   resolveLiveness,
   resolveLog,
   resolveReadiness,
   resolveRestart,
-  resolveStop
+  resolveStop,
+  stdioProblem
 } from "./BackendSpec.ts"
+import * as InstanceChannel from "./InstanceChannel.ts"
 import * as InstanceLog from "./InstanceLog.ts"
 import type { Launchers, LaunchRequest, ProcessExit, RunningProcess, StopOutcome } from "./Launcher.ts"
 import { ENV_INSTANCE_ID, ENV_RUN_ID } from "./Protocol.ts"
@@ -100,6 +104,11 @@ export interface Snapshot {
   readonly id: string
   /** The spec's `label`, or its id. */
   readonly label: string
+  /**
+   * Where it runs: `local`, `wsl:<distro>`, `ssh:<user@host:port>`, `attach:<url>` or a custom
+   * kind ({@link BackendSpec.locationOf}).
+   */
+  readonly location: string
   readonly phase: Phase
   /** The current (or last) run id; 0 before the first run. */
   readonly runId: number
@@ -178,6 +187,12 @@ export interface BackendInstance {
   readonly awaitReady: Effect.Effect<Snapshot, BackendNotReadyError>
   /** The instance's log: recent lines, live lines, files and counters (kept across runs). */
   readonly log: InstanceLog.InstanceLog
+  /**
+   * For `stdio` backends: the channel of each run once it is Ready (its handshake succeeded),
+   * starting with the current run's if it is Ready. Give it to `RpcBridge` as its upstream
+   * (`{ attach: instance.channels }`); each element's peer closes when its run ends.
+   */
+  readonly channels: Stream.Stream<InstanceChannel.RunChannel>
   /** Applies a spec whose launch-relevant fields are unchanged (restart, readiness, stop, log policies). */
   updatePolicy(spec: BackendSpec): Effect.Effect<void>
 }
@@ -293,6 +308,7 @@ export const reservePort = (table: PortReservations): Effect.Effect<number, neve
 /** What an instance needs from its pool. */
 export interface InstanceDeps {
   readonly launchers: Launchers["Service"]
+  /** Publishes a transition to the pool's event stream. */
   readonly publish: (event: TransitionEvent) => Effect.Effect<void>
   /** The pool's port table (a private one when omitted). */
   readonly ports?: PortReservations | undefined
@@ -314,6 +330,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
     const state = yield* SubscriptionRef.make<Snapshot>({
       id,
       label: labelOf(initial),
+      location: locationOf(initial.launcher),
       phase: "Idle",
       runId: 0,
       pid: undefined,
@@ -332,6 +349,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       policyHash: policyHash(initial)
     })
     const lock = yield* Semaphore.make(1)
+    // The Ready run's stdio channel, and the last run whose process was seen to end after Ready
+    // (its Ready snapshot stays until the exit is handled, and must not satisfy awaitReady).
+    const channel = yield* SubscriptionRef.make<InstanceChannel.RunChannel | undefined>(undefined)
+    let endedRun = 0
     let supervisor: Fiber.Fiber<StopOutcome | undefined> | undefined
     let stopRequest: Deferred.Deferred<void> | undefined
     let nextRunId = 0
@@ -373,6 +394,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           log.append("system", runId, `launch failed: ${message}`)
           return { _tag: "LaunchFailed", message, fatal: true } as const
         }
+        const problem = stdioProblem(spec)
+        if (problem !== undefined) {
+          log.append("system", runId, `launch failed: ${problem}`)
+          return { _tag: "LaunchFailed", message: problem, fatal: true } as const
+        }
         const readiness = resolveReadiness(spec)
         const stopPolicy = resolveStop(spec)
         const portSpec = spec.port ?? { _tag: "Reported" as const }
@@ -382,7 +408,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           ? yield* reservePort(ports)
           : undefined
         let host = "127.0.0.1"
-        const input = (): Readiness.ReadinessInput => ({ id, runId, host, port })
+        // Where probes reach the port: the port itself, or the local end of a forward.
+        let probePort = port
+        const input = (): Readiness.ReadinessInput => ({ id, runId, host, port: probePort })
         const watch = yield* Readiness.armLineWatch(readiness, log, input)
         if (watch !== undefined) yield* Effect.addFinalizer(() => Effect.sync(watch.dispose))
 
@@ -412,13 +440,34 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         }
         const proc: RunningProcess = launched.success
         host = proc.host
+        probePort = proc.reachablePort ?? port
         yield* transitionRun(runId, (s) => ({ ...s, pid: proc.pid }))
         log.append("system", runId, `run ${runId} started${proc.pid === undefined ? "" : ` (pid ${proc.pid})`}`)
 
+        // A stdio backend's stdout is its RPC channel: read by the channel's peer, never logged.
+        let runChannel: InstanceChannel.RunChannel | undefined
+        if (spec.stdio !== undefined) {
+          if (proc.stdin === undefined) {
+            const message =
+              `the ${kind} launcher gives no stdin, which a \`stdio\` backend needs; use a launcher that does (Local)`
+            log.append("system", runId, `launch failed: ${message}`)
+            return { _tag: "LaunchFailed", message, fatal: true } as const
+          }
+          runChannel = yield* InstanceChannel.open({
+            id,
+            runId,
+            spec: spec.stdio,
+            stdout: proc.stdout,
+            stdin: proc.stdin
+          })
+        }
         const pumps = yield* Effect.all([
-          pump(proc.stdout, log.splitter("stdout", runId)),
+          runChannel === undefined ? pump(proc.stdout, log.splitter("stdout", runId)) : Effect.void,
           pump(proc.stderr, log.splitter("stderr", runId))
         ], { concurrency: 2, discard: true }).pipe(Effect.forkScoped({ startImmediately: true }))
+        yield* Effect.addFinalizer(() =>
+          SubscriptionRef.update(channel, (c) => (c !== undefined && c === runChannel ? undefined : c))
+        )
         const drain = Fiber.await(pumps).pipe(Effect.timeout(drainTimeoutMs), Effect.ignore)
         // A backstop when the run is interrupted: stop the whole group, then drain the output.
         yield* Effect.addFinalizer(() => proc.stop(resolveStop(current)).pipe(Effect.andThen(drain)))
@@ -435,17 +484,44 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           return { _tag: "Stopped", outcome } as const
         })
 
-        const waitReady = watch !== undefined ? watch.ready : Readiness.poll(readiness, input())
+        const checked: Effect.Effect<ReadyInfo> = readiness.check._tag === "Stdio"
+          ? runChannel === undefined
+            ? Effect.never
+            // A refused handshake or a closed channel never counts as ready: exit or timeout decide.
+            : runChannel.peer.awaitReady.pipe(Effect.as<ReadyInfo>({}), Effect.catch(() => Effect.never))
+          : watch !== undefined
+          ? watch.ready
+          : Readiness.poll(readiness, input())
+        const expose = proc.expose
+        type Readied =
+          | { readonly _tag: "Ready"; readonly info: ReadyInfo }
+          | { readonly _tag: "ExposeFailed"; readonly message: string }
+        const waitReady: Effect.Effect<Readied> = expose === undefined
+          ? checked.pipe(Effect.map((info) => ({ _tag: "Ready" as const, info })))
+          : checked.pipe(
+            Effect.flatMap((info) => Effect.result(expose(info))),
+            Effect.map((r) =>
+              r._tag === "Success"
+                ? { _tag: "Ready" as const, info: r.success }
+                : { _tag: "ExposeFailed" as const, message: r.failure.message }
+            )
+          )
         const first = yield* Effect.raceAllFirst([
           waitReady.pipe(
             Effect.timeout(readiness.startupTimeoutMs),
-            Effect.map((info) => ({ _tag: "Ready" as const, info })),
             Effect.orElseSucceed(() => ({ _tag: "Timeout" as const }))
           ),
           proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
           stopRequested
         ])
         if (first._tag === "Stop") return yield* deliberateStop
+        if (first._tag === "ExposeFailed") {
+          log.append("system", runId, `launch failed: ${first.message}; stopping run ${runId}`)
+          const outcome = yield* proc.stop(resolveStop(current))
+          yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
+          yield* drain
+          return { _tag: "LaunchFailed", message: first.message, fatal: false } as const
+        }
 
         let exit: ProcessExit
         let reason: ExitReason
@@ -453,8 +529,8 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         if (first._tag === "Ready") {
           proc.onReady?.(first.info)
           const readyAt = now()
-          const readyPort = first.info.port ?? port
-          const reported = first.info.url === undefined || proc.rewriteUrl === undefined
+          const readyPort = first.info.port ?? probePort
+          const reported = first.info.url === undefined || proc.rewriteUrl === undefined || expose !== undefined
             ? first.info.url
             : proc.rewriteUrl(first.info.url)
           const url = reported ?? (readyPort === undefined ? undefined : `http://${host}:${readyPort}`)
@@ -468,6 +544,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             backoffMs: undefined,
             failure: undefined
           }))
+          if (runChannel !== undefined) yield* SubscriptionRef.set(channel, runChannel)
           const liveness = resolveLiveness(current)
           const after = yield* Effect.raceAllFirst([
             proc.exit.pipe(Effect.map((ended) => ({ _tag: "Exit" as const, exit: ended }))),
@@ -478,7 +555,12 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
                 Effect.map((failures) => ({ _tag: "Dead" as const, failures }))
               )
           ])
+          // From here this run's Ready snapshot is stale: awaitReady waits for the next run, and
+          // the snapshot says at once that the process is gone (no pid) and its channel closed.
+          endedRun = Math.max(endedRun, runId)
           if (after._tag === "Stop") return yield* deliberateStop
+          yield* SubscriptionRef.update(channel, (c) => (c !== undefined && c === runChannel ? undefined : c))
+          yield* transitionRun(runId, (s) => ({ ...s, pid: undefined }))
           if (after._tag === "Dead") {
             log.append("system", runId, `liveness failed ${after.failures} times in a row; stopping run ${runId}`)
             const outcome = yield* proc.stop(resolveStop(current))
@@ -742,8 +824,17 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
 
     const restart = Effect.flatMap(stop, (outcome) => Effect.as(start, outcome))
 
+    // A Ready run counts only while it is alive: not once its exit was seen, and for a stdio
+    // backend not once its channel closed (that comes first when the process dies).
+    const isLive = (s: Snapshot): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        if (s.runId <= endedRun) return false
+        const open = yield* SubscriptionRef.get(channel)
+        if (open !== undefined && open.runId === s.runId) return (yield* open.peer.state) === "connected"
+        return true
+      })
     const awaitReady = SubscriptionRef.changes(state).pipe(
-      Stream.filter((s) => s.phase === "Ready" || terminal(s.phase)),
+      Stream.filterEffect((s) => (s.phase === "Ready" ? isLive(s) : Effect.succeed(terminal(s.phase)))),
       Stream.runHead,
       Effect.flatMap((head) => {
         if (Option.isNone(head)) {
@@ -791,6 +882,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       snapshot: Effect.map(SubscriptionRef.get(state), (s) => ({ ...s, timeInStateMs: timeInState(s, now()) })),
       changes: SubscriptionRef.changes(state),
       awaitReady,
+      channels: SubscriptionRef.changes(channel).pipe(
+        Stream.filter((c): c is InstanceChannel.RunChannel => c !== undefined),
+        Stream.changes
+      ),
       log,
       updatePolicy
     }

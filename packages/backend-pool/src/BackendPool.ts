@@ -20,7 +20,13 @@ import {
   SubscriptionRef
 } from "effect"
 import * as BackendInstance from "./BackendInstance.ts"
-import { type BackendSpec, BackendSpec as BackendSpecSchema, launchHash, policyHash } from "./BackendSpec.ts"
+import {
+  type BackendSpec,
+  BackendSpec as BackendSpecSchema,
+  launchHash,
+  policyHash,
+  stdioProblem
+} from "./BackendSpec.ts"
 import { Launchers, type StopOutcome } from "./Launcher.ts"
 import * as ReconcilePlan from "./ReconcilePlan.ts"
 
@@ -245,6 +251,14 @@ export class BackendPool extends Context.Service<BackendPool, {
                 `valid BackendSpec; fix these fields (nothing was changed):\n${
                   issues instanceof Error ? issues.message : String(issues)
                 }`
+            })
+          }
+        }
+        for (const [index, spec] of desired.entries()) {
+          const problem = stdioProblem(spec)
+          if (problem !== undefined) {
+            return yield* new InvalidDesiredStateError({
+              message: `desired[${index}] (id ${JSON.stringify(spec.id)}): ${problem} (nothing was changed)`
             })
           }
         }

@@ -2,13 +2,14 @@
  * `BackendSpec`: everything the pool needs to know to run one backend, as data.
  *
  * A spec is a plain, Schema-typed value so hosts can keep their desired state in a settings file
- * and decode it. Defaults live in {@link resolve}; every optional field has a sane bounded default.
+ * and decode it. Defaults live in the `resolve*` functions ({@link resolveRestart}, {@link resolveLog}, …); every optional field has a sane bounded default.
  * The only non-data fields are the optional `preflight` and `Custom` readiness effects, which are
  * compared by reference when the pool diffs specs.
  *
  * @module
  */
 import { Effect, Redacted, Schema } from "effect"
+import { describe as describeConnection, SshConnection } from "./SshConnection.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Small building blocks
@@ -75,13 +76,85 @@ export const CustomLaunch = Schema.TaggedStruct("Custom", {
 /** A `Custom` launch. */
 export type CustomLaunch = typeof CustomLaunch.Type
 
+/**
+ * Run a command on another machine through the system OpenSSH client (see `SshLauncher`): under a
+ * POSIX `sh` watchdog in its own process group on the remote, so a dropped connection or a dead
+ * host leaves nothing running there. Arguments, environment and secrets travel over the session's
+ * stdin, never in the remote argv of ssh's command. The backend binds 127.0.0.1 on the remote
+ * (port 0 is fine) and reports its URL; the launcher forwards it to this machine and reports the
+ * local URL. Ports: `Reported` (default) or `Fixed` (a port on the remote), not `Allocated`.
+ */
+export const SshLaunch = Schema.TaggedStruct("Ssh", {
+  connection: SshConnection,
+  /** The executable on the remote, found through the remote login shell's PATH when it has no slash. */
+  command: Schema.String.check(Schema.isMinLength(1)),
+  /** One argv entry per value; `{port}` is replaced by a `Fixed` port. */
+  args: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** The working directory on the remote (default: the login directory). */
+  cwd: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  /** How the backend's port reaches this machine: a local TCP port (default) or a Unix socket (owner only). */
+  forward: Schema.optionalKey(Schema.Literals(["tcp", "unix"])),
+  /** What the preflight checks on the remote besides the command: a Node range, tools on PATH. */
+  requirements: Schema.optionalKey(Schema.Struct({
+    node: Schema.optionalKey(Schema.String),
+    tools: Schema.optionalKey(Schema.Array(Schema.String))
+  }))
+})
+/** An `Ssh` launch. */
+export type SshLaunch = typeof SshLaunch.Type
+
+/**
+ * Follow a backend the pool does not start (a systemd unit, a daemon someone else runs, a remote
+ * URL): never spawned or signalled; health-checked with the spec's readiness and liveness (default:
+ * a TCP connect to `url`, then the same check every 5 s); Ready, unhealthy and unreachable go
+ * through the backoff like a crashing process (see `AttachLauncher`).
+ */
+export const AttachLaunch = Schema.TaggedStruct("Attach", {
+  /** Where the backend listens, as seen from where it runs (with `ssh`: from that host, e.g. `http://127.0.0.1:8080`). */
+  url: Schema.String.check(Schema.isMinLength(1)),
+  /** Reach it through this host: the URL's port is forwarded over the pool's SSH connection. */
+  ssh: Schema.optionalKey(SshConnection),
+  /**
+   * A command that restarts the backend (e.g. `["systemctl", "--user", "restart", "app"]`), run
+   * when an attach finds it unreachable: on this machine without a shell, or with `via: "ssh"` on
+   * the `ssh` host (as one quoted command line). Its output goes to the instance log.
+   */
+  restart: Schema.optionalKey(Schema.Struct({
+    command: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
+    via: Schema.optionalKey(Schema.Literals(["local", "ssh"])),
+    /** How long the command may take (default 30 000 ms). */
+    timeoutMs: Schema.optionalKey(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)))
+  }))
+})
+/** An `Attach` launch. */
+export type AttachLaunch = typeof AttachLaunch.Type
+
 /** Which launcher runs the backend, and what it runs. */
-export const Launch = Schema.Union([LocalLaunch, WslLaunch, CustomLaunch])
+export const Launch = Schema.Union([LocalLaunch, WslLaunch, SshLaunch, AttachLaunch, CustomLaunch])
 /** A launch of any kind. */
 export type Launch = typeof Launch.Type
 
 /** The key under which a launcher is registered for a given launch spec. */
 export const launcherKind = (launch: Launch): string => launch._tag === "Custom" ? launch.kind : launch._tag
+
+/**
+ * Where a backend runs, for people and dashboards: `local`, `wsl:<distro>`, `ssh:<user@host:port>`,
+ * `attach:<url>` (`attach:<url> via ssh:<…>`), or the custom kind.
+ */
+export const locationOf = (launch: Launch): string => {
+  switch (launch._tag) {
+    case "Local":
+      return "local"
+    case "Wsl":
+      return `wsl:${launch.distro}`
+    case "Ssh":
+      return `ssh:${describeConnection(launch.connection)}`
+    case "Attach":
+      return `attach:${launch.url}${launch.ssh === undefined ? "" : ` via ssh:${describeConnection(launch.ssh)}`}`
+    case "Custom":
+      return launch.kind
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Bootstrap, port, readiness
@@ -194,10 +267,38 @@ export const Readiness = Schema.Union([
   Schema.TaggedStruct("Custom", {
     name: Schema.String,
     check: Schema.declare(isFunction)
-  })
+  }),
+  /** The handshake of the `stdio` channel succeeded (at once when the channel has none). */
+  Schema.TaggedStruct("Stdio", {})
 ])
 /** A readiness check. */
 export type Readiness = typeof Readiness.Type
+
+/**
+ * The backend speaks JSON-RPC over its own stdin/stdout (codex app-server's default transport):
+ * each run gets an RPC channel (`BackendInstance.channels`), stdout is that channel's and no
+ * longer goes to the log (stderr still does), and stdin carries the host's side of it (under the
+ * `Watchdog` its EOF still stops the group, so it stays the lifetime pipe). The bootstrap cannot
+ * use stdin then (use `fd3` or `env`). Readiness defaults to `Stdio`: the handshake succeeded.
+ */
+export const StdioChannel = Schema.Struct({
+  /** The dialect (default `lite`, codex app-server's). */
+  dialect: Schema.optionalKey(Schema.Literals(["strict", "lite", "daemon"])),
+  /** NDJSON line limit (default 16 MiB). */
+  maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))),
+  /** Run on every run's channel before it counts as ready: a request, then a notification. */
+  handshake: Schema.optionalKey(Schema.Struct({
+    /** Default `initialize`. */
+    method: Schema.optionalKey(Schema.String),
+    params: Schema.optionalKey(Schema.Unknown),
+    /** Sent after the answer; default `initialized`; `null` for none. */
+    notification: Schema.optionalKey(Schema.NullOr(Schema.String))
+  })),
+  /** Timeout of calls on the channel (default 60 000 ms). */
+  requestTimeoutMs: Schema.optionalKey(Millis)
+})
+/** A stdio channel spec. */
+export type StdioChannel = typeof StdioChannel.Type
 
 /** The readiness check with its startup timeout (default 30 s) and probe period (default 250 ms). */
 export const ReadinessPolicy = Schema.Struct({
@@ -327,6 +428,8 @@ export const BackendSpec = Schema.Struct({
   secrets: Schema.optionalKey(Schema.Record(EnvName, Schema.RedactedFromValue(Schema.String))),
   bootstrap: Schema.optionalKey(Bootstrap),
   port: Schema.optionalKey(PortSpec),
+  /** JSON-RPC over the backend's stdin/stdout, one channel per run. */
+  stdio: Schema.optionalKey(StdioChannel),
   readiness: Schema.optionalKey(ReadinessPolicy),
   liveness: Schema.optionalKey(LivenessPolicy),
   restart: Schema.optionalKey(RestartPolicySpec),
@@ -344,7 +447,7 @@ export const decode = Schema.decodeUnknownEffect(BackendSpec)
 // Resolved view with defaults
 // ---------------------------------------------------------------------------------------------
 
-/** Defaults applied by {@link resolve}. */
+/** Defaults applied by the `resolve*` functions ({@link resolveRestart}, {@link resolveStop}, …). */
 export const defaults = {
   startupTimeoutMs: 30_000,
   readinessPeriodMs: 250,
@@ -410,13 +513,24 @@ export interface ResolvedLiveness {
   readonly failureThreshold: number
 }
 
-/** The spec's liveness policy with defaults (period 5000 ms, threshold 3). */
-export const resolveLiveness = (spec: BackendSpec): ResolvedLiveness | undefined =>
-  spec.liveness === undefined ? undefined : {
-    check: spec.liveness.check,
-    periodMs: spec.liveness.periodMs ?? 5_000,
-    failureThreshold: spec.liveness.failureThreshold ?? 3
+/**
+ * The spec's liveness policy with defaults (period 5000 ms, threshold 3). An `Attach` backend
+ * without one is watched with its readiness check (nobody else would notice it going away).
+ */
+export const resolveLiveness = (spec: BackendSpec): ResolvedLiveness | undefined => {
+  if (spec.liveness !== undefined) {
+    return {
+      check: spec.liveness.check,
+      periodMs: spec.liveness.periodMs ?? 5_000,
+      failureThreshold: spec.liveness.failureThreshold ?? 3
+    }
   }
+  const check = resolveReadiness(spec).check
+  return spec.launcher._tag === "Attach" && check._tag !== "Signal" && check._tag !== "LogLine" &&
+      check._tag !== "Stdio"
+    ? { check, periodMs: 5_000, failureThreshold: 3 }
+    : undefined
+}
 
 /** The spec's restart policy with {@link defaults}. */
 export const resolveRestart = (spec: BackendSpec): ResolvedRestart => {
@@ -455,9 +569,18 @@ export const resolveStop = (spec: BackendSpec): ResolvedStop => ({
   graceMs: spec.stop?.graceMs ?? defaults.graceMs
 })
 
-/** The spec's readiness policy with {@link defaults} (readiness `Signal` when none is given). */
+/**
+ * The spec's readiness policy with {@link defaults}, when none is given: `Stdio` for a `stdio`
+ * backend, `Tcp` (a connect to the URL's port) for an `Attach` backend, which prints nothing to
+ * the pool, `Signal` otherwise.
+ */
 export const resolveReadiness = (spec: BackendSpec): ResolvedReadiness => ({
-  check: spec.readiness?.check ?? { _tag: "Signal" },
+  check: spec.readiness?.check ??
+    (spec.stdio !== undefined
+      ? { _tag: "Stdio" }
+      : spec.launcher._tag === "Attach"
+      ? { _tag: "Tcp" }
+      : { _tag: "Signal" }),
   startupTimeoutMs: spec.readiness?.startupTimeoutMs ?? defaults.startupTimeoutMs,
   periodMs: spec.readiness?.periodMs ?? defaults.readinessPeriodMs
 })
@@ -520,7 +643,8 @@ export const launchHash = (spec: BackendSpec): string =>
     env: spec.env,
     secrets: spec.secrets,
     bootstrap: spec.bootstrap,
-    port: spec.port
+    port: spec.port,
+    stdio: spec.stdio
   })
 
 /** Hash of the fields that apply in place. */
@@ -543,6 +667,27 @@ export const policyHash = (spec: BackendSpec): string =>
 export const logFileStem = (id: string): string => {
   const readable = id.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[.-]/, "_").slice(0, 64)
   return `${readable}-${hashString(id).slice(0, 12)}`
+}
+
+/**
+ * What is wrong with a spec's `stdio` channel, for `register`/`reconcile` to refuse it: a
+ * bootstrap on stdin (stdin carries the channel), `Stdio` readiness without a channel, or
+ * `Signal` readiness with one (its ready line would be written into the channel).
+ */
+export const stdioProblem = (spec: BackendSpec): string | undefined => {
+  const check = spec.readiness?.check?._tag
+  if (spec.stdio === undefined) {
+    return check === "Stdio"
+      ? "readiness Stdio needs a `stdio` channel; add `stdio: {}` or pick another check"
+      : undefined
+  }
+  if (spec.bootstrap?.delivery === "stdin") {
+    return "bootstrap.delivery \"stdin\" cannot be used with a `stdio` channel (stdin carries the channel); use \"fd3\" or \"env\""
+  }
+  if (check === "Signal") {
+    return "readiness Signal writes to stdout, which is the `stdio` channel's; use readiness Stdio (the default) or LogLine on stderr"
+  }
+  return undefined
 }
 
 /** A display name for the spec. */

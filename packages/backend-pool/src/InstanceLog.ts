@@ -58,6 +58,7 @@ export interface LogStats {
 
 /** Feeds raw output bytes of one stream and run into the log, split into lines. */
 export interface LineSplitter {
+  /** Feeds a chunk of raw bytes; complete lines are appended at once, a partial one waits for more. */
   push(chunk: Uint8Array): void
   /** Flushes a final line without a newline. */
   end(): void

@@ -39,9 +39,10 @@ export interface StopOutcome {
   /**
    * - `graceful`: every process of the group was gone within the grace period;
    * - `forced`: some had to be killed (SIGKILL; on Windows `taskkill /T /F`);
-   * - `exited`: nothing was running any more when the stop began.
+   * - `exited`: nothing was running any more when the stop began;
+   * - `detached`: the pool does not own the backend (`Attach`): nothing was signalled, it runs on.
    */
-  readonly method: "graceful" | "forced" | "exited"
+  readonly method: "graceful" | "forced" | "exited" | "detached"
   readonly durationMs: number
   /**
    * Processes of the backend still alive after the stop: group members the kernel did not kill,
@@ -63,6 +64,14 @@ export interface StopOutcome {
    * `none` (killed at once). Absent for launchers that do not say.
    */
   readonly gracefulStep?: "signal" | "message" | "none" | undefined
+}
+
+/** A process's stdin as the pool writes it. */
+export interface ProcessStdin {
+  /** Queues bytes for the process; `false` once stdin is closed. */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<boolean>
+  /** Closes stdin (EOF). */
+  readonly close: Effect.Effect<void>
 }
 
 /** One running process, as a launcher hands it to the pool. */
@@ -87,8 +96,25 @@ export interface RunningProcess {
    * e.g. a WSL backend's `http://127.0.0.1:5123` into `http://172.20.1.5:5123` under NAT.
    */
   readonly rewriteUrl?: ((url: string) => string) | undefined
+  /**
+   * The process's stdin, for backends with a `stdio` channel: the host writes the channel's
+   * bytes there (after the bootstrap line, if any); closing it is EOF for the backend.
+   */
+  readonly stdin?: ProcessStdin | undefined
   /** Told what the readiness check learnt (URL, and the pid/pgid a ready signal reported). */
   readonly onReady?: ((info: ReadyInfo) => void) | undefined
+  /**
+   * The port on this machine at which the backend's port is reached, when it differs from the
+   * requested one (an SSH forward opened at launch): readiness and liveness probe it.
+   */
+  readonly reachablePort?: number | undefined
+  /**
+   * An effectful last step of readiness, within the startup timeout: given what the check learnt
+   * (the URL as seen where the backend runs), makes it reachable from here (e.g. opens an SSH
+   * port forward and checks it) and returns what the host should use. A failure ends the run as
+   * `LaunchFailed` with the error's message. Replaces {@link rewriteUrl} when present.
+   */
+  readonly expose?: ((info: ReadyInfo) => Effect.Effect<ReadyInfo, LaunchError>) | undefined
 }
 
 /**
@@ -125,7 +151,9 @@ export interface Launcher {
 
 /** The launchers available to a pool, by kind. */
 export class Launchers extends Context.Service<Launchers, {
+  /** The launcher registered for `kind`, if any. */
   readonly get: (kind: string) => Launcher | undefined
+  /** Every registered kind. */
   readonly kinds: ReadonlyArray<string>
 }>()("@isthmus/backend-pool/Launchers") {
   /** Registers launchers; later ones win for the same kind. */

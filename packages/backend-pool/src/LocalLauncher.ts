@@ -77,6 +77,7 @@ export interface SpawnRequest {
   readonly stop: ResolvedStop
   /** Where the backend can be reached (default `127.0.0.1`). */
   readonly host?: string | undefined
+  /** Rewrites the URL the backend reported into one the host can reach (e.g. a WSL address). */
   readonly rewriteUrl?: ((url: string) => string) | undefined
   /**
    * Run the command under the `Watchdog` on POSIX (default true): the group survives nothing of a
@@ -212,6 +213,7 @@ export const spawnProcess = (
       exit: Deferred.await(exited),
       stop,
       liveProcesses: Effect.map(control.members(ref), (m) => m.pids),
+      stdin: { write: (chunk) => Queue.offer(input, chunk), close: closeStdin },
       ...(request.rewriteUrl === undefined ? {} : { rewriteUrl: request.rewriteUrl })
     }
     return {

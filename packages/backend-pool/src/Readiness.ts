@@ -77,8 +77,12 @@ export const armLineWatch = (
         : matchLine(re, line.text, current.host)
       if (info !== undefined) Deferred.doneUnsafe(found, Effect.succeed(info))
     }
-    const dispose = log.observe(onLine)
-    return { ready: Deferred.await(found), dispose }
+    return {
+      /** Completes with what the first matching line said. */
+      ready: Deferred.await(found),
+      /** Stops watching the log. */
+      dispose: log.observe(onLine)
+    }
   })
 
 const tcpProbe = (host: string, port: number, timeoutMs: number) =>

@@ -113,6 +113,8 @@ export const classify = (error: WslFailure, transportRetries = 12): PreflightErr
     case "InvalidDistroNameError":
     case "WslUnavailableError":
     case "WslArgumentError":
+    case "WslUnreachableError":
+    case "WslUnsupportedError":
       return new PreflightError({ message: error.message, failureClass: "fatal" })
     case "WslExeError":
       return error.errorCode === "Wsl/Service/WSL_E_DISTRO_NOT_FOUND"

@@ -316,29 +316,33 @@ describe("real processes", () => {
       assert.strictEqual((yield* instance.snapshot).lastExit?.code, 1)
     }).pipe(Effect.provide(livePool)))
 
-  it.live("the host killed with SIGKILL: every backend using the child helper exits within 2 s", () =>
-    Effect.gen(function*() {
-      const host = NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })
-      const line = yield* Effect.callback<string>((resume) => {
-        let buffer = ""
-        host.stdout.on("data", (chunk: Buffer) => {
-          buffer += chunk.toString()
-          const nl = buffer.indexOf("\n")
-          if (nl !== -1) resume(Effect.succeed(buffer.slice(0, nl)))
-        })
-      }).pipe(Effect.timeout("90 seconds")) // four Node starts; ~25 s at load 20 on 2 cores
-      const { pids } = JSON.parse(line) as { pids: Array<number> }
-      assert.strictEqual(pids.length, 3)
-      assert.isTrue(pids.every(alive))
-      const killedAt = Date.now()
-      host.kill("SIGKILL")
-      const gone = yield* pollUntil(() => !pids.some(alive), 30_000)
-      const elapsed = Date.now() - killedAt
-      assert.isTrue(gone)
-      // Quiet machine: ~0.2 s (stdin EOF through the watchdog's relay); generous for a loaded one.
-      assert.isBelow(elapsed, 20_000)
-      console.log(`host SIGKILL: 3 helper backends gone after ${elapsed} ms`)
-    }), 120_000)
+  it.live(
+    "the host killed with SIGKILL: every backend using the child helper exits within 2 s",
+    () =>
+      Effect.gen(function*() {
+        const host = NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })
+        const line = yield* Effect.callback<string>((resume) => {
+          let buffer = ""
+          host.stdout.on("data", (chunk: Buffer) => {
+            buffer += chunk.toString()
+            const nl = buffer.indexOf("\n")
+            if (nl !== -1) resume(Effect.succeed(buffer.slice(0, nl)))
+          })
+        }).pipe(Effect.timeout("90 seconds")) // four Node starts; ~25 s at load 20 on 2 cores
+        const { pids } = JSON.parse(line) as { pids: Array<number> }
+        assert.strictEqual(pids.length, 3)
+        assert.isTrue(pids.every(alive))
+        const killedAt = Date.now()
+        host.kill("SIGKILL")
+        const gone = yield* pollUntil(() => !pids.some(alive), 30_000)
+        const elapsed = Date.now() - killedAt
+        assert.isTrue(gone)
+        // Quiet machine: ~0.2 s (stdin EOF through the watchdog's relay); generous for a loaded one.
+        assert.isBelow(elapsed, 20_000)
+        console.log(`host SIGKILL: 3 helper backends gone after ${elapsed} ms`)
+      }),
+    120_000
+  )
 
   it.live("an allocated port taken by another process first: retried at once on a new port, no backoff spent", () =>
     Effect.gen(function*() {

@@ -62,7 +62,9 @@ describe("the Windows model follows windows-reality §1", () => {
 
   it("taskkill /T /F walks living parent links only; 128 when not found; 1 without /F (1.7)", () => {
     const m = model()
-    const pid = Effect.runSync(Effect.scoped(Effect.map(m.spawner.spawn(command("C:\\app\\plain.exe")), (h) => h.pid as number)))
+    const pid = Effect.runSync(
+      Effect.scoped(Effect.map(m.spawner.spawn(command("C:\\app\\plain.exe")), (h) => h.pid as number))
+    )
     const daemon = m.alive.find((p) => p.image === "C:\\app\\daemon.exe")!
     assert.isFalse(m.table.get(daemon.ppid)!.alive) // its parent (launcher.exe) already exited
     assert.strictEqual(m.taskkill(["/PID", String(pid), "/T"]).code, 1)
@@ -89,9 +91,13 @@ describe("the Windows model follows windows-reality §1", () => {
   it("a reused pid belongs to a new, unrelated process (1.8)", () => {
     const m = model()
     m.reusePids = true
-    const first = Effect.runSync(Effect.scoped(Effect.map(m.spawner.spawn(command("C:\\app\\worker.exe")), (h) => h.pid as number)))
+    const first = Effect.runSync(
+      Effect.scoped(Effect.map(m.spawner.spawn(command("C:\\app\\worker.exe")), (h) => h.pid as number))
+    )
     m.kill(first, "SIGKILL")
-    const second = Effect.runSync(Effect.scoped(Effect.map(m.spawner.spawn(command("C:\\app\\daemon.exe")), (h) => h.pid as number)))
+    const second = Effect.runSync(
+      Effect.scoped(Effect.map(m.spawner.spawn(command("C:\\app\\daemon.exe")), (h) => h.pid as number))
+    )
     assert.strictEqual(second, first)
     assert.strictEqual(m.table.get(second)!.image, "C:\\app\\daemon.exe")
   })

@@ -54,13 +54,52 @@ export const tokenFromParams = (params: unknown): string | undefined => {
 }
 
 /**
+ * A token and the role it grants (e.g. `"full"`, or `"read-only"` for a dashboard).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RoleToken {
+  readonly token: Token
+  readonly role: string
+}
+
+/**
+ * The role granted by the token presented, or `undefined` when it matches none. Every token is
+ * compared, in constant time each, whether or not an earlier one matched, so the time taken says
+ * nothing about which token (or how much of one) was right.
+ *
+ * @since 0.1.0
+ * @category auth
+ */
+export const matchToken = (presented: string, tokens: ReadonlyArray<RoleToken>): string | undefined => {
+  let role: string | undefined
+  for (const entry of tokens) {
+    if (constantTimeEqual(presented, reveal(entry.token)) && role === undefined) role = entry.role
+  }
+  return role
+}
+
+/**
+ * The token of an `Authorization: Bearer <token>` header value, or `undefined` for any other
+ * header (the scheme is case-insensitive).
+ *
+ * @since 0.1.0
+ * @category auth
+ */
+export const bearerToken = (header: string | undefined): string | undefined => {
+  if (header === undefined) return undefined
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim())
+  return match === null ? undefined : match[1]
+}
+
+/**
  * Checks an `Authorization` header value against `Bearer <token>` in constant time.
  *
  * @since 0.1.0
  * @category auth
  */
 export const checkBearer = (header: string | undefined, token: Token): boolean => {
-  if (header === undefined) return false
-  const match = /^Bearer\s+(.+)$/i.exec(header.trim())
-  return match !== null && constantTimeEqual(match[1]!, reveal(token))
+  const presented = bearerToken(header)
+  return presented !== undefined && constantTimeEqual(presented, reveal(token))
 }

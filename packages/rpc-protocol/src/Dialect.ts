@@ -17,7 +17,7 @@
  */
 import { Stream } from "effect"
 import { decodeChannel, type Frame, type Framing } from "./Framing.ts"
-import type { ErrorObject, Id, Message } from "./Message.ts"
+import type { ErrorObject, Id, Message, Notification } from "./Message.ts"
 
 /**
  * Why a text was not a message. `id` is the request id when it could still be read.
@@ -72,6 +72,40 @@ export interface ErrorMapping {
 }
 
 /**
+ * How a dialect cancels a request: the notification a client sends when it gives up on a call, and
+ * the error a server answers the cancelled request with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Cancellation {
+  /** The notification's method, e.g. `"$/cancelRequest"` (LSP, vscode-jsonrpc). */
+  readonly method: string
+  /** The notification's params for request `id`, e.g. `{ id }`. */
+  readonly params: (id: Id) => unknown
+  /** The request id a received cancel notification names, or `undefined` when it names none. */
+  readonly idOf: (params: unknown) => Id | undefined
+  /** The error a cancelled request is answered with (LSP: `-32800 "Request cancelled"`). */
+  readonly error: () => ErrorObject
+}
+
+/**
+ * LSP's `$/cancelRequest {id}`, answered with `-32800 "Request cancelled"` (vscode-jsonrpc).
+ *
+ * @since 0.1.0
+ * @category cancellation
+ */
+export const cancelRequest: Cancellation = {
+  method: "$/cancelRequest",
+  params: (id) => ({ id }),
+  idOf: (params) => {
+    const id = isRecord(params) ? params["id"] : undefined
+    return typeof id === "string" || (typeof id === "number" && Number.isFinite(id)) ? id : undefined
+  },
+  error: () => ({ code: -32800, message: "Request cancelled" })
+}
+
+/**
  * A JSON-RPC dialect.
  *
  * @since 0.1.0
@@ -100,6 +134,11 @@ export interface Dialect {
   readonly writesVersion: boolean
   /** How protocol errors look on the wire in this dialect. */
   readonly errors: ErrorMapping
+  /**
+   * How a call is cancelled, or `undefined` where the peer has no such message (the codex
+   * app-server cancels at the domain level with `turn/interrupt`; CodexMonitor has nothing).
+   */
+  readonly cancellation?: Cancellation | undefined
 }
 
 /**
@@ -160,6 +199,20 @@ const parse = (text: string): { ok: true; value: unknown } | { ok: false } => {
   }
 }
 
+// Top-level keys every dialect interprets; any other key of a notification is kept in `extra`.
+const reservedKeys = new Set(["jsonrpc", "id", "method", "params", "result", "error"])
+
+/** A notification, keeping its top-level fields beyond the protocol's own (codex's `emittedAtMs`). */
+const notificationOf = (value: Record<string, unknown>, method: string, params: unknown): Notification => {
+  let extra: Record<string, unknown> | undefined
+  for (const key in value) {
+    if (!reservedKeys.has(key) && hasOwn(value, key)) (extra ??= {})[key] = value[key]
+  }
+  return extra === undefined
+    ? { _tag: "Notification", method, params }
+    : { _tag: "Notification", method, params, extra }
+}
+
 const invalid = (reason: Invalid["reason"], id: Id | null, detail: string): Invalid => ({
   _tag: "Invalid",
   reason,
@@ -189,6 +242,9 @@ const encodeWith = (writesVersion: boolean, withCode: boolean) => (message: Mess
       if (message.params !== undefined) out["params"] = message.params
       return out
     case "Notification":
+      if (message.extra !== undefined) {
+        for (const key in message.extra) if (!reservedKeys.has(key)) out[key] = message.extra[key]
+      }
       out["method"] = message.method
       if (message.params !== undefined) out["params"] = message.params
       return out
@@ -231,6 +287,7 @@ const build = (spec: {
   /** Whether error objects carry `code` and `data` (every dialect but the daemon's). */
   readonly errorCodes: boolean
   readonly errors: ErrorMapping
+  readonly cancellation?: Cancellation | undefined
 }): Dialect => {
   const { errorCodes, ...rest } = spec
   const toValue = encodeWith(spec.writesVersion, errorCodes)
@@ -256,7 +313,7 @@ const strictOne = (value: unknown): Message | Invalid => {
     if (params !== undefined && (typeof params !== "object" || params === null)) {
       return invalid("InvalidRequest", readableId, "\"params\" must be an array or an object")
     }
-    if (!hasOwn(value, "id")) return { _tag: "Notification", method, params }
+    if (!hasOwn(value, "id")) return notificationOf(value, method, params)
     if (!isStrictId(id)) return invalid("InvalidRequest", null, "\"id\" must be a number or a string")
     return { _tag: "Request", id, method, params }
   }
@@ -292,7 +349,8 @@ const strictDecodeValue = (value: unknown): Decoded => {
 /**
  * Strict JSON-RPC 2.0: `"jsonrpc":"2.0"` required and written; string or number ids; batches
  * (an empty batch is one `-32600`); parse errors and invalid requests answered with the standard
- * codes (`id: null` when the id cannot be read).
+ * codes (`id: null` when the id cannot be read); calls cancelled with LSP's `$/cancelRequest`
+ * (vscode-jsonrpc's convention; override with `Dialect.make(strict, { cancellation })`).
  *
  * @since 0.1.0
  * @category dialects
@@ -306,7 +364,8 @@ export const strict: Dialect = build({
   replyToInvalid: true,
   writesVersion: true,
   errorCodes: true,
-  errors: standardErrors
+  errors: standardErrors,
+  cancellation: cancelRequest
 })
 
 const isI64 = (id: unknown): id is number => typeof id === "number" && Number.isSafeInteger(id)
@@ -323,7 +382,7 @@ const liteDecodeValue = (value: unknown, raw?: string): Decoded => {
   const method = value["method"]
   if (typeof method === "string") {
     const params = value["params"]
-    return msg(hasId ? { _tag: "Request", id: id as Id, method, params } : { _tag: "Notification", method, params })
+    return msg(hasId ? { _tag: "Request", id: id as Id, method, params } : notificationOf(value, method, params))
   }
   if (!hasId) return invalid("InvalidRequest", null, "not a request, notification or response")
   if (hasOwn(value, "result")) return msg({ _tag: "Response", id: id as Id, result: value["result"] })
@@ -380,7 +439,7 @@ const daemonDecodeValue = (value: unknown, raw?: string): Decoded => {
   const method = value["method"]
   if (typeof method === "string") {
     const params = hasOwn(value, "params") ? value["params"] : null
-    return msg(idOk ? { _tag: "Request", id, method, params } : { _tag: "Notification", method, params })
+    return msg(idOk ? { _tag: "Request", id, method, params } : notificationOf(value, method, params))
   }
   if (!idOk) return invalid("InvalidRequest", null, "no method and no unsigned integer id")
   const error = value["error"]

@@ -39,6 +39,12 @@ export interface Decoder {
   readonly push: (chunk: Uint8Array | string) => Array<Frame>
   /** Signals end of input and returns what was still buffered (a final line without newline). */
   readonly end: () => Array<Frame>
+  /**
+   * Changes the size limit for what comes next (a server holds unauthenticated connections to a
+   * small one); `undefined` restores the framing's own. A message already being buffered past the
+   * new limit is reported `Oversized`.
+   */
+  readonly setMaxBytes?: ((bytes: number | undefined) => void) | undefined
 }
 
 /**
@@ -108,7 +114,8 @@ export interface NdjsonOptions {
  * @category decoders
  */
 export const makeNdjsonDecoder = (options?: NdjsonOptions): Decoder => {
-  const limit = options?.maxLineBytes ?? defaultMaxBytes
+  const configured = options?.maxLineBytes ?? defaultMaxBytes
+  let limit = configured
   const decoder = new TextDecoder("utf-8")
   let parts: Array<Uint8Array> = []
   let size = 0
@@ -163,6 +170,9 @@ export const makeNdjsonDecoder = (options?: NdjsonOptions): Decoder => {
 
   return {
     push: (chunk) => pushBytes(typeof chunk === "string" ? utf8.encode(chunk) : chunk),
+    setMaxBytes: (bytes) => {
+      limit = bytes ?? configured
+    },
     end: () => {
       const out: Array<Frame> = []
       if (skipping > 0) {
@@ -243,7 +253,8 @@ const parseHeaders = (block: string): number | Frame => {
  * @category decoders
  */
 export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decoder => {
-  const maxBody = options?.maxBodyBytes ?? defaultMaxBytes
+  const configured = options?.maxBodyBytes ?? defaultMaxBytes
+  let maxBody = configured
   const maxHeader = options?.maxHeaderBytes ?? 8 * 1024
   const decoder = new TextDecoder("utf-8")
   const empty = new Uint8Array(0)
@@ -275,12 +286,13 @@ export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decode
         }
         continue
       }
-      // Look for the end of the header block within the next maxHeader + 4 bytes only.
-      const window = bytes.subarray(at, Math.min(bytes.length, at + maxHeader + CRLFCRLF.length))
+      // Look for the end of the header block within its first maxHeader + 4 bytes only (a block of
+      // maxHeader bytes plus the blank line), counting what earlier chunks brought.
+      const window = bytes.subarray(at, Math.min(bytes.length, at + maxHeader + CRLFCRLF.length - header.length))
       const scan = header.length === 0 ? window : concatBytes([header, window], header.length + window.length)
       const end = findHeaderEnd(scan, header.length - 3)
       if (end === -1) {
-        if (scan.length > maxHeader) {
+        if (scan.length >= maxHeader + CRLFCRLF.length) {
           out.push({ _tag: "BadHeader", detail: `header block longer than ${maxHeader} bytes` })
           header = empty
         } else {
@@ -310,6 +322,9 @@ export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decode
 
   return {
     push: (chunk) => push(typeof chunk === "string" ? utf8.encode(chunk) : chunk),
+    setMaxBytes: (bytes) => {
+      maxBody = bytes ?? configured
+    },
     end: () => {
       header = empty
       body = undefined
@@ -368,7 +383,7 @@ export interface WebSocketFramingOptions {
  * @category framings
  */
 export const webSocket = (options?: WebSocketFramingOptions): Framing => {
-  const limit = options?.maxFrameBytes ?? defaultMaxBytes
+  const configured = options?.maxFrameBytes ?? defaultMaxBytes
   const binary = options?.binary ?? "drop"
   const suffix = options?.trailingNewline === true ? "\n" : ""
   return {
@@ -376,7 +391,11 @@ export const webSocket = (options?: WebSocketFramingOptions): Framing => {
     kind: "frames",
     makeDecoder: () => {
       const decoder = new TextDecoder("utf-8")
+      let limit = configured
       return {
+        setMaxBytes: (bytes) => {
+          limit = bytes ?? configured
+        },
         push: (chunk) => {
           if (typeof chunk !== "string" && binary === "drop") return [{ _tag: "Binary", bytes: chunk.length }]
           // A JS string of n UTF-16 units is at most 3n UTF-8 bytes; measure exactly only near the limit.

@@ -55,14 +55,17 @@ export const Request = Schema.TaggedStruct("Request", {
 })
 
 /**
- * A message that expects no reply. `params` is `undefined` when the wire message had none.
+ * A message that expects no reply. `params` is `undefined` when the wire message had none;
+ * `extra` holds the top-level fields beyond the protocol's own (`jsonrpc`, `id`, `method`,
+ * `params`), such as codex's `emittedAtMs`, and is written back out when the message is encoded.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Notification = Schema.TaggedStruct("Notification", {
   method: Schema.String,
-  params: Schema.Unknown
+  params: Schema.Unknown,
+  extra: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
 })
 
 /**
@@ -145,16 +148,17 @@ export const request = (id: Id, method: string, params?: unknown): Request => ({
 })
 
 /**
- * Builds a notification (`params` may be omitted).
+ * Builds a notification (`params` may be omitted; `extra` adds top-level fields).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const notification = (method: string, params?: unknown): Notification => ({
-  _tag: "Notification",
-  method,
-  params
-})
+export const notification = (
+  method: string,
+  params?: unknown,
+  extra?: { readonly [key: string]: unknown }
+): Notification =>
+  extra === undefined ? { _tag: "Notification", method, params } : { _tag: "Notification", method, params, extra }
 
 /**
  * Builds a successful reply to request `id`.

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type { Effect } from "effect"
 import { Schema } from "effect"
 
 /**
@@ -93,3 +94,70 @@ export const make = <const T extends MethodTable>(table: T): T => table
  */
 export const idempotentMethods = (table: MethodTable): ReadonlySet<string> =>
   new Set(Object.entries(table).filter(([, m]) => m.idempotent).map(([name]) => name))
+
+/**
+ * One notification the other side sends: its params schema (the handler gets the decoded value).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Notification<P extends AnySchema = AnySchema> {
+  /** Decodes the params of a received notification. */
+  readonly params: P
+}
+
+/**
+ * A table of notifications by method.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NotificationTable = { readonly [method: string]: Notification }
+
+/**
+ * The decoded params type of notification `K`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NotificationParams<T extends NotificationTable, K extends keyof T> = T[K]["params"]["Type"]
+
+/**
+ * Declares a notification. Params default to `Schema.Unknown`.
+ *
+ * @example
+ * ```ts
+ * const Events = MethodTable.notifications({
+ *   "turn/completed": MethodTable.notification({ params: Schema.Struct({ turnId: Schema.String }) })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notification = <P extends AnySchema = typeof Schema.Unknown>(
+  spec?: { readonly params?: P }
+): Notification<P> => ({ params: (spec?.params ?? Schema.Unknown) as P })
+
+/**
+ * Declares a notification table (identity, for inference).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const notifications = <const T extends NotificationTable>(table: T): T => table
+
+type ServicesOfHandlers<H> = {
+  readonly [K in keyof H]-?: NonNullable<H[K]> extends (...args: never) => Effect.Effect<infer _A, infer _E, infer R>
+    ? R
+    : never
+}[keyof H]
+
+/**
+ * The services a table of handlers requires: the union of the `R` of every handler's `Effect`.
+ * `never` when there are no handlers to infer from (the table's bare constraint).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HandlerServices<H> = unknown extends ServicesOfHandlers<H> ? never : ServicesOfHandlers<H>

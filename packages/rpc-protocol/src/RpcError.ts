@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { ConnectionError } from "./ConnectionError.ts"
 import type { ErrorObject } from "./Message.ts"
 
 /**
@@ -45,14 +46,17 @@ export class RpcTimeoutError extends Schema.TaggedError<RpcTimeoutError>()("RpcT
 
 /**
  * The connection dropped (or was never established, or the peer was closed) while the call was
- * pending. Calls to methods marked idempotent are replayed after a reconnect instead.
+ * pending. Calls to methods marked idempotent are replayed after a reconnect instead. `cause` says
+ * why the connection ended or could not be opened, when that is known (refused, DNS, TLS, an HTTP
+ * status on the upgrade, closed by the peer, a keepalive timeout).
  *
  * @since 0.1.0
  * @category errors
  */
 export class PeerDisconnectedError extends Schema.TaggedError<PeerDisconnectedError>()("PeerDisconnectedError", {
   method: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(ConnectionError)
 }) {}
 
 /**

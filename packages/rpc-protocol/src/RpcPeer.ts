@@ -20,19 +20,28 @@ import {
   Fiber,
   Latch,
   Option,
-  PubSub,
   Schema,
   Scope,
   Stream,
   Tracer
 } from "effect"
 import * as Socket from "effect/socket/Socket"
-import type { Decoded, Dialect, Invalid } from "./Dialect.ts"
+import * as ConnectionError from "./ConnectionError.ts"
+import type { Cancellation, Decoded, Dialect, Invalid } from "./Dialect.ts"
+import * as Fanout from "./Fanout.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
+import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
 import * as Message from "./Message.ts"
-import type { MethodTable, Params, Result } from "./MethodTable.ts"
+import type {
+  HandlerServices,
+  MethodTable,
+  NotificationParams,
+  NotificationTable,
+  Params,
+  Result
+} from "./MethodTable.ts"
 import {
   type CallError,
   HandshakeError,
@@ -45,11 +54,66 @@ import {
 
 /**
  * `connecting` → `connected` → `disconnected` (→ `connecting` again when reconnecting) → `closed`.
+ * {@link PeerStatus} says the same with the details (attempt, delay, why).
  *
  * @since 0.1.0
  * @category models
  */
 export type PeerState = "connecting" | "connected" | "disconnected" | "closed"
+
+/**
+ * Why a peer closed for good.
+ *
+ * - `closed`: `close` was called or its scope closed.
+ * - `ended`: the connection ended (or could not be opened) and `reconnect` is off.
+ * - `gaveUp`: `reconnect.maxAttempts` consecutive attempts failed.
+ * - `rejected`: the server refused this client for good: a rejected handshake (`HandshakeError`)
+ *   or HTTP 401/403 on the WebSocket upgrade (a fatal `ConnectionError`). Never retried.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClosedReason = "closed" | "ended" | "gaveUp" | "rejected"
+
+/**
+ * The connection state with its details, as `status` reports it and `statusChanges` streams it.
+ *
+ * - `Connecting`: attempt `attempt` (1 after a connection that was up) is being made.
+ * - `Connected`: connected and handshaken; `connection` counts connections from 1.
+ * - `BackingOff`: `attempt` consecutive attempts failed (or the connection ended); the next one
+ *   starts after `nextDelay`; `lastError` says why.
+ * - `Closed`: for good, because of `reason`; `error` says why when it was not `close`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PeerStatus =
+  | { readonly _tag: "Connecting"; readonly attempt: number }
+  | { readonly _tag: "Connected"; readonly connection: number }
+  | {
+    readonly _tag: "BackingOff"
+    readonly attempt: number
+    readonly nextDelay: Duration.Duration
+    readonly lastError: ConnectionError.ConnectionError
+  }
+  | {
+    readonly _tag: "Closed"
+    readonly reason: ClosedReason
+    readonly error?: ConnectionError.ConnectionError | HandshakeError | undefined
+  }
+
+const stateOf = (status: PeerStatus): PeerState => {
+  switch (status._tag) {
+    case "Connecting":
+      return "connecting"
+    case "Connected":
+      return "connected"
+    case "BackingOff":
+      return "disconnected"
+    case "Closed":
+      return "closed"
+  }
+}
 
 /**
  * The bounded outbound queue.
@@ -95,12 +159,68 @@ export interface ReconnectOptions {
 }
 
 /**
- * A handler for requests the other side sends us (server-to-client requests on a client).
+ * Application-level keepalive (see `RpcPeerOptions.keepalive`).
  *
  * @since 0.1.0
  * @category models
  */
-export type RequestHandler = (params: unknown, peer: RpcPeer) => Effect.Effect<unknown, RpcError>
+export interface KeepaliveOptions {
+  /** How long the connection may be silent before a ping is sent. Default 30 s. */
+  readonly interval?: Duration.Input | undefined
+  /** How long to wait for the answer before declaring the connection half-open. Default 10 s. */
+  readonly timeout?: Duration.Input | undefined
+  /** The method called. Default `"ping"`; an unknown method's error answer counts as alive. */
+  readonly method?: string | undefined
+  /** The params sent with it. Default none. */
+  readonly params?: unknown
+}
+
+/**
+ * A handler for requests the other side sends us (server-to-client requests on a client), untyped.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestHandler<R = never> = (
+  params: unknown,
+  peer: RpcPeer,
+  request: Message.Request
+) => Effect.Effect<unknown, RpcError, R>
+
+/**
+ * Handlers for the requests the other side sends, typed by the `incoming` method table: each gets
+ * the decoded params, the peer, and the request as it came (id, method); its result is encoded
+ * with the method's result schema. A handler may require services `R` (provided from the context
+ * `RpcPeer.make` runs in, e.g. a `Layer`). Methods without a handler get "method not found".
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestHandlers<In extends MethodTable = MethodTable, R = never> = {
+  readonly [K in keyof In & string]?: (
+    params: Params<In, K>,
+    peer: RpcPeer,
+    request: Message.Request
+  ) => Effect.Effect<Result<In, K>, RpcError, R>
+}
+
+/**
+ * Handlers for notifications the other side sends, typed by the `incomingNotifications` table:
+ * each gets the decoded params, the notification as it came (its `extra` top-level fields
+ * included) and the peer. They run in order on the connection's reader: keep them short (fork
+ * longer work). Params that do not match are logged and counted (`invalidNotifications`); the
+ * notification still reaches subscribers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NotificationHandlers<N extends NotificationTable = NotificationTable, R = never> = {
+  readonly [K in keyof N & string]?: (
+    params: NotificationParams<N, K>,
+    notification: Message.Notification,
+    peer: RpcPeer
+  ) => Effect.Effect<void, never, R>
+}
 
 /**
  * Options for {@link make}.
@@ -108,9 +228,20 @@ export type RequestHandler = (params: unknown, peer: RpcPeer) => Effect.Effect<u
  * @since 0.1.0
  * @category models
  */
-export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
+export interface RpcPeerOptions<
+  M extends MethodTable = MethodTable,
+  In extends MethodTable = MethodTable,
+  N extends NotificationTable = NotificationTable,
+  H extends RequestHandlers<In, unknown> = RequestHandlers<In>,
+  NH extends NotificationHandlers<N, unknown> = NotificationHandlers<N>
+> {
   /** The socket, or an effect producing one. Each connection (and reconnection) acquires its reader. */
   readonly connect: Socket.Socket | Effect.Effect<Socket.Socket, Socket.SocketError>
+  /**
+   * What `connect` reaches, for error messages when the transport does not say (the Node
+   * transports do: `host:port` or the URL). Default `"the other side"`.
+   */
+  readonly address?: string | undefined
   /** The JSON-RPC dialect both sides speak (`Dialect.strict`, `lite`, `daemon`, or your own). */
   readonly dialect: Dialect
   /** How messages are cut on the wire (`Framing.ndjson()`, `contentLength()`, `webSocket()`). */
@@ -119,8 +250,18 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   readonly methods?: M | undefined
   /** More idempotent method names (for untyped `request`). */
   readonly idempotent?: Iterable<string> | undefined
+  /**
+   * The requests the other side sends (server-to-client requests such as codex approvals), with
+   * params and result schemas: `handlers` are typed by it, params are decoded before the handler
+   * runs (a mismatch is answered with the dialect's "invalid params") and results encoded.
+   */
+  readonly incoming?: In | undefined
   /** Handlers for incoming requests by method. Unknown methods get the dialect's "method not found". */
-  readonly handlers?: { readonly [method: string]: RequestHandler } | undefined
+  readonly handlers?: H | undefined
+  /** The notifications the other side sends, with params schemas, for `notificationHandlers`. */
+  readonly incomingNotifications?: N | undefined
+  /** Typed handlers for incoming notifications (see {@link NotificationHandlers}). */
+  readonly notificationHandlers?: NH | undefined
   /** Replaces `handlers` entirely (used by `RpcServer`). */
   readonly dispatch?: ((request: Message.Request, peer: RpcPeer) => Effect.Effect<unknown, RpcError>) | undefined
   /** Called for each incoming notification (they are also published on `notifications`). */
@@ -129,16 +270,45 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
   readonly requestTimeout?: Duration.Input | undefined
   /** The bounded outbound queue and what to do when it is full. */
   readonly outbound?: OutboundOptions | undefined
+  /**
+   * How calls are cancelled, instead of the dialect's (`$/cancelRequest` for `Dialect.strict`, none
+   * for `lite` and `daemon`); `false` for none. Interrupting a call's fiber, or its timing out,
+   * sends the cancel notification; a received one interrupts the handler of that request, which
+   * is answered with the cancellation's error.
+   */
+  readonly cancellation?: Cancellation | false | undefined
   /** Off by default: the first disconnect closes the peer. */
   readonly reconnect?: boolean | ReconnectOptions | undefined
+  /**
+   * Application-level keepalive, for transports without one of their own (NDJSON or
+   * Content-Length over TCP, stdio): when nothing has arrived for `interval`, a request (`method`,
+   * default `"ping"`) is sent, and any answer, even an error, proves the connection alive. No
+   * answer within `timeout` means the connection is half-open (a NAT or a mobile network dropped
+   * it silently): it is closed with a `HalfOpen` `ConnectionError`, and a reconnecting peer
+   * reconnects. Off by default; `true` means 30 s / 10 s / `"ping"`. WebSocket connections have
+   * ping/pong frames for this (`keepalive` of `connectWebSocket`).
+   */
+  readonly keepalive?: boolean | KeepaliveOptions | undefined
+  /**
+   * Closes a connection on which no message went either way for this long (`ClosedLocally`).
+   * Off by default for peers; `RpcServer` connections default to 30 minutes.
+   */
+  readonly idleTimeout?: Duration.Input | undefined
   /** Run after every (re)connect before any other message is sent; a rejection is fatal. */
   readonly handshake?: Handshake | undefined
-  /** Incoming requests handled at once. Default 32 (CodexMonitor's per-connection limit). */
+  /**
+   * Incoming requests in flight at once. Default 32 (CodexMonitor's per-connection limit). A request
+   * holds its slot until its reply is in the outbound queue, so replies waiting for a slow reader
+   * count against this bound.
+   */
   readonly concurrency?: number | undefined
   /**
    * Incoming requests allowed to wait for a free slot beyond `concurrency`. Default 1024. A request
-   * past this bound is answered at once with the dialect's `overloaded` error (`-32001` in the
-   * strict and lite dialects, as the codex app-server does), so a flood cannot grow memory.
+   * past this bound is answered with the dialect's `overloaded` error (`-32001` in the strict and
+   * lite dialects, as the codex app-server does). That answer is queued by the connection's reader
+   * itself: when the other side does not read its replies, the reader waits, so the connection
+   * stops being read instead of growing memory. At most `concurrency + maxQueuedRequests` incoming
+   * requests and `outbound.capacity` outgoing messages are held per connection.
    */
   readonly maxQueuedRequests?: number | undefined
   /**
@@ -146,8 +316,13 @@ export interface RpcPeerOptions<M extends MethodTable = MethodTable> {
    * Default: only when a tracer other than Effect's native in-memory one is installed.
    */
   readonly tracing?: boolean | undefined
-  /** Notifications buffered per subscriber before the reader waits. Default 1024. */
-  readonly notificationCapacity?: number | undefined
+  /**
+   * Each subscriber's notification buffer: `capacity` (default 1024) and what happens when it is
+   * full (`whenFull`: `dropOldest`, the default, or `end`). A subscriber never blocks the
+   * connection: one that falls behind loses its oldest notifications or is ended, with a counter
+   * (`dropped` on the subscription, `droppedNotifications` in `stats`) and a log line.
+   */
+  readonly notificationBuffer?: Fanout.SubscriberOptions | undefined
 }
 
 /**
@@ -161,6 +336,11 @@ export interface CallOptions {
   readonly timeout?: Duration.Input | undefined
   /** Overrides whether this call may be replayed after a reconnect. */
   readonly idempotent?: boolean | undefined
+  /**
+   * Told the id this call was sent with, when it is allocated (for a proxy that must name the
+   * request to the other side later, e.g. `RpcBridge`'s "settled" notices).
+   */
+  readonly onId?: ((id: Message.Id) => void) | undefined
 }
 
 /**
@@ -176,8 +356,12 @@ export interface PeerStats {
   readonly pending: number
   /** Incoming frames or texts dropped as invalid (oversized, bad header, not a message). */
   readonly invalidFrames: number
+  /** Notifications whose params did not match their `incomingNotifications` schema. */
+  readonly invalidNotifications: number
   /** Outbound messages dropped or refused because the queue was full. */
   readonly droppedOutbound: number
+  /** Notifications lost by subscribers that fell behind (summed over subscribers). */
+  readonly droppedNotifications: number
   /** Idempotent calls sent again after a reconnect. */
   readonly replayed: number
 }
@@ -199,15 +383,40 @@ export interface RpcPeer<M extends MethodTable = MethodTable> {
   readonly request: (method: string, params?: unknown, options?: CallOptions) => Effect.Effect<unknown, CallError>
   /** Sends a notification. */
   readonly notify: (method: string, params?: unknown) => Effect.Effect<void, CallError>
-  /** Incoming notifications, from the moment the stream starts. */
-  readonly notifications: Stream.Stream<Message.Notification>
-  /** Subscribes now (so nothing is missed) and returns the stream. */
-  readonly subscribe: Effect.Effect<Stream.Stream<Message.Notification>, never, Scope.Scope>
+  /**
+   * Incoming notifications, from the moment the stream starts, through a bounded buffer of its
+   * own (`notificationBuffer`); it never blocks the connection. Ending the stream unsubscribes.
+   */
+  readonly notifications: Stream.Stream<Message.Notification, Fanout.SubscriberOverflowError>
+  /**
+   * Subscribes now (so nothing is missed) and returns the stream, buffered per `notificationBuffer`.
+   * The subscription ends when the stream ends (e.g. `Stream.take(1)`) or the scope closes; until
+   * then an unread subscription holds at most its capacity and never stalls the connection.
+   */
+  readonly subscribe: Effect.Effect<
+    Stream.Stream<Message.Notification, Fanout.SubscriberOverflowError>,
+    never,
+    Scope.Scope
+  >
+  /** Like `subscribe`, with this subscriber's own buffer options and its drop counter. */
+  readonly subscribeWith: (
+    options?: Fanout.SubscriberOptions
+  ) => Effect.Effect<Fanout.Subscription<Message.Notification>, never, Scope.Scope>
   /** The connection state now. */
   readonly state: Effect.Effect<PeerState>
+  /** The connection state now, with its details (attempt, next delay, last error, close reason). */
+  readonly status: Effect.Effect<PeerStatus>
+  /**
+   * The current status, then every change, for as long as the stream runs (a bounded buffer of 64
+   * that drops the oldest changes for a reader that falls behind). Ends when the peer closes.
+   */
+  readonly statusChanges: Stream.Stream<PeerStatus>
   /** The counters now. */
   readonly stats: Effect.Effect<PeerStats>
-  /** Waits until connected and handshaken; fails if the peer closed or the handshake was rejected. */
+  /**
+   * Waits until connected and handshaken; fails if the peer closed (`PeerDisconnectedError`, whose
+   * `cause` says why) or the handshake was rejected (`HandshakeError`).
+   */
   readonly awaitReady: Effect.Effect<void, PeerDisconnectedError | HandshakeError>
   /** Waits until the peer is closed for good. */
   readonly closed: Effect.Effect<void>
@@ -229,6 +438,11 @@ interface Pending {
   readonly timeoutMillis: number
 }
 
+/** Whether an incoming request holds one of the connection's `concurrency` slots. */
+interface Slot {
+  held: boolean
+}
+
 interface Item {
   readonly data: string | Uint8Array
   readonly id: Message.Id | undefined
@@ -236,14 +450,30 @@ interface Item {
 
 const callLabel = (method: string) => method === "" ? "the call" : `"${method}"`
 
-const disconnectedError = (method: string, why: "disconnected" | "closed") =>
+const because = (cause: ConnectionError.ConnectionError | undefined) => cause === undefined ? "" : ` (${cause.message})`
+
+const disconnectedError = (
+  method: string,
+  why: "disconnected" | "closed" | "notConnected" | "rejected",
+  cause: ConnectionError.ConnectionError | undefined,
+  timeoutMillis = 0
+) =>
   new PeerDisconnectedError({
     method,
+    cause,
     message: why === "disconnected"
-      ? `${callLabel(method)} failed: remote backend disconnected before answering; ` +
+      ? `${callLabel(method)} failed: the connection ended before the answer${because(cause)}; ` +
         "mark the method idempotent and enable `reconnect` to have it replayed, or call it again"
-      : `${callLabel(method)} failed: the peer is closed (the connection ended or could not be opened ` +
-        "and `reconnect` is off or gave up, or `close` was called); start a new RpcPeer to call again"
+      : why === "notConnected"
+      ? `${callLabel(method)} was not sent: no connection within its ${
+        Duration.format(Duration.millis(timeoutMillis))
+      } timeout; the last attempt failed${because(cause)}`
+      : why === "rejected"
+      ? `${callLabel(method)} failed: the server refused this client for good${because(cause)}; ` +
+        "fix the credentials or the Origin, then start a new RpcPeer"
+      : `${callLabel(method)} failed: the peer is closed${
+        cause === undefined ? " (`close` was called, or reconnect is off or gave up)" : because(cause)
+      }; start a new RpcPeer to call again`
   })
 
 const slowConsumerError = (method: string, capacity: number) =>
@@ -295,10 +525,18 @@ const schemaError = (method: string, side: "params" | "result", exit: Exit.Exit<
  * @since 0.1.0
  * @category constructors
  */
-export const make = <M extends MethodTable = MethodTable>(
-  options: RpcPeerOptions<M>
-): Effect.Effect<RpcPeer<M>, never, Scope.Scope> =>
+export const make = <
+  M extends MethodTable,
+  In extends MethodTable,
+  N extends NotificationTable,
+  H extends RequestHandlers<In, unknown>,
+  NH extends NotificationHandlers<N, unknown>
+>(
+  options: RpcPeerOptions<M, In, N, H, NH>
+): Effect.Effect<RpcPeer<M>, never, Scope.Scope | HandlerServices<H> | HandlerServices<NH>> =>
   Effect.gen(function*() {
+    type R = HandlerServices<H> | HandlerServices<NH>
+    const context = yield* Effect.context<R>()
     const { dialect, framing } = options
     const methods: MethodTable = options.methods ?? {}
     const idempotent = new Set<string>(options.idempotent ?? [])
@@ -308,7 +546,11 @@ export const make = <M extends MethodTable = MethodTable>(
     // Spans cost microseconds per call; create them only when someone collects them (a tracer other
     // than Effect's in-memory native one is installed), unless told otherwise.
     const tracing = options.tracing ?? (yield* Tracer.Tracer) !== Tracer.nativeTracer
-    const traced = <A, E, R>(name: string, method: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    const traced = <A, E, Env>(
+      name: string,
+      method: string,
+      effect: Effect.Effect<A, E, Env>
+    ): Effect.Effect<A, E, Env> =>
       tracing
         ? Effect.withSpan(effect, name, { attributes: { "rpc.method": method }, captureStackTrace: false })
         : effect
@@ -333,8 +575,12 @@ export const make = <M extends MethodTable = MethodTable>(
     // Set per connection when the transport offers a synchronous write path (see internal/fastWrite).
     let fast: FastWrite | undefined
     let congested = false
+    // When a message last went either way, and when bytes last arrived (idle timeout, keepalive).
+    let lastActivity = 0
+    let lastReceived = 0
     const offerUnsafe = (item: Item): boolean => {
       if (outbox.length >= capacity) return false
+      lastActivity = clock.currentTimeMillisUnsafe()
       if (fast !== undefined && wakeWriter !== undefined && outbox.length === 0 && !congested) {
         // The writer is idle and nothing is queued: write in this fiber's turn, in order.
         if (!fast.write(item.data)) {
@@ -366,45 +612,52 @@ export const make = <M extends MethodTable = MethodTable>(
         spaceWaiters.push(waiter)
         return Effect.andThen(Deferred.await(waiter), offerWaiting(item))
       })
-    const notifications = yield* PubSub.bounded<Message.Notification>(options.notificationCapacity ?? 1024)
-    yield* Scope.addFinalizer(scope, PubSub.shutdown(notifications))
+    const notifications = Fanout.make<Message.Notification>({
+      name: "notifications",
+      defaults: options.notificationBuffer
+    })
+    yield* Scope.addFinalizer(scope, notifications.shutdown)
     const ready = yield* Latch.make(false)
     const closedSignal = yield* Deferred.make<void>()
-    // Incoming requests in flight, bounded by `concurrency`; up to `maxQueuedRequests` more wait in
-    // arrival order (`queued` counts them from the moment they are accepted). All three are reset
-    // for each connection: the previous connection's handlers were interrupted with its scope.
+    // Incoming requests holding a slot (running, or their reply waiting for room), bounded by
+    // `concurrency`; up to `maxQueuedRequests` more wait in arrival order (`queued` counts them from
+    // the moment they are accepted). A request interrupted with its connection gives both back.
     const concurrency = options.concurrency ?? 32
     const maxQueuedRequests = options.maxQueuedRequests ?? 1024
     let inFlight = 0
     let queued = 0
     const slotWaiters: Array<() => void> = []
-    const acquireSlot: Effect.Effect<void> = Effect.callback<void>((resume) => {
-      const take = () => {
-        queued--
-        inFlight++
-        resume(Effect.void)
-      }
-      if (inFlight < concurrency) return take()
-      slotWaiters.push(take)
-      return Effect.sync(() => {
-        const i = slotWaiters.indexOf(take)
-        if (i !== -1) slotWaiters.splice(i, 1)
-      })
-    })
-    const releaseSlot = () => {
-      inFlight--
-      const next = slotWaiters.shift()
-      if (next !== undefined) next()
-    }
-
     const pending = new Map<Message.Id, Pending>()
     let nextId = dialect.firstId
-    let state: PeerState = "connecting"
-    let fatal: HandshakeError | undefined
+    const address = options.address ?? "the other side"
+    let status: PeerStatus = { _tag: "Connecting", attempt: 1 }
+    const statusFanout = Fanout.make<PeerStatus>({ name: "peer status", defaults: { capacity: 64 } })
+    yield* Scope.addFinalizer(scope, statusFanout.shutdown)
+    const setStatus = (next: PeerStatus): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        status = next
+        return statusFanout.publish(next)
+      })
+    // A rejected handshake or a fatal connection error (401/403): no more attempts, every call fails.
+    let fatal: HandshakeError | ConnectionError.ConnectionError | undefined
+    // Why the last attempt failed or the last connection ended.
+    let lastError: ConnectionError.ConnectionError | undefined
+    // Why the current connection is ending, when this side knows first (disconnect, keepalive).
+    let endReason: ConnectionError.ConnectionError | undefined
     let currentEnded: Deferred.Deferred<void> | undefined
-    const stats = { connections: 0, invalidFrames: 0, droppedOutbound: 0, replayed: 0 }
+    const stats = { connections: 0, invalidFrames: 0, invalidNotifications: 0, droppedOutbound: 0, replayed: 0 }
 
-    const endConnection = Effect.suspend(() => currentEnded ? Deferred.succeed(currentEnded, void 0) : Effect.void)
+    const endConnectionBecause = (reason: ConnectionError.ConnectionError) =>
+      Effect.suspend(() => {
+        if (currentEnded === undefined) return Effect.void
+        endReason ??= reason
+        return Deferred.succeed(currentEnded, void 0)
+      })
+    const endConnection = Effect.suspend(() =>
+      endConnectionBecause(ConnectionError.make("ClosedLocally", address, undefined, "disconnect was called"))
+    )
+    const failureOf = (method: string): CallError =>
+      fatal instanceof HandshakeError ? fatal : disconnectedError(method, "disconnected", lastError)
 
     // Puts one wire chunk on the outbound queue according to the policy.
     const enqueue = (item: Item, method: string, notification = false): Effect.Effect<void, CallError> => {
@@ -442,12 +695,36 @@ export const make = <M extends MethodTable = MethodTable>(
             })
           )
         case "disconnect":
-          return endConnection.pipe(Effect.andThen(Effect.fail(slowConsumerError(method, capacity))))
+          return endConnectionBecause(
+            ConnectionError.make("ClosedLocally", address, undefined, `the outbound queue (${capacity}) was full`)
+          ).pipe(Effect.andThen(Effect.fail(slowConsumerError(method, capacity))))
       }
     }
 
     const send = (message: Message.Message, method: string) =>
       enqueue({ data: framing.encode(dialect.encode(message)), id: undefined }, method, message._tag === "Notification")
+
+    // Cancellation: the dialect's (or the option's) cancel notification, sent best-effort when a
+    // call is interrupted or times out; on the serving side, requests being handled by id, so a
+    // cancel notification interrupts the handler's fiber.
+    const cancellation = options.cancellation === false ? undefined : options.cancellation ?? dialect.cancellation
+    const cancelRemote = (id: Message.Id) => {
+      if (cancellation === undefined) return
+      const data = framing.encode(dialect.encode(Message.notification(cancellation.method, cancellation.params(id))))
+      if (!offerUnsafe({ data, id: undefined })) stats.droppedOutbound++
+    }
+    const running = new Map<Message.Id, Fiber.Fiber<unknown, unknown>>()
+    const cancelIncoming = (params: unknown, connectionScope: Scope.Scope): Effect.Effect<void> | undefined => {
+      const id = cancellation?.idOf(params)
+      const fiber = id === undefined ? undefined : running.get(id)
+      if (id === undefined || fiber === undefined) return undefined
+      running.delete(id)
+      fiber.interruptUnsafe()
+      const answer = Message.errorResponse(id, cancellation!.error())
+      return Effect.asVoid(
+        Effect.forkIn(Effect.ignore(send(answer, "(cancelled)")), connectionScope, { startImmediately: true })
+      )
+    }
 
     // Call deadlines are enforced by one sweeper fiber per peer rather than a timer per call: it
     // sleeps until the earliest deadline and is woken early only when a call has an earlier one.
@@ -468,6 +745,7 @@ export const make = <M extends MethodTable = MethodTable>(
         if (entry.deadline <= now) {
           pending.delete(id)
           entry.settle(Exit.fail(timeoutError(entry.method, entry.timeoutMillis)))
+          cancelRemote(id)
         } else if (entry.deadline < earliest) {
           earliest = entry.deadline
         }
@@ -487,9 +765,11 @@ export const make = <M extends MethodTable = MethodTable>(
       method: string,
       params: unknown,
       replayable: boolean,
-      timeoutMillis: number
+      timeoutMillis: number,
+      onId?: (id: Message.Id) => void
     ): Effect.Effect<unknown, CallError> => {
       const id = nextId++
+      onId?.(id)
       // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
       // interrupted caller (timeout, scope closed) removes its pending entry.
       let outcome: Exit.Exit<unknown, CallError> | undefined
@@ -520,8 +800,9 @@ export const make = <M extends MethodTable = MethodTable>(
         if (outcome !== undefined) return r(outcome)
         resume = r
         return Effect.sync(() => {
+          // The caller was interrupted: forget the call and tell the other side, if it can hear it.
           resume = undefined
-          pending.delete(id)
+          if (pending.delete(id)) cancelRemote(id)
         })
       })
       // Fast path: room in the queue, nothing to wait for but the reply.
@@ -538,11 +819,17 @@ export const make = <M extends MethodTable = MethodTable>(
 
     const awaitReadyFor = (method: string): Effect.Effect<void, PeerDisconnectedError | HandshakeError> =>
       Effect.suspend(() => {
-        if (fatal !== undefined) return Effect.fail(fatal)
-        if (state === "closed") return Effect.fail(disconnectedError(method, "closed"))
+        if (fatal instanceof HandshakeError) return Effect.fail(fatal)
+        if (fatal !== undefined) return Effect.fail(disconnectedError(method, "rejected", fatal))
+        if (status._tag === "Closed") return Effect.fail(disconnectedError(method, "closed", lastError))
         if (ready.isOpen()) return Effect.void
         return ready.await.pipe(Effect.andThen(awaitReadyFor(method)))
       })
+    // A call that waited its whole timeout for a connection: say why there was none, if known.
+    const notReadyError = (method: string, millis: number): CallError =>
+      lastError !== undefined && status._tag !== "Connected"
+        ? disconnectedError(method, "notConnected", lastError, millis)
+        : timeoutError(method, millis)
     const awaitReady = awaitReadyFor("")
 
     const timeoutMillisOf = (timeout: Duration.Input | undefined) =>
@@ -555,22 +842,23 @@ export const make = <M extends MethodTable = MethodTable>(
         Effect.suspend(() => {
           const millis = timeoutMillisOf(callOptions?.timeout)
           const replayable = callOptions?.idempotent ?? idempotent.has(method)
-          if (ready.isOpen() && fatal === undefined && state !== "closed") {
-            return startRequest(method, params, replayable, millis)
+          if (ready.isOpen() && fatal === undefined && status._tag !== "Closed") {
+            return startRequest(method, params, replayable, millis, callOptions?.onId)
           }
           // Not connected yet (or reconnecting): wait for the connection within the same time budget.
           const started = clock.currentTimeMillisUnsafe()
           return awaitReadyFor(method).pipe(
             Effect.timeoutOrElse({
               duration: Duration.millis(millis),
-              orElse: () => Effect.fail(timeoutError(method, millis))
+              orElse: () => Effect.fail(notReadyError(method, millis))
             }),
             Effect.andThen(Effect.suspend(() =>
               startRequest(
                 method,
                 params,
                 replayable,
-                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started))
+                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)),
+                callOptions?.onId
               )
             ))
           )
@@ -615,14 +903,39 @@ export const make = <M extends MethodTable = MethodTable>(
 
     const untypedPeer = () => peer as unknown as RpcPeer
 
-    // Incoming requests.
-    const handlers = options.handlers ?? {}
+    // Incoming requests: typed by `incoming` where it has the method, passed through otherwise.
+    const handlers = (options.handlers ?? {}) as { readonly [method: string]: RequestHandler<R> | undefined }
+    const runTyped = typedRunner(dialect, options.incoming ?? {})
     const dispatch = options.dispatch ?? ((req: Message.Request, self: RpcPeer): Effect.Effect<unknown, RpcError> => {
       const handler = handlers[req.method]
-      return handler === undefined
-        ? Effect.fail(RpcError.fromObject(dialect.errors.methodNotFound(req.method)))
-        : handler(req.params, self)
+      if (handler === undefined) return Effect.fail(RpcError.fromObject(dialect.errors.methodNotFound(req.method)))
+      const run = runTyped(req.method, req.params, (params) => handler(params, self, req))
+      return Effect.provideContext(run ?? handler(req.params, self, req), context)
     })
+
+    // Incoming notifications with typed handlers.
+    const notificationHandlers = (options.notificationHandlers ?? {}) as {
+      readonly [method: string]:
+        | ((params: unknown, notification: Message.Notification, peer: RpcPeer) => Effect.Effect<void, never, R>)
+        | undefined
+    }
+    const notificationDecoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+    for (const [name, spec] of Object.entries(options.incomingNotifications ?? {})) {
+      notificationDecoders.set(name, Schema.decodeUnknownExit(spec.params))
+    }
+    const handleNotification = (message: Message.Notification): Effect.Effect<void> | undefined => {
+      const handler = notificationHandlers[message.method]
+      if (handler === undefined) return undefined
+      const decode = notificationDecoders.get(message.method)
+      const params = decode === undefined ? Exit.succeed(message.params) : decode(message.params)
+      if (Exit.isFailure(params)) {
+        stats.invalidNotifications++
+        return Effect.logWarning(
+          `rpc: dropped "${message.method}" notification for its handler: ${schemaMessage(params)}`
+        )
+      }
+      return Effect.provideContext(handler(params.value, message, untypedPeer()), context)
+    }
 
     const reply = (req: Message.Request, exit: Exit.Exit<unknown, RpcError>): Message.Message => {
       if (Exit.isSuccess(exit)) return Message.response(req.id, exit.value)
@@ -634,12 +947,11 @@ export const make = <M extends MethodTable = MethodTable>(
       dialect.replyToInvalid ? send(invalidReply(invalid), "(invalid)").pipe(Effect.ignore) : Effect.void
 
     // Runs an incoming request through the dispatcher and builds the reply message.
-    const answer = (incoming: Message.Request): Effect.Effect<Message.Message> => {
-      const body = traced(
+    const run = (incoming: Message.Request): Effect.Effect<Message.Message> =>
+      traced(
         "RpcPeer.handle",
         incoming.method,
         Effect.flatMap(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))), (exit) => {
-          releaseSlot()
           const out = reply(incoming, exit)
           // A defect is answered as the dialect's internal error; its details go to the log only.
           return Exit.isSuccess(exit) || Option.isSome(Exit.findErrorOption(exit))
@@ -647,18 +959,75 @@ export const make = <M extends MethodTable = MethodTable>(
             : Effect.as(Effect.logWarning(`rpc: handler for ${incoming.method} failed`, exit.cause), out)
         })
       )
-      // A free slot is taken now (the common case); otherwise wait for one in arrival order, or,
-      // past the waiting bound, refuse at once instead of queueing without limit. A handler
-      // interrupted with its connection needs no release (the counters are reset per connection).
+
+    // An incoming request holds a slot from its admission until its reply is in the outbound queue,
+    // so replies waiting for a slow reader count against `concurrency`. Up to `maxQueuedRequests`
+    // more wait for a slot in arrival order; past that the request is refused with `overloaded`.
+    const admit = (slot: Slot): "now" | "wait" | "refused" => {
       if (inFlight < concurrency) {
         inFlight++
-        return body
+        slot.held = true
+        return "now"
       }
-      if (queued >= maxQueuedRequests) {
-        return Effect.succeed(Message.errorResponse(incoming.id, dialect.errors.overloaded()))
+      if (queued < maxQueuedRequests) {
+        queued++
+        return "wait"
       }
-      queued++
-      return Effect.andThen(acquireSlot, body)
+      return "refused"
+    }
+    const acquire = (slot: Slot): Effect.Effect<void> =>
+      Effect.callback<void>((resume) => {
+        const take = () => {
+          queued--
+          inFlight++
+          slot.held = true
+          resume(Effect.void)
+        }
+        if (inFlight < concurrency) return take()
+        slotWaiters.push(take)
+        return Effect.sync(() => {
+          const i = slotWaiters.indexOf(take)
+          if (i !== -1) {
+            slotWaiters.splice(i, 1)
+            queued--
+          }
+        })
+      })
+    const release = (slot: Slot) =>
+      Effect.sync(() => {
+        if (!slot.held) return
+        slot.held = false
+        inFlight--
+        const next = slotWaiters.shift()
+        if (next !== undefined) next()
+      })
+    const overloadedReply = (incoming: Message.Request) =>
+      Message.errorResponse(incoming.id, dialect.errors.overloaded())
+
+    // One request: run it in its own fiber; a refusal is sent by the reader itself, which waits for
+    // room in the outbound queue if it must, so a client that does not read its replies stops being
+    // read instead of growing memory.
+    const handleRequest = (incoming: Message.Request, connectionScope: Scope.Scope): Effect.Effect<void> => {
+      const slot: Slot = { held: false }
+      const admission = admit(slot)
+      if (admission === "refused") return Effect.ignore(send(overloadedReply(incoming), incoming.method))
+      const handled = admission === "now" ? run(incoming) : Effect.andThen(acquire(slot), run(incoming))
+      // While it is being handled (not while its reply is queued), a request can be cancelled.
+      const cancellable = cancellation === undefined ? handled : Effect.withFiber((fiber) => {
+        running.set(incoming.id, fiber)
+        return Effect.ensuring(
+          handled,
+          Effect.sync(() => {
+            if (running.get(incoming.id) === fiber) running.delete(incoming.id)
+          })
+        )
+      })
+      const work = cancellable.pipe(
+        Effect.flatMap((out) => send(out, incoming.method)),
+        Effect.ignore,
+        Effect.ensuring(release(slot))
+      )
+      return Effect.asVoid(Effect.forkIn(work, connectionScope, { startImmediately: true }))
     }
 
     const invalidReply = (invalid: Invalid): Message.Message =>
@@ -687,15 +1056,21 @@ export const make = <M extends MethodTable = MethodTable>(
           return undefined
         }
         case "Notification": {
-          const published = PubSub.publish(notifications, message)
-          return options.onNotification
-            ? options.onNotification(message, untypedPeer()).pipe(Effect.andThen(published), Effect.asVoid)
-            : Effect.asVoid(published)
+          if (cancellation !== undefined && message.method === cancellation.method) {
+            return cancelIncoming(message.params, connectionScope)
+          }
+          const handled = handleNotification(message)
+          const before = options.onNotification === undefined
+            ? handled
+            : handled === undefined
+            ? options.onNotification(message, untypedPeer())
+            : Effect.andThen(handled, options.onNotification(message, untypedPeer()))
+          if (before !== undefined) return Effect.andThen(before, Effect.suspend(() => notifications.publish(message)))
+          const published = notifications.publish(message)
+          return published === Effect.void ? undefined : published
         }
-        case "Request": {
-          const run = Effect.flatMap(answer(message), (out) => send(out, message.method)).pipe(Effect.ignore)
-          return Effect.asVoid(Effect.forkIn(run, connectionScope, { startImmediately: true }))
-        }
+        case "Request":
+          return handleRequest(message, connectionScope)
       }
     }
 
@@ -711,15 +1086,24 @@ export const make = <M extends MethodTable = MethodTable>(
             answerInvalid(decoded)
           )
         case "Batch": {
-          // Requests in a batch are answered together, as one batch (JSON-RPC 2.0 §6).
+          // Requests in a batch are answered together, as one batch (JSON-RPC 2.0 §6); their slots
+          // are held until the batch reply is queued.
           const replies: Array<Effect.Effect<Message.Message | undefined>> = []
           const others: Array<Effect.Effect<void>> = []
+          const slots: Array<Slot> = []
           for (const item of decoded.items) {
             if (item._tag === "Invalid") {
               stats.invalidFrames++
               if (dialect.replyToInvalid) replies.push(Effect.succeed(invalidReply(item)))
             } else if (item._tag === "Request") {
-              replies.push(answer(item))
+              const slot: Slot = { held: false }
+              const admission = admit(slot)
+              if (admission === "refused") {
+                replies.push(Effect.succeed(overloadedReply(item)))
+              } else {
+                slots.push(slot)
+                replies.push(admission === "now" ? run(item) : Effect.andThen(acquire(slot), run(item)))
+              }
             } else {
               const effect = handleMessage(item, connectionScope)
               if (effect) others.push(effect)
@@ -733,6 +1117,7 @@ export const make = <M extends MethodTable = MethodTable>(
                 : enqueue({ data: framing.encode(dialect.encodeBatch(messages)), id: undefined }, "(batch)")
             }),
             Effect.ignore,
+            Effect.ensuring(Effect.forEach(slots, release, { discard: true })),
             (effect) => Effect.asVoid(Effect.forkIn(effect, connectionScope, { startImmediately: true }))
           )
           return Effect.andThen(Effect.forEach(others, (e) => e, { discard: true }), batch)
@@ -766,9 +1151,36 @@ export const make = <M extends MethodTable = MethodTable>(
         : Effect.forEach(work, (e) => e, { discard: true })
     }
 
+    // Why a connection ended, from what its reader failed with.
+    const endedBy = (error: Socket.SocketError): ConnectionError.ConnectionError => {
+      const known = ConnectionError.find(error)
+      if (known !== undefined) return known
+      const reason = error.reason
+      return reason._tag === "SocketCloseError"
+        ? ConnectionError.make("ClosedByPeer", address, undefined, `close code ${reason.code}`)
+        : ConnectionError.classify(address, "cause" in reason ? reason.cause : error)
+    }
+    // Why an attempt failed, from the failure of `connectOnce`.
+    const attemptFailure = (cause: Cause.Cause<unknown>): ConnectionError.ConnectionError => {
+      const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+      if (error === undefined) return endReason ?? ConnectionError.make("Unknown", address, Cause.squash(cause))
+      if (Socket.isSocketError(error)) {
+        const known = ConnectionError.find(error)
+        if (known !== undefined) return known
+        const reason = error.reason
+        if (reason._tag === "SocketOpenError" && reason.kind === "Timeout") {
+          return ConnectionError.make("Timeout", address, reason.cause)
+        }
+        return "cause" in reason ? ConnectionError.classify(address, reason.cause) : endedBy(error)
+      }
+      // The connection ended during the handshake.
+      return endReason ?? ConnectionError.classify(address, error)
+    }
+
     const readerLoop = (reader: Socket.Reader, connectionScope: Scope.Scope): Effect.Effect<void> => {
       const decoder = framing.makeDecoder()
       const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(reader.pull, (chunks) => {
+        lastReceived = lastActivity = clock.currentTimeMillisUnsafe()
         let work: Array<Effect.Effect<void>> | undefined
         for (const chunk of chunks) {
           const effect = handleFrames(decoder.push(chunk), connectionScope)
@@ -778,7 +1190,12 @@ export const make = <M extends MethodTable = MethodTable>(
         return Effect.andThen(work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true }), loop)
       })
       return loop.pipe(
-        Effect.catch(() => Effect.suspend(() => handleFrames(decoder.end(), connectionScope) ?? Effect.void))
+        Effect.catch((error) =>
+          Effect.suspend(() => {
+            endReason ??= endedBy(error)
+            return handleFrames(decoder.end(), connectionScope) ?? Effect.void
+          })
+        )
       )
     }
 
@@ -834,19 +1251,15 @@ export const make = <M extends MethodTable = MethodTable>(
             continue
           }
           pending.delete(id)
-          entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method, "disconnected")))
+          entry.settle(Exit.fail(failureOf(entry.method)))
         }
       })
 
     // One connection: acquire, handshake, replay, serve until it ends. Returns whether it got ready.
     const connectOnce: Effect.Effect<boolean, Socket.SocketError | CallError> = Effect.gen(function*() {
-      state = "connecting"
       const connect = options.connect
       const socket = Socket.isSocket(connect) ? connect : yield* connect
       const connectionScope = yield* Effect.scope
-      inFlight = 0
-      queued = 0
-      slotWaiters.length = 0
       const reader = yield* socket.reader
       const writer = yield* socket.writer
       yield* Effect.addFinalizer(() =>
@@ -872,7 +1285,10 @@ export const make = <M extends MethodTable = MethodTable>(
       if (handshake) {
         const outcome = yield* Effect.raceFirst(
           Effect.exit(handshake(handshakeContext)),
-          Effect.as(Deferred.await(ended), Exit.fail(disconnectedError("(handshake)", "disconnected")))
+          Effect.as(
+            Deferred.await(ended),
+            Exit.fail(disconnectedError("(handshake)", "disconnected", endReason))
+          )
         )
         if (Exit.isFailure(outcome)) {
           const error = Option.getOrUndefined(Exit.findErrorOption(outcome))
@@ -893,11 +1309,78 @@ export const make = <M extends MethodTable = MethodTable>(
         stats.replayed++
         yield* offerWaiting({ data: entry.data, id })
       }
-      state = "connected"
+      lastReceived = lastActivity = clock.currentTimeMillisUnsafe()
+      if (keepalive !== undefined) {
+        yield* Effect.forkIn(keepaliveLoop(keepalive), connectionScope, { startImmediately: true })
+      }
+      if (idleMillis !== undefined) {
+        yield* Effect.forkIn(idleLoop(idleMillis), connectionScope, { startImmediately: true })
+      }
+      yield* setStatus({ _tag: "Connected", connection: stats.connections })
       yield* ready.open
       yield* Deferred.await(ended)
       return true
     }).pipe(Effect.scoped, Effect.ensuring(Effect.andThen(ready.close, Effect.sync(() => (currentEnded = undefined)))))
+
+    // Pings when nothing arrived for `interval`; a ping unanswered within `timeout` ends the connection.
+    const keepaliveLoop = (settings: {
+      readonly method: string
+      readonly intervalMillis: number
+      readonly timeoutMillis: number
+      readonly params: unknown
+    }): Effect.Effect<void> => {
+      const loop: Effect.Effect<void> = Effect.suspend(() => {
+        const silentFor = clock.currentTimeMillisUnsafe() - lastReceived
+        if (silentFor < settings.intervalMillis) {
+          return Effect.andThen(Effect.sleep(Duration.millis(settings.intervalMillis - silentFor)), loop)
+        }
+        return Effect.exit(startRequest(settings.method, settings.params, false, settings.timeoutMillis)).pipe(
+          Effect.flatMap((exit) => {
+            const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
+            if (!(error instanceof RpcTimeoutError)) return error instanceof PeerDisconnectedError ? Effect.void : loop
+            return endConnectionBecause(ConnectionError.make(
+              "HalfOpen",
+              address,
+              undefined,
+              `no answer to the keepalive "${settings.method}" within ${
+                Duration.format(Duration.millis(settings.timeoutMillis))
+              }`
+            ))
+          })
+        )
+      })
+      return loop
+    }
+    const keepalive = options.keepalive === undefined || options.keepalive === false
+      ? undefined
+      : (() => {
+        const settings: KeepaliveOptions = options.keepalive === true ? {} : options.keepalive
+        return {
+          method: settings.method ?? "ping",
+          params: settings.params,
+          intervalMillis: Duration.toMillis(Duration.fromInputUnsafe(settings.interval ?? "30 seconds")),
+          timeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(settings.timeout ?? "10 seconds"))
+        }
+      })()
+
+    // Ends a connection on which nothing went either way for `idleTimeout`.
+    const idleMillis = options.idleTimeout === undefined
+      ? undefined
+      : Duration.toMillis(Duration.fromInputUnsafe(options.idleTimeout))
+    const idleLoop = (millis: number): Effect.Effect<void> => {
+      if (!Number.isFinite(millis)) return Effect.void
+      const loop: Effect.Effect<void> = Effect.suspend(() => {
+        const idleFor = clock.currentTimeMillisUnsafe() - lastActivity
+        if (idleFor < millis) return Effect.andThen(Effect.sleep(Duration.millis(millis - idleFor)), loop)
+        return endConnectionBecause(ConnectionError.make(
+          "ClosedLocally",
+          address,
+          undefined,
+          `no message either way for ${Duration.format(Duration.millis(millis))} (idleTimeout)`
+        ))
+      })
+      return loop
+    }
 
     const delayFor = (failures: number): Duration.Duration => {
       const initial = Duration.toMillis(Duration.fromInputUnsafe(reconnect?.initialDelay ?? "500 millis"))
@@ -906,46 +1389,91 @@ export const make = <M extends MethodTable = MethodTable>(
       return Duration.millis(Math.min(max, initial * Math.pow(factor, Math.max(0, failures - 1))))
     }
 
+    let closedReason: ClosedReason = "closed"
     const terminate = Effect.gen(function*() {
-      state = "closed"
+      yield* setStatus({
+        _tag: "Closed",
+        reason: closedReason,
+        error: closedReason === "closed" ? undefined : fatal ?? lastError
+      })
       for (const [id, entry] of pending) {
         pending.delete(id)
-        entry.settle(Exit.fail(fatal ?? disconnectedError(entry.method, "disconnected")))
+        entry.settle(Exit.fail(failureOf(entry.method)))
       }
       yield* ready.open
       yield* Deferred.succeed(closedSignal, void 0)
+      yield* statusFanout.shutdown
     })
+
+    // Logs a failed attempt when its reason differs from the previous one (a refused token or a
+    // dead server is said once, not on every retry), at debug level otherwise.
+    let lastLogged: string | undefined
+    const logAttempt = (error: ConnectionError.ConnectionError, next: string) => {
+      const line = `rpc: ${error.message}; ${next}`
+      if (error.message === lastLogged) return Effect.logDebug(line)
+      lastLogged = error.message
+      return Effect.logWarning(line)
+    }
 
     const manager = Effect.gen(function*() {
       let failures = 0
       for (;;) {
+        yield* setStatus({ _tag: "Connecting", attempt: failures + 1 })
+        endReason = undefined
         const exit = yield* Effect.exit(connectOnce)
-        if (fatal !== undefined) break
         const wasReady = Exit.isSuccess(exit)
+        const error = wasReady
+          ? endReason ?? ConnectionError.make("ClosedByPeer", address)
+          : attemptFailure(exit.cause)
+        lastError = error
+        if (fatal === undefined && error.fatal) fatal = error
+        if (fatal !== undefined) {
+          closedReason = "rejected"
+          yield* Effect.logWarning(`rpc: ${fatal.message}; not retried`)
+          break
+        }
         failures = wasReady ? 1 : failures + 1
-        state = "disconnected"
         const maxAttempts = reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY
         const willReconnect = reconnect !== undefined && failures <= maxAttempts
         yield* afterDisconnect(willReconnect)
-        if (!willReconnect) break
-        yield* Effect.sleep(delayFor(failures))
+        if (!willReconnect) {
+          closedReason = reconnect === undefined ? "ended" : "gaveUp"
+          if (reconnect !== undefined) yield* logAttempt(error, `giving up after ${failures - 1} attempts`)
+          break
+        }
+        const delay = delayFor(failures)
+        yield* logAttempt(error, `reconnecting in ${Duration.format(delay)} (attempt ${failures})`)
+        yield* setStatus({ _tag: "BackingOff", attempt: failures, nextDelay: delay, lastError: error })
+        yield* Effect.sleep(delay)
       }
     }).pipe(Effect.ensuring(terminate))
 
     let managerFiber: Fiber.Fiber<void> | undefined
 
     const close = Effect.suspend(() =>
-      state === "closed" || managerFiber === undefined ? Effect.void : Fiber.interrupt(managerFiber)
+      status._tag === "Closed" || managerFiber === undefined ? Effect.void : Fiber.interrupt(managerFiber)
     ).pipe(Effect.andThen(Deferred.await(closedSignal)))
+
+    const statusChanges: Stream.Stream<PeerStatus> = Stream.unwrap(
+      Effect.map(statusFanout.subscribe(), (subscription) =>
+        // The status now, then its changes; a closed peer's stream holds just its final status.
+        Stream.concat(
+          Stream.succeed(status),
+          status._tag === "Closed" ? Stream.empty : Stream.catch(subscription.stream, () => Stream.empty)
+        ))
+    )
 
     const peer: RpcPeer<M> = {
       call: call as RpcPeer<M>["call"],
       request,
       notify,
-      notifications: Stream.fromPubSub(notifications),
-      subscribe: Effect.map(PubSub.subscribe(notifications), Stream.fromSubscription),
-      state: Effect.sync(() => state),
-      stats: Effect.sync(() => ({ ...stats, pending: pending.size })),
+      notifications: Stream.unwrap(Effect.map(notifications.subscribe(), (s) => s.stream)),
+      subscribe: Effect.map(notifications.subscribe(), (s) => s.stream),
+      subscribeWith: notifications.subscribe,
+      state: Effect.sync(() => stateOf(status)),
+      status: Effect.sync(() => status),
+      statusChanges,
+      stats: Effect.sync(() => ({ ...stats, pending: pending.size, droppedNotifications: notifications.dropped() })),
       awaitReady,
       closed: Deferred.await(closedSignal),
       disconnect: endConnection,

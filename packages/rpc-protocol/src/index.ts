@@ -10,7 +10,11 @@ export * as Auth from "./Auth.ts"
 /** @since 0.1.0 */
 export * as BootstrapEnvelope from "./BootstrapEnvelope.ts"
 /** @since 0.1.0 */
+export * as ConnectionError from "./ConnectionError.ts"
+/** @since 0.1.0 */
 export * as Dialect from "./Dialect.ts"
+/** @since 0.1.0 */
+export * as Fanout from "./Fanout.ts"
 /** @since 0.1.0 */
 export * as Framing from "./Framing.ts"
 /** @since 0.1.0 */
@@ -31,6 +35,10 @@ export {
   RpcSchemaError,
   RpcTimeoutError
 } from "./RpcError.ts"
+/** @since 0.1.0 */
+export * as RpcBridge from "./RpcBridge.ts"
+/** @since 0.1.0 */
+export * as RpcBridgePolicy from "./RpcBridgePolicy.ts"
 /** @since 0.1.0 */
 export * as RpcPeer from "./RpcPeer.ts"
 /** @since 0.1.0 */

@@ -1,6 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Framing, Handshake, PeerDisconnectedError, RpcPeer, RpcServer } from "@isthmus/rpc-protocol"
-import { checkUpgrade, childStdio, connectWebSocket, serveTcp, serveWebSocket } from "@isthmus/rpc-protocol/node"
+import {
+  checkUpgrade,
+  childStdio,
+  connectWebSocket,
+  serveTcp,
+  serveWebSocket,
+  type UpgradeDecision
+} from "@isthmus/rpc-protocol/node"
 import { Effect, Fiber, Stream } from "effect"
 import { spawn } from "node:child_process"
 import * as http from "node:http"
@@ -42,11 +49,14 @@ const echoServer = RpcServer.make({
   handlers: {}
 })
 
+const accept = (role?: string): UpgradeDecision => (role === undefined ? { _tag: "Accept" } : { _tag: "Accept", role })
+const refuse = (status: 401 | 403 | 404): UpgradeDecision => ({ _tag: "Refuse", status })
+
 describe("WebSocket server upgrade checks", () => {
   it.live("401 before the upgrade on a missing or wrong Bearer token, 101 with the right one", () =>
     Effect.gen(function*() {
       const server = yield* echoServer
-      const { port } = yield* serveWebSocket(server, { token: "t0k3n", path: "/ws", rejectOrigin: true })
+      const { port } = yield* serveWebSocket(server, { token: "t0k3n", path: "/ws" })
       assert.strictEqual(yield* upgradeStatus(port, "/ws", {}), 401)
       assert.strictEqual(yield* upgradeStatus(port, "/ws", { Authorization: "Bearer wrong" }), 401)
       assert.strictEqual(yield* upgradeStatus(port, "/ws", { Authorization: "Basic t0k3n" }), 401)
@@ -60,10 +70,14 @@ describe("WebSocket server upgrade checks", () => {
     }))
 
   it("checkUpgrade decides without a server (query token only when allowed)", () => {
-    assert.strictEqual(checkUpgrade(req("/"), {}), undefined)
-    assert.strictEqual(checkUpgrade(req("/?token=a"), { token: "a" }), 401)
-    assert.strictEqual(checkUpgrade(req("/?token=a"), { token: "a", allowQueryToken: true }), undefined)
-    assert.strictEqual(checkUpgrade(req("/", { authorization: "bearer a" }), { token: "a" }), undefined)
+    assert.deepStrictEqual(checkUpgrade(req("/"), {}), accept())
+    assert.deepStrictEqual(checkUpgrade(req("/?token=a"), { token: "a" }), refuse(401))
+    assert.deepStrictEqual(checkUpgrade(req("/?token=a"), { token: "a", allowQueryToken: true }), accept("full"))
+    assert.deepStrictEqual(checkUpgrade(req("/", { authorization: "bearer a" }), { token: "a" }), accept("full"))
+    const roles = { tokens: [{ token: "r", role: "read-only" }, { token: "f", role: "full" }] }
+    assert.deepStrictEqual(checkUpgrade(req("/", { authorization: "Bearer r" }), roles), accept("read-only"))
+    assert.deepStrictEqual(checkUpgrade(req("/", { authorization: "Bearer f" }), roles), accept("full"))
+    assert.deepStrictEqual(checkUpgrade(req("/", { authorization: "Bearer rf" }), roles), refuse(401))
   })
 
   it.live("a peer with the right token connects; the wrong token never does", () =>
@@ -96,7 +110,11 @@ describe("WebSocket server upgrade checks", () => {
       const address = yield* serveTcp(server)
       assert.strictEqual(address.host, "127.0.0.1")
       assert.isAbove(address.port, 0)
-      const anyHost = yield* serveTcp(server, { host: "0.0.0.0" })
+      // Every interface without auth is refused at start, naming the opt-out; with it, it binds.
+      const insecure = yield* Effect.flip(serveTcp(server, { host: "0.0.0.0" }))
+      assert.strictEqual(insecure._tag, "InsecureBindError")
+      assert.include(insecure.message, "allowUnauthenticatedRemote")
+      const anyHost = yield* serveTcp(server, { host: "0.0.0.0", allowUnauthenticatedRemote: true })
       assert.strictEqual(anyHost.host, "0.0.0.0")
       // A port in use fails the listen with a typed error instead of crashing the process.
       const taken = yield* Effect.flip(serveTcp(server, { port: address.port }))

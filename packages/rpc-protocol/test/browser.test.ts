@@ -7,6 +7,8 @@ import { Dialect, Framing, MethodTable, RpcError, RpcServer } from "@isthmus/rpc
 import { serveWebSocket } from "@isthmus/rpc-protocol/node"
 import { Effect, Schema } from "effect"
 import * as esbuild from "esbuild"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
 
@@ -40,9 +42,25 @@ describe("browser (headless Chromium)", () => {
               })
           }
         })
-        const { port } = yield* serveWebSocket(server, { token: "browser-token", allowQueryToken: true })
+        // The page comes from its own origin, which the WebSocket server must allow explicitly.
+        const pageServer = yield* Effect.acquireRelease(
+          Effect.callback<http.Server>((resume) => {
+            const srv = http.createServer((_request, response) => response.end("<!doctype html><title>t</title>"))
+            srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
+          }),
+          (srv) => Effect.callback<void>((resume) => void srv.close(() => resume(Effect.void)))
+        )
+        const origin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`
+        const { port } = yield* serveWebSocket(server, {
+          token: "browser-token",
+          allowQueryToken: true,
+          allowedOrigins: [origin]
+        })
+        // The same server without the page's origin on its list: refused (403), token or not.
+        const { port: closedPort } = yield* serveWebSocket(server, { token: "browser-token", allowQueryToken: true })
         const browser = yield* acquireChromium
         const page = yield* Effect.promise(() => browser.newPage())
+        yield* Effect.promise(() => page.goto(origin))
         const errors: Array<string> = []
         page.on("pageerror", (e) => errors.push(e.message))
         yield* Effect.promise(() => page.addScriptTag({ content: code, type: "module" }))
@@ -70,6 +88,17 @@ describe("browser (headless Chromium)", () => {
           )
         )
         assert.include(refused, "PeerDisconnectedError")
+        const otherOrigin = yield* Effect.promise(() =>
+          page.evaluate(
+            (u) =>
+              (globalThis as unknown as { runRoundTrip: (url: string) => Promise<unknown> }).runRoundTrip(u).then(
+                () => "connected",
+                (e: unknown) => String(e)
+              ),
+            `ws://127.0.0.1:${closedPort}/?token=browser-token`
+          )
+        )
+        assert.include(otherOrigin, "PeerDisconnectedError")
       }),
     60_000
   )

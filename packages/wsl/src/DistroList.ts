@@ -1,8 +1,9 @@
 /**
  * Reading what `wsl.exe` prints (`wsl.md` §2): the bytes (UTF-16LE without BOM by default,
  * UTF-8 under `WSL_UTF8=1`, a BOM and `\r\r\n` tolerated) and the formats of `--list --verbose`,
- * `--list --quiet`, `--status` and `--version`. Localised text is never matched: headers and
- * labels are read by position.
+ * `--list --quiet`, `--status` and `--version`. Localised text is never matched: the `-l -v`
+ * header is skipped by position (its words are literals anyway), `--status` and `--version` are
+ * read by the shape of their values.
  *
  * The `format*` and {@link encode} functions produce the same bytes, for fakes and tests.
  *
@@ -136,17 +137,33 @@ const valueOf = (line: string): string => {
   return (i === -1 ? line.slice(line.lastIndexOf(":") + 1) : line.slice(i + (line[i] === "：" ? 1 : 2))).trim()
 }
 
+const hasValue = (line: string) => /[:：]/.test(line)
+
 /**
- * Parses `wsl.exe --status`: the first line holds the default distribution, the second the
- * default version (labels are localised, so they are read by position).
+ * Parses `wsl.exe --status` by rules, not positions (its labels are localised and its lines come
+ * and go, windows-reality.md §4 and §7): the default version is the last `label: 1|2` line; the
+ * default distribution is the nearest `label: <distro name>` line before it (absent when there
+ * are no distributions: WSL then prints only the version line). Other lines (a missing WSL 1
+ * component, virtualization not enabled, old builds' kernel and update lines) are kept in `lines`.
  */
 export const parseStatus = (text: string): Status => {
   const all = lines(text).filter((l) => l.trim().length > 0)
-  const first = all[0] === undefined ? undefined : valueOf(all[0])
-  const second = all[1] === undefined ? undefined : valueOf(all[1])
+  let versionAt = -1
+  for (let i = all.length - 1; i >= 0 && versionAt === -1; i--) {
+    if (hasValue(all[i]!) && /^[12]$/.test(valueOf(all[i]!))) versionAt = i
+  }
+  let defaultDistro: Option.Option<DistroName.DistroName> = Option.none()
+  for (let i = versionAt - 1; i >= 0; i--) {
+    const value = valueOf(all[i]!)
+    if (hasValue(all[i]!) && isName(value)) {
+      defaultDistro = Option.some(value)
+      break
+    }
+  }
+  const version = versionAt === -1 ? undefined : valueOf(all[versionAt]!)
   return {
-    defaultDistro: first !== undefined && isName(first) ? Option.some(first) : Option.none(),
-    defaultVersion: second === "1" ? Option.some(1) : second === "2" ? Option.some(2) : Option.none(),
+    defaultDistro,
+    defaultVersion: version === "1" ? Option.some(1) : version === "2" ? Option.some(2) : Option.none(),
     lines: all.map((l) => l.trim())
   }
 }

@@ -1,6 +1,7 @@
 /**
  * WSL distribution names, validated with WSL's own rule (`LxssUserSession.cpp`): one to 256
- * characters from `[a-zA-Z0-9._-]`, and not the reserved name `Legacy` (any case).
+ * characters from `[a-zA-Z0-9._-]`. `Legacy` is reserved for *new* distributions only (an existing
+ * one from an lxrun migration is listed and used as any other): {@link validateNew} refuses it.
  *
  * Every `Wsl` call takes a {@link DistroName}: a name that fails this rule is rejected before it
  * can reach a `wsl.exe` command line or a `\\wsl.localhost\<distro>` path.
@@ -36,7 +37,7 @@ export const DistroName = Schema.String.pipe(
   Schema.check(Schema.makeFilter((s: string) => {
     const reason = Rule.invalidReason(s)
     return reason === undefined ? undefined : `Invalid distribution name ${JSON.stringify(s)}: ${reason}`
-  }, { title: "DistroName", description: "a WSL distribution name ([a-zA-Z0-9._-]{1,256}, not \"Legacy\")" })),
+  }, { title: "DistroName", description: "a WSL distribution name ([a-zA-Z0-9._-]{1,256})" })),
   Schema.brand("DistroName")
 )
 
@@ -58,6 +59,17 @@ export class InvalidDistroNameError extends Schema.TaggedError<InvalidDistroName
 /** Validates `name`, returning the branded name or an {@link InvalidDistroNameError}. */
 export const make = (name: string): Result.Result<DistroName, InvalidDistroNameError> => {
   const reason = Rule.invalidReason(name)
+  return reason === undefined
+    ? Result.succeed(name as DistroName)
+    : Result.fail(new InvalidDistroNameError({ name, reason }))
+}
+
+/**
+ * Validates a name for a *new* distribution (import, install): {@link make}'s rule, and not
+ * `Legacy` in any case (`LxssUserSession.cpp`: `Invalid distribution name`).
+ */
+export const validateNew = (name: string): Result.Result<DistroName, InvalidDistroNameError> => {
+  const reason = Rule.invalidNewReason(name)
   return reason === undefined
     ? Result.succeed(name as DistroName)
     : Result.fail(new InvalidDistroNameError({ name, reason }))

@@ -7,13 +7,20 @@
  * @module
  */
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Ini from "./internal/ini.ts"
+import { WslUnreachableError } from "./WslError.ts"
 
 /** The modes WSL knows (`wslinfo --networking-mode` words; `wsl1` for a WSL 1 distro). */
 export type NetworkingMode = "nat" | "mirrored" | "bridged" | "consomme" | "none" | "wsl1"
 
-/** Which source decided the mode. */
-export type ModeSource = "wslinfo" | "wslconfig" | "ipCollision" | "default"
+/**
+ * Which source decided the mode. Only `wslinfo` reports the mode in use (it asks the distro's
+ * init); `.wslconfig` is what was asked for, which WSL may have silently replaced (mirrored falls
+ * back to NAT on Windows 10 and early Windows 11, `none` when networking fails to start;
+ * windows-reality.md §6.5); `inbox` is an inbox `wsl.exe`, which predates mirrored networking.
+ */
+export type ModeSource = "wslinfo" | "distroVersion" | "inbox" | "wslconfig" | "ipCollision" | "default"
 
 /** The networking mode of a distro and which source decided it. */
 export interface NetworkingModeReport {
@@ -115,49 +122,262 @@ export const parseAddressProbe = (output: string): ReadonlyArray<DistroAddress> 
   return usable.map((a, i) => ({ a, i })).toSorted((x, y) => rank(x.a) - rank(y.a) || x.i - y.i).map((x) => x.a)
 }
 
-/** The host a Windows UI should connect to, and why. */
-export interface ReachableHost {
-  /** `127.0.0.1`, or the distro's address. */
+/**
+ * `[wsl2] localhostForwarding` from `.wslconfig` text (`true` unless it says `false`; WSL's
+ * default). It only matters in NAT, bridged and consomme modes (windows-reality.md §6).
+ */
+export const parseLocalhostForwarding = (text: string | undefined): boolean =>
+  text === undefined || Ini.iniValue(text, "wsl2", "localhostForwarding")?.toLowerCase() !== "false"
+
+/**
+ * `[experimental] hostAddressLoopback` from `.wslconfig` text (default `false`): in mirrored mode,
+ * whether Windows reaches a Linux server through the host's own LAN address.
+ */
+export const parseHostAddressLoopback = (text: string | undefined): boolean =>
+  text !== undefined && Ini.iniValue(text, "experimental", "hostAddressLoopback")?.toLowerCase() === "true"
+
+/** What decides whether Windows can reach a server inside a distro (`Wsl.networkFacts` gathers it). */
+export interface NetworkFacts {
+  /** The distribution (for messages). */
+  readonly distro: string
+  /** The networking mode and how it was found. */
+  readonly mode: NetworkingModeReport
+  /** `[wsl2] localhostForwarding` (default `true`). */
+  readonly localhostForwarding: boolean
+  /** `[experimental] hostAddressLoopback` (default `false`). */
+  readonly hostAddressLoopback: boolean
+  /** The distro's own IPv4 address (its primary interface), when known. */
+  readonly distroAddress: Option.Option<DistroAddress>
+}
+
+/**
+ * How Windows gets to the server:
+ * - `localhostRelay`: WSL's localhost forwarding (NAT, bridged, consomme): `wslrelay.exe` listens
+ *   on Windows loopback up to about one second after the Linux `listen()` (it polls the distro's
+ *   listeners once a second), so retry `ECONNREFUSED` for a moment after the server says it is
+ *   ready;
+ * - `sharedLoopback`: the same loopback on both sides (mirrored mode, WSL 1);
+ * - `distroAddress`: the distro's own address, straight through the virtual switch;
+ * - `hostAddress`: the address the server bound, shared with Windows (mirrored with
+ *   `hostAddressLoopback`, WSL 1).
+ */
+export type Route = "localhostRelay" | "sharedLoopback" | "distroAddress" | "hostAddress"
+
+/** One address Windows can connect to. */
+export interface Endpoint {
+  /** A literal address (`127.0.0.1`, `::1`, `172.20.1.5`), never `localhost`. */
   readonly host: string
+  /** The host as written in a URL (`[::1]` for IPv6). */
+  readonly urlHost: string
+  readonly route: Route
+  /** Reachable only some time after the server listens (the relay polls once a second). */
+  readonly delayed: boolean
+}
+
+/** Where Windows should connect for a server bound to a given address, and why. */
+export interface ReachableHost extends Endpoint {
+  /** The bind address this answers for. */
+  readonly bind: string
   readonly mode: NetworkingMode
   /** How the mode was found. */
   readonly modeSource: ModeSource
+  /** Other addresses that also work, best first. */
+  readonly alternatives: ReadonlyArray<Endpoint>
+  /** Why, in words. */
   readonly reason: string
 }
 
-/** Decides the reachable host from the mode and the distro address. */
+type BindKind = "loopback4" | "wildcard4" | "wildcard6" | "loopback6" | "specific4" | "specific6"
+
+const classifyBind = (bind: string): BindKind | undefined => {
+  if (bind === "127.0.0.1") return "loopback4"
+  if (bind === "0.0.0.0") return "wildcard4"
+  if (bind === "::" || bind === "::0" || bind === "0:0:0:0:0:0:0:0") return "wildcard6"
+  if (bind === "::1" || bind === "0:0:0:0:0:0:0:1") return "loopback6"
+  const m = ipv4.exec(bind)
+  if (m !== null) return [m[1], m[2], m[3], m[4]].every((o) => Number(o) <= 255) ? "specific4" : undefined
+  return /^[0-9a-f:.]+$/i.test(bind) && bind.includes(":") ? "specific6" : undefined
+}
+
+const endpoint = (host: string, route: Route): Endpoint => ({
+  host,
+  urlHost: host.includes(":") ? `[${host}]` : host,
+  route,
+  delayed: route === "localhostRelay"
+})
+
+/**
+ * Where Windows reaches a server that binds `bind` inside the distro, per WSL's networking
+ * (windows-reality.md §6, read from `src/linux/init/localhost.cpp` and `src/windows/wslrelay`):
+ *
+ * | bind          | NAT/bridged/consomme, forwarding on         | forwarding off | mirrored  | WSL 1       | none |
+ * | ------------- | ------------------------------------------- | -------------- | --------- | ----------- | ---- |
+ * | `127.0.0.1`   | `127.0.0.1` (relay)                         | ✗              | 127.0.0.1 | 127.0.0.1   | ✗    |
+ * | `0.0.0.0`     | `127.0.0.1` (relay), or the distro address  | distro address | 127.0.0.1 | 127.0.0.1   | ✗    |
+ * | `::`          | `[::1]` (relay; not 127.0.0.1, WSL #4851), or the distro address | distro address | 127.0.0.1 | 127.0.0.1 | ✗ |
+ * | `::1`         | `[::1]` (relay)                             | ✗              | ✗         | `[::1]`     | ✗    |
+ * | distro address| that address                                | that address   | (host address) | that address | ✗ |
+ *
+ * The relay forwards only listeners on exactly `0.0.0.0`, `127.0.0.1`, `::` and `::1`; any other
+ * loopback (`127.0.0.2`) or interface address is unreachable through it. `localhost` is refused:
+ * it resolves to `127.0.0.1` or `::1` depending on the resolver, and the relay listens on only the
+ * family of the Linux bind — bind a literal address.
+ *
+ * Fails with a {@link WslUnreachableError} that says what to change when nothing reaches it
+ * (mode `none`, a loopback bind with forwarding off, a bind on another interface, …).
+ *
+ * @example
+ * ```ts
+ * import { Networking } from "@isthmus/wsl"
+ * import { Option } from "effect"
+ *
+ * const facts: Networking.NetworkFacts = {
+ *   distro: "Ubuntu",
+ *   mode: { mode: "nat", source: "wslinfo", detail: "wslinfo --networking-mode printed nat" },
+ *   localhostForwarding: true,
+ *   hostAddressLoopback: false,
+ *   distroAddress: Option.some({ address: "172.20.1.5", interface: Option.some("eth0") })
+ * }
+ * Networking.reachableHost("127.0.0.1", facts) // Success({ host: "127.0.0.1", route: "localhostRelay", … })
+ * Networking.reachableHost("::", facts) // Success({ host: "::1", urlHost: "[::1]", … })
+ * ```
+ */
 export const reachableHost = (
-  distro: string,
-  mode: NetworkingModeReport,
-  address: Option.Option<DistroAddress>
-): ReachableHost => {
-  const base = { mode: mode.mode, modeSource: mode.source }
-  if (mode.mode === "mirrored") {
-    return {
-      ...base,
-      host: "127.0.0.1",
-      reason: `${distro} uses mirrored networking: Windows and Linux share 127.0.0.1`
+  bind: string,
+  facts: NetworkFacts
+): Result.Result<ReachableHost, WslUnreachableError> => {
+  const { distro } = facts
+  const mode = facts.mode.mode
+  const trimmed = bind.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase()
+  const fail = (reason: string, fix: string) =>
+    Result.fail(new WslUnreachableError({ distro, bind, mode, reason, fix }))
+  const ok = (primary: Endpoint, reason: string, alternatives: ReadonlyArray<Endpoint> = []) =>
+    Result.succeed<ReachableHost>({
+      ...primary,
+      bind,
+      mode,
+      modeSource: facts.mode.source,
+      alternatives,
+      reason
+    })
+  if (trimmed === "localhost" || trimmed === "") {
+    return fail(
+      `${
+        JSON.stringify(bind)
+      } is not a literal address: it resolves to 127.0.0.1 or ::1 depending on the resolver, and WSL's relay listens on the family of the Linux bind only`,
+      "bind the server to 127.0.0.1 (or 0.0.0.0) explicitly"
+    )
+  }
+  const kind = classifyBind(trimmed)
+  if (kind === undefined) {
+    return fail(`${JSON.stringify(bind)} is not an IP address`, "give the address the server binds, e.g. 127.0.0.1")
+  }
+  const address = Option.map(facts.distroAddress, (a) => a.address)
+  const direct = Option.match(address, {
+    onNone: () => [] as Array<Endpoint>,
+    onSome: (a) => [endpoint(a, "distroAddress")]
+  })
+  const ownAddress = kind === "specific4" && Option.contains(address, trimmed)
+  const where = `${distro} (${mode} networking, ${
+    facts.mode.source === "wslinfo" ? "reported by wslinfo" : `from ${facts.mode.source}`
+  })`
+  switch (mode) {
+    case "none":
+      return fail(
+        `${where} has no network Windows can reach: there is no localhost relay and no usable address`,
+        "set networkingMode=nat in %UserProfile%\\.wslconfig (if it is already set, networking failed to start: look for a `wsl: ` warning when the distro boots), or talk to the server through a stdio relay over `wsl.exe --exec`"
+      )
+    case "wsl1":
+      if (kind === "loopback6") {
+        return ok(endpoint("::1", "sharedLoopback"), `${where}: WSL 1 shares the Windows network stack`)
+      }
+      if (kind === "specific4" || kind === "specific6") {
+        return ok(endpoint(trimmed, "hostAddress"), `${where}: WSL 1 shares the Windows network stack`)
+      }
+      return ok(endpoint("127.0.0.1", "sharedLoopback"), `${where}: WSL 1 shares the Windows network stack`)
+    case "mirrored":
+      if (kind === "loopback4" || kind === "wildcard4" || kind === "wildcard6") {
+        return ok(endpoint("127.0.0.1", "sharedLoopback"), `${where}: Windows and Linux share 127.0.0.1`)
+      }
+      if (kind === "loopback6") {
+        return fail(`${where}: ::1 is not shared in mirrored mode`, "bind the server to 127.0.0.1 or 0.0.0.0")
+      }
+      if (facts.hostAddressLoopback) {
+        return ok(
+          endpoint(trimmed, "hostAddress"),
+          `${where}: with [experimental] hostAddressLoopback=true Windows reaches the host's own address`
+        )
+      }
+      return fail(
+        `${where}: Windows reaches a server on the host's own address ${bind} only with [experimental] hostAddressLoopback=true`,
+        "bind the server to 127.0.0.1 or 0.0.0.0, or set hostAddressLoopback=true in .wslconfig"
+      )
+    default: {
+      // nat, bridged, consomme: the relay (when forwarding is on) or the distro's own address.
+      const relay = facts.localhostForwarding
+      if (ownAddress) {
+        return ok(endpoint(trimmed, "distroAddress"), `${where}: the server binds the distro's own address`)
+      }
+      if (kind === "loopback4" || kind === "loopback6") {
+        if (!relay) {
+          return fail(
+            `${where}: with localhostForwarding=false nothing reaches a loopback bind from Windows`,
+            "bind the server to 0.0.0.0 (then Windows connects to the distro address), or remove localhostForwarding=false from .wslconfig"
+          )
+        }
+        const host = kind === "loopback4" ? "127.0.0.1" : "::1"
+        return ok(endpoint(host, "localhostRelay"), `${where}: WSL's localhost relay listens on Windows ${host}`)
+      }
+      if (kind === "wildcard4" || kind === "wildcard6") {
+        if (relay) {
+          const host = kind === "wildcard4" ? "127.0.0.1" : "::1"
+          return ok(
+            endpoint(host, "localhostRelay"),
+            `${where}: WSL's localhost relay listens on Windows ${host}${
+              kind === "wildcard6" ? " only (it does not forward a dual-stack bind to 127.0.0.1, WSL #4851)" : ""
+            }${Option.isSome(address) ? `; the distro address ${address.value} works too` : ""}`,
+            direct
+          )
+        }
+        if (direct.length > 0) {
+          return ok(direct[0]!, `${where}: localhostForwarding=false, so Windows connects to the distro address`)
+        }
+        return fail(
+          `${where}: localhostForwarding=false and the distro has no usable address`,
+          "remove localhostForwarding=false from .wslconfig, or check the distro's network (`ip -4 addr`)"
+        )
+      }
+      return fail(
+        `${where}: ${bind} is not the distro's address${
+          Option.isSome(address) ? ` (${address.value})` : ""
+        } and the localhost relay forwards only 127.0.0.1, 0.0.0.0, :: and ::1`,
+        "bind the server to 127.0.0.1 or 0.0.0.0"
+      )
     }
   }
-  if (mode.mode === "wsl1") {
-    return {
-      ...base,
-      host: "127.0.0.1",
-      reason: `${distro} is a WSL 1 distribution: it shares the Windows network stack`
-    }
+}
+
+/**
+ * Rewrites the host of a URL a server printed inside the distro (`http://127.0.0.1:3000`,
+ * `ws://[::]:8080/x`) to the host Windows reaches it at ({@link reachableHost} on the URL's host).
+ */
+export const reachableUrl = (url: string, facts: NetworkFacts): Result.Result<string, WslUnreachableError> => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Result.fail(
+      new WslUnreachableError({
+        distro: facts.distro,
+        bind: url,
+        mode: facts.mode.mode,
+        reason: `${JSON.stringify(url)} is not a URL`,
+        fix: "print an absolute URL such as http://127.0.0.1:3000"
+      })
+    )
   }
-  if (Option.isSome(address)) {
-    return {
-      ...base,
-      host: address.value.address,
-      reason: `${distro} uses ${mode.mode} networking: connect to its address ${address.value.address}${
-        Option.isSome(address.value.interface) ? ` on ${address.value.interface.value}` : ""
-      } (bind the server to 0.0.0.0 or that address)`
-    }
-  }
-  return {
-    ...base,
-    host: "127.0.0.1",
-    reason: `${distro} has no usable address (${mode.mode} networking); relying on localhost forwarding`
-  }
+  return Result.map(reachableHost(parsed.hostname, facts), (r) => {
+    parsed.hostname = r.urlHost
+    return parsed.toString().replace(/\/$/, url.endsWith("/") ? "/" : "")
+  })
 }

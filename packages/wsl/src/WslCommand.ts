@@ -22,7 +22,10 @@ export interface Target {
   readonly cwd?: string | undefined
 }
 
-const userPattern = /^[a-z_][a-z0-9_-]{0,31}\$?$/i
+// shadow-utils' default allows more than Debian's NAME_REGEX: `first.last` (corporate and
+// directory accounts) is common. The first character is never `-` or `.`, so no option and no
+// `.`/`..`.
+const userPattern = /^[a-z_][a-z0-9_.-]{0,31}\$?$/i
 const hasControl = (s: string): boolean => {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return true
   return false
@@ -38,7 +41,7 @@ export const validateUser = (operation: string, user: string): Result.Result<str
         operation,
         argument: "user",
         value: user,
-        reason: "a Linux user name is 1-32 characters from [a-z0-9_-] starting with a letter or '_'"
+        reason: "a Linux user name is 1-32 characters from [A-Za-z0-9_.-] starting with a letter or '_'"
       })
     )
 
@@ -149,5 +152,40 @@ export const terminateArgs = (distro: string): Result.Result<Array<string>, Inva
  */
 export const isWslExeFailureCode = (exitCode: number): boolean => exitCode === -1 || exitCode === 4294967295
 
-/** Extracts the `Wsl/…` error code from wsl.exe's message (`Error code: Wsl/Service/…`). */
-export const errorCodeOf = (output: string): string | undefined => /Error code: (Wsl\/[^\s]+)/.exec(output)?.[1]
+/**
+ * WSL's error code token: the entry context (`Wsl`, `Bash`, `WslConfig`, `Wslg`), then contexts
+ * joined by `/`, ending in a symbolic HRESULT name or `0x…` (`wslutil.cpp` `ErrorToString`; an
+ * unknown context prints as `?(n)`). It is never localised; the label before it is
+ * (`Error code:`, `Fehlercode:`, `エラー コード:`, `Code d'erreur :`; windows-reality.md §4).
+ */
+const errorToken = /\b(?:WslConfig|Wslg|Wsl|Bash)(?:\/[A-Za-z0-9_?()]+)+/gu
+
+/**
+ * Extracts the `Wsl/…` error code from wsl.exe's output in any display language: the last token
+ * that matches WSL's grammar, wherever it is (never by the localised `Error code:` label).
+ */
+export const errorCodeOf = (output: string): string | undefined => {
+  let last: string | undefined
+  for (const m of output.matchAll(errorToken)) last = m[0]
+  return last
+}
+
+/**
+ * Whether `output` is `wsl.exe`'s usage text: it lists the `--exec` and `--distribution`
+ * options, which are literals in every language. An inbox or stub `wsl.exe` answers an option it
+ * does not know this way, with no error code.
+ */
+export const isUsageText = (output: string): boolean =>
+  /(^|\s)--exec\b/.test(output) && /(^|\s)--distribution\b/.test(output) && errorCodeOf(output) === undefined
+
+/**
+ * The option `wsl.exe` refused in its usage text: the first of `args` starting with `-` that the
+ * text names (its first line is "Invalid command line option: --status" in the user's language),
+ * else the first option of `args`.
+ */
+export const refusedOption = (output: string, args: ReadonlyArray<string>): string => {
+  const options = args.filter((a) => a.startsWith("-"))
+  const first = output.split(/\r*\n/).find((l) => l.trim().length > 0) ?? ""
+  const words = first.split(/[\s:：]+/)
+  return options.find((o) => words.includes(o)) ?? options[0] ?? args[0] ?? ""
+}

@@ -65,6 +65,22 @@ export class WslExeError extends Schema.TaggedError<WslExeError>()("WslExeError"
   }
 }
 
+/**
+ * This `wsl.exe` does not know an option the call needs: it answered with its usage text (an
+ * "Invalid command line option" line, localised, then the option list) and no error code. Old
+ * inbox builds do this for `--status`, `--version`, `--shell-type`, … `output` is the whole text.
+ */
+export class WslUnsupportedError extends Schema.TaggedError<WslUnsupportedError>()("WslUnsupportedError", {
+  operation: Schema.String,
+  feature: Schema.String,
+  exitCode: Schema.Number,
+  output: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation}: this wsl.exe does not support ${this.feature} (it printed its usage text). Update WSL with \`wsl.exe --update\`, or install WSL from the Microsoft Store.`
+  }
+}
+
 /** A Linux command run by the service exited with a non-zero code where success was needed. */
 export class WslCommandError extends Schema.TaggedError<WslCommandError>()("WslCommandError", {
   operation: Schema.String,
@@ -104,6 +120,23 @@ export class WslArgumentError extends Schema.TaggedError<WslArgumentError>()("Ws
   }
 }
 
+/**
+ * Windows cannot reach a server bound to `bind` inside `distro` (networking mode `none`, a
+ * loopback bind with `localhostForwarding=false`, a bind on another interface, …). `fix` says
+ * what to change.
+ */
+export class WslUnreachableError extends Schema.TaggedError<WslUnreachableError>()("WslUnreachableError", {
+  distro: Schema.String,
+  bind: Schema.String,
+  mode: Schema.String,
+  reason: Schema.String,
+  fix: Schema.String
+}) {
+  override get message(): string {
+    return `A server bound to ${this.bind} in ${this.distro} is not reachable from Windows: ${this.reason}. Fix: ${this.fix}.`
+  }
+}
+
 /** Errors of running `wsl.exe`. */
 export type WslRunError = WslUnavailableError | WslSpawnError | WslTimeoutError | WslExeError
 
@@ -117,3 +150,5 @@ export type WslError =
   | WslCommandError
   | WslParseError
   | WslArgumentError
+  | WslUnreachableError
+  | WslUnsupportedError

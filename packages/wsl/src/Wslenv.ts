@@ -28,14 +28,15 @@ export interface Entry {
 export const knownFlags: ReadonlySet<string> = new Set(["p", "l", "u", "w"])
 
 /**
- * Parses a `WSLENV` value like WSL does: split on `:`, trim trailing whitespace, skip empty
- * items, split each item at its first `/` into name and flags. Duplicates are kept.
+ * Parses a `WSLENV` value like WSL does (`util.cpp` `UtilParseWslEnv`): whitespace is trimmed
+ * from the end of the whole list only, the list is split on `:` with empty items skipped
+ * (`strtok_r`), each item split at its first `/` into name and flags. Names are not trimmed
+ * (`FOO :BAR` names `FOO ` with a trailing space). Duplicates are kept.
  */
 export const parse = (value: string | undefined): ReadonlyArray<Entry> => {
   if (value === undefined) return []
   const entries: Array<Entry> = []
-  for (const raw of value.split(":")) {
-    const item = raw.trimEnd()
+  for (const item of trimListEnd(value).split(":")) {
     if (item.length === 0) continue
     const slash = item.indexOf("/")
     entries.push(
@@ -44,6 +45,9 @@ export const parse = (value: string | undefined): ReadonlyArray<Entry> => {
   }
   return entries
 }
+
+/** C `isspace` in the "C" locale: space, \t, \n, \v, \f, \r. */
+const trimListEnd = (value: string): string => value.replace(/[ \t\n\v\f\r]+$/, "")
 
 /** Formats one entry as `NAME` or `NAME/flags`. */
 export const formatEntry = (entry: Entry): string =>
@@ -66,8 +70,9 @@ const toEntry = (addition: Addition): Entry => typeof addition === "string" ? { 
 
 /**
  * Appends `additions` to an existing `WSLENV` value. The existing text is kept verbatim (order,
- * duplicates, empty items, trailing whitespace, unknown flags); only names it does not declare
- * yet (compared by name, ignoring flags) are added, each once, in the given order.
+ * duplicates, empty items, unknown flags) except whitespace at its very end, which WSL ignores
+ * there but would read as part of the last name once something follows it; only names it does
+ * not declare yet (compared by name, ignoring flags) are added, each once, in the given order.
  *
  * @example
  * ```ts
@@ -84,10 +89,54 @@ export const append = (existing: string | undefined, additions: ReadonlyArray<Ad
     declared.add(entry.name)
     added.push(formatEntry(entry))
   }
-  const base = existing ?? ""
-  if (added.length === 0) return base
+  if (added.length === 0) return existing ?? ""
+  const base = trimListEnd(existing ?? "")
   if (base.length === 0) return added.join(":")
   return `${base}${base.endsWith(":") ? "" : ":"}${added.join(":")}`
+}
+
+/**
+ * Like {@link append}, but a name the existing value already declares is taken over for this
+ * value: its items are removed (every other item is kept byte for byte) and `additions` are
+ * appended with their flags. Use it when a value must arrive as given — e.g. the caller's `NAME`
+ * while the user's `WSLENV` says `NAME/w` (which would never cross to Linux) or `NAME/p` (which
+ * would translate it).
+ *
+ * @example
+ * ```ts
+ * override("GOPATH/p:TOKEN/w", [{ name: "TOKEN", flags: "u" }]) // "GOPATH/p:TOKEN/u"
+ * ```
+ */
+export const override = (existing: string | undefined, additions: ReadonlyArray<Addition>): string => {
+  const names = new Set(additions.map((a) => toEntry(a).name))
+  const base = existing === undefined ? undefined : trimListEnd(existing).split(":").filter((item) => {
+    const slash = item.indexOf("/")
+    return !names.has(slash === -1 ? item : item.slice(0, slash))
+  }).join(":")
+  return append(base === undefined || base.length === 0 ? undefined : base, additions)
+}
+
+const verbatim = (e: Entry) => [...e.flags].every((f) => f === "u")
+
+/**
+ * A `WSLENV` value that makes each of `names` arrive on the Linux side exactly as set on the
+ * Windows side: names the existing value does not declare are appended with `/u`; names it
+ * declares only in ways that deliver the value verbatim (no flag, or `u`) are left alone; names
+ * it declares otherwise (`w`: never crosses to Linux; `p`/`l`: translated as paths; an unknown
+ * flag: dropped) are taken over with {@link override}. Used by `Wsl.exec` for its `env`.
+ *
+ * @example
+ * ```ts
+ * appendVerbatim("GOPATH/p:TOKEN/w:KEY/u", ["TOKEN", "KEY", "NEW"]) // "GOPATH/p:KEY/u:TOKEN/u:NEW/u"
+ * ```
+ */
+export const appendVerbatim = (existing: string | undefined, names: ReadonlyArray<string>): string => {
+  const entries = parse(existing)
+  const takeOver = names.filter((n) => entries.some((e) => e.name === n && !verbatim(e)))
+  const additions = names.map((name) => ({ name, flags: "u" }))
+  return takeOver.length === 0
+    ? append(existing, additions)
+    : append(override(existing, takeOver.map((name) => ({ name, flags: "u" }))), additions)
 }
 
 /**
@@ -156,12 +205,14 @@ const translateList = (
  * Models WSL's translation of the variables listed in `WSLENV` (taken from `source`) in one
  * direction (`wsl.md` §4):
  * - unknown flags skip the variable; `u` only crosses Windows → Linux, `w` only Linux → Windows;
- * - no flag: the value is copied verbatim; a listed variable missing on the source side arrives
- *   as an empty string;
+ * - a listed variable missing on the source side arrives as `NAME=` (defined, empty), with any
+ *   flags, `p` included (`Append(… EnvVal.value_or(""))`);
+ * - no flag: the value is copied verbatim;
  * - `p` or `l`: the value is split as a list (`;` on Windows, `:` on Linux), each element
  *   translated with wslpath rules (no `-a`, no symlinks); relative Windows elements are dropped
  *   silently, failing ones with a `Failed to translate` warning; an empty result or an empty
- *   value means the variable is not exported at all.
+ *   (but set) value means the variable is not exported at all;
+ * - a name listed twice is exported twice; the first one is what `getenv` finds, and `env` keeps it.
  *
  * `context` is the path context of the distro (its name and mounts).
  */
@@ -185,23 +236,26 @@ export const translate = (
       outcomes.push({ _tag: "Skipped", name, reason: "direction", warnings: [] })
       continue
     }
-    const value = source[name] ?? ""
-    if (flags.includes("p") || flags.includes("l")) {
-      if (value.length === 0) {
+    const raw = source[name]
+    if (raw !== undefined && (flags.includes("p") || flags.includes("l"))) {
+      if (raw.length === 0) {
         outcomes.push({ _tag: "Skipped", name, reason: "emptyPathValue", warnings: [] })
         continue
       }
-      const list = translateList(value, direction, context)
+      const list = translateList(raw, direction, context)
       warnings.push(...list.warnings)
       if (list.value === undefined) {
         outcomes.push({ _tag: "Skipped", name, reason: "allPathsFailed", warnings: list.warnings })
         continue
       }
-      env[name] = list.value
+      if (!(name in env)) env[name] = list.value
       outcomes.push({ _tag: "Set", name, value: list.value, warnings: list.warnings })
       continue
     }
-    env[name] = value
+    // Absent on the source side: `NAME=` (defined, empty), with any flags (`EnvVal.value_or("")`).
+    const value = raw ?? ""
+    // Duplicates: the first assignment is what getenv() finds.
+    if (!(name in env)) env[name] = value
     outcomes.push({ _tag: "Set", name, value, warnings: [] })
   }
   return { env, outcomes, warnings }

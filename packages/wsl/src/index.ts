@@ -1,7 +1,8 @@
 /**
  * `@isthmus/wsl` — WSL facts as data: paths converted like `wslpath`, distro names, `wsl.exe`
- * output decoded and parsed, `WSLENV`, `wsl.exe` command lines, networking rules and the typed
- * errors of the services.
+ * output decoded and parsed (in any display language), `WSLENV`, `wsl.exe` command lines,
+ * networking rules (`Networking.reachableHost`), availability states with advice (`WslState`)
+ * and the typed errors of the services.
  *
  * This entry is **browser-safe**: every module here is pure (no Node built-ins, no processes), so
  * a renderer, a Tauri webview or a browser bundle can import it. The Node services — `Wsl` (the
@@ -16,3 +17,4 @@ export * as WslCommand from "./WslCommand.ts"
 export * as Wslenv from "./Wslenv.ts"
 export * as WslError from "./WslError.ts"
 export * as WslPath from "./WslPath.ts"
+export * as WslState from "./WslState.ts"

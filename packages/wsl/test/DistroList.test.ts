@@ -84,11 +84,15 @@ describe("DistroList.parseVerbose", () => {
     ])
     assert.deepStrictEqual(rows.map((r) => DistroList.isTransient(r.state)), [true, true, true, true, false])
   })
-  it("a localised header is skipped by position", () => {
-    const text = "  NOM             ÉTAT            VERSION\r\n* Ubuntu          Running         2\r\n"
-    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(utf16(text))).map((r) => r.name), ["Ubuntu"])
-    const ja = "  名前            状態            バージョン\r\n  Debian          Stopped         2\r\n"
-    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(utf16(ja))).map((r) => r.name), ["Debian"])
+  it("a Legacy distribution (an lxrun migration) is listed, as version 1", () => {
+    // LxssUserSession.cpp _CreateLegacyRegistration: the reserved name exists on migrated machines.
+    const text =
+      "  NAME      STATE           VERSION\r\n* Legacy    Stopped         1\r\n  Ubuntu    Running         2\r\n"
+    assert.deepStrictEqual(DistroList.parseVerbose(DistroList.decode(utf16(text))).map((r) => [r.name, r.version]), [
+      ["Legacy", 1],
+      ["Ubuntu", 2]
+    ])
+    assert.deepStrictEqual(DistroList.parseQuiet("Legacy\r\nUbuntu\r\n"), ["Legacy", "Ubuntu"] as Array<never>)
   })
   it("no distros: the message and hints give no rows", () => {
     const text =
@@ -121,22 +125,48 @@ describe("DistroList.parseQuiet / parseStatus / parseVersion", () => {
     )
     assert.deepStrictEqual(DistroList.parseQuiet(DistroList.decode(new Uint8Array())), [])
   })
-  it("--status by position (labels are localised)", () => {
-    const en = DistroList.parseStatus(
-      DistroList.decode(utf16("Default Distribution: Ubuntu\r\nDefault Version: 2\r\n"))
-    )
-    assert.deepStrictEqual([en.defaultDistro, en.defaultVersion], [
-      Option.some("Ubuntu" as never),
-      Option.some(2 as const)
-    ])
-    const de = DistroList.parseStatus(
-      "Standarddistribution: Debian\r\nStandardversion: 1\r\nWSL1 ist nicht aktiviert.\r\n"
-    )
-    assert.deepStrictEqual([de.defaultDistro, de.defaultVersion], [
-      Option.some("Debian" as never),
+  // The labels as in microsoft/WSL localization/strings/<lang>/Resources.resw
+  // (MessageStatusDefaultDistro, MessageStatusDefaultVersion; fr uses U+00A0 before the colon),
+  // in the UTF-16LE bytes wsl.exe writes. windows-reality.md §4 and §7.
+  const statusCases: ReadonlyArray<readonly [string, string, string]> = [
+    ["en", "Default Distribution: ", "Default Version: "],
+    ["de", "Standarddistribution: ", "Standardversion: "],
+    ["ja", "既定のディストリビューション: ", "既定のバージョン: "],
+    ["fr", "Distribution par défaut\u00a0: ", "Version par défaut\u00a0: "]
+  ]
+  for (const [language, distroLabel, versionLabel] of statusCases) {
+    it(`--status in ${language}: read by rules, not positions`, () => {
+      const full = DistroList.parseStatus(
+        DistroList.decode(utf16(`${distroLabel}Ubuntu-24.04\r\n${versionLabel}2\r\n`))
+      )
+      assert.deepStrictEqual([full.defaultDistro, full.defaultVersion], [
+        Option.some("Ubuntu-24.04" as never),
+        Option.some(2 as const)
+      ])
+      // No distributions: WslClient.cpp Status() prints only the version line (turn2-wsl finding 5).
+      const none = DistroList.parseStatus(DistroList.decode(utf16(`${versionLabel}2\r\n`)))
+      assert.deepStrictEqual([none.defaultDistro, none.defaultVersion], [Option.none(), Option.some(2 as const)])
+      // Extra lines after the version (a missing component): still read.
+      const extra = DistroList.parseStatus(
+        DistroList.decode(
+          utf16(
+            `${distroLabel}Debian\r\n${versionLabel}1\r\nWSL1 …\r\nPlease enable: wsl.exe --install --no-distribution\r\n`
+          )
+        )
+      )
+      assert.deepStrictEqual([extra.defaultDistro, extra.defaultVersion, extra.lines.length], [
+        Option.some("Debian" as never),
+        Option.some(1 as const),
+        4
+      ])
+    })
+  }
+  it("--status: a distribution named like a digit is not the version; full-width colons", () => {
+    const odd = DistroList.parseStatus("Default Distribution: 2\r\nDefault Version: 1\r\n")
+    assert.deepStrictEqual([odd.defaultDistro, odd.defaultVersion], [
+      Option.some("2" as never),
       Option.some(1 as const)
     ])
-    assert.strictEqual(de.lines.length, 3)
     const ja = DistroList.parseStatus("既定のディストリビューション：Ubuntu\r\n既定のバージョン：2\r\n")
     assert.deepStrictEqual(ja.defaultDistro, Option.some("Ubuntu" as never))
   })

@@ -6,7 +6,17 @@ import * as fc from "fast-check"
 describe("DistroName", () => {
   it("accepts WSL's own names", () => {
     for (
-      const name of ["Ubuntu", "Ubuntu-24.04", "openSUSE-Tumbleweed", "kali_linux", "a", "x".repeat(256), ".", "-"]
+      const name of [
+        "Ubuntu",
+        "Ubuntu-24.04",
+        "openSUSE-Tumbleweed",
+        "kali_linux",
+        "a",
+        "x".repeat(256),
+        ".",
+        "-",
+        "Legacy"
+      ]
     ) {
       assert.isTrue(Result.isSuccess(DistroName.make(name)), name)
       assert.strictEqual(Schema.decodeUnknownSync(DistroName.DistroName)(name), name)
@@ -14,7 +24,7 @@ describe("DistroName", () => {
   })
   it("rejects everything else, with a message naming the input", () => {
     for (
-      const name of ["", "Ubuntu 24", "a\nb", "a\\b", "C:", "x".repeat(257), "Legacy", "legacy", "Übuntu", "a;rm -rf"]
+      const name of ["", "Ubuntu 24", "a\nb", "a\\b", "C:", "x".repeat(257), "Übuntu", "a;rm -rf"]
     ) {
       const r = DistroName.make(name)
       assert.isTrue(Result.isFailure(r), name)
@@ -25,9 +35,18 @@ describe("DistroName", () => {
   })
   it("agrees with WSL's regex on any string", () => {
     fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => {
-      const expected = /^[a-zA-Z0-9._-]{1,256}$/.test(s) && s.toLowerCase() !== "legacy"
+      const expected = /^[a-zA-Z0-9._-]{1,256}$/.test(s)
       assert.strictEqual(DistroName.isDistroName(s), expected)
+      assert.strictEqual(Result.isSuccess(DistroName.validateNew(s)), expected && s.toLowerCase() !== "legacy")
     }))
+  })
+  it("Legacy: an existing distribution (lxrun migration) is a name; a new one may not be called so", () => {
+    for (const name of ["Legacy", "legacy", "LEGACY"]) {
+      assert.isTrue(Result.isSuccess(DistroName.make(name)), name)
+      const r = DistroName.validateNew(name)
+      assert.isTrue(Result.isFailure(r), name)
+      if (Result.isFailure(r)) assert.include(r.failure.message, "reserved")
+    }
   })
   it("equals is case-insensitive, as WSL's lookup", () => {
     assert.isTrue(DistroName.equals("ubuntu", "Ubuntu"))

@@ -2,7 +2,7 @@
 // (Wsl.fake.test.ts) and, through the real Node process layer, against fake-wsl
 // (Wsl.process.test.ts).
 import { assert, describe, type it } from "@effect/vitest"
-import { WslError } from "@isthmus/wsl"
+import { WslError, WslState } from "@isthmus/wsl"
 import { Wsl } from "@isthmus/wsl/node"
 import type { FakeWslConfig } from "@isthmus/wsl/testing"
 import { Effect, type Layer, Option } from "effect"
@@ -19,13 +19,24 @@ export interface Backend {
     never
   >
   readonly it: typeof it.effect
+  /**
+   * Per-test timeout. Every wsl.exe call of the process backend is a Node start, a few hundred ms
+   * quiet and seconds on a loaded 2-core machine; a test makes up to ~20 calls.
+   */
+  readonly timeout?: number | undefined
 }
 
 const use = <A, E>(f: (wsl: Wsl.WslShape) => Effect.Effect<A, E>): Effect.Effect<A, E, Wsl.Wsl> => Wsl.Wsl.use(f)
 
+const oneDistro = (over: Partial<FakeWslConfig> = {}): FakeWslConfig => ({
+  distros: [{ name: "Ubuntu", state: "Stopped", default: true }],
+  ...over
+})
+
 export const contract = (backend: Backend) =>
   describe(`Wsl contract: ${backend.name}`, () => {
-    const test = backend.it
+    const test = (name: string, self: () => Effect.Effect<unknown, unknown, never>) =>
+      backend.it(name, self, backend.timeout)
     const main = backend.layer(fixtures.config, { env: { WSLENV: fixtures.userWslenv, API_TOKEN: "t0ps3cret" } })
 
     test("isAvailable, listDistros (all states), defaultDistro, status, version", () =>
@@ -44,6 +55,102 @@ export const contract = (backend: Backend) =>
         const version = yield* use((w) => w.version)
         assert.isTrue(Option.isSome(version))
       }).pipe(Effect.provide(main)))
+
+    // windows-reality.md §3: each host state, with the bytes and exit codes the fakes model.
+    const stateOf = (config: FakeWslConfig, options?: Wsl.StateOptions) =>
+      use((w) => w.state(options)).pipe(Effect.provide(backend.layer(config)))
+
+    test("state: ready (the default distribution started), no distributions, the installer stub", () =>
+      Effect.gen(function*() {
+        const ready = yield* stateOf(oneDistro())
+        assert.strictEqual(ready._tag, "Ready")
+        if (ready._tag === "Ready") {
+          assert.isTrue(ready.started)
+          assert.deepStrictEqual(ready.defaultDistro, Option.some("Ubuntu" as never))
+          assert.isTrue(Option.isSome(ready.version))
+        }
+        const empty = yield* stateOf({ distros: [] })
+        assert.strictEqual(empty._tag, "NoDistributions")
+        assert.include(WslState.advice(empty), "wsl.exe --install -d Ubuntu")
+        const stub = yield* stateOf(oneDistro({ hostState: "stub" }))
+        assert.strictEqual(stub._tag, "NotInstalled")
+        if (stub._tag === "NotInstalled") assert.include(stub.reason, "installer stub")
+        assert.include(WslState.advice(stub), "wsl.exe --install")
+      }))
+
+    test("state: an old inbox wsl.exe is installed (no --status, no --version)", () =>
+      Effect.gen(function*() {
+        const inbox = yield* stateOf(oneDistro({ hostState: "inbox-old", language: "de" }))
+        assert.strictEqual(inbox._tag, "Ready")
+        if (inbox._tag === "Ready") assert.isTrue(Option.isNone(inbox.version))
+        const status = yield* use((w) => w.status).pipe(
+          Effect.provide(backend.layer(oneDistro({ hostState: "inbox-old", language: "de" }))),
+          Effect.flip
+        )
+        assert.strictEqual(tag(status), "WslUnsupportedError")
+        assert.include(status.message, "does not support --status")
+        if (status instanceof WslError.WslUnsupportedError) assert.include(status.output, "--distribution")
+      }))
+
+    test("state: virtualization off or the platform missing shows only when a WSL 2 distribution starts", () =>
+      Effect.gen(function*() {
+        for (const hostState of ["vmp-missing", "firmware-off"] as const) {
+          const off = yield* stateOf(oneDistro({ hostState, language: "ja" }))
+          assert.strictEqual(off._tag, "VirtualizationDisabled", hostState)
+          if (off._tag === "VirtualizationDisabled") {
+            assert.strictEqual(off.errorCode, "Wsl/Service/CreateInstance/CreateVm/HCS/HCS_E_HYPERV_NOT_INSTALLED")
+          }
+          assert.include(WslState.advice(off), "firmware")
+          const notStarted = yield* stateOf(oneDistro({ hostState }), { start: false })
+          assert.deepStrictEqual([notStarted._tag, notStarted._tag === "Ready" && notStarted.started], ["Ready", false])
+        }
+        const partial = yield* stateOf(oneDistro({ hostState: "vmp-partial", language: "fr" }))
+        assert.deepStrictEqual(
+          [partial._tag, partial._tag === "ComponentMissing" ? partial.component : ""],
+          ["ComponentMissing", "VirtualMachinePlatform"]
+        )
+        const wsl1 = yield* stateOf({
+          distros: [{ name: "Old", version: 1, default: true }],
+          hostState: "store-no-oc"
+        })
+        assert.deepStrictEqual(
+          [wsl1._tag, wsl1._tag === "ComponentMissing" ? wsl1.component : ""],
+          ["ComponentMissing", "WindowsSubsystemForLinux"]
+        )
+        const store = yield* stateOf(oneDistro({ hostState: "store-no-oc" }))
+        assert.strictEqual(store._tag, "Ready")
+      }))
+
+    test("status by rules in every language: no default line without distributions, extra component lines", () =>
+      Effect.gen(function*() {
+        for (const language of ["en", "de", "ja", "fr"] as const) {
+          const none = yield* use((w) => w.status).pipe(Effect.provide(backend.layer({ distros: [], language })))
+          assert.deepStrictEqual([none.defaultDistro, none.defaultVersion], [Option.none(), Option.some(2)], language)
+          const vmp = yield* use((w) => w.status).pipe(
+            Effect.provide(backend.layer(oneDistro({ language, hostState: "vmp-missing" })))
+          )
+          assert.deepStrictEqual([vmp.defaultDistro, vmp.defaultVersion], [
+            Option.some("Ubuntu" as never),
+            Option.some(2)
+          ], language)
+        }
+      }))
+
+    test("a wsl.exe error is recognised by its code in every language, with the legacy English label too", () =>
+      Effect.gen(function*() {
+        for (
+          const over of [{ language: "de" }, { language: "fr" }, { language: "ja", legacyErrorLabel: true }] as const
+        ) {
+          const error = yield* use((w) => w.exec("Nope", ["true"])).pipe(
+            Effect.provide(backend.layer(oneDistro(over))),
+            Effect.flip
+          )
+          assert.strictEqual(tag(error), "WslExeError")
+          if (error instanceof WslError.WslExeError) {
+            assert.strictEqual(error.errorCode, "Wsl/Service/WSL_E_DISTRO_NOT_FOUND", JSON.stringify(over))
+          }
+        }
+      }))
 
     test("no distros: [] and None, not an error", () =>
       Effect.gen(function*() {
@@ -76,6 +183,12 @@ export const contract = (backend: Backend) =>
         const last = calls[calls.length - 1]!
         assert.strictEqual(last.wslenv, `${fixtures.userWslenv}SECRET/u`)
         assert.isFalse(last.args.some((a) => a.includes("s3cr3t") || a.includes("sk-1")))
+        // A name the user's WSLENV lists as /w (never crosses to Linux) or /p is taken over for the call.
+        const taken = yield* use((w) =>
+          w.exec("Ubuntu-24.04", ["printenv", "GOPATH", "ODD"], { env: { GOPATH: "C:\\go", ODD: "o" } })
+        )
+        assert.strictEqual(taken.stdout, "C:\\go\no\n")
+        assert.strictEqual((yield* backend.recorded).at(-1)!.wslenv, ":OPENAI_API_KEY/u:GOPATH/u:ODD/u")
         const refused = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { env: { "BAD-NAME": "x" } })).pipe(
           Effect.flip
         )
@@ -108,7 +221,7 @@ export const contract = (backend: Backend) =>
     test("bad distro names never reach a command line", () =>
       Effect.gen(function*() {
         const before = (yield* backend.recorded).length
-        for (const bad of ["Ubuntu --exec rm -rf /", "", "a\nb", "Legacy", "x".repeat(300), "C:\\"]) {
+        for (const bad of ["Ubuntu --exec rm -rf /", "", "a\nb", "x".repeat(300), "C:\\"]) {
           const calls = [
             use((w) => w.exec(bad, ["true"])),
             use((w) => w.runScript(bad, "true")),
@@ -129,6 +242,16 @@ export const contract = (backend: Backend) =>
         assert.strictEqual((yield* backend.recorded).length, before)
       }).pipe(Effect.provide(main)))
 
+    test("a distribution named Legacy (an lxrun migration) is listed and runs commands", () =>
+      Effect.gen(function*() {
+        const listed = yield* use((w) => w.listDistros)
+        assert.deepStrictEqual(listed.map((d) => [d.name, d.version]), [["Legacy", 1], ["Ubuntu", 2]])
+        const r = yield* use((w) => w.exec("Legacy", ["echo", "hi"]))
+        assert.strictEqual(r.stdout, "hi\n")
+      }).pipe(Effect.provide(backend.layer({
+        distros: [{ name: "Legacy", version: 1, default: true }, { name: "Ubuntu" }]
+      }))))
+
     test("a wsl.exe-level failure (exit -1 / 255, message on stdout) is a WslExeError", () =>
       Effect.gen(function*() {
         const error = yield* use((w) => w.exec("NoSuchDistro", ["true"])).pipe(Effect.flip)
@@ -140,6 +263,12 @@ export const contract = (backend: Backend) =>
         }
         const t = yield* use((w) => w.terminate("NoSuchDistro")).pipe(Effect.flip)
         assert.strictEqual(tag(t), "WslExeError")
+      }).pipe(Effect.provide(main)))
+
+    test("exit 255 from the Linux command is its own exit code, not a wsl.exe failure", () =>
+      Effect.gen(function*() {
+        const r = yield* use((w) => w.exec("Ubuntu-24.04", ["sh", "-c", "exit 255"]))
+        assert.strictEqual(r.exitCode, 255)
       }).pipe(Effect.provide(main)))
 
     test("runScript: the script goes on stdin to a login shell, never on the command line", () =>
@@ -228,6 +357,41 @@ export const contract = (backend: Backend) =>
         const wsl1 = yield* use((w) => w.reachableHost("legacy-wsl1"))
         assert.strictEqual(wsl1.host, "127.0.0.1")
       }).pipe(Effect.provide(main)))
+
+    test("reachableHost(distro, bind): the relay, localhostForwarding=false from .wslconfig, mode none", () =>
+      Effect.gen(function*() {
+        const relay = yield* use((w) => w.reachableHost("Ubuntu-24.04", "127.0.0.1")).pipe(Effect.provide(main))
+        assert.deepStrictEqual([relay.host, relay.route, relay.delayed], ["127.0.0.1", "localhostRelay", true])
+        const dual = yield* use((w) => w.reachableHost("Ubuntu-24.04", "::")).pipe(Effect.provide(main))
+        assert.deepStrictEqual([dual.host, dual.alternatives.map((a) => a.host)], ["::1", ["172.20.1.5"]])
+        const noForwarding = backend.layer(fixtures.noForwarding)
+        const loopback = yield* use((w) => w.reachableHost("Ubuntu", "127.0.0.1")).pipe(
+          Effect.provide(noForwarding),
+          Effect.flip
+        )
+        assert.strictEqual(tag(loopback), "WslUnreachableError")
+        assert.include(loopback.message, "localhostForwarding=false")
+        const wildcard = yield* use((w) => w.reachableHost("Ubuntu", "0.0.0.0")).pipe(Effect.provide(noForwarding))
+        assert.deepStrictEqual([wildcard.host, wildcard.route], ["172.22.0.9", "distroAddress"])
+        const none = yield* use((w) => w.reachableHost("Isolated", "0.0.0.0")).pipe(
+          Effect.provide(noForwarding),
+          Effect.flip
+        )
+        assert.strictEqual(tag(none), "WslUnreachableError")
+        assert.include(none.message, "none")
+      }))
+
+    test("networkingMode without wslinfo: WSL 1 from the list, nat inferred on inbox wsl.exe, .wslconfig only as a hint", () =>
+      Effect.gen(function*() {
+        const inbox = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
+          Effect.provide(backend.layer({ ...fixtures.wslconfigOnly, inbox: true }))
+        )
+        assert.deepStrictEqual([inbox.mode, inbox.source], ["nat", "inbox"])
+        const hint = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
+          Effect.provide(backend.layer(fixtures.wslconfigOnly))
+        )
+        assert.include(hint.detail, "wslinfo was not available to confirm it")
+      }))
 
     test("userHome, preWarm, terminate, shutdown; distribution states follow them", () =>
       Effect.gen(function*() {

@@ -44,7 +44,9 @@ contract({
       return { args: call.argv, wslenv: call.wslenv ?? undefined }
     })
   ),
-  it: it.live
+  it: it.live,
+  // Generous (10x a loaded run's ~20 s for the longest test): fake-wsl is one Node start per call.
+  timeout: 240_000
 })
 
 const alive = (pid: number): boolean => {

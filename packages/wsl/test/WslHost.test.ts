@@ -49,4 +49,11 @@ describe("WslHost.layer", () => {
     assert.strictEqual(WslHost.defaultExecutable("win32", {}), "C:\\Windows\\System32\\wsl.exe")
     assert.isUndefined(WslHost.defaultExecutable("linux", {}))
   })
+  it("defaultExecutable: a 32-bit host (PROCESSOR_ARCHITEW6432 set) uses Sysnative (microsoft/WSL#5319)", () => {
+    assert.strictEqual(
+      WslHost.defaultExecutable("win32", { SystemRoot: "C:\\Windows", PROCESSOR_ARCHITEW6432: "AMD64" }),
+      "C:\\Windows\\Sysnative\\wsl.exe"
+    )
+    assert.strictEqual(WslHost.defaultExecutable("win32", { SystemRoot: "E:\\W" }), "E:\\W\\System32\\wsl.exe")
+  })
 })

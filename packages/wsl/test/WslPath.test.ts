@@ -176,8 +176,8 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(w("/home/u", bad), "ERR:InvalidDistroName")
     assert.strictEqual(u("\\\\wsl.localhost\\bad name\\x", bad), "ERR:InvalidDistroName")
     assert.strictEqual(w("/mnt/c/x", bad), "C:\\x")
-    const r = WslPath.toWindows("/home/u", { distro: "Legacy" })
-    assert.isTrue(Result.isFailure(r) && r.failure.message.includes("\"Legacy\" is reserved"))
+    // A distribution called Legacy exists on lxrun-migrated machines (windows-reality.md §7).
+    assert.strictEqual(w("/home/u", { distro: "Legacy" }), "\\\\wsl.localhost\\Legacy\\home\\u")
   })
   it("unmounted drives fail; automount disabled leaves only explicit mounts", () => {
     const none: WslPath.Context = { distro: "d", drives: [] }
@@ -232,7 +232,10 @@ describe("WslPath.parseUnc", () => {
     assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\bad name\\x")))
     assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\D\\..")))
     assert.isTrue(Option.isNone(WslPath.parseUnc("C:\\x")))
-    assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\Legacy\\x")))
+    assert.deepStrictEqual(
+      Option.map(WslPath.parseUnc("\\\\wsl.localhost\\Legacy\\x"), (p) => p.linuxPath),
+      Option.some("/x")
+    )
   })
   it("toUnc is what wslpath -w prints", () => {
     assert.strictEqual(WslPath.toUnc("Ubuntu" as never, "/home/u"), "\\\\wsl.localhost\\Ubuntu\\home\\u")

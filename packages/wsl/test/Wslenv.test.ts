@@ -5,12 +5,12 @@ import * as fc from "fast-check"
 const ctx = { distro: "Ubuntu" }
 
 describe("Wslenv.parse / format", () => {
-  it("splits on :, trims trailing whitespace, skips empty items, keeps duplicates and case", () => {
-    assert.deepStrictEqual(Wslenv.parse("GOPATH/p::FOO/u :foo:FOO/w\t:"), [
+  it("splits on :, trims whitespace at the end of the list, skips empty items, keeps duplicates and case", () => {
+    assert.deepStrictEqual(Wslenv.parse("GOPATH/p::FOO/u:foo:FOO/w\t:\t "), [
       { name: "GOPATH", flags: "p" },
       { name: "FOO", flags: "u" },
       { name: "foo", flags: "" },
-      { name: "FOO", flags: "w" }
+      { name: "FOO", flags: "w\t" }
     ])
     assert.deepStrictEqual(Wslenv.parse(undefined), [])
     assert.deepStrictEqual(Wslenv.parse(""), [])
@@ -28,12 +28,15 @@ describe("Wslenv.append", () => {
       "GOPATH/p:OPENAI_API_KEY/u:EMPTY::AZURE/u:ANTHROPIC_API_KEY"
     )
     assert.strictEqual(Wslenv.append("A:", ["B"]), "A:B")
-    assert.strictEqual(Wslenv.append("A/x ", ["A", "B"]), "A/x :B")
+    assert.strictEqual(Wslenv.append("A/x ", ["A", "B"]), "A/x:B")
+    // Whitespace at the end is ignored by WSL there, but would rename "_" to "_ " once followed.
+    assert.strictEqual(Wslenv.append("_ \t", ["__"]), "_:__")
+    assert.strictEqual(Wslenv.append("_ \t", ["_"]), "_ \t")
     assert.strictEqual(Wslenv.append(undefined, ["A", { name: "P", flags: "p" }]), "A:P/p")
     assert.strictEqual(Wslenv.append("", ["A", "A"]), "A")
     assert.strictEqual(Wslenv.append("A", []), "A")
   })
-  it("property: the existing value is always a prefix, and every name ends up declared", () => {
+  it("property: the existing value (without trailing whitespace) is a prefix, what it declared stays declared, every name ends up declared", () => {
     const item = fc.stringMatching(/^[A-Za-z_]{0,5}(\/[pluwx]{0,2})?\s?$/)
     fc.assert(
       fc.property(
@@ -42,7 +45,8 @@ describe("Wslenv.append", () => {
         (items, names) => {
           const existing = items.join(":")
           const out = Wslenv.append(existing, names)
-          assert.isTrue(out.startsWith(existing))
+          assert.isTrue(out.startsWith(existing.replace(/[ \t\n\v\f\r]+$/, "")))
+          for (const e of Wslenv.parse(existing)) assert.isTrue(Wslenv.declares(out, e.name))
           for (const n of names) assert.isTrue(Wslenv.declares(out, n))
           assert.strictEqual(Wslenv.append(out, names), out)
         }
@@ -88,14 +92,58 @@ describe("Wslenv.translate (wsl.md §4)", () => {
     assert.strictEqual(t.env["P"], "/mnt/c/ok")
     assert.deepStrictEqual(t.warnings, ["Failed to translate '\\\\server\\share'"])
   })
-  it("a /p variable that is empty or whose every element fails is not exported at all", () => {
-    const t = Wslenv.translate({ WSLENV: "P/p:Q/p:R/p", P: "", Q: "\\\\server\\share" }, "toLinux", ctx)
-    assert.deepStrictEqual(Object.keys(t.env), ["WSLENV"])
+  // util.cpp UtilParseWslEnv / UtilTranslatePathList (windows-reality.md §7): a set but empty
+  // /p value translates to nothing and is skipped; an absent one is `NAME=` like any other.
+  it("a /p variable that is empty or whose every element fails is not exported; an absent one arrives as NAME=", () => {
+    const t = Wslenv.translate({ WSLENV: "P/p:Q/p:R/p:S/pu", P: "", Q: "\\\\server\\share" }, "toLinux", ctx)
+    assert.deepStrictEqual(t.env, { WSLENV: "P/p:Q/p:R/p:S/pu", R: "", S: "" })
     assert.deepStrictEqual(t.outcomes.map((o) => "reason" in o ? o.reason : "set"), [
       "emptyPathValue",
       "allPathsFailed",
-      "emptyPathValue"
+      "set",
+      "set"
     ])
+  })
+  it("only the end of the whole list is trimmed: `FOO :BAR` names `FOO ` (absent, so `FOO =`)", () => {
+    assert.deepStrictEqual(Wslenv.parse("FOO :BAR \t\n"), [{ name: "FOO ", flags: "" }, { name: "BAR", flags: "" }])
+    assert.deepStrictEqual(Wslenv.parse(" A/u :: B"), [{ name: " A", flags: "u " }, { name: " B", flags: "" }])
+    const t = Wslenv.translate({ WSLENV: "FOO :BAR ", FOO: "1", BAR: "2" }, "toLinux", ctx)
+    assert.deepStrictEqual(t.env, { WSLENV: "FOO :BAR ", "FOO ": "", BAR: "2" })
+  })
+  it("a name listed twice: the first assignment is the one getenv finds", () => {
+    const t = Wslenv.translate({ WSLENV: "T/w:T/u:P/p:P", T: "x", P: "C:\\x" }, "toLinux", ctx)
+    assert.deepStrictEqual(t.env, { WSLENV: "T/w:T/u:P/p:P", T: "x", P: "/mnt/c/x" })
+  })
+  it("appendVerbatim: every name arrives as set, whatever the user's WSLENV says about it", () => {
+    const existing = "GOPATH/p:TOKEN/w:KEY/u:PLAIN:ODD/zz:WIN/p"
+    const out = Wslenv.appendVerbatim(existing, ["TOKEN", "KEY", "PLAIN", "ODD", "WIN", "NEW"])
+    assert.strictEqual(out, "GOPATH/p:KEY/u:PLAIN:TOKEN/u:ODD/u:WIN/u:NEW/u")
+    const source = { WSLENV: out, GOPATH: "C:\\go", TOKEN: "t", KEY: "k", PLAIN: "p", ODD: "o", WIN: "C:\\w", NEW: "n" }
+    assert.deepStrictEqual(Wslenv.translate(source, "toLinux", ctx).env, {
+      WSLENV: out,
+      GOPATH: "/mnt/c/go",
+      KEY: "k",
+      PLAIN: "p",
+      TOKEN: "t",
+      ODD: "o",
+      WIN: "C:\\w",
+      NEW: "n"
+    })
+    assert.strictEqual(Wslenv.appendVerbatim("A/u:B", ["A", "B"]), "A/u:B")
+  })
+  it("override takes a name over for one value, keeping every other item byte for byte", () => {
+    assert.strictEqual(
+      Wslenv.override("GOPATH/p::TOKEN/w:X/zz:", [{ name: "TOKEN", flags: "u" }]),
+      "GOPATH/p::X/zz:TOKEN/u"
+    )
+    assert.strictEqual(Wslenv.override(undefined, [{ name: "A", flags: "u" }]), "A/u")
+    assert.strictEqual(Wslenv.override("A/p", [{ name: "A", flags: "u" }]), "A/u")
+    const t = Wslenv.translate(
+      { WSLENV: Wslenv.override("TOKEN/w", [{ name: "TOKEN", flags: "u" }]), TOKEN: "s" },
+      "toLinux",
+      ctx
+    )
+    assert.strictEqual(t.env["TOKEN"], "s")
   })
   it("a listed variable missing on the source side arrives as NAME=; WSLENV itself always passes", () => {
     const t = Wslenv.translate({ WSLENV: "MISSING:DUP:DUP", DUP: "x" }, "toLinux", ctx)

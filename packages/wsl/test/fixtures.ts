@@ -43,6 +43,21 @@ export const wslconfigOnly: FakeWslConfig = {
   wslConfig: "# mine\n[wsl2]\nmemory=8GB\nNetworkingMode = Mirrored ; set by me\n"
 }
 
+/** wslinfo says nat, but .wslconfig turns localhost forwarding off; a distro whose mode is none. */
+export const noForwarding: FakeWslConfig = {
+  distros: [
+    {
+      name: "Ubuntu",
+      state: "Running",
+      default: true,
+      networkingMode: "nat",
+      interfaces: [{ name: "eth0", address: "172.22.0.9" }]
+    },
+    { name: "Isolated", state: "Running", networkingMode: "none", interfaces: [{ name: "lo", address: "127.0.0.1" }] }
+  ],
+  wslConfig: "[wsl2]\nlocalhostForwarding=false\n"
+}
+
 /** No wslinfo, no .wslconfig: the distro address collides with a host address → mirrored. */
 export const collision: FakeWslConfig = {
   distros: [

@@ -74,6 +74,7 @@ export class FakeLauncher extends Context.Service<FakeLauncher, {
 }>()("@isthmus/backend-pool/testing/FakeLauncher") {}
 
 const scriptOf = (spec: BackendSpec): ReadonlyArray<string> => {
+  if (spec.launcher._tag === "Attach") return []
   if (spec.launcher._tag !== "Custom") return spec.launcher.args ?? []
   const config = spec.launcher.config as { readonly script?: unknown } | undefined
   return Array.isArray(config?.script) ? config.script.filter((x): x is string => typeof x === "string") : []

@@ -103,7 +103,14 @@ export class WindowsModel {
   private readonly runtime = new Map<number, Runtime>()
 
   constructor() {
-    this.host = this.create({ image: "C:\\Program Files\\App\\app.exe", args: [], ppid: 4, detached: false, console: "window", inJob: false })
+    this.host = this.create({
+      image: "C:\\Program Files\\App\\app.exe",
+      args: [],
+      ppid: 4,
+      detached: false,
+      console: "window",
+      inJob: false
+    })
   }
 
   /** Registers a program at `image` (e.g. `C:\\app\\backend.exe`). */
@@ -178,7 +185,9 @@ export class WindowsModel {
   private startProgram(proc: ModelProcess) {
     const program = this.programs.get(proc.image) ?? {}
     const rt = this.runtime.get(proc.pid)
-    for (const line of program.output ?? []) if (rt !== undefined) Queue.offerUnsafe(rt.stdout, encoder.encode(line + "\n"))
+    for (const line of program.output ?? []) {
+      if (rt !== undefined) Queue.offerUnsafe(rt.stdout, encoder.encode(line + "\n"))
+    }
     for (const child of program.children ?? []) {
       const c = this.create({
         image: child.image,
@@ -241,11 +250,14 @@ export class WindowsModel {
     const at = upper.indexOf("/PID")
     const pid = at === -1 ? Number.NaN : Number(args[at + 1])
     const target = this.table.get(pid)
-    if (target === undefined || !target.alive) return { code: 128, output: `ERROR: The process "${args[at + 1]}" not found.\r\n` }
+    if (target === undefined || !target.alive) {
+      return { code: 128, output: `ERROR: The process "${args[at + 1]}" not found.\r\n` }
+    }
     if (!upper.includes("/F")) {
       return {
         code: 1,
-        output: `ERROR: The process with PID ${pid} could not be terminated.\r\nReason: This process can only be terminated forcefully (with /F option).\r\n`
+        output:
+          `ERROR: The process with PID ${pid} could not be terminated.\r\nReason: This process can only be terminated forcefully (with /F option).\r\n`
       }
     }
     // A snapshot of the living processes; the tree follows parent links between living ones.
@@ -300,10 +312,17 @@ export class WindowsModel {
   get spawner(): ChildProcessSpawner.ChildProcessSpawner["Service"] {
     return ChildProcessSpawner.make((command) =>
       Effect.gen({ self: this }, function*() {
-        if (command._tag !== "StandardCommand") return yield* Effect.die(new Error("the Windows model spawns standard commands only"))
+        if (command._tag !== "StandardCommand") {
+          return yield* Effect.die(new Error("the Windows model spawns standard commands only"))
+        }
         if (!this.programs.has(command.command)) {
           return yield* Effect.fail(
-            PlatformError.systemError({ _tag: "NotFound", module: "ChildProcess", method: "spawn", pathOrDescriptor: command.command })
+            PlatformError.systemError({
+              _tag: "NotFound",
+              module: "ChildProcess",
+              method: "spawn",
+              pathOrDescriptor: command.command
+            })
           )
         }
         const options = command.options
@@ -343,7 +362,6 @@ export class WindowsModel {
           )
         }
         this.startProgram(proc)
-        const model = this
         return ChildProcessSpawner.makeHandle({
           pid: ChildProcessSpawner.ProcessId(proc.pid),
           exitCode: Effect.flatMap(Deferred.await(exited), (result) =>
@@ -359,7 +377,10 @@ export class WindowsModel {
               )),
           isRunning: Effect.sync(() => proc.alive),
           // Through its own handle: TerminateProcess of this one process, the signal recorded (1.3).
-          kill: (killOptions) => Effect.sync(() => model.end(proc.pid, { code: null, signal: killOptions?.killSignal?.toString() ?? "SIGTERM" })),
+          kill: (killOptions) =>
+            Effect.sync(() =>
+              this.end(proc.pid, { code: null, signal: killOptions?.killSignal?.toString() ?? "SIGTERM" })
+            ),
           stdin: Sink.drain,
           stdout: Stream.fromQueue(stdout),
           stderr: Stream.empty,

@@ -5,4 +5,5 @@
  * @module
  */
 export * as FakeLauncher from "./FakeLauncher.ts"
+export * as SshTestServer from "./SshTestServer.ts"
 export * as WindowsModel from "./WindowsModel.ts"

@@ -11,13 +11,18 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Socket from "effect/socket/Socket"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
+import * as tls from "node:tls"
+import * as ConnectionError from "../ConnectionError.ts"
 import { type FastWrite, FastWriteKey } from "../internal/fastWrite.ts"
+import { httpRefusal, looksLikeHttp } from "../internal/sniffHttp.ts"
+import * as Tls from "./Tls.ts"
 
 const closeError = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
-const readError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
 const writeError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketWriteError({ cause }) })
 const openError = (cause: unknown) =>
   new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
+const endedError = (error: ConnectionError.ConnectionError) =>
+  new Socket.SocketError({ reason: new Socket.SocketReadError({ cause: error }) })
 
 const awaitDrain = (conn: Duplex) =>
   Effect.callback<void, Socket.SocketError>((resume) => {
@@ -56,9 +61,19 @@ type Resume = (effect: Effect.Effect<NonEmptyReadonlyArray<Uint8Array>, Socket.S
  */
 export const fromStream = <E>(
   open: Effect.Effect<Duplex, E, Scope.Scope>,
-  options?: { readonly highWaterMark?: number | undefined }
+  options?: {
+    readonly highWaterMark?: number | undefined
+    /**
+     * Answer a connection whose first bytes are an HTTP request line with `400` and close it (a
+     * web page's `fetch` to a local port must not reach a JSON-RPC server). Default false.
+     */
+    readonly refuseHttp?: boolean | undefined
+    /** For error messages: what the stream is connected to. */
+    readonly address?: string | undefined
+  }
 ): Socket.Socket => {
   const highWaterMark = options?.highWaterMark ?? 1024 * 1024
+  const address = options?.address ?? "the other side"
   let current: Duplex | undefined
   let opened: Array<() => void> = []
   const reader = Effect.gen(function*() {
@@ -83,7 +98,34 @@ export const fromStream = <E>(
         w(Effect.fail(failure))
       }
     }
-    const onData = (chunk: Uint8Array) => {
+    // While deciding whether the connection speaks HTTP: the first bytes, held back.
+    let sniffing: Uint8Array | undefined = options?.refuseHttp === true ? new Uint8Array(0) : undefined
+    const onData = (data: Uint8Array) => {
+      let chunk = data
+      if (sniffing !== undefined) {
+        const head = new Uint8Array(sniffing.length + data.length)
+        head.set(sniffing, 0)
+        head.set(data, sniffing.length)
+        const http = looksLikeHttp(head)
+        if (http === undefined) {
+          sniffing = head
+          return
+        }
+        sniffing = undefined
+        if (http) {
+          conn.off("data", onData)
+          conn.end(httpRefusal)
+          failure ??= endedError(ConnectionError.make(
+            "ClosedLocally",
+            address,
+            undefined,
+            "refused an HTTP request on a JSON-RPC port"
+          ))
+          deliver()
+          return
+        }
+        chunk = head
+      }
       buffered.push(chunk)
       bufferedBytes += chunk.length
       if (waiter !== undefined) deliver()
@@ -94,7 +136,7 @@ export const fromStream = <E>(
       deliver()
     }
     const onError = (cause: unknown) => {
-      failure ??= readError(cause)
+      failure ??= endedError(ConnectionError.classify(address, cause))
       deliver()
     }
     const onClose = (hadError: boolean) => {
@@ -190,25 +232,42 @@ export const fromStream = <E>(
 }
 
 /**
- * A TCP client socket that dials on every reader acquisition (so a peer can reconnect).
+ * Options for {@link dial}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DialOptions {
+  /** Gives up on the connection (and the TLS handshake) after this long. Default 10 s. */
+  readonly openTimeout?: Duration.Input | undefined
+  /** Dial with TLS, verifying the server's certificate with these settings. */
+  readonly tls?: Tls.TlsClientOptions | undefined
+}
+
+/**
+ * A TCP (or TLS) client socket that dials on every reader acquisition (so a peer can reconnect).
+ * A failure to connect is a `ConnectionError` (refused, DNS, timeout, TLS, …) inside the
+ * `SocketError`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const dial = (
-  options: net.NetConnectOpts,
-  settings?: { readonly openTimeout?: Duration.Input | undefined }
-): Socket.Socket =>
-  fromStream(
+export const dial = (options: net.TcpNetConnectOpts, settings?: DialOptions): Socket.Socket => {
+  const address = `${options.host ?? "localhost"}:${options.port}`
+  const openTimeout = settings?.openTimeout ?? Duration.seconds(10)
+  const secure = settings?.tls
+  return fromStream(
     Effect.acquireRelease(
       Effect.callback<net.Socket, Socket.SocketError>((resume) => {
-        const conn = net.createConnection(options)
+        const conn: net.Socket = secure === undefined
+          ? net.createConnection(options)
+          : tls.connect({ ...options, ...Tls.clientOptions(secure) })
         const onError = (cause: unknown) => {
           conn.destroy()
-          resume(Effect.fail(openError(cause)))
+          resume(Effect.fail(openError(ConnectionError.classify(address, cause))))
         }
         conn.once("error", onError)
-        conn.once("connect", () => {
+        conn.once(secure === undefined ? "connect" : "secureConnect", () => {
           conn.off("error", onError)
           resume(Effect.succeed(conn))
         })
@@ -217,11 +276,19 @@ export const dial = (
       (conn) => Effect.sync(() => conn.destroy())
     ).pipe(
       Effect.timeoutOrElse({
-        duration: settings?.openTimeout ?? Duration.seconds(10),
-        orElse: () => Effect.fail(openError(new Error("connect timed out")))
+        duration: openTimeout,
+        orElse: () =>
+          Effect.fail(openError(ConnectionError.make(
+            "Timeout",
+            address,
+            undefined,
+            `no connection within ${Duration.format(Duration.fromInputUnsafe(openTimeout))}`
+          )))
       })
-    )
+    ),
+    { address }
   )
+}
 
 /**
  * An accepted connection as a `Socket` (readable once).
@@ -229,4 +296,11 @@ export const dial = (
  * @since 0.1.0
  * @category constructors
  */
-export const fromAccepted = (conn: net.Socket): Socket.Socket => fromStream(Effect.succeed(conn))
+export const fromAccepted = (
+  conn: net.Socket,
+  options?: { readonly refuseHttp?: boolean | undefined }
+): Socket.Socket =>
+  fromStream(Effect.succeed(conn), {
+    refuseHttp: options?.refuseHttp,
+    address: `${conn.remoteAddress ?? "?"}:${conn.remotePort ?? "?"}`
+  })

@@ -23,9 +23,21 @@ export {
   connectTcp,
   connectWebSocket,
   fromStreams,
+  InsecureBindError,
+  isLoopback,
+  type ListenOptions,
   processStdio,
   serveTcp,
   serveWebSocket,
+  type TcpClientOptions,
   type TcpServerOptions,
+  type UpgradeDecision,
+  type WebSocketClientOptions,
   type WebSocketServerOptions
 } from "./Transports.ts"
+/** @since 0.1.0 */
+export * as Tls from "./Tls.ts"
+/** @since 0.1.0 */
+export * as WsSocket from "./WsSocket.ts"
+/** @since 0.1.0 */
+export * as NetSocket from "./NetSocket.ts"

@@ -10,16 +10,24 @@ export const maxLength = 256
 /** WSL's name pattern, `^[a-zA-Z0-9._-]{1,256}$`. */
 export const pattern: RegExp = /^[a-zA-Z0-9._-]{1,256}$/
 
-/** Why `name` is not a valid distribution name, or `undefined` when it is. */
+/**
+ * Why `name` cannot name a distribution, or `undefined` when it can. `Legacy` can: WSL reserves it
+ * for *new* registrations only, and machines migrated from lxrun have a distribution called so
+ * (`LxssUserSession.cpp` `_CreateLegacyRegistration`; windows-reality.md §7).
+ */
 export const invalidReason = (name: string): string | undefined => {
   if (name.length === 0) return "a distribution name cannot be empty"
   if (name.length > maxLength) return `a distribution name has at most ${maxLength} characters (got ${name.length})`
   if (!pattern.test(name)) {
     return "a distribution name may only contain letters A-Z/a-z, digits, '.', '_' and '-'"
   }
-  if (name.toLowerCase() === "legacy") return "\"Legacy\" is reserved by WSL"
   return undefined
 }
+
+/** Why `name` cannot be given to a *new* distribution (import, install), or `undefined`: also refuses `Legacy`. */
+export const invalidNewReason = (name: string): string | undefined =>
+  invalidReason(name) ??
+    (name.toLowerCase() === "legacy" ? "\"Legacy\" is reserved by WSL for new distributions" : undefined)
 
 /** `true` when `name` follows WSL's rule. */
 export const isValid = (name: unknown): name is string => typeof name === "string" && invalidReason(name) === undefined

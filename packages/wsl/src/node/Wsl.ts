@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as DistroList from "../DistroList.ts"
-import type * as DistroName from "../DistroName.ts"
+import * as DistroName from "../DistroName.ts"
 import * as Networking from "../Networking.ts"
 import * as WslCommand from "../WslCommand.ts"
 import * as Wslenv from "../Wslenv.ts"
@@ -27,13 +27,15 @@ import {
   WslCommandError,
   type WslError,
   WslExeError,
-  WslParseError
+  WslParseError,
+  WslUnsupportedError
 } from "../WslError.ts"
+import * as WslState from "../WslState.ts"
 import * as Preflight from "./Preflight.ts"
 import * as WslHost from "./WslHost.ts"
 import { addressScript, homeScript } from "./WslProbes.ts"
 
-export type { DistroAddress, NetworkingModeReport, ReachableHost } from "../Networking.ts"
+export type { DistroAddress, NetworkFacts, NetworkingModeReport, ReachableHost } from "../Networking.ts"
 export type { PreflightReport, PreflightRequirements } from "./Preflight.ts"
 
 /** Options of {@link WslShape.exec}. */
@@ -43,9 +45,10 @@ export interface ExecOptions {
   /** `--user`: run as this Linux user. */
   readonly user?: string | undefined
   /**
-   * Variables for the Linux process. Values go in wsl.exe's environment (never on the command
-   * line) and their names are appended to `WSLENV` with the `/u` flag; names the user's `WSLENV`
-   * already lists keep the user's flags.
+   * Variables for the Linux process, which always arrive as given. Values go in wsl.exe's
+   * environment (never on the command line) and their names are appended to the user's `WSLENV`
+   * with the `/u` flag; a name the user's `WSLENV` lists with flags that would not deliver it
+   * verbatim (`/w`, `/p`, …) is taken over for this call (`Wslenv.appendVerbatim`).
    */
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Written to the process's stdin, which is then closed. */
@@ -72,6 +75,15 @@ export interface ExecResult {
   readonly stdoutBytes: Uint8Array
 }
 
+/** Options of {@link WslShape.state}. */
+export interface StateOptions {
+  /**
+   * Start the default distribution (`--exec true`) to learn whether WSL 2 can run (default
+   * `true`): virtualization being off shows only then. A cold start can take seconds.
+   */
+  readonly start?: boolean | undefined
+}
+
 /** `wslpath` modes: `-u`, `-w`, `-m`. */
 export type WslPathMode = "toLinux" | "toWindows" | "mixed"
 
@@ -87,13 +99,29 @@ export interface WslPathOptions {
 export interface WslShape {
   /** The `wsl.exe` in use (launchers spawn it with `WslCommand.execArgs`). */
   readonly executable: string
-  /** Whether `wsl.exe` exists here. Never fails. */
+  /**
+   * Whether the `wsl.exe` file exists here. Never fails. It exists on machines without WSL too
+   * (the installer stub, KB5004296): use {@link state} to know whether WSL works.
+   */
   readonly isAvailable: Effect.Effect<boolean>
+  /**
+   * Whether WSL is usable, as a typed {@link WslState.WslState} with advice
+   * (`WslState.advice`): not installed (missing or the installer stub), virtualization disabled,
+   * a component missing, no distributions, ready, or unknown with the raw output. Decided like
+   * VS Code and usbipd-win do: `--status` exit 0 means installed (an old inbox `wsl.exe` falls back
+   * to `--list --quiet`), a non-empty `--list --quiet` means distributions, and — unless
+   * `start: false` — starting the default distribution (`--exec true`) tells whether WSL 2 can
+   * run at all (its `HCS_E_…` code). Never fails: a failure to run `wsl.exe` is a state too.
+   */
+  readonly state: (options?: StateOptions) => Effect.Effect<WslState.WslState>
   /** Every distribution with state, version and default marker (`--list --verbose`); `[]` when none. */
   readonly listDistros: Effect.Effect<ReadonlyArray<DistroList.DistroInfo>, WslError>
   /** The default distribution, if any. */
   readonly defaultDistro: Effect.Effect<Option.Option<DistroName.DistroName>, WslError>
-  /** `wsl.exe --status`. */
+  /**
+   * `wsl.exe --status`, read by rules (its labels are localised, its lines come and go). An
+   * inbox `wsl.exe` that does not know `--status` fails with `WslUnsupportedError`.
+   */
   readonly status: Effect.Effect<DistroList.Status, WslError>
   /**
    * `wsl.exe --version`; `None` for inbox wsl.exe, which does not know it. A wsl.exe failure with
@@ -124,10 +152,30 @@ export interface WslShape {
   ) => Effect.Effect<string, WslError>
   /** The distro's IPv4 address on its primary interface; docker/bridge/virtual addresses are skipped. */
   readonly distroIp: (distro: string) => Effect.Effect<Option.Option<Networking.DistroAddress>, WslError>
-  /** The networking mode: `wslinfo --networking-mode`, else `.wslconfig`, else an IP collision check. */
+  /**
+   * The networking mode in use: `wslinfo --networking-mode` (the effective mode, after any silent
+   * fallback), else WSL 1 from the distro list, else NAT for an inbox `wsl.exe` (which predates
+   * the other modes), else `.wslconfig` (what was asked for, a hint), else an IP collision check.
+   * `source` says which.
+   */
   readonly networkingMode: (distro: string) => Effect.Effect<Networking.NetworkingModeReport, WslError>
-  /** Where a Windows UI should connect: loopback when mirrored (or WSL 1), else the distro address. */
-  readonly reachableHost: (distro: string) => Effect.Effect<Networking.ReachableHost, WslError>
+  /**
+   * Everything {@link Networking.reachableHost} needs: the mode, `localhostForwarding` and
+   * `hostAddressLoopback` from `.wslconfig`, and the distro's address. Gather it once per launch,
+   * then answer for each URL with the pure `Networking.reachableHost` / `Networking.reachableUrl`.
+   */
+  readonly networkFacts: (distro: string) => Effect.Effect<Networking.NetworkFacts, WslError>
+  /**
+   * Where Windows reaches a server that binds `bind` (`"127.0.0.1"`, `"0.0.0.0"`, `"::"`, …)
+   * inside `distro`: {@link networkFacts} then `Networking.reachableHost(bind, facts)` (see its
+   * table). Fails with `WslUnreachableError`, saying what to change, when nothing reaches it
+   * (mode `none`, a loopback bind with `localhostForwarding=false`, …).
+   *
+   * Without `bind` (deprecated): the answer for a `0.0.0.0` bind that does not lean on the
+   * localhost relay — the distro address under NAT when there is one, loopback in mirrored mode
+   * and on WSL 1.
+   */
+  readonly reachableHost: (distro: string, bind?: string) => Effect.Effect<Networking.ReachableHost, WslError>
   /** The default user's home directory in `distro` (cached). */
   readonly userHome: (distro: string) => Effect.Effect<string, WslError>
   /** Starts `distro` (runs `true`) so the next call does not pay the cold start. */
@@ -192,6 +240,23 @@ const fromResult = <A, E>(r: Result.Result<A, E>): Effect.Effect<A, E> =>
 const failExe = (operation: string, exitCode: number, text: string, distro?: string) =>
   new WslExeError({ operation, distro, exitCode, output: text, errorCode: WslCommand.errorCodeOf(text) })
 
+/**
+ * A failure of wsl.exe itself: a usage banner (an option this wsl.exe does not know) is
+ * `WslUnsupportedError` with the whole text; anything else a `WslExeError`.
+ */
+const failWsl = (operation: string, args: ReadonlyArray<string>, exitCode: number, text: string, distro?: string) =>
+  WslCommand.isUsageText(text)
+    ? new WslUnsupportedError({ operation, feature: WslCommand.refusedOption(text, args), exitCode, output: text })
+    : failExe(operation, exitCode, text, distro)
+
+const unknownState = (command: string, exitCode: number, text: string): WslState.WslState => ({
+  _tag: "Unknown",
+  command,
+  exitCode,
+  errorCode: Option.fromNullishOr(WslCommand.errorCodeOf(text)),
+  output: text
+})
+
 const toBytes = (stdin: string | Uint8Array | undefined) =>
   stdin === undefined ? undefined : typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin
 
@@ -236,7 +301,7 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
 
   const status = Effect.gen(function*() {
     const { result, text } = yield* runWsl("Wsl.status", ["--status"], timeouts.list)
-    if (result.exitCode !== 0) return yield* failExe("Wsl.status", result.exitCode, text)
+    if (result.exitCode !== 0) return yield* failWsl("Wsl.status", ["--status"], result.exitCode, text)
     return DistroList.parseStatus(text)
   }).pipe(Effect.withSpan("Wsl.status"))
 
@@ -251,10 +316,80 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     return parsed
   }).pipe(Effect.withSpan("Wsl.version"))
 
+  const state = Effect.fn("Wsl.state")(function*(options?: StateOptions) {
+    const notInstalled = (reason: string, output = ""): WslState.WslState => ({
+      _tag: "NotInstalled",
+      executable: host.executable,
+      reason,
+      output
+    })
+    if (!(yield* host.isAvailable)) {
+      return notInstalled(`${host.executable} does not exist`)
+    }
+    const attempt = (args: ReadonlyArray<string>, timeout: Duration.Input = timeouts.list) =>
+      host.run({ operation: "Wsl.state", args, timeout: Duration.fromInputUnsafe(timeout) }).pipe(
+        Effect.map((result) => ({ result, text: DistroList.decode(result.stdout) })),
+        Effect.result
+      )
+    const failed = (command: string, error: WslError): WslState.WslState =>
+      error._tag === "WslUnavailableError" || error._tag === "WslSpawnError"
+        ? notInstalled(error.message)
+        : { _tag: "Unknown", command, exitCode: -1, errorCode: Option.none(), output: error.message }
+    // Installed? `--status` exits 0 (VS Code `testWSLFeatureInstalled`).
+    const st = yield* attempt(["--status"])
+    if (Result.isFailure(st)) return failed("wsl.exe --status", st.failure)
+    const quiet = yield* attempt(["--list", "--quiet"])
+    if (Result.isFailure(quiet)) return failed("wsl.exe --list --quiet", quiet.failure)
+    if (st.success.result.exitCode !== 0) {
+      if (WslCommand.errorCodeOf(st.success.text) !== undefined) {
+        return WslState.fromStartFailure(
+          "wsl.exe --status",
+          st.success.result.exitCode,
+          WslCommand.errorCodeOf(st.success.text),
+          st.success.text
+        )
+      }
+      // A usage text and no code: an old inbox wsl.exe (then `--list --quiet` works) or the
+      // installer stub (then it does not either).
+      if (quiet.success.result.exitCode !== 0) {
+        return WslCommand.isUsageText(quiet.success.text) || WslCommand.isUsageText(st.success.text)
+          ? notInstalled(
+            `${host.executable} is the installer stub: it answers every command with its usage text (exit ${quiet.success.result.exitCode})`,
+            quiet.success.text
+          )
+          : unknownState("wsl.exe --list --quiet", quiet.success.result.exitCode, quiet.success.text)
+      }
+    } else if (quiet.success.result.exitCode !== 0) {
+      return unknownState("wsl.exe --list --quiet", quiet.success.result.exitCode, quiet.success.text)
+    }
+    const installedVersion = yield* version.pipe(Effect.orElseSucceed(() => Option.none<DistroList.Version>()))
+    if (DistroList.parseQuiet(quiet.success.text).length === 0) {
+      return { _tag: "NoDistributions", version: installedVersion } satisfies WslState.WslState
+    }
+    const distros = yield* listVerbose.pipe(Effect.result)
+    if (Result.isFailure(distros)) return failed("wsl.exe --list --verbose", distros.failure)
+    const chosen = Option.fromNullishOr(distros.success.find((d) => d.isDefault)?.name)
+    const ready: WslState.Ready = {
+      _tag: "Ready",
+      version: installedVersion,
+      distros: distros.success,
+      defaultDistro: chosen,
+      started: false
+    }
+    if (options?.start === false || Option.isNone(chosen)) return ready
+    // Only starting a distribution shows whether WSL 2 can run (windows-reality.md §3).
+    const args = ["--distribution", chosen.value, "--exec", "true"]
+    const started = yield* attempt(args, timeouts.preWarm)
+    if (Result.isFailure(started)) return failed(`wsl.exe ${args.join(" ")}`, started.failure)
+    const { result, text } = started.success
+    if (result.exitCode === 0) return { ...ready, started: true }
+    return WslState.fromStartFailure(`wsl.exe ${args.join(" ")}`, result.exitCode, WslCommand.errorCodeOf(text), text)
+  })
+
   const envFor = (operation: string, env: Readonly<Record<string, string>> | undefined) =>
     Effect.gen(function*() {
       if (env === undefined || Object.keys(env).length === 0) return undefined
-      const names: Array<Wslenv.Entry> = []
+      const names: Array<string> = []
       for (const name of Object.keys(env)) {
         yield* fromResult(WslCommand.validateEnvName(operation, name))
         if (name === "WSLENV") {
@@ -265,9 +400,9 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
             reason: "WSLENV is managed by the service (names are appended to the user's value)"
           })
         }
-        names.push({ name, flags: "u" })
+        names.push(name)
       }
-      return { ...env, WSLENV: Wslenv.append(host.env["WSLENV"], names) }
+      return { ...env, WSLENV: Wslenv.appendVerbatim(host.env["WSLENV"], names) }
     })
 
   const runExec = (
@@ -286,11 +421,16 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         timeout: Duration.fromInputUnsafe(options.timeout ?? options.defaultTimeout),
         distro
       })
+      // -1 (4294967295) is always wsl.exe's own failure. 255 is ambiguous where only 8 bits
+      // survive: a Linux command may exit 255 itself; it is wsl.exe's only with its error code
+      // or its usage text on stdout.
       if (WslCommand.isWslExeFailureCode(result.exitCode) || result.exitCode === 255) {
         const text = DistroList.decode(result.stdout)
-        const code = WslCommand.errorCodeOf(text)
-        if (WslCommand.isWslExeFailureCode(result.exitCode) || code !== undefined) {
-          return yield* failExe(operation, result.exitCode, text, distro)
+        if (
+          WslCommand.isWslExeFailureCode(result.exitCode) || WslCommand.errorCodeOf(text) !== undefined ||
+          WslCommand.isUsageText(text)
+        ) {
+          return yield* failWsl(operation, args, result.exitCode, text, distro)
         }
       }
       return {
@@ -376,6 +516,23 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         } satisfies Networking.NetworkingModeReport
       }
     }
+    // No wslinfo (an older WSL, or a WSL 1 distro without it): infer, and say so.
+    const listed = (yield* listVerbose).find((d) => DistroName.equals(d.name, distro))
+    if (listed?.version === 1) {
+      return {
+        mode: "wsl1",
+        source: "distroVersion",
+        detail: `${distro} is a WSL 1 distribution (wsl.exe --list --verbose); it shares the Windows network stack`
+      } satisfies Networking.NetworkingModeReport
+    }
+    const installed = yield* version.pipe(Effect.orElseSucceed(() => Option.none<DistroList.Version>()))
+    if (Option.isNone(installed)) {
+      return {
+        mode: "nat",
+        source: "inbox",
+        detail: "inbox wsl.exe (no --version, no wslinfo) predates mirrored networking: inferred nat"
+      } satisfies Networking.NetworkingModeReport
+    }
     const config = yield* host.wslConfig
     if (Option.isSome(config)) {
       const mode = Networking.parseWslConfig(config.value)
@@ -383,7 +540,8 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         return {
           mode: mode.value,
           source: "wslconfig",
-          detail: `.wslconfig [wsl2] networkingMode=${mode.value} (wslinfo was not available)`
+          detail:
+            `.wslconfig asks for networkingMode=${mode.value}; wslinfo was not available to confirm it (WSL falls back from mirrored to nat, or to none, without failing)`
         } satisfies Networking.NetworkingModeReport
       }
     }
@@ -406,12 +564,27 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     } satisfies Networking.NetworkingModeReport
   })
 
-  const reachableHost = Effect.fn("Wsl.reachableHost")(function*(distro: string) {
+  const networkFacts = Effect.fn("Wsl.networkFacts")(function*(distro: string) {
     const mode = yield* networkingMode(distro)
-    const address = mode.mode === "mirrored" || mode.mode === "wsl1"
+    const config = Option.getOrUndefined(yield* host.wslConfig)
+    const distroAddress = mode.mode === "mirrored" || mode.mode === "wsl1" || mode.mode === "none"
       ? Option.none<Networking.DistroAddress>()
       : yield* distroIp(distro)
-    return Networking.reachableHost(distro, mode, address)
+    return {
+      distro,
+      mode,
+      localhostForwarding: Networking.parseLocalhostForwarding(config),
+      hostAddressLoopback: Networking.parseHostAddressLoopback(config),
+      distroAddress
+    } satisfies Networking.NetworkFacts
+  })
+
+  const reachableHost = Effect.fn("Wsl.reachableHost")(function*(distro: string, bind?: string) {
+    const facts = yield* networkFacts(distro)
+    const answer = yield* fromResult(Networking.reachableHost(bind ?? "0.0.0.0", facts))
+    if (bind !== undefined) return answer
+    const direct = answer.alternatives.find((e) => e.route === "distroAddress")
+    return direct === undefined ? answer : { ...answer, ...direct, alternatives: [], reason: `${answer.reason}` }
   })
 
   const userHome = Effect.fn("Wsl.userHome")(function*(distro: string) {
@@ -477,6 +650,7 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
   return Wsl.of({
     executable: host.executable,
     isAvailable: host.isAvailable,
+    state,
     listDistros,
     defaultDistro,
     status,
@@ -486,6 +660,7 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     wslpath,
     distroIp,
     networkingMode,
+    networkFacts,
     reachableHost,
     userHome,
     preWarm,

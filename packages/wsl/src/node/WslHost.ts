@@ -49,7 +49,7 @@ export interface WslHostShape {
   readonly executable: string
   /** The environment `wsl.exe` starts from (its `WSLENV` is what `Wsl.exec` appends to). */
   readonly env: Readonly<Record<string, string | undefined>>
-  /** Whether the executable exists here. */
+  /** Whether the executable exists here (the installer stub counts: see `Wsl.state`). */
   readonly isAvailable: Effect.Effect<boolean>
   /** Runs `wsl.exe` once; never uses a shell. */
   readonly run: (request: RunRequest) => Effect.Effect<RunResult, WslUnavailableError | WslSpawnError | WslTimeoutError>
@@ -65,7 +65,7 @@ export class WslHost extends Context.Service<WslHost, WslHostShape>()("@isthmus/
 /** Options of the live host layer. */
 export interface WslHostOptions {
   /**
-   * The executable to run. Default: `%WINDIR%\System32\wsl.exe` on Windows; elsewhere there is
+   * The executable to run. Default: {@link defaultExecutable} on Windows (`System32`, or `Sysnative` for a 32-bit host); elsewhere there is
    * none (WSL is reported unavailable) unless one is given, e.g. `fakeWslExecutable`.
    */
   readonly executable?: string | undefined
@@ -96,11 +96,21 @@ export const timeoutRun = (request: RunRequest) => <A, E, R>(run: Effect.Effect<
       )
   })
 
-/** The default `wsl.exe` location for this process, if any. */
+/**
+ * The default `wsl.exe` location for this process, if any: `%SystemRoot%\System32\wsl.exe` on
+ * Windows, or `%SystemRoot%\Sysnative\wsl.exe` when this is a 32-bit process on 64-bit Windows
+ * (`PROCESSOR_ARCHITEW6432` is set): WOW64 shows it `SysWOW64` under `System32`, which has no
+ * `wsl.exe` (microsoft/WSL#5319; VS Code `wsl.ts` `getSystem32Path`). Existing says nothing about
+ * WSL working (the installer stub is there too): ask `Wsl.state`.
+ */
 export const defaultExecutable = (
   platform: string = process.platform,
   env: Readonly<Record<string, string | undefined>> = process.env
-): string | undefined => platform === "win32" ? `${env["WINDIR"] ?? "C:\\Windows"}\\System32\\wsl.exe` : undefined
+): string | undefined => {
+  if (platform !== "win32") return undefined
+  const root = env["SystemRoot"] ?? env["SYSTEMROOT"] ?? env["WINDIR"] ?? "C:\\Windows"
+  return `${root}\\${env["PROCESSOR_ARCHITEW6432"] === undefined ? "System32" : "Sysnative"}\\wsl.exe`
+}
 
 const collect = (stream: Stream.Stream<Uint8Array, unknown>, max: number) =>
   stream.pipe(
@@ -127,7 +137,7 @@ const collect = (stream: Stream.Stream<Uint8Array, unknown>, max: number) =>
 export const make = Effect.fnUntraced(function*(options: WslHostOptions = {}) {
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const baseEnv = options.env ?? process.env
-  const executable = options.executable ?? defaultExecutable()
+  const executable = options.executable ?? defaultExecutable(process.platform, baseEnv)
   const display = executable ?? "wsl.exe"
   const max = options.maxOutputBytes ?? 16 * 1024 * 1024
   const forceKillAfter = options.forceKillAfter ?? "1 second"

@@ -159,7 +159,15 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
   for (const name of ["sh", "bash", "dash"]) programs[name] ??= shell
   const hostEnv = options.env ?? {}
   const utf8 = options.utf8 === true
-  const executable = "wsl.exe (fake)"
+  // The Windows side of the fake: where the host looks for wsl.exe (the live host's own rule)
+  // and whether it is there. A 32-bit host sees SysWOW64 under System32, which has no wsl.exe;
+  // only Sysnative has it (windows-reality.md §3, microsoft/WSL#5319).
+  const is32bit = Model.hostStateOf(config) === "32bit-host"
+  const executable = WslHost.defaultExecutable("win32", {
+    SystemRoot: "C:\\Windows",
+    ...(is32bit ? { PROCESSOR_ARCHITEW6432: "AMD64" } : {})
+  })!
+  const available = options.available !== false && (!is32bit || executable.endsWith("\\Sysnative\\wsl.exe"))
 
   const bytes = (out: Model.Output) => ({
     exitCode: out.exitCode,
@@ -204,7 +212,7 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
 
   const run = (request: WslHost.RunRequest) =>
     Effect.gen(function*() {
-      if (options.available === false) {
+      if (!available) {
         return yield* new WslUnavailableError({ executable, reason: "the fake host has no WSL" })
       }
       const env = { ...hostEnv, ...request.env }
@@ -226,7 +234,7 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
   const host = WslHost.WslHost.of({
     executable,
     env: hostEnv,
-    isAvailable: Effect.succeed(options.available !== false),
+    isAvailable: Effect.succeed(available),
     run,
     hostAddresses: Ref.get(state).pipe(Effect.map((c) => c.hostAddresses ?? [])),
     wslConfig: Ref.get(state).pipe(Effect.map((c) => Option.fromNullishOr(c.wslConfig)))

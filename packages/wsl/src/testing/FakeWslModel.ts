@@ -12,6 +12,51 @@ import * as Format from "../internal/distroFormat.ts"
 import * as DistroName from "../internal/distroNameRule.ts"
 import * as WslPath from "../internal/pathCore.ts"
 import { probeMarkers } from "../node/WslProbes.ts"
+import { fill, type Language, strings } from "./fakeWslStrings.ts"
+
+export type { Language } from "./fakeWslStrings.ts"
+
+/**
+ * The state of the Windows host, each with the bytes and exit codes of windows-reality.md §3:
+ * - `ready`: WSL installed and working;
+ * - `stub`: no WSL, only the `System32\wsl.exe` installer stub (KB5004296): every command prints
+ *   usage text with no error code and exits 1 (dorssel/usbipd-win `Wsl.cs`: "case 1: … returned by
+ *   the default wsl.exe placeholder"; microsoft/WSL#7268, #4854);
+ * - `inbox-old`: the pre-Store inbox `wsl.exe`: `--status`, `--version`, `--install` are
+ *   "Invalid command line option" (localised) plus usage, exit -1 (usbipd-win#77, #10975);
+ * - `store-no-oc`: Store WSL without the WSL 1 optional component: `--status` adds the
+ *   `MessageWsl1NotSupported` lines (`WslClient.cpp` `Status()`); WSL 1 distros do not start;
+ * - `vmp-missing`: no Virtual Machine Platform: `--status` adds `MessageEnableVirtualization`
+ *   (no `vmcompute` service) and starting a WSL 2 distro fails with `HCS_E_HYPERV_NOT_INSTALLED`;
+ * - `vmp-partial`: a partly installed platform: starting fails with `HCS_E_SERVICE_NOT_AVAILABLE`
+ *   (#40723, #13275);
+ * - `firmware-off`: a clean `--status`, but starting a WSL 2 distro fails with
+ *   `HCS_E_HYPERV_NOT_INSTALLED` (#10332, #8793);
+ * - `32bit-host`: WSL works, but the host is a 32-bit process: `System32\wsl.exe` is not there
+ *   (WOW64 shows SysWOW64), only `Sysnative\wsl.exe` (#5319; VS Code `wsl.ts`). Modelled by the
+ *   fake host's executable lookup; `wsl.exe` itself behaves as `ready`.
+ */
+export type HostState =
+  | "ready"
+  | "stub"
+  | "inbox-old"
+  | "store-no-oc"
+  | "vmp-missing"
+  | "vmp-partial"
+  | "firmware-off"
+  | "32bit-host"
+
+/** Every host state, for tools that offer a choice (`wsl-doctor --fake <state>`). */
+export const hostStates: ReadonlyArray<HostState> = [
+  "ready",
+  "stub",
+  "inbox-old",
+  "store-no-oc",
+  "vmp-missing",
+  "vmp-partial",
+  "firmware-off",
+  "32bit-host"
+]
 
 /** A network interface inside a distro. */
 export interface FakeInterface {
@@ -59,8 +104,14 @@ export interface FakeWslConfig {
   readonly hostAddresses?: ReadonlyArray<string> | undefined
   /** The text of `.wslconfig`. */
   readonly wslConfig?: string | undefined
-  /** An inbox wsl.exe: `--version` is an invalid option. */
+  /** The state of the Windows host (default `ready`); see {@link HostState}. */
+  readonly hostState?: HostState | undefined
+  /** An inbox wsl.exe; the same as `hostState: "inbox-old"`. */
   readonly inbox?: boolean | undefined
+  /** The Windows display language of wsl.exe's messages (default `en`). Errors codes and `-l -v` stay literal. */
+  readonly language?: Language | undefined
+  /** An older build: a localised message over the English `Error code:` label. */
+  readonly legacyErrorLabel?: boolean | undefined
   /** The `WSL version` line of `--version` (default `2.6.1.0`). */
   readonly wslVersion?: string | undefined
   /**
@@ -93,16 +144,33 @@ export interface Exec {
   readonly viaShell: boolean
 }
 
-/** A command whose stdin must be read first (a script for `sh -s`): call {@link answerScript}. */
+/** A command whose stdin must be read first (a script for `sh -s`): call {@link answer}. */
 export type Step = Output | Exec
 
-const wslError = (message: string, code?: string): Output => ({
+/** The effective host state. */
+export const hostStateOf = (config: FakeWslConfig): HostState =>
+  config.hostState ?? (config.inbox === true ? "inbox-old" : "ready")
+
+const text = (config: FakeWslConfig) => strings[config.language ?? "en"]
+
+/**
+ * A wsl.exe-level failure: the message, then `<label>: <code>` when there is a code, on stdout,
+ * exit -1 (255 here: only 8 bits survive on Linux) (`wslutil.h` `PrintMessage`; wsl.md §2).
+ */
+const wslError = (config: FakeWslConfig, message: string, code?: string): Output => ({
   kind: "Output",
   exitCode: 255,
-  stdout: `${message}\n${code === undefined ? "" : `Error code: ${code}\n`}`,
+  stdout: `${
+    code === undefined
+      ? message
+      : fill(config.legacyErrorLabel === true ? strings.en.errorCode : text(config).errorCode, message, code)
+  }\n`,
   stderr: "",
   fromWslExe: true
 })
+
+const invalidArgument = (config: FakeWslConfig, argument: string): Output =>
+  wslError(config, fill(text(config).invalidArgument, argument, "wsl.exe"))
 
 const ok = (stdout: string, fromWslExe = true): Output => ({
   kind: "Output",
@@ -114,6 +182,10 @@ const ok = (stdout: string, fromWslExe = true): Output => ({
 
 const usage =
   "Usage: wsl.exe [Argument] [Options...] [CommandLine]\n\nArguments for running Linux binaries:\n    --exec, -e <CommandLine>\n    --distribution, -d <DistroName>\n    --user, -u <UserName>\n    --cd <Directory>\n"
+
+/** The old inbox wsl.exe's answer to an option it does not know: the localised line, then usage. */
+const invalidOption = (config: FakeWslConfig, option: string): Output =>
+  wslError(config, `${fill(text(config).invalidOption, option)}\n${usage}`)
 
 /** The distro info rows of the model. */
 export const distroInfos = (config: FakeWslConfig): ReadonlyArray<DistroList.DistroInfo> => {
@@ -135,13 +207,43 @@ export const distroInfos = (config: FakeWslConfig): ReadonlyArray<DistroList.Dis
 export const findDistro = (config: FakeWslConfig, name: string): FakeDistro | undefined =>
   config.distros.find((d) => DistroName.equals(d.name, name))
 
-const notFound = () =>
-  wslError("There is no distribution with the supplied name.", "Wsl/Service/WSL_E_DISTRO_NOT_FOUND")
+const notFound = (config: FakeWslConfig) =>
+  wslError(config, text(config).distroNotFound, "Wsl/Service/WSL_E_DISTRO_NOT_FOUND")
 
-const noDistros = () =>
-  wslError(
-    "Windows Subsystem for Linux has no installed distributions.\nYou can resolve this by installing a distribution with the instructions below:\n\nUse 'wsl.exe --list --online' to list available distributions\nand 'wsl.exe --install <Distro>' to install."
-  )
+/** No code: WSL_E_DEFAULT_DISTRO_NOT_FOUND prints no token (windows-reality.md §4). */
+const noDistros = (config: FakeWslConfig) => wslError(config, text(config).noDistros)
+
+/**
+ * Starting `distro` fails on this host (windows-reality.md §3): WSL 2 without virtualization, or
+ * WSL 1 without its optional component. `undefined` when it starts.
+ */
+const startFailure = (config: FakeWslConfig, distro: FakeDistro): Output | undefined => {
+  const state = hostStateOf(config)
+  const version = distro.version ?? 2
+  if (version === 2 && (state === "vmp-missing" || state === "firmware-off")) {
+    return wslError(
+      config,
+      text(config).enableVirtualization,
+      "Wsl/Service/CreateInstance/CreateVm/HCS/HCS_E_HYPERV_NOT_INSTALLED"
+    )
+  }
+  if (version === 2 && state === "vmp-partial") {
+    // No WSL message for it (GetErrorString falls back to the system text of 0x80370114). S.
+    return wslError(
+      config,
+      "The operation could not be started because a required feature is not installed.",
+      "Wsl/Service/CreateInstance/CreateVm/HCS/HCS_E_SERVICE_NOT_AVAILABLE"
+    )
+  }
+  if (version === 1 && state === "store-no-oc") {
+    return wslError(
+      config,
+      "This application requires the Windows Subsystem for Linux Optional Component.\nInstall it by running: wsl.exe --install --no-distribution\nThe system may need to be restarted so the changes can take effect.",
+      "Wsl/Service/CreateInstance/WSL_E_WSL_OPTIONAL_COMPONENT_REQUIRED"
+    )
+  }
+  return undefined
+}
 
 const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
   const has = (...names: Array<string>) => names.some((n) => flags.includes(n))
@@ -150,22 +252,20 @@ const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
   const all = has("--all")
   const running = has("--running")
   const unknown = flags.find((f) => !["-v", "--verbose", "-q", "--quiet", "--all", "--running"].includes(f))
-  if (unknown !== undefined) return wslError(`Invalid command line argument: ${unknown}\n${usage}`)
-  if ((verbose && quiet) || (all && running)) {
-    return wslError(`Invalid command line argument: ${flags.join(" ")}\n${usage}`)
-  }
+  if (unknown !== undefined) return invalidArgument(config, unknown)
+  if ((verbose && quiet) || (all && running)) return invalidArgument(config, flags.join(" "))
   const infos = distroInfos(config)
-  if (verbose) return infos.length === 0 ? noDistros() : ok(Format.formatVerbose(infos))
+  if (verbose) return infos.length === 0 ? noDistros(config) : ok(Format.formatVerbose(infos))
   let shown = infos
   if (running) shown = shown.filter((d) => d.state === "Running")
   else if (!all) shown = shown.filter((d) => !Format.isTransient(d.state))
   if (quiet) return ok(Format.formatQuiet(shown))
-  if (infos.length === 0) return noDistros()
-  if (running && shown.length === 0) return wslError("There are no running distributions.")
+  if (infos.length === 0) return noDistros(config)
+  if (running && shown.length === 0) return wslError(config, text(config).noRunningDistros)
   const sorted = [...shown.filter((d) => d.isDefault), ...shown.filter((d) => !d.isDefault)]
   return ok(
-    `Windows Subsystem for Linux Distributions:\n${
-      sorted.map((d) => `${d.name}${d.isDefault ? " (Default)" : ""}\n`).join("")
+    `${text(config).listHeader}\n${
+      sorted.map((d) => `${d.isDefault ? fill(text(config).listDefault, d.name) : d.name}\n`).join("")
     }`
   )
 }
@@ -175,6 +275,8 @@ const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
  * Linux command to run.
  */
 export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): Step => {
+  const state = hostStateOf(config)
+  if (state === "stub") return { kind: "Output", exitCode: 1, stdout: `${usage}`, stderr: "", fromWslExe: true }
   let distroName: string | undefined
   let user: string | undefined
   let cwd: string | undefined
@@ -192,14 +294,25 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
       case "--list":
         return list(config, args.slice(i + 1))
       case "--status": {
-        const infos = distroInfos(config)
-        const def = infos.find((d) => d.isDefault)
-        if (def === undefined) return noDistros()
-        return ok(`Default Distribution: ${def.name}\nDefault Version: 2\n`)
+        if (state === "inbox-old") return invalidOption(config, a)
+        // WslClient.cpp Status(): the default line only when there is a default, then the
+        // default version, then a line per missing component.
+        const def = distroInfos(config).find((d) => d.isDefault)
+        return ok(
+          [
+            ...(def === undefined ? [] : [fill(text(config).statusDefaultDistro, def.name)]),
+            fill(text(config).statusDefaultVersion, "2"),
+            ...(state === "store-no-oc" ? [text(config).wsl1NotSupported] : []),
+            ...(state === "vmp-missing" ? [text(config).enableVirtualization] : []),
+            ""
+          ].join("\n")
+        )
       }
       case "--version":
       case "-v":
-        if (config.inbox === true) return wslError(`Invalid command line option: ${a}\n${usage}`)
+      case "--install":
+        if (state === "inbox-old") return invalidOption(config, a)
+        if (a === "--install") return ok("")
         return ok(
           `WSL version: ${
             config.wslVersion ?? "2.6.1.0"
@@ -208,8 +321,8 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
       case "-t":
       case "--terminate": {
         const name = args[i + 1]
-        if (name === undefined) return wslError(`Invalid command line argument: ${a}\n${usage}`)
-        if (findDistro(config, name) === undefined) return notFound()
+        if (name === undefined) return invalidArgument(config, a)
+        if (findDistro(config, name) === undefined) return notFound(config)
         return ok("The operation completed successfully. \n")
       }
       case "--shutdown":
@@ -217,7 +330,7 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
       case "-d":
       case "--distribution":
         distroName = value()
-        if (distroName === undefined) return wslError(`Invalid command line argument: ${a}\n${usage}`)
+        if (distroName === undefined) return invalidArgument(config, a)
         continue
       case "-u":
       case "--user":
@@ -233,7 +346,7 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
       case "--shell-type":
         shellType = value()
         if (shellType !== "standard" && shellType !== "login" && shellType !== "none") {
-          return wslError(`Invalid command line argument: --shell-type ${shellType ?? ""}\n${usage}`)
+          return invalidArgument(config, `--shell-type ${shellType ?? ""}`)
         }
         continue
       default:
@@ -246,18 +359,20 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
   const target = distroName === undefined
     ? config.distros.find((d) => d.name === infos.find((x) => x.isDefault)?.name)
     : findDistro(config, distroName)
-  if (target === undefined) return distroName === undefined ? noDistros() : notFound()
+  if (target === undefined) return distroName === undefined ? noDistros(config) : notFound(config)
   if (cwd !== undefined && !cwd.startsWith("/") && !cwd.startsWith("~") && !/^[A-Za-z]:[\\/]/.test(cwd)) {
-    return wslError(`Invalid command line argument: --cd ${cwd}`, "Wsl/E_INVALIDARG")
+    return wslError(config, fill(text(config).invalidArgument, `--cd ${cwd}`, "wsl.exe"), "Wsl/E_INVALIDARG")
   }
+  const failed = startFailure(config, target)
+  if (failed !== undefined) return failed
   const first = rest[0]
   if (first === "-e" || first === "--exec" || shellType === "none") {
     const argv = first === "-e" || first === "--exec" ? rest.slice(1) : rest
-    if (argv.length === 0) return wslError(`Invalid command line argument: ${first ?? ""}\n${usage}`)
+    if (argv.length === 0) return invalidArgument(config, first ?? "")
     return { kind: "Exec", distro: target, argv, user, cwd, viaShell: false }
   }
   if (first !== undefined && first.startsWith("-") && first !== "--") {
-    return wslError(`Invalid command line argument: ${first}\n${usage}`)
+    return invalidArgument(config, first)
   }
   const line = (first === "--" ? rest.slice(1) : rest).join(" ")
   const shell = "sh"
@@ -381,7 +496,7 @@ const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
   return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
 }
 
-/** Whether `exec` reads a script from stdin that the model may answer ({@link answerScript}). */
+/** Whether `exec` reads a script from stdin that the model may answer ({@link answer}). */
 export const readsScript = (exec: Exec): boolean => isShellReadingStdin(exec.argv)
 
 const defaultInterfaceOf = (distro: FakeDistro): string | undefined =>

@@ -1,0 +1,232 @@
+/**
+ * The pure SSH modules: arguments, validation, quoting (checked by real dash and bash) and the
+ * failure classifier (checked against stderr recorded from OpenSSH 9.2).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { SshConnection, SshFailure } from "@isthmus/backend-pool"
+import { Result, Schema } from "effect"
+import * as fc from "fast-check"
+import * as NodeChild from "node:child_process"
+import * as NodeFs from "node:fs"
+import { fixture } from "./helpers.ts"
+
+const base: SshConnection.SshConnection = { host: "10.0.0.2", port: 2222, user: "dev" }
+
+/** The value of `-o Name=…` in `args` that ssh would use: the first one (ssh_config(5)). */
+const firstOption = (args: ReadonlyArray<string>, name: string): string | undefined => {
+  for (let i = 0; i < args.length - 1; i++) {
+    if (args[i] === "-o" && args[i + 1]!.toLowerCase().startsWith(`${name.toLowerCase()}=`)) {
+      return args[i + 1]!.slice(name.length + 1)
+    }
+  }
+  return undefined
+}
+
+describe("SshConnection arguments", () => {
+  it("unattended, strict host keys, keepalives, no pty, -- before the host and one command string", () => {
+    const args = SshConnection.sessionArgs(base, { _tag: "None" }, [], "exec sh -s")
+    assert.strictEqual(firstOption(args, "BatchMode"), "yes")
+    assert.strictEqual(firstOption(args, "StrictHostKeyChecking"), "yes")
+    assert.strictEqual(firstOption(args, "ServerAliveInterval"), "15")
+    assert.strictEqual(firstOption(args, "ServerAliveCountMax"), "3")
+    assert.strictEqual(firstOption(args, "ConnectTimeout"), "10")
+    assert.strictEqual(firstOption(args, "ControlPath"), "none")
+    assert.include(args, "-T")
+    assert.notInclude(args, "-t")
+    assert.notInclude(args, "-n")
+    assert.deepStrictEqual(args.slice(-3), ["--", "10.0.0.2", "exec sh -s"])
+    assert.deepStrictEqual(args.slice(args.indexOf("-p"), args.indexOf("-p") + 2), ["-p", "2222"])
+    assert.deepStrictEqual(args.slice(args.indexOf("-l"), args.indexOf("-l") + 2), ["-l", "dev"])
+  })
+
+  it("the launcher's options come before the user's, so the user's cannot override them", () => {
+    const args = SshConnection.optionArgs(
+      { ...base, hostKeyPolicy: "accept-new", options: { ProxyJump: "bastion" } },
+      { _tag: "Client", path: "/tmp/ism-x/m" }
+    )
+    assert.strictEqual(firstOption(args, "StrictHostKeyChecking"), "accept-new")
+    assert.strictEqual(firstOption(args, "ControlPath"), "/tmp/ism-x/m")
+    assert.strictEqual(firstOption(args, "ControlMaster"), "no")
+    assert.strictEqual(firstOption(args, "ProxyJump"), "bastion")
+    assert.isTrue(args.indexOf("ProxyJump=bastion") > args.indexOf("BatchMode=yes"))
+  })
+
+  it("an identity file is the only key offered; a known-hosts file replaces the system one", () => {
+    const args = SshConnection.optionArgs(
+      { ...base, identityFile: "/k/id", knownHostsFile: "/k/kh" },
+      { _tag: "None" }
+    )
+    assert.strictEqual(firstOption(args, "IdentitiesOnly"), "yes")
+    assert.deepStrictEqual(args.slice(args.indexOf("-i"), args.indexOf("-i") + 2), ["-i", "/k/id"])
+    assert.strictEqual(firstOption(args, "UserKnownHostsFile"), "/k/kh")
+    assert.strictEqual(firstOption(args, "GlobalKnownHostsFile"), "/dev/null")
+  })
+
+  it("a master is a foreground ControlPersist=no master that unlinks stale socket forwards", () => {
+    const args = SshConnection.optionArgs(base, { _tag: "Master", path: "/tmp/ism-x/m" })
+    assert.include(args, "-M")
+    assert.strictEqual(firstOption(args, "ControlPersist"), "no")
+    assert.strictEqual(firstOption(args, "StreamLocalBindUnlink"), "yes")
+  })
+
+  it("refuses hosts and users that ssh would read as options, and owned options", () => {
+    const decode = Schema.decodeUnknownResult(SshConnection.SshConnection)
+    assert.isTrue(Result.isFailure(decode({ host: "-oProxyCommand=touch /tmp/x" })))
+    assert.isTrue(Result.isFailure(decode({ host: "h", user: "-F/etc/passwd" })))
+    assert.isTrue(Result.isFailure(decode({ host: "two words" })))
+    assert.isTrue(Result.isSuccess(decode({ host: "fe80::1%eth0" })))
+    assert.isTrue(Result.isSuccess(decode({ host: "build-box.example.org", user: "ci_user" })))
+    const owned = SshConnection.validate({ ...base, options: { StrictHostKeyChecking: "no" } })
+    assert.isTrue(Result.isFailure(owned))
+    if (Result.isFailure(owned)) {
+      assert.strictEqual(owned.failure.field, "options.StrictHostKeyChecking")
+      assert.include(owned.failure.message, "hostKeyPolicy")
+    }
+    assert.isTrue(Result.isFailure(SshConnection.validate({ ...base, options: { controlpath: "/x" } })))
+    assert.isTrue(Result.isFailure(SshConnection.validate({ ...base, options: { ProxyJump: "a\nb" } })))
+    assert.isTrue(Result.isSuccess(SshConnection.validate({ ...base, options: { ProxyJump: "bastion" } })))
+  })
+
+  it("control directories leave room for a socket name within sun_path (90 on Linux, 86 on macOS)", () => {
+    assert.strictEqual(SshConnection.controlDirBase("/tmp", "linux"), "/tmp")
+    // macOS's $TMPDIR (48 characters) leaves room for our short names (not for ssh's 40-character %C).
+    const macTmp = "/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T/"
+    assert.strictEqual(SshConnection.controlDirBase(macTmp, "darwin"), macTmp.slice(0, -1))
+    assert.strictEqual(SshConnection.controlDirBase(macTmp + "xxxx/", "darwin"), "/tmp")
+    const long = "/" + "d".repeat(80)
+    assert.strictEqual(SshConnection.controlDirBase(long, "linux"), "/tmp")
+    assert.isUndefined(SshConnection.controlDirBase(long, "win32"))
+    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 120 }), (tmp) => {
+      const dir = SshConnection.controlDirBase(`/${tmp.replaceAll("/", "")}`, "linux")
+      return dir === undefined || dir.length + "/ism-XXXXXX/".length + 24 <= 90
+    }))
+  })
+
+  it("the key tells connections apart by everything that changes how ssh connects", () => {
+    assert.strictEqual(SshConnection.key(base), SshConnection.key({ ...base }))
+    assert.notStrictEqual(SshConnection.key(base), SshConnection.key({ ...base, port: 22 }))
+    assert.notStrictEqual(SshConnection.key(base), SshConnection.key({ ...base, identityFile: "/k" }))
+    assert.strictEqual(
+      SshConnection.key({ ...base, options: { A: "1", B: "2" } }),
+      SshConnection.key({ ...base, options: { B: "2", A: "1" } })
+    )
+  })
+})
+
+/**
+ * Evaluates each quoted word the way the remote wrapper does (`read -r` a line, then
+ * `eval "set -- $line"`) with a real shell, and returns what `$1` became.
+ */
+const evalWords = (shell: string, words: ReadonlyArray<string>): Array<string> => {
+  const script = `nl='\n'; while IFS= read -r line; do eval "set -- $line"; printf '%s' "$1"; printf '\\000'; done`
+  const r = NodeChild.spawnSync(shell, ["-c", script], { input: words.join("\n") + "\n", encoding: "utf8" })
+  return r.stdout.split("\u0000").slice(0, -1)
+}
+
+describe("quoteWord", () => {
+  // The remote wrapper reads one line and evaluates it with `eval "set -- $line"`: the oracle is
+  // the shells themselves. Each shell runs once for a batch of 200 strings.
+  for (const shell of ["dash", "bash"]) {
+    it(`round-trips through ${shell}: quotes, newlines, $, backslashes, unicode`, () => {
+      const samples = fc.sample(
+        fc.string({
+          unit: fc.constantFrom("a", "'", "\"", "\n", "\r", "$", "`", "\\", " ", "*", ";", "é", "🙂", "\t"),
+          maxLength: 20
+        }),
+        200
+      )
+      const words = samples.map(SshConnection.quoteWord)
+      for (const w of words) assert.notInclude(w, "\n")
+      assert.deepStrictEqual(evalWords(shell, words), samples)
+    })
+  }
+})
+
+interface Recorded {
+  readonly recordedWith: string
+  readonly cases: ReadonlyArray<{ name: string; reason: string; code: number | null; stderr: string }>
+}
+
+const context: SshFailure.FailureContext = {
+  target: "dev@10.250.0.2:2222",
+  host: "10.250.0.2",
+  port: 2222,
+  user: "dev",
+  identityFile: "/home/dev/.ssh/id_ed25519",
+  knownHostsFile: "/home/dev/.config/app/known_hosts"
+}
+
+describe("SshFailure.classify", () => {
+  const recorded = JSON.parse(NodeFs.readFileSync(fixture("ssh-stderr.json"), "utf8")) as Recorded
+
+  it(`reads every failure recorded from ${recorded.recordedWith.split(",")[0]}`, () => {
+    const failures = recorded.cases.filter((c) => c.reason !== "none")
+    assert.isAtLeast(failures.length, 15)
+    for (const c of failures) {
+      assert.strictEqual(SshFailure.classify(c.stderr, context).reason, c.reason, c.name)
+    }
+  })
+
+  it("reads the texts of shared/reference/ssh.md §2.3 and §4.3, verbatim", () => {
+    const rows: ReadonlyArray<readonly [string, SshFailure.SshFailureReason]> = [
+      [
+        "No ED25519 host key is known for [10.250.0.2]:2222 and you have requested strict checking.\nHost key verification failed.\n",
+        "HostKeyUnknown"
+      ],
+      ["Host key verification failed.\n", "HostKeyUnknown"],
+      [
+        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nOffending ED25519 key in /lab/kh_changed:1\nHost key for [10.250.0.2]:2222 has changed and you have requested strict checking.\nHost key verification failed.\n",
+        "HostKeyChanged"
+      ],
+      ["sshlabu@10.250.0.2: Permission denied (publickey).\n", "AuthRefused"],
+      ["Received disconnect from 10.250.0.2 port 2222:2: Too many authentication failures\n", "TooManyAuthFailures"],
+      ["ssh: connect to host 10.250.0.2 port 2223: Connection refused\n", "ConnectionRefused"],
+      ["ssh: connect to host 10.250.0.3 port 2222: Connection timed out\n", "ConnectTimeout"],
+      ["ssh: connect to host 10.250.0.77 port 2222: No route to host\n", "NoRoute"],
+      ["Connection timed out during banner exchange\nConnection to 10.250.0.2 port 2225 timed out\n", "BannerTimeout"],
+      ["kex_exchange_identification: Connection closed by remote host\n", "Dropped"],
+      ["kex_exchange_identification: read: Connection reset by peer\n", "Dropped"],
+      ["ssh: Could not resolve hostname nosuch.invalid: Temporary failure in name resolution\n", "DnsTemporary"],
+      ["Timeout, server 10.250.0.2 not responding.\n", "KeepaliveLost"],
+      ["command-line: line 0: Bad configuration option: nosuchoption\n", "ConfigError"],
+      ["Bad local forwarding specification '0:127.0.0.1:37575'\n", "ConfigError"],
+      ["Control socket connect(/tmp/cm/27200aa7): Connection refused\r\n", "ControlSocket"],
+      [
+        "mux_client_forward: forwarding request failed: Port forwarding failed\r\nmuxclient: master forward request failed\r\n",
+        "ForwardRefused"
+      ],
+      [
+        "bind [127.0.0.1]:40351: Address already in use\nchannel_setup_fwd_listener_tcpip: cannot listen to port: 40351\nCould not request local forwarding.\n",
+        "ForwardRefused"
+      ]
+    ]
+    for (const [stderr, reason] of rows) assert.strictEqual(SshFailure.classify(stderr, context).reason, reason, stderr)
+  })
+
+  it("host key and authentication problems are fatal and say the fix; network problems are transient", () => {
+    const changed = SshFailure.classify("Host key for x has changed and you have requested strict checking.", context)
+    assert.strictEqual(changed.failureClass, "fatal")
+    assert.include(changed.message, "ssh-keygen -R '[10.250.0.2]:2222' -f /home/dev/.config/app/known_hosts")
+    const unknown = SshFailure.classify("Host key verification failed.", context)
+    assert.include(unknown.message, "ssh-keyscan -p 2222 10.250.0.2 >> /home/dev/.config/app/known_hosts")
+    assert.include(unknown.message, "accept-new")
+    const denied = SshFailure.classify("dev@10.250.0.2: Permission denied (publickey).", context)
+    assert.strictEqual(denied.failureClass, "fatal")
+    assert.include(denied.message, "ssh-copy-id -i /home/dev/.ssh/id_ed25519.pub -p 2222 dev@10.250.0.2")
+    for (const text of ["Connection refused", "Connection timed out", "No route to host"]) {
+      const f = SshFailure.classify(`ssh: connect to host h port 22: ${text}`, context)
+      assert.strictEqual(f.failureClass, "transient", text)
+    }
+    const odd = SshFailure.classify("something nobody has seen", context)
+    assert.strictEqual(odd.reason, "Unknown")
+    assert.strictEqual(odd.failureClass, "bounded")
+    assert.include(odd.message, "something nobody has seen")
+  })
+
+  it("the detail keeps ssh's last lines without the banner's @ rows", () => {
+    const changed = recorded.cases.find((c) => c.reason === "HostKeyChanged")!
+    const f = SshFailure.classify(changed.stderr, context)
+    assert.notInclude(f.detail, "@@@@")
+    assert.include(f.detail, "Host key verification failed.")
+  })
+})

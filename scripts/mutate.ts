@@ -1,0 +1,95 @@
+/**
+ * `pnpm mutate <package> [files…] [-- stryker options…]`: mutation testing (Stryker with the
+ * vitest runner) of one package, or of some of its files, against that package's vitest project.
+ *
+ *   pnpm mutate wsl src/pathCore.ts                 # one module (paths relative to the package)
+ *   pnpm mutate rpc-protocol src/Framing.ts src/Dialect.ts
+ *   pnpm mutate backend-pool                        # the package's default `mutate` globs
+ *   pnpm mutate backend-pool src/child/index.ts -- --coverageAnalysis all --incremental
+ *
+ * The package's `stryker.config.json` holds its defaults (what to mutate, timeouts); this script
+ * adds what every package shares, writes the merged configuration under node_modules/.cache and
+ * runs `stryker run` on it. Reports go to `reports/mutation/<package>/` (HTML + JSON). Not in CI:
+ * a run costs minutes of both cores.
+ */
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join, relative, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const args = process.argv.slice(2)
+const dashes = args.indexOf("--")
+const [pkg, ...files] = dashes === -1 ? args : args.slice(0, dashes)
+const strykerArgs = dashes === -1 ? [] : args.slice(dashes + 1)
+
+const usage = "usage: pnpm mutate <wsl|rpc-protocol|backend-pool> [files relative to the package…] [-- stryker options]"
+if (pkg === undefined || pkg.startsWith("-")) {
+  console.error(usage)
+  process.exit(2)
+}
+const packageDir = join(root, "packages", pkg)
+const packageConfigFile = join(packageDir, "stryker.config.json")
+if (!existsSync(packageConfigFile)) {
+  console.error(`pnpm mutate: no package "${pkg}" with a stryker.config.json under packages/\n${usage}`)
+  process.exit(2)
+}
+
+// File arguments are relative to the package (or absolute); Stryker wants them relative to the
+// repository root, where it runs. A mutation range (`file:12-30`) is kept as given.
+const mutate = files.map((file) => {
+  const [path = "", ...range] = file.split(":")
+  const absolute = resolve(packageDir, path)
+  if (!existsSync(absolute)) {
+    console.error(`pnpm mutate: ${file} does not exist (file paths are relative to packages/${pkg})`)
+    process.exit(2)
+  }
+  return [relative(root, absolute), ...range].join(":")
+})
+
+const packageConfig = JSON.parse(readFileSync(packageConfigFile, "utf8")) as { mutate?: ReadonlyArray<string> }
+const reportDir = `reports/mutation/${pkg}`
+const config = {
+  testRunner: "vitest",
+  // Stryker looks for plugins next to itself, where pnpm's layout has none: name the runner's path.
+  plugins: [join(root, "node_modules/@stryker-mutator/vitest-runner/dist/src/index.js")],
+  vitest: { configFile: "vitest.mutate.config.ts", related: true },
+  // Mutate the real files (originals are kept in .stryker-tmp and put back at the end): tests
+  // import the packages by name through workspace symlinks and spawn processes that load the
+  // sources, neither of which would see a sandbox copy.
+  inPlace: true,
+  // Only the mutated files are rewritten. (Stryker's default adds `// @ts-nocheck` to every test
+  // and source file, rewriting them all in place and losing their modes; vitest does not type
+  // check, so there is nothing to disable.)
+  disableTypeChecks: false,
+  coverageAnalysis: "perTest",
+  concurrency: 2,
+  // Tests spawn processes and wait on real time; a mutant that hangs is a timeout (killed).
+  timeoutMS: 10_000,
+  timeoutFactor: 2.5,
+  dryRunTimeoutMinutes: 15,
+  reporters: ["clear-text", "progress", "html", "json"],
+  htmlReporter: { fileName: `${reportDir}/mutation.html` },
+  jsonReporter: { fileName: `${reportDir}/mutation.json` },
+  incrementalFile: `${reportDir}/incremental.json`,
+  tempDirName: `.stryker-tmp/${pkg}`,
+  cleanTempDir: "always",
+  thresholds: { high: 85, low: 70, break: null },
+  ...packageConfig,
+  $schema: undefined,
+  ...(mutate.length > 0 ? { mutate } : {})
+}
+
+const cacheDir = join(root, "node_modules/.cache/stryker")
+mkdirSync(cacheDir, { recursive: true })
+const configFile = join(cacheDir, `${pkg}.config.json`)
+writeFileSync(configFile, JSON.stringify(config, null, 2))
+
+console.error(`pnpm mutate: ${pkg}: ${(config.mutate ?? []).join(", ")}`)
+const result = spawnSync(join(root, "node_modules/.bin/stryker"), ["run", configFile, ...strykerArgs], {
+  cwd: root,
+  stdio: "inherit",
+  env: { ...process.env, ISTHMUS_MUTATE_PROJECT: pkg }
+})
+console.error(`pnpm mutate: report in ${reportDir}/mutation.html (open it in a browser) and ${reportDir}/mutation.json`)
+process.exit(result.status ?? 1)
