@@ -65,6 +65,16 @@ describe("the child helper when the host goes away", () => {
     child.stdin.end()
   })
 
+  it("with a shutdown hook, SIGTERM runs it too, stops the group and ends by SIGTERM", async () => {
+    const { child, pgid, marker } = await start({})
+    const exit = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_code, signal) => r(signal)))
+    process.kill(pgid, "SIGTERM") // the leader only: it stops the rest of its group itself
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    expect(NodeFs.readFileSync(marker, "utf8")).toBe("signal")
+    expect(await exit).toBe("SIGTERM")
+    child.stdin.end()
+  })
+
   it("does not take a bootstrap line on stdin for the stop message; a later line is", async () => {
     const { child, pgid, marker } = await start({ [Protocol.ENV_BOOTSTRAP_FD]: "0" })
     child.stdin.write(`${Protocol.STOP_MESSAGE}\n`)

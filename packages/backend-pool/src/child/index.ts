@@ -288,8 +288,11 @@ const stopOwnGroup = (graceMs: number, done: () => void): void => {
   tick()
 }
 
-/** Why the host watch fired: the lifetime pipe reached EOF, or the host sent the stop message. */
-export type HostGoneReason = "eof" | "stop"
+/**
+ * Why the backend is asked to go: the lifetime pipe reached EOF, the host sent the stop message,
+ * or (only with an `onHostGone` hook) SIGTERM arrived (a POSIX stop, or the watchdog on EOF).
+ */
+export type HostGoneReason = "eof" | "stop" | "signal"
 
 /** Options for {@link watchHost} and {@link exitWhenHostGone}. */
 export interface HostWatchOptions {
@@ -353,19 +356,28 @@ export const watchHost = (
 /**
  * Exits when the host goes away or asks it to stop: runs `onHostGone` (bounded by
  * `cleanupTimeoutMs`), then, when this process leads its own process group, stops the group's
- * other members (SIGTERM, `graceMs`, SIGKILL), and exits with `exitCode`. Installed once; returns
+ * other members (SIGTERM, `graceMs`, SIGKILL), and exits with `exitCode`. With an `onHostGone`
+ * hook, SIGTERM runs the same path and then ends the process by SIGTERM. Installed once; returns
  * immediately.
  */
 export const exitWhenHostGone = (options?: HostWatchOptions): Effect.Effect<void> =>
   Effect.sync(() => {
-    watchHost((reason) => {
+    let started = false
+    const go = (reason: HostGoneReason) => {
+      if (started) return
+      started = true
       const envGrace = Number(process.env[ENV_STOP_GRACE_MS])
       const graceMs = options?.graceMs ?? (Number.isFinite(envGrace) && envGrace >= 0 ? envGrace : 5_000)
       let exiting = false
       const exit = () => {
         if (exiting) return
         exiting = true
-        stopOwnGroup(graceMs, () => process.exit(options?.exitCode ?? 0))
+        stopOwnGroup(graceMs, () => {
+          if (reason !== "signal") return process.exit(options?.exitCode ?? 0)
+          // End the way SIGTERM would have ended it, so the pool sees the signal.
+          process.removeAllListeners("SIGTERM")
+          process.kill(process.pid, "SIGTERM")
+        })
       }
       const cleanup = options?.onHostGone
       if (cleanup === undefined) return exit()
@@ -377,7 +389,10 @@ export const exitWhenHostGone = (options?: HostWatchOptions): Effect.Effect<void
           clearTimeout(timer)
           exit()
         })
-    }, options)
+    }
+    watchHost(go, options)
+    // A stop signal runs the same shutdown hook (the watchdog sends SIGTERM on EOF at once).
+    if (options?.onHostGone !== undefined) process.once("SIGTERM", () => go("signal"))
   })
 
 /** The instance id and run id the pool gave this process, when it runs under a pool. */
