@@ -25,6 +25,11 @@ export interface RemoteBridgeOptions {
   readonly host?: string | undefined
   /** The page's HTTP port (default 0: any free port). */
   readonly port?: number | undefined
+  /**
+   * Page origins allowed to open the WebSocket besides this host's own page (a Tauri webview:
+   * `tauri://localhost`, `http://tauri.localhost`). Every other `Origin` gets 403.
+   */
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
   /** The fake's pause between streamed words, ms (default 40, visible streaming). */
   readonly deltaDelayMs?: number | undefined
 }
@@ -87,7 +92,16 @@ export const startRemoteBridge = (
       initialize: {},
       catchUp: { replay: 1024, state: { method: "thread/list", params: {} } }
     })
-    const ws = yield* serveWebSocket(bridge, { host, port: 0, path: "/rpc" })
+    // Browsers send their page's Origin: only this host's page (known once it listens) and the
+    // origins the caller names may connect; any other web page the user visits gets 403.
+    let pageOrigin: string | undefined
+    const origins = new Set((options.allowedOrigins ?? []).map((o) => o.toLowerCase()))
+    const ws = yield* serveWebSocket(bridge, {
+      host,
+      port: 0,
+      path: "/rpc",
+      allowedOrigins: (origin) => origin.toLowerCase() === pageOrigin || origins.has(origin.toLowerCase())
+    })
     const wsUrl = `ws://${ws.host}:${ws.port}/rpc`
     const files = yield* Effect.promise(bundleClient)
     const http = yield* Effect.acquireRelease(
@@ -119,5 +133,6 @@ export const startRemoteBridge = (
     )
     const address = http.address()
     const port = typeof address === "object" && address !== null ? address.port : 0
+    pageOrigin = `http://${host}:${port}`
     return { url: `http://${host}:${port}/`, wsUrl, bridge }
   })

@@ -9,6 +9,7 @@
  */
 import * as Result from "effect/Result"
 import * as DistroName from "./DistroName.ts"
+import * as LinuxProcess from "./internal/linuxProcess.ts"
 import { type InvalidDistroNameError, WslArgumentError } from "./WslError.ts"
 
 /** Where and as whom a command runs. */
@@ -189,3 +190,33 @@ export const refusedOption = (output: string, args: ReadonlyArray<string>): stri
   const words = first.split(/[\s:：]+/)
   return options.find((o) => words.includes(o)) ?? options[0] ?? args[0] ?? ""
 }
+
+/**
+ * `argv` wrapped so the Linux side reports its process group before anything else:
+ * `sh -c 'echo @@isthmus-pgid:<token> $$ >&2; exec "$@"' sh <argv…>`. In WSL the launched program
+ * is a session leader (the relay `forkpty`s it), so `$$` is its pid, pgid and sid, and `exec`
+ * keeps them. Arguments are never re-parsed (`"$@"`). One difference from a bare `--exec`: a
+ * program that is not found is `sh`'s exit 127, not wsl.exe's 1.
+ */
+export const reportGroup: (argv: ReadonlyArray<string>, token: string) => Array<string> = LinuxProcess.wrapArgv
+
+/** The token and the original `argv` of a {@link reportGroup} command line, else `undefined`. */
+export const unwrapReportGroup: (
+  argv: ReadonlyArray<string>
+) => { readonly token: string; readonly argv: ReadonlyArray<string> } | undefined = LinuxProcess.unwrapArgv
+
+/**
+ * A POSIX `sh` script that stops Linux process group `pgid` from inside the distro: SIGTERM (and
+ * SIGCONT), a check every 100 ms for `graceMillis`, then SIGKILL and up to a second for the group to
+ * be gone. Its exit code is one of
+ * {@link stopExit}. Run it with one wsl.exe call: `--exec sh -c <script> sh`.
+ */
+export const stopGroupScript: (pgid: number, graceMillis: number, pollMillis?: number) => string =
+  LinuxProcess.stopScript
+
+/**
+ * Exit codes of {@link stopGroupScript}: the group was already gone, left after SIGTERM, was
+ * killed, or still had a member a second after SIGKILL.
+ */
+export const stopExit: { readonly gone: 0; readonly graceful: 10; readonly forced: 11; readonly survived: 12 } =
+  LinuxProcess.stopExit

@@ -30,16 +30,23 @@ export class WslSpawnError extends Schema.TaggedError<WslSpawnError>()("WslSpawn
   }
 }
 
-/** A call did not finish in time; what it started has been killed. */
+/**
+ * A call did not finish in time. `linuxStop` says what was done about its Linux side: killing
+ * `wsl.exe` does not stop the Linux process (microsoft/WSL#2496), so the `Wsl` service stops its
+ * process group inside the distro.
+ */
 export class WslTimeoutError extends Schema.TaggedError<WslTimeoutError>()("WslTimeoutError", {
   operation: Schema.String,
   distro: Schema.optional(Schema.String),
-  timeoutMillis: Schema.Number
+  timeoutMillis: Schema.Number,
+  linuxStop: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     return `${this.operation}${
       this.distro === undefined ? "" : ` in ${this.distro}`
-    } timed out after ${this.timeoutMillis} ms and was killed. A cold distro can take long to start: run Wsl.preWarm first or raise the timeout.`
+    } timed out after ${this.timeoutMillis} ms; ${
+      this.linuxStop ?? "wsl.exe was killed, which does not stop a Linux process it started (microsoft/WSL#2496)"
+    }. A cold distro can take long to start: run Wsl.preWarm first or raise the timeout.`
   }
 }
 

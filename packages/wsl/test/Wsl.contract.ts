@@ -2,7 +2,7 @@
 // (Wsl.fake.test.ts) and, through the real Node process layer, against fake-wsl
 // (Wsl.process.test.ts).
 import { assert, describe, type it } from "@effect/vitest"
-import { WslError, WslState } from "@isthmus/wsl"
+import { WslCommand, WslError, WslState } from "@isthmus/wsl"
 import { Wsl } from "@isthmus/wsl/node"
 import type { FakeWslConfig } from "@isthmus/wsl/testing"
 import { Effect, type Layer, Option } from "effect"
@@ -28,6 +28,18 @@ export interface Backend {
 
 const use = <A, E>(f: (wsl: Wsl.WslShape) => Effect.Effect<A, E>): Effect.Effect<A, E, Wsl.Wsl> => Wsl.Wsl.use(f)
 
+/**
+ * A recorded wsl.exe command line with the service's pgid wrapper taken off the `--exec` argv
+ * (`sh -c 'echo @@isthmus-pgid:<token> $$ >&2; exec "$@"' sh <argv…>`), so tests read the argv
+ * that was asked for. `wrapped` says whether the wrapper was there.
+ */
+const asked = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = args.indexOf("--exec")
+  const inner = at === -1 ? undefined : WslCommand.unwrapReportGroup(args.slice(at + 1))
+  return inner === undefined ? args : [...args.slice(0, at + 1), ...inner.argv]
+}
+const wrapped = (args: ReadonlyArray<string>): boolean => asked(args).length !== args.length
+
 const oneDistro = (over: Partial<FakeWslConfig> = {}): FakeWslConfig => ({
   distros: [{ name: "Ubuntu", state: "Stopped", default: true }],
   ...over
@@ -37,6 +49,9 @@ export const contract = (backend: Backend) =>
   describe(`Wsl contract: ${backend.name}`, () => {
     const test = (name: string, self: () => Effect.Effect<unknown, unknown, never>) =>
       backend.it(name, self, backend.timeout)
+    const recorded = backend.recorded.pipe(
+      Effect.map((calls) => calls.map((c) => ({ ...c, args: asked(c.args), wrapped: wrapped(c.args) })))
+    )
     const main = backend.layer(fixtures.config, { env: { WSLENV: fixtures.userWslenv, API_TOKEN: "t0ps3cret" } })
 
     test("isAvailable, listDistros (all states), defaultDistro, status, version", () =>
@@ -166,9 +181,11 @@ export const contract = (backend: Backend) =>
         assert.strictEqual(failed.exitCode, 1)
         const spaced = yield* use((w) => w.exec("Debian", ["echo", "a b", "$HOME", "'q'"]))
         assert.strictEqual(spaced.stdout, "a b $HOME 'q'\n")
-        const calls = yield* backend.recorded
+        const calls = yield* recorded
         const last = calls[calls.length - 1]!
         assert.deepStrictEqual(last.args, ["--distribution", "Debian", "--exec", "echo", "a b", "$HOME", "'q'"])
+        // The command reports its process group first, so a stop can act inside the distro.
+        assert.isTrue(last.wrapped)
       }).pipe(Effect.provide(main)))
 
     test("exec: env goes through WSLENV, appended to the user's value and never rewritten", () =>
@@ -179,7 +196,7 @@ export const contract = (backend: Backend) =>
           })
         )
         assert.strictEqual(r.stdout, "s3cr3t value\nsk-1\nUbuntu-24.04\nada\n")
-        const calls = yield* backend.recorded
+        const calls = yield* recorded
         const last = calls[calls.length - 1]!
         assert.strictEqual(last.wslenv, `${fixtures.userWslenv}SECRET/u`)
         assert.isFalse(last.args.some((a) => a.includes("s3cr3t") || a.includes("sk-1")))
@@ -188,7 +205,7 @@ export const contract = (backend: Backend) =>
           w.exec("Ubuntu-24.04", ["printenv", "GOPATH", "ODD"], { env: { GOPATH: "C:\\go", ODD: "o" } })
         )
         assert.strictEqual(taken.stdout, "C:\\go\no\n")
-        assert.strictEqual((yield* backend.recorded).at(-1)!.wslenv, ":OPENAI_API_KEY/u:GOPATH/u:ODD/u")
+        assert.strictEqual((yield* recorded).at(-1)!.wslenv, ":OPENAI_API_KEY/u:GOPATH/u:ODD/u")
         const refused = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { env: { "BAD-NAME": "x" } })).pipe(
           Effect.flip
         )
@@ -199,7 +216,7 @@ export const contract = (backend: Backend) =>
       Effect.gen(function*() {
         const asRoot = yield* use((w) => w.exec("Ubuntu-24.04", ["printenv", "USER"], { cwd: "/tmp", user: "root" }))
         assert.strictEqual(asRoot.stdout, "root\n")
-        const calls = yield* backend.recorded
+        const calls = yield* recorded
         assert.deepStrictEqual(calls[calls.length - 1]!.args, [
           "--distribution",
           "Ubuntu-24.04",
@@ -211,16 +228,16 @@ export const contract = (backend: Backend) =>
           "printenv",
           "USER"
         ])
-        const before = (yield* backend.recorded).length
+        const before = (yield* recorded).length
         const e1 = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { cwd: "C:relative" })).pipe(Effect.flip)
         const e2 = yield* use((w) => w.exec("Ubuntu-24.04", ["true"], { user: "root --exec rm" })).pipe(Effect.flip)
         assert.deepStrictEqual([tag(e1), tag(e2)], ["WslArgumentError", "WslArgumentError"])
-        assert.strictEqual((yield* backend.recorded).length, before)
+        assert.strictEqual((yield* recorded).length, before)
       }).pipe(Effect.provide(main)))
 
     test("bad distro names never reach a command line", () =>
       Effect.gen(function*() {
-        const before = (yield* backend.recorded).length
+        const before = (yield* recorded).length
         for (const bad of ["Ubuntu --exec rm -rf /", "", "a\nb", "x".repeat(300), "C:\\"]) {
           const calls = [
             use((w) => w.exec(bad, ["true"])),
@@ -239,7 +256,7 @@ export const contract = (backend: Backend) =>
             assert.strictEqual(tag(error), "InvalidDistroNameError")
           }
         }
-        assert.strictEqual((yield* backend.recorded).length, before)
+        assert.strictEqual((yield* recorded).length, before)
       }).pipe(Effect.provide(main)))
 
     test("a distribution named Legacy (an lxrun migration) is listed and runs commands", () =>
@@ -275,7 +292,7 @@ export const contract = (backend: Backend) =>
       Effect.gen(function*() {
         const r = yield* use((w) => w.runScript("Ubuntu-24.04", "echo one\necho two\nexit 3"))
         assert.deepStrictEqual([r.exitCode, r.stdout], [3, "one\ntwo\n"])
-        const calls = yield* backend.recorded
+        const calls = yield* recorded
         assert.deepStrictEqual(calls[calls.length - 1]!.args, [
           "--distribution",
           "Ubuntu-24.04",
@@ -300,13 +317,13 @@ export const contract = (backend: Backend) =>
           yield* use((w) => w.wslpath("Ubuntu-24.04", "/home/ada", "mixed")),
           "//wsl.localhost/Ubuntu-24.04/home/ada"
         )
-        const before = (yield* backend.recorded).length
+        const before = (yield* recorded).length
         assert.strictEqual(
           yield* use((w) => w.wslpath("Ubuntu-24.04", "C:\\Users\\ada", "toLinux")),
           "/mnt/c/Users/ada"
         )
-        assert.strictEqual((yield* backend.recorded).length, before)
-        const calls = yield* backend.recorded
+        assert.strictEqual((yield* recorded).length, before)
+        const calls = yield* recorded
         assert.deepStrictEqual(calls[calls.length - 1]!.args.slice(-4), ["wslpath", "-m", "--", "/home/ada"])
         // relative paths resolve against the cwd (--cd), made absolute with -a
         const relative = { cwd: "/mnt/c/proj", absolute: true }
@@ -318,7 +335,7 @@ export const contract = (backend: Backend) =>
           yield* use((w) => w.wslpath("Ubuntu-24.04", "notes.txt", "toWindows", relative)),
           "C:\\proj\\notes.txt"
         )
-        const withCwd = (yield* backend.recorded).at(-1)!.args
+        const withCwd = (yield* recorded).at(-1)!.args
         assert.deepStrictEqual(withCwd.slice(0, 4), ["--distribution", "Ubuntu-24.04", "--cd", "/mnt/c/proj"])
         const error = yield* use((w) => w.wslpath("Ubuntu-24.04", "\\\\server\\share", "toLinux")).pipe(Effect.flip)
         assert.strictEqual(tag(error), "WslCommandError")
@@ -405,7 +422,7 @@ export const contract = (backend: Backend) =>
         yield* use((w) => w.terminate("Debian"))
         assert.strictEqual(yield* state("Debian"), "Stopped")
         yield* use((w) => w.shutdown)
-        const args = (yield* backend.recorded).map((c) => c.args).filter((a) => a[0] !== "--list")
+        const args = (yield* recorded).map((c) => c.args).filter((a) => a[0] !== "--list")
         assert.deepStrictEqual(args.slice(-3), [
           ["--distribution", "Debian", "--exec", "true"],
           ["--terminate", "Debian"],

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { DistroList } from "@isthmus/wsl"
 import { Wsl, WslHost } from "@isthmus/wsl/node"
 import { FakeWslHost } from "@isthmus/wsl/testing"
-import { Effect, Fiber, Layer, Option } from "effect"
+import { Duration, Effect, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as fixtures from "./fixtures.ts"
 import { tag } from "./fixtures.ts"
@@ -28,20 +28,66 @@ contract({
 })
 
 describe("FakeWslHost specifics", () => {
-  it.effect("a timeout kills what was started (TestClock)", () =>
+  // windows-reality.md §2.1: killing wsl.exe only hangs up on the command; one that ignores
+  // SIGHUP (Puma in microsoft/WSL#2496) runs on until the service stops its group in the distro.
+  it.effect("a timeout stops the Linux process group inside the distro: TERM, then KILL after the grace (TestClock)", () =>
     Effect.gen(function*() {
       const wsl = yield* Wsl.Wsl
       const fake = yield* FakeWslHost.FakeWslHost
-      const fiber = yield* wsl.exec("Ubuntu-24.04", ["sleep", "100"], { timeout: "2 seconds" }).pipe(
+      const fiber = yield* wsl.exec("Ubuntu-24.04", ["sh", "-c", "trap '' HUP TERM; exec sleep 100"], {
+        timeout: "2 seconds"
+      }).pipe(
         Effect.flip,
         Effect.forkChild({ startImmediately: true })
       )
       yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust("5 seconds")
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(tag(error), "WslTimeoutError")
-      assert.include(error.message, "timed out after 2000 ms and was killed")
-      assert.deepStrictEqual(yield* fake.killed, [["--distribution", "Ubuntu-24.04", "--exec", "sleep", "100"]])
+      assert.include(error.message, "timed out after 2000 ms")
+      assert.include(error.message, "killed inside the distro (SIGKILL after 2000 ms)")
+      const [sleeper] = yield* fake.processes
+      assert.deepStrictEqual([sleeper!.alive, sleeper!.exitCode, sleeper!.signals], [false, 9, [
+        "TERM",
+        "CONT",
+        "KILL"
+      ]])
+      // The stop is one more wsl.exe call in the same distro, made before the backstop kill of the
+      // first wsl.exe (which then has nothing left to hang up on).
+      const calls = (yield* fake.calls).map((c) => c.args)
+      assert.strictEqual(calls.length, 2)
+      assert.deepStrictEqual(calls[1]!.slice(0, 5), ["--distribution", "Ubuntu-24.04", "--exec", "sh", "-c"])
+      assert.include(calls[1]![5]!, `kill -s TERM -- -${sleeper!.pgid}`)
     }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config))))
+
+  it.effect("killing wsl.exe alone hangs up on the command: a plain one dies of SIGHUP, one that ignores it runs on", () =>
+    Effect.gen(function*() {
+      const host = yield* WslHost.WslHost
+      const fake = yield* FakeWslHost.FakeWslHost
+      const start = (argv: ReadonlyArray<string>) =>
+        host.run({
+          operation: "test",
+          args: ["--distribution", "Ubuntu-24.04", "--exec", ...argv],
+          timeout: Duration.seconds(1)
+        }).pipe(
+          Effect.flip
+        )
+      assert.strictEqual(tag(yield* start(["sleep", "100"])), "WslTimeoutError")
+      assert.strictEqual(tag(yield* start(["sh", "-c", "trap '' HUP; exec sleep 100"])), "WslTimeoutError")
+      const [plain, stubborn] = yield* fake.processes
+      assert.deepStrictEqual([plain!.alive, plain!.exitCode, plain!.signals], [false, 1, ["HUP"]])
+      assert.deepStrictEqual([stubborn!.alive, stubborn!.signals], [true, ["HUP"]])
+      assert.strictEqual((yield* fake.killed).length, 2)
+    }).pipe(
+      Effect.provide(FakeWslHost.layerHost(fixtures.config)),
+      (self) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(self, { startImmediately: true })
+          yield* TestClock.adjust("1 second")
+          yield* TestClock.adjust("1 second")
+          return yield* Fiber.join(fiber)
+        })
+    ))
 
   it.effect("UTF-8 output (WSL_UTF8=1) parses the same", () =>
     Effect.gen(function*() {

@@ -59,18 +59,23 @@ const alive = (pid: number): boolean => {
 }
 
 describe("fake-wsl process specifics", () => {
-  it.live("a timeout kills wsl.exe and the Linux process it started", () =>
+  // microsoft/WSL#2496 (Puma ignores SIGHUP and outlives a killed wsl.exe), windows-reality.md
+  // §2.1: fake-wsl does to the Linux side what WSL's relay does, so only a stop made inside the
+  // distro ends a command that ignores SIGHUP.
+  it.live("a timeout kills the Linux process inside the distro, even one that ignores SIGHUP", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "fake-wsl-kill-"))
       const pidFile = join(dir, "pid")
       const wsl = yield* Wsl.Wsl
-      const error = yield* wsl.exec("Ubuntu-24.04", ["sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`], {
-        timeout: "1 second"
+      const error = yield* wsl.exec("Ubuntu-24.04", ["sh", "-c", `trap '' HUP; echo $$ > ${pidFile}; exec sleep 60`], {
+        timeout: "2 seconds"
       }).pipe(Effect.flip)
       assert.strictEqual(tag(error), "WslTimeoutError")
-      assert.isTrue(existsSync(pidFile))
+      assert.isTrue(existsSync(pidFile), "the Linux command never started")
       const pid = Number(readFileSync(pidFile, "utf8").trim())
-      assert.isFalse(alive(pid), `the child ${pid} is still running`)
+      const survived = alive(pid)
+      if (survived) process.kill(-pid, "SIGKILL") // leave nothing behind, then fail
+      assert.isFalse(survived, `the Linux process ${pid} is still running`)
     }).pipe(Effect.provide(layerFor(fixtures.config))))
 
   it.live("the real login-shell preflight probe runs when the model does not answer", () =>

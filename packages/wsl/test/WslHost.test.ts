@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WslHost } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Stream } from "effect"
 import { tag } from "./fixtures.ts"
 
 const run = (args: ReadonlyArray<string>, stdin?: string) =>
@@ -56,4 +56,39 @@ describe("WslHost.layer", () => {
     )
     assert.strictEqual(WslHost.defaultExecutable("win32", { SystemRoot: "E:\\W" }), "E:\\W\\System32\\wsl.exe")
   })
+})
+
+const bytes = (s: string, encoding: BufferEncoding = "utf8") => new Uint8Array(Buffer.from(s, encoding))
+
+describe("WslHost.watchGroup: the pgid marker line in stderr", () => {
+  const token = "0123456789abcdef"
+  const scan = (chunks: ReadonlyArray<Uint8Array>) =>
+    Effect.gen(function*() {
+      let pgid: number | undefined
+      const kept = yield* WslHost.watchGroup(Stream.fromIterable(chunks), {
+        token,
+        onGroup: (n) => Effect.sync(() => (pgid = n))
+      }).pipe(Stream.runCollect)
+      return { pgid, kept: Buffer.concat([...kept]).toString("latin1") }
+    })
+  it.effect("split across chunks, after a UTF-16LE wsl.exe warning, with the program's stderr after it", () =>
+    Effect.gen(function*() {
+      // A `wsl: …` warning comes first, in UTF-16LE (windows-reality.md §6.7).
+      const warning = bytes("wsl: warning\r\n", "utf16le")
+      const line = `@@isthmus-pgid:${token} 4242\n`
+      const r = yield* scan([
+        warning,
+        bytes(line.slice(0, 10)),
+        bytes(line.slice(10, 30)),
+        bytes(`${line.slice(30)}boom\n`)
+      ])
+      assert.strictEqual(r.pgid, 4242)
+      assert.strictEqual(r.kept, Buffer.concat([warning, bytes("boom\n")]).toString("latin1"))
+    }))
+  it.effect("another token, or none, passes through untouched and reports nothing", () =>
+    Effect.gen(function*() {
+      const other = "@@isthmus-pgid:ffffffffffffffff 7\nplain\n"
+      const r = yield* scan([bytes(other)])
+      assert.deepStrictEqual([r.pgid, r.kept], [undefined, other])
+    }))
 })

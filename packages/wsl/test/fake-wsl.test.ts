@@ -3,7 +3,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Wsl } from "@isthmus/wsl/node"
 import { type FakeWslConfig, fakeWslEnv, fakeWslExecutable } from "@isthmus/wsl/testing"
 import { Effect, Option } from "effect"
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const config: FakeWslConfig = {
   distros: [
@@ -31,6 +34,15 @@ const run = (args: ReadonlyArray<string>, options: { env?: Record<string, string
     child.on("close", (code) => resume(Effect.succeed({ code, stdout: Buffer.concat(out), stderr: err })))
     child.stdin.end(options.stdin ?? "")
   })
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 describe("fake-wsl", () => {
   it.live("-l -v: UTF-16LE without BOM, CRLF, default first; UTF-8 under WSL_UTF8=1", () =>
@@ -101,6 +113,62 @@ describe("fake-wsl", () => {
         env: { WIN_PATHS: "C:\\Users;D:\\data", WSLENV: "WIN_PATHS/p" }
       })
       assert.strictEqual(r.stdout.toString(), "/mnt/c/Users:/mnt/d/data\n")
+    }))
+
+  // windows-reality.md §2.3 and §7: exit codes as wsl.exe gives them, init's error line.
+  it.live("a signal's death is its raw number; a missing --exec program is exit 1 with init's line; --cd to a missing directory is not fatal", () =>
+    Effect.gen(function*() {
+      const term = yield* run(["-d", "Debian", "--exec", "sh", "-c", "kill -TERM $$"])
+      assert.strictEqual(term.code, 15)
+      const missing = yield* run(["-d", "Debian", "--exec", "no-such-program-xyz"])
+      assert.strictEqual(missing.code, 1)
+      assert.match(
+        missing.stderr,
+        /^<3>WSL \(\d+ - Relay\) ERROR: CreateProcessCommon:\d+: execvpe\(no-such-program-xyz\) failed: No such file or directory\n$/
+      )
+      const cd = yield* run(["-d", "Debian", "--cd", "/no/such/dir", "--exec", "sh", "-c", "echo ran"])
+      assert.deepStrictEqual([cd.code, cd.stdout.toString()], [0, "ran\n"])
+    }))
+
+  // microsoft/WSL#2496, #12159 and windows-reality.md §2.1: killing wsl.exe (even by SIGKILL)
+  // leaves the Linux command running; only the relay's acts reach it.
+  it.live("killing fake-wsl by SIGKILL: a plain command dies of SIGHUP, one that ignores SIGHUP runs on, stdin EOF reaches it", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "fake-wsl-relay-"))
+      const started = (name: string, script: string) =>
+        Effect.callback<{ readonly pid: number; readonly wsl: ChildProcess }>((resume) => {
+          const wsl = spawn(fakeWslExecutable, ["-d", "Debian", "--exec", "sh", "-c", script, "sh", join(dir, name)], {
+            env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/", ...fakeWslEnv(config) },
+            stdio: ["pipe", "pipe", "inherit"]
+          })
+          wsl.stdout!.once("data", (c: Buffer) => resume(Effect.succeed({ pid: Number(c.toString().trim()), wsl })))
+        })
+      const plain = yield* started("plain", "echo $$; exec sleep 60")
+      const stubborn = yield* started(
+        "stubborn",
+        "trap '' HUP; echo $$; while read line; do :; done; echo eof > \"$1\"; exec sleep 60"
+      )
+      plain.wsl.kill("SIGKILL")
+      stubborn.wsl.kill("SIGKILL")
+      // Process deaths are polled (there is no event for a process that is not our child).
+      const settled = (pid: number, wanted: boolean) =>
+        Effect.promise(async () => {
+          for (let i = 0; i < 200 && alive(pid) !== wanted; i++) await new Promise((r) => setTimeout(r, 50))
+          return alive(pid)
+        })
+      assert.isFalse(yield* settled(plain.pid, false), "a plain command dies of the SIGHUP")
+      assert.isTrue(
+        existsSync(join(dir, "stubborn")) || (yield* Effect.promise(async () => {
+          for (let i = 0; i < 200 && !existsSync(join(dir, "stubborn")); i++) {
+            await new Promise((r) => setTimeout(r, 50))
+          }
+          return existsSync(join(dir, "stubborn"))
+        })),
+        "stdin EOF reached the command"
+      )
+      const survived = alive(stubborn.pid)
+      if (survived) process.kill(-stubborn.pid, "SIGKILL")
+      assert.isTrue(survived, "a command that ignores SIGHUP outlives wsl.exe")
     }))
 
   it.live("Wsl.layer({ host: { executable: fakeWslExecutable, env } }) is all a consumer needs", () =>

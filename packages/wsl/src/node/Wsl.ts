@@ -11,8 +11,10 @@
  * @module
  */
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -28,6 +30,7 @@ import {
   type WslError,
   WslExeError,
   WslParseError,
+  WslTimeoutError,
   WslUnsupportedError
 } from "../WslError.ts"
 import * as WslState from "../WslState.ts"
@@ -209,6 +212,14 @@ export interface WslTimeouts {
   readonly preWarm: Duration.Input
   /** `--shutdown`. */
   readonly shutdown: Duration.Input
+  /**
+   * When a call times out or is interrupted, how long its Linux process group gets between
+   * SIGTERM and SIGKILL (and how long the service waits for a command that has not reported its
+   * group yet).
+   */
+  readonly stopGrace: Duration.Input
+  /** On top of `stopGrace`: how long the wsl.exe call that stops a group may take. */
+  readonly stop: Duration.Input
 }
 
 /** Default timeouts. */
@@ -218,7 +229,9 @@ export const defaultTimeouts: WslTimeouts = {
   script: "60 seconds",
   probe: "15 seconds",
   preWarm: "60 seconds",
-  shutdown: "60 seconds"
+  shutdown: "60 seconds",
+  stopGrace: "2 seconds",
+  stop: "30 seconds"
 }
 
 /** Options of {@link make}. */
@@ -256,6 +269,10 @@ const unknownState = (command: string, exitCode: number, text: string): WslState
   errorCode: Option.fromNullishOr(WslCommand.errorCodeOf(text)),
   output: text
 })
+
+/** 64 random bits in hex: tells this run's marker line apart from anything a program prints. */
+const randomToken = (): string =>
+  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("")
 
 const toBytes = (stdin: string | Uint8Array | undefined) =>
   stdin === undefined ? undefined : typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin
@@ -405,22 +422,54 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
       return { ...env, WSLENV: Wslenv.appendVerbatim(host.env["WSLENV"], names) }
     })
 
+  /**
+   * Runs `argv` in `distro` through `--exec`, wrapped so it reports its process group first
+   * (windows-reality.md §2.4). On timeout or interruption the group is stopped *inside* the
+   * distro by a second wsl.exe call (TERM, grace, KILL), then wsl.exe is killed as the backstop:
+   * killing wsl.exe alone leaves the Linux process running (microsoft/WSL#2496).
+   */
   const runExec = (
     operation: string,
     distro: string,
-    args: ReadonlyArray<string>,
+    argv: ReadonlyArray<string>,
+    target: WslCommand.Target | undefined,
     options: Omit<ExecOptions, "cwd" | "user"> & { readonly defaultTimeout: Duration.Input }
   ) =>
     Effect.gen(function*() {
+      yield* fromResult(WslCommand.execArgs(distro, argv, target, operation))
       const env = yield* envFor(operation, options.env)
-      const result = yield* host.run({
+      const token = randomToken()
+      const args = yield* fromResult(
+        WslCommand.execArgs(distro, WslCommand.reportGroup(argv, token), target, operation)
+      )
+      const group = yield* Deferred.make<number>()
+      const timeout = Duration.fromInputUnsafe(options.timeout ?? options.defaultTimeout)
+      const run = host.run({
         operation,
         args,
         env,
         stdin: toBytes(options.stdin),
-        timeout: Duration.fromInputUnsafe(options.timeout ?? options.defaultTimeout),
-        distro
+        // The backstop: the service stops the Linux side first, within its own bounds.
+        timeout: Duration.sum(timeout, Duration.sum(stopBudget, Duration.fromInputUnsafe(timeouts.stop))),
+        distro,
+        linuxGroup: { token, onGroup: (pgid) => Deferred.succeed(group, pgid).pipe(Effect.asVoid) }
       })
+      const fiber = yield* Effect.forkChild(run, { startImmediately: true })
+      const stop = stopLinux(operation, distro, group, fiber)
+      const finished = yield* Fiber.join(fiber).pipe(
+        Effect.timeoutOption(timeout),
+        Effect.onInterrupt(() => stop)
+      )
+      if (Option.isNone(finished)) {
+        const linuxStop = yield* stop
+        return yield* new WslTimeoutError({
+          operation,
+          distro,
+          timeoutMillis: Duration.toMillis(timeout),
+          linuxStop
+        })
+      }
+      const result = finished.value
       // -1 (4294967295) is always wsl.exe's own failure. 255 is ambiguous where only 8 bits
       // survive: a Linux command may exit 255 itself; it is wsl.exe's only with its error code
       // or its usage text on stdout.
@@ -441,9 +490,65 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
       } satisfies ExecResult
     })
 
+  /** How long a stop may wait for the pgid of a command that has not reported it yet. */
+  const stopBudget = Duration.fromInputUnsafe(timeouts.stopGrace)
+
+  /**
+   * Stops what a run started: its Linux process group inside the distro (one wsl.exe call running
+   * `WslCommand.stopGroupScript`: TERM, `stopGrace`, KILL), then wsl.exe. When the command has not
+   * reported its group yet (a cold distro is still starting), it waits for it up to
+   * `stopGrace`; without it only wsl.exe can be killed, and the Linux side may run on.
+   */
+  const stopLinux = (
+    operation: string,
+    distro: string,
+    group: Deferred.Deferred<number>,
+    fiber: Fiber.Fiber<unknown, unknown>
+  ) =>
+    Effect.gen(function*() {
+      const pgid = yield* Deferred.await(group).pipe(Effect.timeoutOption(stopBudget))
+      if (Option.isNone(pgid)) {
+        yield* Fiber.interrupt(fiber)
+        return "its Linux process had not reported its process group, so only wsl.exe was killed; the Linux side may still run (microsoft/WSL#2496)"
+      }
+      const outcome = yield* stopGroup(operation, distro, pgid.value)
+      yield* Fiber.interrupt(fiber)
+      return outcome
+    }).pipe(Effect.uninterruptible)
+
+  /** One wsl.exe call that stops process group `pgid` in `distro`; says what happened. */
+  const stopGroup = (operation: string, distro: string, pgid: number) =>
+    Effect.gen(function*() {
+      const grace = Duration.toMillis(Duration.fromInputUnsafe(timeouts.stopGrace))
+      const args = yield* fromResult(
+        WslCommand.execArgs(distro, ["sh", "-c", WslCommand.stopGroupScript(pgid, grace), "sh"], undefined, operation)
+      )
+      const r = yield* host.run({
+        operation: `${operation} (stop)`,
+        args,
+        timeout: Duration.sum(Duration.millis(grace), Duration.fromInputUnsafe(timeouts.stop)),
+        distro
+      })
+      switch (r.exitCode) {
+        case WslCommand.stopExit.gone:
+          return `its Linux process group ${pgid} had already ended`
+        case WslCommand.stopExit.graceful:
+          return `its Linux process group ${pgid} was stopped inside the distro with SIGTERM`
+        case WslCommand.stopExit.forced:
+          return `its Linux process group ${pgid} was killed inside the distro (SIGKILL after ${grace} ms)`
+        case WslCommand.stopExit.survived:
+          return `its Linux process group ${pgid} still had a member a second after SIGKILL inside the distro`
+        default:
+          return `stopping its Linux process group ${pgid} failed (exit ${r.exitCode}); it may still run`
+      }
+    }).pipe(
+      Effect.catch((e) =>
+        Effect.succeed(`stopping its Linux process group ${pgid} failed (${e.message}); it may still run`)
+      )
+    )
+
   const exec = Effect.fn("Wsl.exec")(function*(distro: string, argv: ReadonlyArray<string>, options?: ExecOptions) {
-    const args = yield* fromResult(WslCommand.execArgs(distro, argv, options, "Wsl.exec"))
-    return yield* runExec("Wsl.exec", distro, args, { ...options, defaultTimeout: timeouts.exec })
+    return yield* runExec("Wsl.exec", distro, argv, options, { ...options, defaultTimeout: timeouts.exec })
   })
 
   const script = (
@@ -453,9 +558,9 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     options: ScriptOptions & { readonly login?: boolean; readonly defaultTimeout: Duration.Input }
   ) =>
     Effect.gen(function*() {
-      const args = yield* fromResult(WslCommand.scriptArgs(distro, options, operation))
+      const argv = [options.shell ?? "bash", ...(options.login === false ? [] : ["-l"]), "-s"]
       const body = text.endsWith("\n") ? text : `${text}\n`
-      return yield* runExec(operation, distro, args, { ...options, stdin: body })
+      return yield* runExec(operation, distro, argv, options, { ...options, stdin: body })
     })
 
   const runScript = Effect.fn("Wsl.runScript")(function*(distro: string, text: string, options?: ScriptOptions) {
@@ -480,10 +585,9 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
           reason: "give a non-empty path without NUL"
         })
       }
-      const args = yield* fromResult(
-        WslCommand.execArgs(distro, ["wslpath", flag, "--", path], { cwd: options?.cwd }, "Wsl.wslpath")
-      )
-      const r = yield* runExec("Wsl.wslpath", distro, args, { defaultTimeout: timeouts.probe })
+      const r = yield* runExec("Wsl.wslpath", distro, ["wslpath", flag, "--", path], { cwd: options?.cwd }, {
+        defaultTimeout: timeouts.probe
+      })
       yield* requireSuccess("Wsl.wslpath", distro, `wslpath ${flag} -- ${path}`, r)
       const out = r.stdout.replace(/\r?\n$/, "")
       if (wslpathCache.size >= cacheSize) {
@@ -502,10 +606,9 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
   })
 
   const networkingMode = Effect.fn("Wsl.networkingMode")(function*(distro: string) {
-    const args = yield* fromResult(
-      WslCommand.execArgs(distro, ["wslinfo", "--networking-mode", "-n"], undefined, "Wsl.networkingMode")
-    )
-    const info = yield* runExec("Wsl.networkingMode", distro, args, { defaultTimeout: timeouts.probe })
+    const info = yield* runExec("Wsl.networkingMode", distro, ["wslinfo", "--networking-mode", "-n"], undefined, {
+      defaultTimeout: timeouts.probe
+    })
     if (info.exitCode === 0) {
       const mode = Networking.parseWslinfo(info.stdout)
       if (Option.isSome(mode)) {

@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { networkInterfaces } from "node:os"
+import { MarkerScanner } from "../internal/linuxProcess.ts"
 import { WslSpawnError, WslTimeoutError, WslUnavailableError } from "../WslError.ts"
 
 /** One run of `wsl.exe`. */
@@ -34,6 +35,15 @@ export interface RunRequest {
   readonly timeout: Duration.Duration
   /** The distribution concerned, for errors. */
   readonly distro?: string | undefined
+  /**
+   * The run's Linux command was wrapped to report its process group first (`WslCommand`'s pgid
+   * wrapper with this `token`): the host removes the marker line from stderr and calls
+   * `onGroup` with the pgid as soon as it arrives, so a stop can act inside the distro.
+   */
+  readonly linuxGroup?: {
+    readonly token: string
+    readonly onGroup: (pgid: number) => Effect.Effect<void>
+  } | undefined
 }
 
 /** What a run produced. `exitCode` is wsl.exe's (or the Linux command's) exit code. */
@@ -112,6 +122,27 @@ export const defaultExecutable = (
   return `${root}\\${env["PROCESSOR_ARCHITEW6432"] === undefined ? "System32" : "Sysnative"}\\wsl.exe`
 }
 
+/** stderr without the pgid marker line; reports the pgid when the line passes. */
+export const watchGroup = <E, R>(
+  stderr: Stream.Stream<Uint8Array, E, R>,
+  group: NonNullable<RunRequest["linuxGroup"]>
+): Stream.Stream<Uint8Array, E, R> =>
+  Stream.suspend(() => {
+    const scanner = new MarkerScanner(group.token)
+    let reported = false
+    return stderr.pipe(
+      Stream.mapEffect((chunk) => {
+        const kept = scanner.push(chunk)
+        const pgid = scanner.pgid
+        if (pgid === undefined || reported) return Effect.succeed(kept)
+        reported = true
+        return Effect.as(group.onGroup(pgid), kept)
+      }),
+      Stream.concat(Stream.sync(() => scanner.flush())),
+      Stream.filter((chunk) => chunk.byteLength > 0)
+    )
+  })
+
 const collect = (stream: Stream.Stream<Uint8Array, unknown>, max: number) =>
   stream.pipe(
     Stream.runFold(() => ({ chunks: [] as Array<Uint8Array>, size: 0 }), (acc, chunk) => {
@@ -169,8 +200,10 @@ export const make = Effect.fnUntraced(function*(options: WslHostOptions = {}) {
       })
       const result = yield* Effect.scoped(Effect.gen(function*() {
         const handle = yield* spawner.spawn(command)
+        const group = request.linuxGroup
+        const stderrStream = group === undefined ? handle.stderr : watchGroup(handle.stderr, group)
         const [stdout, stderr, exitCode] = yield* Effect.all(
-          [collect(handle.stdout, max), collect(handle.stderr, max), handle.exitCode],
+          [collect(handle.stdout, max), collect(stderrStream, max), handle.exitCode],
           { concurrency: 3 }
         )
         return { exitCode: Number(exitCode), stdout, stderr } satisfies RunResult

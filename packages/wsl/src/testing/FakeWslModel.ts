@@ -10,6 +10,7 @@
 import type * as DistroList from "../DistroList.ts"
 import * as Format from "../internal/distroFormat.ts"
 import * as DistroName from "../internal/distroNameRule.ts"
+import * as LinuxProcess from "../internal/linuxProcess.ts"
 import * as WslPath from "../internal/pathCore.ts"
 import { probeMarkers } from "../node/WslProbes.ts"
 import { fill, type Language, strings } from "./fakeWslStrings.ts"
@@ -496,8 +497,30 @@ const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
   return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
 }
 
+/** `exec` without the `Wsl` service's pgid wrapper (`sh -c 'echo … $$ >&2; exec "$@"' sh argv…`). */
+export const unwrapped = (exec: Exec): Exec => {
+  const u = LinuxProcess.unwrapArgv(exec.argv)
+  return u === undefined ? exec : { ...exec, argv: u.argv }
+}
+
 /** Whether `exec` reads a script from stdin that the model may answer ({@link answer}). */
-export const readsScript = (exec: Exec): boolean => isShellReadingStdin(exec.argv)
+export const readsScript = (exec: Exec): boolean => isShellReadingStdin(unwrapped(exec).argv)
+
+/**
+ * `wslinfo` in `distro` (`wslinfo.cpp`): the networking mode in use, `wsl1` on WSL 1; absent
+ * when the model has no mode (a WSL release without it, windows-reality.md §6.6), which a shell's
+ * `exec` reports as not found, 127.
+ */
+export const wslinfo = (distro: FakeDistro, argv: ReadonlyArray<string>): Output => {
+  if (distro.version === 1) return ok(argv.includes("-n") ? "wsl1" : "wsl1\n", false)
+  if (distro.networkingMode === undefined) {
+    return { kind: "Output", exitCode: 127, stdout: "", stderr: "sh: 1: exec: wslinfo: not found\n", fromWslExe: false }
+  }
+  if (!argv.includes("--networking-mode")) {
+    return { kind: "Output", exitCode: 1, stdout: "", stderr: "Usage: wslinfo [Options]\n", fromWslExe: false }
+  }
+  return ok(argv.includes("-n") ? distro.networkingMode : `${distro.networkingMode}\n`, false)
+}
 
 const defaultInterfaceOf = (distro: FakeDistro): string | undefined =>
   distro.defaultInterface ??
@@ -507,17 +530,17 @@ const defaultInterfaceOf = (distro: FakeDistro): string | undefined =>
  * Answers a command from the model when it can: `wslinfo`, `wslpath`, and the service's probe
  * scripts (`script` is the stdin of a `sh -s` command). `undefined`: run the command for real.
  */
-export const answer = (exec: Exec, script: string | undefined): Output | undefined => {
+export const answer = (wrapped: Exec, script: string | undefined): Output | undefined => {
+  const exec = unwrapped(wrapped)
   const distro = exec.distro
   const program = exec.argv[0]?.split("/").pop()
-  if (program === "wslinfo") {
-    if (distro.version === 1) return ok("wsl1", false)
-    if (distro.networkingMode === undefined) {
-      return { kind: "Output", exitCode: 127, stdout: "", stderr: "wslinfo: command not found\n", fromWslExe: false }
-    }
-    return ok(exec.argv.includes("-n") ? distro.networkingMode : `${distro.networkingMode}\n`, false)
-  }
+  if (program === "wslinfo") return wslinfo(distro, exec.argv)
   if (program === "wslpath") return wslpath(distro, exec.argv, exec.cwd)
+  return answerScript(distro, script)
+}
+
+/** Answers the `Wsl` service's address, home and preflight probe scripts from the model, when it has the data. */
+export const answerScript = (distro: FakeDistro, script: string | undefined): Output | undefined => {
   if (script === undefined) return undefined
   if (script.startsWith(probeMarkers.address) && distro.interfaces !== undefined) {
     const def = defaultInterfaceOf(distro)

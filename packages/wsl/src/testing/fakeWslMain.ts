@@ -7,7 +7,17 @@
  * @module
  */
 import { spawn } from "node:child_process"
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import {
+  accessSync,
+  appendFileSync,
+  constants,
+  existsSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync
+} from "node:fs"
+import { constants as osConstants } from "node:os"
 import { encode } from "../internal/distroFormat.ts"
 import * as PathCore from "../internal/pathCore.ts"
 import * as Wslenv from "../Wslenv.ts"
@@ -115,32 +125,135 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
       : linuxCwd.startsWith("~/")
       ? `${childEnv["HOME"] ?? ""}${linuxCwd.slice(1)}`
       : linuxCwd
+    // "Failures to set the current working directory are non-fatal" (init.cpp): the command
+    // runs anyway, in the home directory (windows-reality.md §7).
     if (cwd === undefined || !existsSync(cwd)) {
-      await write(
-        process.stdout,
-        `chdir(${step.cwd}) failed: No such file or directory\nError code: Wsl/Service/E_FAIL\n`,
-        true
-      )
-      return 255
+      cwd = childEnv["HOME"] !== undefined && existsSync(childEnv["HOME"])
+        ? childEnv["HOME"]
+        : undefined
     }
   }
   const [program, ...rest] = step.argv as [string, ...Array<string>]
-  return await new Promise<number>((resolve) => {
-    const child = spawn(program, rest, {
-      cwd,
-      env: childEnv,
-      stdio: [script === undefined ? "inherit" : "pipe", "inherit", "inherit"]
+  // `--exec` is execvpe in the relay: a program that is not found ends the relay with exit 1
+  // and init's error line on stderr (init.cpp CreateProcessCommon, common.h FATAL_ERROR;
+  // microsoft/WSL#12638; windows-reality.md §2.3). A shell (`--` form) reports its own 127.
+  if (resolveProgram(program, childEnv["PATH"] ?? "", cwd) === undefined) {
+    await write(
+      process.stderr,
+      `<3>WSL (${process.pid} - Relay) ERROR: CreateProcessCommon:640: execvpe(${program}) failed: No such file or directory\n`,
+      false
+    )
+    return 1
+  }
+  return await relay(program, rest, { cwd, env: childEnv, script })
+}
+
+/** `execvpe`'s lookup: a name with `/` as is, else the first executable file on `PATH`. */
+const isExecutableFile = (file: string): boolean => {
+  try {
+    accessSync(file, constants.X_OK)
+    return statSync(file).isFile()
+  } catch {
+    return false
+  }
+}
+
+const resolveProgram = (program: string, path: string, cwd: string | undefined): string | undefined => {
+  const executable = isExecutableFile
+  if (program.includes("/")) {
+    const file = program.startsWith("/") || cwd === undefined ? program : `${cwd}/${program}`
+    return executable(file) ? file : undefined
+  }
+  return path.split(":").map((dir) => `${dir.length === 0 ? "." : dir}/${program}`).find(executable)
+}
+
+/** `setpriv --pdeathsig` (util-linux) when it is on this machine: see {@link relay}. */
+const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p))
+
+/**
+ * Runs the Linux command the way WSL's relay does (windows-reality.md §2, `init.cpp`), with
+ * `fake-wsl` as `wsl.exe`:
+ * - the command is a session leader (`detached`: `setsid`), so its pid is its pgid and sid (§2.4);
+ * - `fake-wsl` copies stdin, stdout and stderr (the hvsockets); when the command exits, `fake-wsl`
+ *   sends SIGHUP to the rest of its group (the pty hangup) and returns its status at once (§2.2):
+ *   its exit code, or the raw signal number when a signal ended it (SIGTERM 15, SIGKILL 9; §2.3);
+ * - when `fake-wsl` dies (TerminateProcess of wsl.exe; here SIGTERM or SIGKILL to its group), the
+ *   command does **not** die with it (#2496, #12159). Exactly the relay's acts reach it: stdin EOF
+ *   and broken stdout/stderr pipes (the kernel closes `fake-wsl`'s ends) and SIGHUP to the
+ *   command's pid only (its parent-death signal, set with `setpriv --pdeathsig HUP`; without
+ *   setpriv, `fake-wsl` sends it itself on SIGTERM/SIGINT/SIGHUP, which SIGKILL cannot do). A
+ *   command that ignores SIGHUP keeps running, as Puma did in #2496. There is no SIGTERM
+ *   forwarding: Windows has none to give.
+ */
+const relay = (
+  program: string,
+  args: ReadonlyArray<string>,
+  options: {
+    readonly cwd: string | undefined
+    readonly env: Record<string, string>
+    readonly script: Buffer | undefined
+  }
+): Promise<number> =>
+  new Promise<number>((resolve) => {
+    const command = setpriv === undefined ? [program, ...args] : [setpriv, "--pdeathsig", "HUP", "--", program, ...args]
+    const child = spawn(command[0]!, command.slice(1), {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"]
     })
-    if (script !== undefined) child.stdin?.end(script)
+    child.stdin.on("error", () => undefined) // EPIPE: the command does not read its stdin
+    if (options.script !== undefined) child.stdin.end(options.script)
+    else process.stdin.pipe(child.stdin)
+    child.stdout.pipe(process.stdout)
+    child.stderr.pipe(process.stderr)
+    process.stdout.on("error", () => undefined)
+    process.stderr.on("error", () => undefined)
+    if (setpriv === undefined) {
+      const hangUp = () => {
+        try {
+          process.kill(child.pid!, "SIGHUP")
+        } catch {
+          // already gone
+        }
+        process.exit(1)
+      }
+      for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.once(signal, hangUp)
+    }
     child.on("error", (error) => {
       process.stderr.write(`fake-wsl: ${program}: ${error.message}\n`)
-      resolve(127)
+      resolve(1)
     })
     child.on("exit", (code, signal) => {
-      resolve(code ?? (signal === null ? 1 : 128 + (signal === "SIGKILL" ? 9 : signal === "SIGINT" ? 2 : 15)))
+      // The leader is gone: the pty hangs up on the rest of its (foreground) group.
+      try {
+        process.kill(-child.pid!, "SIGHUP")
+      } catch {
+        // nobody left
+      }
+      const status = code ?? (signal === null ? 1 : osConstants.signals[signal])
+      // Deliver what the leader wrote before it exited, but do not wait on a background child
+      // that keeps the pipes open: wsl.exe returns at once (§2.2).
+      let open = 2
+      const done = () => {
+        if (--open === 0) finish()
+      }
+      let finished = false
+      const finish = () => {
+        if (finished) return
+        finished = true
+        child.stdout.unpipe(process.stdout)
+        child.stderr.unpipe(process.stderr)
+        child.stdout.destroy()
+        child.stderr.destroy()
+        process.stdin.unpipe(child.stdin)
+        process.stdin.destroy()
+        resolve(status)
+      }
+      if (child.stdout.readableEnded) done()
+      else child.stdout.once("end", done)
+      if (child.stderr.readableEnded) done()
+      else child.stderr.once("end", done)
+      setTimeout(finish, 200).unref()
     })
-    const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
-    process.on("SIGTERM", forward("SIGTERM"))
-    process.on("SIGINT", forward("SIGINT"))
   })
-}
