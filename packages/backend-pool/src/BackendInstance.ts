@@ -495,7 +495,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const expose = proc.expose
         type Readied =
           | { readonly _tag: "Ready"; readonly info: ReadyInfo }
-          | { readonly _tag: "ExposeFailed"; readonly message: string }
+          | { readonly _tag: "ExposeFailed"; readonly message: string; readonly fatal: boolean }
         const waitReady: Effect.Effect<Readied> = expose === undefined
           ? checked.pipe(Effect.map((info) => ({ _tag: "Ready" as const, info })))
           : checked.pipe(
@@ -503,7 +503,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             Effect.map((r) =>
               r._tag === "Success"
                 ? { _tag: "Ready" as const, info: r.success }
-                : { _tag: "ExposeFailed" as const, message: r.failure.message }
+                : {
+                  _tag: "ExposeFailed" as const,
+                  message: r.failure.message,
+                  fatal: r.failure.failureClass === "fatal"
+                }
             )
           )
         const first = yield* Effect.raceAllFirst([
@@ -520,7 +524,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           const outcome = yield* proc.stop(resolveStop(current))
           yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
           yield* drain
-          return { _tag: "LaunchFailed", message: first.message, fatal: false } as const
+          return { _tag: "LaunchFailed", message: first.message, fatal: first.fatal } as const
         }
 
         let exit: ProcessExit

@@ -81,10 +81,11 @@ export interface SpawnRequest {
   readonly rewriteUrl?: ((url: string) => string) | undefined
   /**
    * Run the command under the `Watchdog` on POSIX (default true): the group survives nothing of a
-   * dead host. Pass false for a command that is itself a relay (`wsl.exe`, `ssh`), whose far end
-   * runs its own watchdog.
+   * dead host. `false`: run it as it is. `"relayed"`: the command is a relay (`wsl.exe`, `ssh`)
+   * whose far end runs the watchdog with `-x`: its stdout is decoded (the `@@pgid` header, the
+   * `@@exit` status) but nothing is wrapped here.
    */
-  readonly watchdog?: boolean | undefined
+  readonly watchdog?: boolean | "relayed" | undefined
   /** The POSIX shell for the watchdog (default `/bin/sh`). */
   readonly shell?: string | undefined
   /** Check the cwd and the command before spawning (default true). */
@@ -100,6 +101,11 @@ export interface SpawnedProcess {
   readonly write: (bytes: Uint8Array) => Effect.Effect<boolean>
   /** Closes the process's stdin (EOF: the lifetime pipe ends; the watchdog stops the group). */
   readonly closeStdin: Effect.Effect<void>
+  /**
+   * The group the watchdog reported (`@@pgid`), once its first line is read: `null` when it cannot
+   * come any more (stdout ended first), `undefined` without a watchdog.
+   */
+  readonly watchdogGroup: Effect.Effect<number | null> | undefined
 }
 
 /**
@@ -115,7 +121,8 @@ export const spawnProcess = (
   Effect.gen(function*() {
     const control = yield* ProcessControl
     const line = request.bootstrapLine
-    const useWatchdog = control.platform === "posix" && request.watchdog !== false
+    const useWatchdog = control.platform === "posix" && request.watchdog !== false && request.watchdog !== "relayed"
+    const relayed = request.watchdog === "relayed"
     if (request.checkCommand !== false) {
       const envPath = request.env["PATH"]
       const path = envPath === undefined
@@ -139,7 +146,14 @@ export const spawnProcess = (
     if (line !== undefined && request.delivery === "stdin") {
       yield* Queue.offer(input, encoder.encode(Redacted.value(line)))
     }
-    const decoder = useWatchdog ? new Watchdog.OutputDecoder() : undefined
+    const header = yield* Deferred.make<number | null>()
+    const decoded = yield* Deferred.make<void>()
+    const decoder = useWatchdog || relayed
+      ? new Watchdog.OutputDecoder({
+        reportExit: relayed,
+        onHeader: (pgid) => Deferred.doneUnsafe(header, Effect.succeed(pgid))
+      })
+      : undefined
     const [command, args] = useWatchdog
       ? [
         request.shell ?? "/bin/sh",
@@ -181,8 +195,22 @@ export const spawnProcess = (
     const pid = handle.pid as number
     const exited = yield* Deferred.make<ProcessExit>()
     yield* handle.exitCode.pipe(
-      Effect.map((code): ProcessExit =>
-        useWatchdog ? Watchdog.decodeExit(code as number) : { code: code as number, signal: null }
+      Effect.flatMap((code) =>
+        relayed
+          // The far watchdog's `@@exit` line says how the backend ended (a relay's own code may not:
+          // wsl.exe gives a raw signal number); it is read once stdout is drained (bounded).
+          ? Deferred.await(decoded).pipe(
+            Effect.timeout(2_000),
+            Effect.ignore,
+            Effect.map((): ProcessExit =>
+              decoder?.exitStatus !== undefined
+                ? Watchdog.decodeExit(decoder.exitStatus)
+                : { code: code as number, signal: null }
+            )
+          )
+          : Effect.succeed<ProcessExit>(
+            useWatchdog ? Watchdog.decodeExit(code as number) : { code: code as number, signal: null }
+          )
       ),
       Effect.catch((error) => Effect.succeed<ProcessExit>({ code: null, signal: signalOf(error) })),
       Effect.flatMap((exit) => Deferred.succeed(exited, exit)),
@@ -208,7 +236,11 @@ export const spawnProcess = (
     const running: RunningProcess = {
       pid,
       host: request.host ?? "127.0.0.1",
-      stdout: decoder === undefined ? handle.stdout : Watchdog.decodeOutput(handle.stdout, decoder),
+      stdout: decoder === undefined
+        ? handle.stdout
+        : Watchdog.decodeOutput(handle.stdout, decoder).pipe(
+          Stream.ensuring(Deferred.succeed(decoded, undefined))
+        ),
       stderr: handle.stderr,
       exit: Deferred.await(exited),
       stop,
@@ -220,7 +252,8 @@ export const spawnProcess = (
       running,
       ref,
       write: (bytes) => Queue.offer(input, bytes),
-      closeStdin
+      closeStdin,
+      watchdogGroup: decoder === undefined ? undefined : Deferred.await(header)
     }
   })
 
