@@ -4,8 +4,28 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { serveDashboard } from "@isthmus-examples/dashboard/server"
-import { BackendPool, type BackendSpec, Launchers, LocalLauncher } from "@isthmus/backend-pool"
-import { Duration, Effect, Layer, Option, Queue, Redacted, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  AttachLauncher,
+  BackendPool,
+  type BackendSpec,
+  Launchers,
+  LocalLauncher,
+  SshLauncher,
+  SshMaster
+} from "@isthmus/backend-pool"
+import {
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Redacted,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { randomBytes } from "node:crypto"
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,7 +33,8 @@ import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { connectDaemonTcp, connectDaemonWs } from "./DaemonClient.ts"
 import { parseSettings, type Settings, type SpecContext, toSpec } from "./Settings.ts"
-import { describeEvent } from "./Status.ts"
+import { sshLab, type SshSetup } from "./SshSetup.ts"
+import { describeEvent, describeExit } from "./Status.ts"
 import { makeOutput, type Output } from "./Terminal.ts"
 import { wslLaunchers, type WslSetup } from "./WslSetup.ts"
 
@@ -38,15 +59,49 @@ export const runOrchestrator = (options: OrchestratorOptions): Effect.Effect<voi
       : join(workdir, "backends.json")
     if (settingsFile !== options.settingsFile) copyFileSync(options.settingsFile ?? defaultSettings, settingsFile)
     const wsl = yield* wslLaunchers
+    // An SSH server for the demo, only when an ssh backend names no host of its own. Started
+    // before the pool, so it goes away after it.
+    const wanted = yield* parseSettings(settingsFile, readFileSync(settingsFile, "utf8")).pipe(
+      Effect.map((s) => s.backends.some((b) => b.kind === "ssh" && b.connection === undefined)),
+      Effect.orElseSucceed(() => false)
+    )
+    const ssh = yield* sshLab(wanted)
+    const launchers = [LocalLauncher.make, ...wsl.launchers, SshLauncher.make(), AttachLauncher.make()]
     const layer = BackendPool.layer.pipe(
-      Layer.provide(
-        Layer.effect(Launchers, Effect.map(Effect.all([LocalLauncher.make, ...wsl.launchers]), Launchers.fromLaunchers))
-      ),
-      Layer.provide(wsl.layer),
+      Layer.provide(Layer.effect(Launchers, Effect.map(Effect.all(launchers), Launchers.fromLaunchers))),
+      Layer.provide(Layer.mergeAll(wsl.layer, SshMaster.SshMasters.layer())),
       Layer.provide(NodeServices.layer)
     )
-    yield* supervise({ ...options, settingsFile, workdir, wsl }).pipe(Effect.provide(layer))
+    yield* supervise({ ...options, settingsFile, workdir, wsl, ssh }).pipe(Effect.provide(layer))
   })
+
+/**
+ * A step of the scripted run did not happen in time. The message names the step, what it waited
+ * for, where every backend was, and what to look at.
+ */
+export class DemoStepError extends Data.TaggedError("DemoStepError")<{ readonly message: string }> {}
+
+/** How long a scripted step may take. About 10 s when quiet; this is generous for a loaded machine. */
+const stepTimeout: Duration.Input = "90 seconds"
+
+/** One line per backend for a timeout message: phase, run, last exit and failure. */
+const describeForTimeout = (snapshots: ReadonlyArray<Snapshot>) =>
+  snapshots.length === 0 ?
+    "    (no backends registered)" :
+    snapshots.map((s) =>
+      `    ${s.id}: ${s.phase}, run ${s.runId}${
+        s.lastExit === undefined ? "" : `, last exit ${describeExit(s.lastExit)}`
+      }${s.failure === undefined ? "" : `, failure: ${s.failure.reason}: ${s.failure.message}`}`
+    ).join("\n")
+
+/** The message of anything thrown or failed with, without a stack. */
+export const errorMessage = (error: unknown): string =>
+  error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+    ? String((error as { message: unknown }).message)
+    : String(error)
+
+/** Phases a backend stays in until someone acts. */
+const terminal: ReadonlySet<string> = new Set(["Failed", "CrashLoop"])
 
 const find = (snapshots: ReadonlyArray<Snapshot>, id: string) => snapshots.find((s) => s.id === id)
 const allReady = (snapshots: ReadonlyArray<Snapshot>) =>
@@ -56,6 +111,7 @@ interface Context extends OrchestratorOptions {
   readonly settingsFile: string
   readonly workdir: string
   readonly wsl: WslSetup
+  readonly ssh: SshSetup
 }
 
 const supervise = (options: Context) =>
@@ -64,11 +120,12 @@ const supervise = (options: Context) =>
     const pool = yield* BackendPool
     /** Every daemon process we talked to (behind wsl.exe too), checked for survivors at the end. */
     const daemonPids = new Set<number>()
-    const simulated = new Set<string>()
+    /** Backends marked in the table: `simulated` (fake-wsl), `ssh lab` (the demo's SSH server). */
+    const marks = new Map<string, string>()
     const tty = options.tty ?? process.stdout.isTTY === true
     const out = makeOutput({
       tty,
-      simulated,
+      marks,
       write: options.write ?? ((text) => process.stdout.write(text))
     })
     const tokens = new Map<string, Redacted.Redacted<string>>()
@@ -84,14 +141,19 @@ const supervise = (options: Context) =>
       node: process.execPath,
       daemonEntry,
       tokenFor: (id) => Redacted.value(tokenFor(id)),
-      logDir: join(options.workdir, "logs")
+      logDir: join(options.workdir, "logs"),
+      sshLab: options.ssh.connection
     }
     const readSpecs = Effect.gen(function*() {
       const settings: Settings = yield* parseSettings(options.settingsFile, readFileSync(options.settingsFile, "utf8"))
       for (const backend of settings.backends) {
-        if (backend.kind === "wsl" && options.wsl.simulated) simulated.add(backend.id)
+        if (backend.kind === "wsl" && options.wsl.simulated) marks.set(backend.id, "simulated")
+        if (backend.kind === "ssh" && backend.connection === undefined) marks.set(backend.id, "ssh lab")
       }
-      return settings.backends.map((backend) => toSpec(backend, specContext))
+      return settings.backends.flatMap((backend) => {
+        const spec = toSpec(backend, specContext)
+        return spec === undefined ? [] : [spec]
+      })
     })
 
     yield* out.line(
@@ -101,6 +163,7 @@ const supervise = (options: Context) =>
     )
     yield* out.line(`settings: ${options.settingsFile}`)
     yield* out.line(`wsl: ${options.wsl.description}`)
+    yield* out.line(`ssh: ${options.ssh.description}`)
 
     // Events first, so nothing the pool does is missed. On a TTY every event also redraws the
     // table, and a one-second tick keeps "IN STATE" moving.
@@ -125,34 +188,58 @@ const supervise = (options: Context) =>
     )
 
     const status = pool.status
+    /** The step being run, for the message of a step that did not happen. */
+    let step = "setup"
+    const stepLine = (text: string) => {
+      step = text.slice(0, text.indexOf(":"))
+      return out.line(text)
+    }
+    const stepFailed = (what: string) =>
+      Effect.flatMap(status, (snapshots) =>
+        Effect.fail(
+          new DemoStepError({
+            message: [
+              `${step}: ${what}`,
+              "  where every backend was:",
+              describeForTimeout(snapshots),
+              `  look at: each backend's log in ${specContext.logDir} (the \`logs\` lines above name the files),`,
+              "  and the event lines above; `--watch` keeps the pool running to watch it live."
+            ].join("\n")
+          })
+        ))
     /** Waits until `predicate` holds for the pool's status: re-checked on every event, and every 250 ms as a safety net. */
     const until = (
       what: string,
       predicate: (snapshots: ReadonlyArray<Snapshot>) => boolean,
-      timeout: Duration.Input = "20 seconds"
+      timeout: Duration.Input = stepTimeout
     ) =>
       Stream.merge(pool.events, Stream.tick("250 millis")).pipe(
         Stream.mapEffect(() => status),
         Stream.merge(Stream.fromEffect(status)),
-        Stream.filter(predicate),
+        // A backend that gave up (Failed, CrashLoop) will not get there: say so now, not at the timeout.
+        Stream.filter((snapshots) => predicate(snapshots) || snapshots.some((s) => terminal.has(s.phase))),
         Stream.runHead,
         Effect.timeoutOrElse({
           duration: timeout,
           orElse: () =>
-            Effect.fail(
-              new Error(`timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting until ${what}`)
+            stepFailed(
+              `timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting until ${what}`
             )
         }),
         Effect.flatMap((found) =>
           Option.match(found, {
-            onNone: () => Effect.fail(new Error(`the pool closed before ${what}`)),
-            onSome: Effect.succeed
+            onNone: () => stepFailed(`the pool closed before ${what}`),
+            onSome: (snapshots) => {
+              if (predicate(snapshots)) return Effect.succeed(snapshots)
+              const stuck = snapshots.filter((s) => terminal.has(s.phase)).map((s) => `${s.id} is ${s.phase}`)
+              return stepFailed(`${stuck.join(", ")}, so this will not happen: ${what}`)
+            }
           })
         )
       )
 
     // ---- 1. start -------------------------------------------------------------------------
-    yield* out.line("step 1/5 start: the pool follows backends.json and starts every backend")
+    yield* stepLine("step 1/5 start: the pool follows backends.json and starts every backend")
     const ids = (yield* SubscriptionRef.get(desired)).map((spec) => spec.id)
     yield* until(`${ids.join(", ")} are Ready`, (s) => allReady(s) && ids.every((id) => find(s, id) !== undefined))
     yield* out.table(yield* status)
@@ -161,10 +248,12 @@ const supervise = (options: Context) =>
     }
 
     // ---- 2. talk --------------------------------------------------------------------------
-    yield* out.line(
+    yield* stepLine(
       "step 2/5 talk: call every daemon over TCP (token auth) and WebSocket (Bearer), and wait for a notification"
     )
-    yield* talkToAll(yield* status, tokenFor, out, daemonPids)
+    yield* talkToAll(yield* status, tokenFor, out, daemonPids).pipe(
+      Effect.catch((error) => stepFailed(`a call to a daemon failed: ${errorMessage(error)}`))
+    )
 
     if (options.watch) {
       yield* out.table(yield* status)
@@ -177,7 +266,7 @@ const supervise = (options: Context) =>
     if (victim?.pid === undefined) {
       return yield* Effect.fail(new Error("the settings have no running 'native' backend to crash"))
     }
-    yield* out.line(`step 3/5 crash: SIGKILL native (pid ${victim.pid}); the pool backs off and restarts it`)
+    yield* stepLine(`step 3/5 crash: SIGKILL native (pid ${victim.pid}); the pool backs off and restarts it`)
     process.kill(victim.pid, "SIGKILL")
     yield* until("native is in Backoff", (s) => find(s, "native")?.phase === "Backoff")
     const recovered = yield* until(
@@ -191,7 +280,7 @@ const supervise = (options: Context) =>
     yield* out.table(recovered)
 
     // ---- 4. settings ----------------------------------------------------------------------
-    yield* out.line("step 4/5 settings: edit backends.json — native ticks faster (replaces it), worker is removed")
+    yield* stepLine("step 4/5 settings: edit backends.json — native ticks faster (replaces it), worker is removed")
     const before = find(yield* status, "native")!
     const settings = JSON.parse(readFileSync(options.settingsFile, "utf8")) as {
       backends: Array<{ id: string; tickMs?: number }>
@@ -214,15 +303,20 @@ const supervise = (options: Context) =>
     yield* out.table(applied)
 
     // ---- 5. shutdown ----------------------------------------------------------------------
-    yield* out.line("step 5/5 shutdown: reconcile to nothing; every backend stops within its grace period")
+    yield* stepLine("step 5/5 shutdown: reconcile to nothing; every backend stops within its grace period")
     const pids = [...daemonPids, ...applied.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))]
     const plan = yield* pool.reconcile([])
+    // A zombie has exited (its orphaned exit is reaped by init a moment later): not left over.
     const alive = pids.filter((pid) => {
       try {
         process.kill(pid, 0)
-        return true
       } catch {
         return false
+      }
+      try {
+        return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
+      } catch {
+        return true // no /proc here: kill(pid, 0) is all we know
       }
     })
     yield* out.line(`  stopped ${plan.stopped.length} backends; processes left: ${alive.length}`)
@@ -281,23 +375,30 @@ const talkToAll = (
         yield* out.line(
           `  rpc    ${s.id}: daemon_info over TCP → pid ${info.pid}, mode ${info.mode}${
             info.distro === null ? "" : ` (${info.distro})`
-          }, node ${info.node}`
+          }, node ${info.node}, on ${s.location}`
         )
-        const ws = yield* connectDaemonWs(info.endpoints.ws, token)
-        const stats = yield* ws.call("process_stats", undefined)
-        yield* out.line(
-          `  rpc    ${s.id}: process_stats over WebSocket → rss ${(stats.rssBytes / 1048576).toFixed(1)} MiB`
-        )
-        const refused = yield* Effect.exit(connectDaemonWs(info.endpoints.ws, Redacted.make("wrong-token")))
-        yield* out.line(
-          `  rpc    ${s.id}: a wrong Bearer token is ${
-            refused._tag === "Failure" ? "refused before the upgrade" : "ACCEPTED (bug)"
-          }`
-        )
+        if (s.location.startsWith("ssh:")) {
+          // Only the port the daemon reported (TCP) is forwarded; its WebSocket port stays on the
+          // host's loopback, where nothing from here can reach it.
+          yield* out.line(`  rpc    ${s.id}: its WebSocket port is not forwarded (only the reported TCP port is)`)
+        } else {
+          const ws = yield* connectDaemonWs(info.endpoints.ws, token)
+          const stats = yield* ws.call("process_stats", undefined)
+          yield* out.line(
+            `  rpc    ${s.id}: process_stats over WebSocket → rss ${(stats.rssBytes / 1048576).toFixed(1)} MiB`
+          )
+          const refused = yield* Effect.exit(connectDaemonWs(info.endpoints.ws, Redacted.make("wrong-token")))
+          yield* out.line(
+            `  rpc    ${s.id}: a wrong Bearer token is ${
+              refused._tag === "Failure" ? "refused before the upgrade" : "ACCEPTED (bug)"
+            }`
+          )
+        }
+        // A tick comes every second or two; the wait is generous for a loaded machine.
         const tick = yield* ticks.pipe(
           Stream.filter((n) => n.method === "daemon_tick"),
           Stream.runHead,
-          Effect.timeout("10 seconds")
+          Effect.timeout("60 seconds")
         )
         yield* out.line(
           `  notify ${s.id}: ${tick._tag === "Some" ? `daemon_tick ${JSON.stringify(tick.value.params)}` : "no tick"}`

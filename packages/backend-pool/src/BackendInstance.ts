@@ -315,7 +315,7 @@ export interface InstanceDeps {
 }
 
 const describeExit = (exit: ProcessExit): string =>
-  exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code ?? "?"}`
+  exit.signal !== null ? `signal ${exit.signal}` : exit.code === null ? "no exit status" : `exit code ${exit.code}`
 
 /**
  * Creates an instance (not started) in the current scope. Closing the scope stops it.

@@ -7,6 +7,7 @@
  *
  * @module
  */
+export * as AttachLauncher from "./AttachLauncher.ts"
 export * as BackendInstance from "./BackendInstance.ts"
 export * from "./BackendPool.ts"
 export * as BackendSpec from "./BackendSpec.ts"
@@ -23,8 +24,10 @@ export * as ReconcilePlan from "./ReconcilePlan.ts"
 export * as RestartPolicy from "./RestartPolicy.ts"
 export * as SshConnection from "./SshConnection.ts"
 export * as SshFailure from "./SshFailure.ts"
+export * as SshForward from "./SshForward.ts"
 export * as SshLauncher from "./SshLauncher.ts"
 export * as SshMaster from "./SshMaster.ts"
+export * as SshPreflight from "./SshPreflight.ts"
 export * as SshRemote from "./SshRemote.ts"
 export * as Watchdog from "./Watchdog.ts"
 export * as WslLauncher from "./WslLauncher.ts"

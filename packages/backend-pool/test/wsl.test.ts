@@ -147,7 +147,7 @@ describe("Wsl launcher through fake-wsl", () => {
         assert.strictEqual(outcome.method, "graceful")
         assert.notInclude(NodeFs.readFileSync(NodePath.join(dir, "record.jsonl"), "utf8"), secret)
       }).pipe(Effect.provide(layer)),
-    30_000
+    120_000
   )
 
   it.live(

@@ -263,6 +263,8 @@ export interface RpcBridgeOptions {
     /** A connection that has not authenticated within this is closed. Default 10 s. */
     readonly timeout?: Duration.Input | undefined
   } | undefined
+  /** Clients connected at once; the transports refuse more (WebSocket 503, TCP closed). Default 1024. */
+  readonly maxClients?: number | undefined
   /** Methods read-only clients may call unless their token says otherwise. Default none. */
   readonly readOnlyAllow?: ReadonlyArray<string> | undefined
   /** The shared session handshake; without it clients join right after auth. */
@@ -1175,6 +1177,9 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       handle,
       broadcast,
       connections: Effect.sync(() => clients.size),
+      isFull: () => clients.size >= (options.maxClients ?? 1024),
+      // With tokens, the transports may bind beyond loopback (behind a tunnel); without, they refuse.
+      requiresAuth: options.auth !== undefined,
       authenticated: Effect.sync(() => [...clients.values()].filter((c) => c.role !== undefined).length),
       stats: Effect.gen(function*() {
         const all = yield* Effect.forEach([...clients.values()], clientStats)

@@ -3,10 +3,10 @@
  * conversion. The spawn baselines are `/bin/echo <path>` (the cheapest possible process, a lower
  * bound on `wsl.exe wslpath`) and `fake-wsl --exec wslpath` (a wsl.exe stand-in).
  */
+import { WslPath } from "@isthmus/wsl"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { type BenchRow, opsPerSecond, percentile } from "../../../scripts/bench-kit.ts"
-import * as WslPath from "../src/WslPath.ts"
 
 const context: WslPath.Context = {
   distro: "Ubuntu-24.04",
