@@ -323,7 +323,12 @@ const describeExit = (exit: ProcessExit): string =>
 export const make = (initial: BackendSpec, deps: InstanceDeps) =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
+    // Wall time only for the timestamps people read (`since`, `at`); every duration, deadline,
+    // breaker window and backoff reset is measured on the monotonic clock, so a step of the system
+    // clock (NTP, a user, a resume) changes none of them.
     const now = () => clock.currentTimeMillisUnsafe()
+    const mono = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+    let phaseStartedMono = mono()
     const id = initial.id
     let current = initial
     const log = yield* InstanceLog.make(id, resolveLog(initial))
@@ -363,7 +368,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       Effect.gen(function*() {
         const [before, after] = yield* SubscriptionRef.modify(state, (s) => {
           const next = f(s)
-          const stamped = next.phase !== s.phase ? { ...next, since: now() } : next
+          if (next.phase === s.phase) return [[s, next] as const, next]
+          phaseStartedMono = mono()
+          const stamped = { ...next, since: now() }
           return [[s, stamped] as const, stamped]
         })
         if (before.phase !== after.phase) {
@@ -532,7 +539,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         let readyForMs: number | undefined
         if (first._tag === "Ready") {
           proc.onReady?.(first.info)
-          const readyAt = now()
+          const readyAt = mono()
           const readyPort = first.info.port ?? probePort
           const reported = first.info.url === undefined || proc.rewriteUrl === undefined || expose !== undefined
             ? first.info.url
@@ -570,11 +577,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             const outcome = yield* proc.stop(resolveStop(current))
             yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
             exit = yield* proc.exit
-            readyForMs = now() - readyAt
+            readyForMs = mono() - readyAt
             reason = "LivenessFailed"
           } else {
             exit = after.exit
-            readyForMs = now() - readyAt
+            readyForMs = mono() - readyAt
             reason = exit.code === 0 && exit.signal === null ? "Exited" : "Crashed"
           }
         } else if (first._tag === "Timeout") {
@@ -664,6 +671,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           const result = yield* runOnce(runId, spec, stopReq)
           if (result._tag === "Stopped") return result.outcome
           const at = now()
+          const atMono = mono()
           const policy = resolveRestart(current)
           const exit: ProcessExit = result._tag === "Ended" ? result.exit : { code: null, signal: null }
           const reason: ExitReason = result._tag === "Ended" ? result.reason : "LaunchFailed"
@@ -721,8 +729,8 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             }))
             return undefined
           }
-          breaker = RestartPolicy.recordFailure(policy, breaker, at)
-          if (RestartPolicy.isTripped(policy, breaker, at)) {
+          breaker = RestartPolicy.recordFailure(policy, breaker, atMono)
+          if (RestartPolicy.isTripped(policy, breaker, atMono)) {
             const loopMessage =
               `crash loop: ${breaker.failures.length} failures within ${policy.crashLoopWindowMs} ms (last: ${message}); ` +
               `not restarting until start() or a spec change`
@@ -883,7 +891,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       start,
       stop,
       restart,
-      snapshot: Effect.map(SubscriptionRef.get(state), (s) => ({ ...s, timeInStateMs: timeInState(s, now()) })),
+      snapshot: Effect.map(
+        SubscriptionRef.get(state),
+        (s) => ({ ...s, timeInStateMs: Math.max(0, mono() - phaseStartedMono) })
+      ),
       changes: SubscriptionRef.changes(state),
       awaitReady,
       channels: SubscriptionRef.changes(channel).pipe(

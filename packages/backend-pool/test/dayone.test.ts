@@ -114,3 +114,53 @@ describe("day-one errors are final and precise", () => {
       assert.include(snapshot.failure?.message, `"${dir}" (the command of isdir) is a directory`)
     }).pipe(Effect.provide(livePool)))
 })
+
+describe("specs that cannot work are refused by register and reconcile, naming the field", () => {
+  const base = { id: "bad", launcher: { _tag: "Local", command: process.execPath } } as const
+  const refused = (spec: unknown) =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const viaRegister = yield* Effect.flip(pool.register(spec as BackendSpec.BackendSpec))
+      const viaReconcile = yield* Effect.flip(pool.reconcile([spec as BackendSpec.BackendSpec]))
+      assert.strictEqual(viaRegister._tag, "InvalidDesiredStateError")
+      assert.strictEqual(viaReconcile._tag, "InvalidDesiredStateError")
+      assert.deepStrictEqual(yield* pool.status, []) // nothing was registered or started
+      return { register: viaRegister.message, reconcile: viaReconcile.message }
+    })
+
+  it.live("an invalid readiness regular expression", () =>
+    Effect.gen(function*() {
+      const m = yield* refused({ ...base, readiness: { check: { _tag: "LogLine", pattern: "listening on (\\d+" } } })
+      assert.include(m.register, "register (id \"bad\") cannot run as written")
+      assert.include(m.register, "- readiness.check.pattern is not a valid regular expression")
+      assert.include(m.reconcile, "desired[0] (id \"bad\") cannot run as written")
+      const flags = yield* refused({ ...base, readiness: { check: { _tag: "LogLine", pattern: "x", flags: "q" } } })
+      assert.include(flags.register, "readiness.check.pattern is not a valid regular expression")
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("an unknown readiness kind", () =>
+    Effect.gen(function*() {
+      const m = yield* refused({ ...base, readiness: { check: { _tag: "Htpp", url: "http://x" } } })
+      assert.include(m.register, "is not a valid BackendSpec")
+      assert.include(m.register, "readiness")
+      assert.include(m.register, "check")
+    }).pipe(Effect.provide(livePool)))
+
+  it.live("impossible combinations: a port-less check with a Reported port, a one-shot liveness, a backoff above its cap", () =>
+    Effect.gen(function*() {
+      const tcp = yield* refused({ ...base, readiness: { check: { _tag: "Tcp" } } })
+      assert.include(tcp.register, "- readiness.check.port is missing and the port is Reported")
+      const http = yield* refused({ ...base, readiness: { check: { _tag: "Http", url: "http://{host}:{port}/" } } })
+      assert.include(http.register, "- readiness.check.url uses {port}, but the port is Reported")
+      const rpc = yield* refused({ ...base, liveness: { check: { _tag: "Rpc" } } })
+      assert.include(rpc.register, "- liveness.check.url defaults to tcp://{host}:{port}")
+      const once = yield* refused({ ...base, liveness: { check: { _tag: "LogLine", pattern: "ok" } } })
+      assert.include(once.register, "- liveness.check is LogLine, which happens once")
+      const backoff = yield* refused({ ...base, restart: { backoff: { initialMs: 5_000, maxMs: 1_000 } } })
+      assert.include(backoff.register, "- restart.backoff.initialMs (5000) is above restart.backoff.maxMs (1000)")
+      // The same checks with a port the pool knows are fine.
+      const pool = yield* BackendPool
+      const ok = yield* pool.register({ ...base, port: { _tag: "Allocated" }, readiness: { check: { _tag: "Tcp" } } })
+      assert.strictEqual(ok.id, "bad")
+    }).pipe(Effect.provide(livePool)))
+})
