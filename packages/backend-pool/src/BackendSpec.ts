@@ -699,7 +699,7 @@ export interface SpecProblem {
 
 const regexProblem = (field: string, pattern: string, flags: string | undefined): SpecProblem | undefined => {
   try {
-    new RegExp(pattern, flags ?? "")
+    RegExp(pattern, flags ?? "") // throws on an invalid pattern or flags
     return undefined
   } catch (error) {
     return {

@@ -93,13 +93,13 @@ describe("wall-clock steps (TestClock drives the monotonic time)", () => {
     }))
 })
 
-describe("wall-clock steps with real processes (Date.now faked)", () => {
-  const stubborn = (id: string): BackendSpec.BackendSpec => ({
-    id,
-    launcher: { _tag: "Local", command: process.execPath, args: [fixture("stubborn.mjs")] },
-    stop: { graceMs: 500 }
-  })
+const stubborn = (id: string): BackendSpec.BackendSpec => ({
+  id,
+  launcher: { _tag: "Local", command: process.execPath, args: [fixture("stubborn.mjs")] },
+  stop: { graceMs: 500 }
+})
 
+describe("wall-clock steps with real processes (Date.now faked)", () => {
   for (const jump of [-hour, hour]) {
     it.live(
       `a stop keeps its grace and ends on time when Date.now jumps ${jump > 0 ? "+" : "-"}1 h`,

@@ -115,19 +115,19 @@ describe("day-one errors are final and precise", () => {
     }).pipe(Effect.provide(livePool)))
 })
 
-describe("specs that cannot work are refused by register and reconcile, naming the field", () => {
-  const base = { id: "bad", launcher: { _tag: "Local", command: process.execPath } } as const
-  const refused = (spec: unknown) =>
-    Effect.gen(function*() {
-      const pool = yield* BackendPool
-      const viaRegister = yield* Effect.flip(pool.register(spec as BackendSpec.BackendSpec))
-      const viaReconcile = yield* Effect.flip(pool.reconcile([spec as BackendSpec.BackendSpec]))
-      assert.strictEqual(viaRegister._tag, "InvalidDesiredStateError")
-      assert.strictEqual(viaReconcile._tag, "InvalidDesiredStateError")
-      assert.deepStrictEqual(yield* pool.status, []) // nothing was registered or started
-      return { register: viaRegister.message, reconcile: viaReconcile.message }
-    })
+const base = { id: "bad", launcher: { _tag: "Local", command: process.execPath } } as const
+const refused = (spec: unknown) =>
+  Effect.gen(function*() {
+    const pool = yield* BackendPool
+    const viaRegister = yield* Effect.flip(pool.register(spec as BackendSpec.BackendSpec))
+    const viaReconcile = yield* Effect.flip(pool.reconcile([spec as BackendSpec.BackendSpec]))
+    assert.strictEqual(viaRegister._tag, "InvalidDesiredStateError")
+    assert.strictEqual(viaReconcile._tag, "InvalidDesiredStateError")
+    assert.deepStrictEqual(yield* pool.status, []) // nothing was registered or started
+    return { register: viaRegister.message, reconcile: viaReconcile.message }
+  })
 
+describe("specs that cannot work are refused by register and reconcile, naming the field", () => {
   it.live("an invalid readiness regular expression", () =>
     Effect.gen(function*() {
       const m = yield* refused({ ...base, readiness: { check: { _tag: "LogLine", pattern: "listening on (\\d+" } } })

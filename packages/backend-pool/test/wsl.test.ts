@@ -139,8 +139,10 @@ describe("Wsl launcher through fake-wsl", () => {
         assert.strictEqual(s.failure?.failureClass, "fatal")
         assert.match(s.failure?.message ?? "", /16\.20\.0/)
         assert.strictEqual(s.runId, 0)
-        // The preflight ran (bash -l -s with the probe on stdin); the backend itself was never spawned.
-        assert.isTrue(invocations().some((i) => i.argv.includes("Debian-Old") && i.argv.includes("bash")))
+        // The preflight ran (the user's shell, interactive: bash -ilc); the backend itself was never spawned.
+        assert.isTrue(
+          invocations().some((i) => i.argv.includes("Debian-Old") && i.argv.some((a) => a.endsWith("bash")))
+        )
         assert.isFalse(invocations().some((i) => i.argv.includes("Debian-Old") && i.argv.includes(process.execPath)))
 
         const outcome = yield* ubuntu.stop

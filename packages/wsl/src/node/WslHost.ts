@@ -41,7 +41,9 @@ export interface RunRequest {
    * `onGroup` with the pgid as soon as it arrives, so a stop can act inside the distro.
    */
   readonly linuxGroup?: {
+    /** The marker the wrapper prints before the pgid. */
     readonly token: string
+    /** Called once with the Linux process group of the run. */
     readonly onGroup: (pgid: number) => Effect.Effect<void>
   } | undefined
 }
