@@ -557,7 +557,14 @@ export const wslpath = (distro: FakeDistro, argv: ReadonlyArray<string>, cwd: st
 
 const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
   const shell = argv[0]?.split("/").pop()
-  return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
+  if (shell !== "sh" && shell !== "bash" && shell !== "dash" && shell !== "zsh") return false
+  // Only the shell's own options count (`bash -l -s`); after `-c` or the first operand, a `-s` is
+  // an argument of the script (`sh -c '…' name -s TERM`).
+  for (const arg of argv.slice(1)) {
+    if (arg === "-c" || !arg.startsWith("-") || arg === "--") return false
+    if (arg === "-s" || /^-[a-z]*s[a-z]*$/.test(arg)) return true
+  }
+  return false
 }
 
 /** `exec` without the `Wsl` service's pgid wrapper (`sh -c 'echo … $$ >&2; exec "$@"' sh argv…`). */
