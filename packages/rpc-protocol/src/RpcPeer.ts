@@ -31,6 +31,7 @@ import type { Cancellation, Decoded, Dialect, Invalid } from "./Dialect.ts"
 import * as Fanout from "./Fanout.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
+import { type EncodedSend, EncodedSendKey } from "./internal/encodedSend.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
 import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
 import * as Message from "./Message.ts"
@@ -865,6 +866,13 @@ export const make = <
     const notify = (method: string, params?: unknown) =>
       traced("RpcPeer.notify", method, Effect.andThen(awaitReadyFor(method), notifyNow(method, params)))
 
+    // Already framed notification bytes, shared by many peers (see internal/encodedSend).
+    const sendEncoded: EncodedSend = (data, method) => {
+      const item: Item = { data, id: undefined }
+      if (ready.isOpen() && fatal === undefined && status._tag !== "Closed" && offerUnsafe(item)) return undefined
+      return Effect.andThen(awaitReadyFor(method), enqueue(item, method, true))
+    }
+
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const call = (method: string, params: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
@@ -1556,6 +1564,7 @@ export const make = <
       disconnect: endConnection,
       close
     }
+    Object.defineProperty(peer, EncodedSendKey, { value: sendEncoded })
     yield* Effect.forkIn(sweeper, scope, { startImmediately: true })
     // Start connecting only once `peer` exists: handlers receive it, and data can arrive at once.
     managerFiber = yield* Effect.forkIn(manager, scope, { startImmediately: true })
