@@ -91,6 +91,12 @@ export interface ExecResult {
   readonly stderr: string
   /** stdout as received, for binary output. */
   readonly stdoutBytes: Uint8Array
+  /**
+   * wsl.exe's own `wsl: …` warnings of this call, apart from the command's stderr (e.g.
+   * "Mirrored networking mode is not supported … Falling back to NAT" when the call booted the
+   * VM, windows-reality.md §6.5); localised, for display only. Read the mode from `wslinfo`.
+   */
+  readonly warnings: ReadonlyArray<string>
 }
 
 /** Options of {@link WslShape.state}. */
@@ -541,7 +547,10 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         exitCode: result.exitCode,
         stdout: utf8.decode(result.stdout),
         stderr: utf8.decode(result.stderr),
-        stdoutBytes: result.stdout
+        stdoutBytes: result.stdout,
+        warnings: result.warnings === undefined || result.warnings.byteLength === 0
+          ? []
+          : DistroList.lines(DistroList.decode(result.warnings)).filter((l) => l.trim().length > 0)
       } satisfies ExecResult
     })
 

@@ -448,8 +448,13 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
     request: WslHost.RunRequest
   ) =>
     Effect.gen(function*() {
+      // wsl.exe's own warnings (a call that boots the VM) come first, in its encoding (§6.7).
+      const warnings = DistroList.encode(step.warnings, { utf8 })
       const answered = Model.answer(step, Model.readsScript(step) ? stdin : undefined)
-      if (answered !== undefined) return bytes(answered)
+      if (answered !== undefined) {
+        const out = bytes(answered)
+        return { ...out, stderr: concat([warnings, out.stderr]) }
+      }
       const distro = step.distro
       const translated = Wslenv.translate(env, "toLinux", Model.pathContext(distro))
       const user = Model.userOf(step) ?? "user"
@@ -482,6 +487,8 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
       const group = request.linuxGroup
       const scanner = group === undefined ? undefined : new LinuxProcess.MarkerScanner(group.token)
       let reported = false
+      if (scanner === undefined) stderr.push(warnings)
+      else stderr.push(scanner.push(warnings))
       const write = (stream: "stdout" | "stderr", text: string): Effect.Effect<void> =>
         Effect.suspend(() => {
           if (proc.broken || text.length === 0) return Effect.void
@@ -521,7 +528,12 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
         )
       )
       if (scanner !== undefined) stderr.push(scanner.flush())
-      return { exitCode, stdout: concat(stdout), stderr: concat(stderr) }
+      return {
+        exitCode,
+        stdout: concat(stdout),
+        stderr: concat(stderr),
+        warnings: scanner?.preamble
+      }
     })
 
   const run = (request: WslHost.RunRequest) =>

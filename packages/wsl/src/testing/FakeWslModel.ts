@@ -10,6 +10,7 @@
 import type * as DistroList from "../DistroList.ts"
 import * as Format from "../internal/distroFormat.ts"
 import * as DistroName from "../internal/distroNameRule.ts"
+import { iniValue } from "../internal/ini.ts"
 import * as LinuxProcess from "../internal/linuxProcess.ts"
 import * as WslPath from "../internal/pathCore.ts"
 import { probeMarkers } from "../node/WslProbes.ts"
@@ -180,6 +181,11 @@ export interface Exec {
   readonly cwd: string | undefined
   /** `--` form: `argv` is `[shell, "-c", line]`. */
   readonly viaShell: boolean
+  /**
+   * wsl.exe's own warnings when this command boots the VM (`wsl: …`, one per line), written to
+   * its stderr before anything of the Linux side (windows-reality.md §6.5, §6.7).
+   */
+  readonly warnings: string
 }
 
 /** A command whose stdin must be read first (a script for `sh -s`): call {@link answer}. */
@@ -407,7 +413,7 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
   if (first === "-e" || first === "--exec" || shellType === "none") {
     const argv = first === "-e" || first === "--exec" ? rest.slice(1) : rest
     if (argv.length === 0) return invalidArgument(config, first ?? "")
-    return { kind: "Exec", distro: target, argv, user, cwd, viaShell: false }
+    return { kind: "Exec", distro: target, argv, user, cwd, viaShell: false, warnings: bootWarnings(config, target) }
   }
   if (first !== undefined && first.startsWith("-") && first !== "--") {
     return invalidArgument(config, first)
@@ -417,7 +423,7 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
   const argv = line.length === 0
     ? [shell, ...(shellType === "login" ? ["-l"] : [])]
     : [shell, ...(shellType === "login" ? ["-l"] : []), "-c", line]
-  return { kind: "Exec", distro: target, argv, user, cwd, viaShell: true }
+  return { kind: "Exec", distro: target, argv, user, cwd, viaShell: true, warnings: bootWarnings(config, target) }
 }
 
 const setState = (
@@ -447,6 +453,22 @@ export const afterRun = (config: FakeWslConfig, args: ReadonlyArray<string>, ste
   if (args[0] === "--terminate" || args[0] === "-t") return setState(config, args[1]!, "Running", "Stopped")
   if (args[0] === "--shutdown") return setState(config, "*", "Running", "Stopped")
   return undefined
+}
+
+/**
+ * The warnings of a command that boots the VM: the first command while no WSL 2 distribution
+ * runs. When `.wslconfig` asks for mirrored networking but the distro's mode in use (its
+ * `wslinfo`) is NAT, mirrored silently fell back: WslCoreVm.cpp prints
+ * `MessageMirroredNetworkingNotSupportedReason` (with the Windows version reason) as a
+ * `wsl: …` warning, and only on that call (windows-reality.md §6.5).
+ */
+export const bootWarnings = (config: FakeWslConfig, target: FakeDistro): string => {
+  if ((target.version ?? 2) !== 2 || (target.state ?? "Stopped") === "Running") return ""
+  if (config.distros.some((d) => (d.version ?? 2) === 2 && d.state === "Running")) return ""
+  const asked = config.wslConfig === undefined ? undefined : iniValue(config.wslConfig, "wsl2", "networkingMode")
+  if (asked?.toLowerCase() !== "mirrored" || target.networkingMode?.toLowerCase() !== "nat") return ""
+  const t = text(config)
+  return `wsl: ${fill(t.mirroredFallback, fill(t.mirroredWindowsVersion, "10.0.19045", "5737"))}\n`
 }
 
 /** The default user's home in the model. */
@@ -535,7 +557,14 @@ export const wslpath = (distro: FakeDistro, argv: ReadonlyArray<string>, cwd: st
 
 const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
   const shell = argv[0]?.split("/").pop()
-  return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
+  if (shell !== "sh" && shell !== "bash" && shell !== "dash" && shell !== "zsh") return false
+  // Only the shell's own options count (`bash -l -s`); after `-c` or the first operand, a `-s` is
+  // an argument of the script (`sh -c '…' name -s TERM`).
+  for (const arg of argv.slice(1)) {
+    if (arg === "-c" || !arg.startsWith("-") || arg === "--") return false
+    if (arg === "-s" || /^-[a-z]*s[a-z]*$/.test(arg)) return true
+  }
+  return false
 }
 
 /** `exec` without the `Wsl` service's pgid wrapper (`sh -c 'echo … $$ >&2; exec "$@"' sh argv…`). */

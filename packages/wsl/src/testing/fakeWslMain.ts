@@ -95,6 +95,8 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
     await write(process.stderr, step.stderr, false)
     return step.exitCode
   }
+  // wsl.exe's own warnings (a call that boots the VM) come first, in its encoding (§6.7).
+  await write(process.stderr, step.warnings, true)
   const script = Model.readsScript(step) ? await readStdin() : undefined
   const answered = Model.answer(step, script?.toString("utf8"))
   if (answered !== undefined) {
