@@ -3,12 +3,15 @@
  * many downstream clients (browsers, phones, desktop windows), each on its own connection.
  *
  * - **Routing**: each client's request is sent upstream under the upstream peer's own id and the
- *   reply goes back to that client under the client's id; a client that disconnects drops its
- *   pending calls (their replies are discarded).
+ *   reply goes back to that client under the client's id. A client's cancel (its dialect's, or
+ *   LSP's `$/cancelRequest`) is answered with the cancellation error and passed upstream in the
+ *   upstream's dialect under the upstream's id; a client that disconnects cancels its pending
+ *   calls the same way (their replies are discarded).
  * - **Notifications** from upstream go to every client through its own bounded outbound queue
  *   (a slow client is disconnected, or loses notifications under `whenFull: "drop"`; the others are
  *   never slowed), filtered per client (`bridge/follow` by thread, codex's
- *   `optOutNotificationMethods`).
+ *   `optOutNotificationMethods`), with their extra top-level fields. A notification is encoded once
+ *   for every client, and those of one upstream read leave in one write per client.
  * - **Server-to-client requests** (approvals) are routed by policy: to every full client, first
  *   answer wins, the others are told it is settled; or to one chosen client; held (bounded, with a
  *   timeout answered upstream as an error) while no client can take them; offered to late joiners.
