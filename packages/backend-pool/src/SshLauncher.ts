@@ -258,6 +258,7 @@ export const make = (
         )
       )
       const pid = handle.pid as number
+      let stopping: Deferred.Deferred<StopOutcome> | undefined
       const pgid = yield* Deferred.make<number | null>()
       const decoder = new Watchdog.OutputDecoder({
         reportExit: true,
@@ -298,12 +299,23 @@ export const make = (
         (s) => Watchdog.decodeOutput(s, decoder),
         Stream.ensuring(Deferred.succeed(stdoutDone, undefined))
       )
+      // When the session ends without the watchdog's @@exit (the connection failed or dropped),
+      // one more stderr line says what ssh's messages mean and what to do.
       const stderr = handle.stderr.pipe(
         Stream.tap((chunk) =>
           Effect.sync(() => {
             stderrTail = (stderrTail + new TextDecoder().decode(chunk)).slice(-8_192)
           })
-        )
+        ),
+        Stream.concat(Stream.suspend(() => {
+          if (decoder.exitStatus !== undefined || stopping !== undefined || stderrTail.length === 0) {
+            return Stream.empty
+          }
+          const failure = SshFailure.classify(stderrTail, context)
+          return failure.reason === "Unknown"
+            ? Stream.empty
+            : Stream.make(encode(`isthmus-ssh: ${failure.message} (${failure.failureClass})\n`))
+        }))
       )
       const exited = yield* Deferred.make<ProcessExit>()
       yield* handle.exitCode.pipe(
@@ -408,7 +420,6 @@ export const make = (
       // ------------------------------------------------------------------------------------
       // Stop
       // ------------------------------------------------------------------------------------
-      let stopping: Deferred.Deferred<StopOutcome> | undefined
       const stop = (policy: { readonly signal: Watchdog.Signal; readonly graceMs: number }) =>
         Effect.gen(function*() {
           if (stopping !== undefined) return yield* Deferred.await(stopping)
@@ -473,15 +484,7 @@ export const make = (
         host: "127.0.0.1",
         stdout,
         stderr,
-        exit: Deferred.await(exited).pipe(
-          Effect.tap((exit) =>
-            handshake.error !== undefined
-              ? Effect.void
-              : exit.code === 255 && decoder.exitStatus === undefined && stderrTail.length > 0
-              ? Effect.logDebug(SshFailure.classify(stderrTail, context).message)
-              : Effect.void
-          )
-        ),
+        exit: Deferred.await(exited),
         stop,
         liveProcesses: Effect.succeed(undefined),
         stdin,

@@ -258,6 +258,28 @@ describe(`Ssh launcher against a real sshd (${isolation})`, () => {
     180_000
   )
 
+  it.live(
+    "closing the pool stops its runs and closes the host's master: nothing of ours is left on either side",
+    () =>
+      Effect.gen(function*() {
+        const lab = yield* SshTestServer.make()
+        yield* Effect.scoped(
+          Effect.gen(function*() {
+            const p = yield* BackendPool
+            yield* p.reconcile([backend(lab, "one", ["--children", "1"]), backend(lab, "two")])
+            yield* (yield* p.get("one")).awaitReady
+            yield* (yield* p.get("two")).awaitReady
+            assert.isAtLeast(localSsh(lab).length, 3) // the master and two sessions
+          }).pipe(Effect.provide(pool))
+        )
+        // The pool's scope is closed: runs stopped, then the master (its session ends with its stdin).
+        assert.deepStrictEqual(yield* lab.sessionProcesses, [])
+        const local = yield* pollUntil(() => Effect.sync(() => localSsh(lab).length === 0), 10_000)
+        assert.isDefined(local, "local ssh processes left")
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    120_000
+  )
+
   it.live("multiplex never: a connection per run and a tunnel per forward work the same", () =>
     Effect.gen(function*() {
       const lab = yield* SshTestServer.make()
