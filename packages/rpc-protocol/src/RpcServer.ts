@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Scope } from "effect"
-import * as Socket from "effect/socket/Socket"
+import type * as Socket from "effect/socket/Socket"
 import { matchToken, type RoleToken, type Token, tokenFromParams } from "./Auth.ts"
 import type { Dialect } from "./Dialect.ts"
 import type { Decoder, Framing } from "./Framing.ts"
@@ -439,15 +439,15 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
         yield* peer.closed
       })
 
-    // Closes a connection past `maxConnections` without reading it.
+    // Closes a connection past `maxConnections` without reading it: acquiring its reader and
+    // closing that scope closes the connection (a writer alone may wait for a reader that never comes).
     const refuse = (socket: Socket.Socket) =>
-      Effect.gen(function*() {
-        const { write } = yield* socket.writer
-        yield* Effect.ignore(write(new Socket.CloseEvent(1013, "too many connections")))
-        yield* Effect.logWarning(
+      Effect.scoped(socket.reader).pipe(
+        Effect.ignore,
+        Effect.andThen(Effect.logWarning(
           `rpc: refused a connection: ${maxConnections} are open (maxConnections); raise it if they are legitimate`
-        )
-      }).pipe(Effect.scoped, Effect.ignore)
+        ))
+      )
 
     const server: RpcServer = {
       handle: (socket, handleOptions) =>
