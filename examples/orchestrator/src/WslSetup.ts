@@ -8,8 +8,8 @@ import { type Launcher, WslLauncher } from "@isthmus/backend-pool"
 import { Wsl } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, type Layer } from "effect"
-import { dirname } from "node:path"
 import type { ChildProcessSpawner } from "effect/process"
+import { dirname } from "node:path"
 
 export interface WslSetup {
   readonly simulated: boolean

@@ -348,9 +348,11 @@ export interface CallOptions {
   readonly idempotent?: boolean | undefined
   /**
    * Told the id this call was sent with, when it is allocated (for a proxy that must name the
-   * request to the other side later, e.g. `RpcBridge`'s "settled" notices).
+   * request to the other side later, e.g. `RpcBridge`'s "settled" notices), and a function that
+   * cancels the call: it fails with `error` and the other side gets the cancel message, if the
+   * call is still waiting (for a proxy passing on its own client's cancel).
    */
-  readonly onId?: ((id: Message.Id) => void) | undefined
+  readonly onId?: ((id: Message.Id, cancel: (error: CallError) => void) => void) | undefined
 }
 
 /**
@@ -807,10 +809,9 @@ export const make = <
       params: unknown,
       replayable: boolean,
       timeoutMillis: number,
-      onId?: (id: Message.Id) => void
+      onId?: CallOptions["onId"]
     ): Effect.Effect<unknown, CallError> => {
       const id = nextId++
-      onId?.(id)
       // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
       // interrupted caller (timeout, scope closed) removes its pending entry.
       let outcome: Exit.Exit<unknown, CallError> | undefined
@@ -837,6 +838,11 @@ export const make = <
         timeoutMillis
       })
       registerDeadline(deadline)
+      onId?.(id, (error) => {
+        if (!pending.delete(id)) return
+        cancelRemote(id)
+        settle(Exit.fail(error))
+      })
       const awaitReply = Effect.callback<unknown, CallError>((r) => {
         if (outcome !== undefined) return r(outcome)
         resume = r
@@ -910,10 +916,27 @@ export const make = <
       traced("RpcPeer.notify", method, Effect.andThen(awaitReadyFor(method), notifyNow(method, params)))
 
     // Already framed notification bytes, shared by many peers (see internal/encodedSend).
-    const sendEncoded: EncodedSend = (data, method) => {
-      const item: Item = { data, id: undefined }
-      if (ready.isOpen() && fatal === undefined && status._tag !== "Closed" && offerUnsafe(item)) return undefined
-      return Effect.andThen(awaitReadyFor(method), enqueue(item, method, true))
+    const wakeIfQueued = () => {
+      if (outbox.length === 0 || wakeWriter === undefined) return
+      const wake = wakeWriter
+      wakeWriter = undefined
+      wake(Effect.void)
+    }
+    const sendEncoded: EncodedSend = {
+      send: (data, method, hold) => {
+        const item: Item = { data, id: undefined }
+        if (ready.isOpen() && fatal === undefined && status._tag !== "Closed") {
+          if (!hold && offerUnsafe(item)) return undefined
+          if (hold && outbox.length < capacity) {
+            // Queued without waking the writer: `flush` (or the next message) writes it.
+            sentCount++
+            outbox.push(item)
+            return undefined
+          }
+        }
+        return Effect.andThen(awaitReadyFor(method), enqueue(item, method, true))
+      },
+      flush: wakeIfQueued
     }
 
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
