@@ -136,6 +136,20 @@ export const contract = (backend: Backend) =>
         assert.strictEqual(store._tag, "Ready")
       }))
 
+    // LxssUserSessionFactory.cpp refuses a LocalSystem token (a host running as a Windows service).
+    test("state: a host running as LocalSystem is Unknown, keeps the code in any language, and says what to do", () =>
+      Effect.gen(function*() {
+        for (const language of ["en", "de", "ja", "fr"] as const) {
+          const system = yield* stateOf(oneDistro({ hostState: "local-system", language }))
+          assert.strictEqual(system._tag, "Unknown", language)
+          if (system._tag === "Unknown") {
+            assert.deepStrictEqual(system.errorCode, Option.some("Wsl/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED"), language)
+            assert.strictEqual(system.command, "wsl.exe --status")
+          }
+          assert.include(WslState.advice(system), "signed-in user", language)
+        }
+      }))
+
     test("status by rules in every language: no default line without distributions, extra component lines", () =>
       Effect.gen(function*() {
         for (const language of ["en", "de", "ja", "fr"] as const) {

@@ -36,7 +36,13 @@ export type { Language } from "./fakeWslStrings.ts"
  *   `HCS_E_HYPERV_NOT_INSTALLED` (#10332, #8793);
  * - `32bit-host`: WSL works, but the host is a 32-bit process: `System32\wsl.exe` is not there
  *   (WOW64 shows SysWOW64), only `Sysnative\wsl.exe` (#5319; VS Code `wsl.ts`). Modelled by the
- *   fake host's executable lookup; `wsl.exe` itself behaves as `ready`.
+ *   fake host's executable lookup; `wsl.exe` itself behaves as `ready`;
+ * - `local-system`: the host runs as LocalSystem (a Windows service): every command that reaches
+ *   the WSL service fails with `MessageLocalSystemNotSupported` and
+ *   `Wsl/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED`, exit -1 (`LxssUserSessionFactory.cpp` refuses a
+ *   LocalSystem token; the token as reported by users running `wsl.exe` from services and
+ *   `az vm run-command`); `--version` and `--help` answer on the client side (`WslClient.cpp`
+ *   `Version()`). `Wsl.state` reports it as `Unknown`, with advice for this code.
  */
 export type HostState =
   | "ready"
@@ -47,6 +53,7 @@ export type HostState =
   | "vmp-partial"
   | "firmware-off"
   | "32bit-host"
+  | "local-system"
 
 /** Every host state, for tools that offer a choice (`wsl-doctor --fake <state>`). */
 export const hostStates: ReadonlyArray<HostState> = [
@@ -57,7 +64,8 @@ export const hostStates: ReadonlyArray<HostState> = [
   "vmp-missing",
   "vmp-partial",
   "firmware-off",
-  "32bit-host"
+  "32bit-host",
+  "local-system"
 ]
 
 /** A network interface inside a distro. */
@@ -321,6 +329,9 @@ const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
 export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): Step => {
   const state = hostStateOf(config)
   if (state === "stub") return { kind: "Output", exitCode: 1, stdout: `${usage}`, stderr: "", fromWslExe: true }
+  if (state === "local-system" && !["--version", "-v", "--help"].includes(args[0] ?? "")) {
+    return wslError(config, text(config).localSystemNotSupported, "Wsl/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED")
+  }
   let distroName: string | undefined
   let user: string | undefined
   let cwd: string | undefined
