@@ -15,13 +15,16 @@ const fast = [
   "test/Networking.test.ts"
 ]
 const include = process.env["WSL_MUTATE_TESTS"]?.split(",").filter((t) => t.length > 0) ?? fast
+// Every mutant reruns the property tests that reach it: a tenth of their runs keeps a pathCore run
+// within minutes on a busy 2-core machine (WSL_PROPERTY_SCALE=1 for the full count).
+const env = { WSL_PROPERTY_SCALE: process.env["WSL_PROPERTY_SCALE"] ?? "0.1" }
 
 export default defineConfig({
   test: {
     ...base.test,
     projects: (base.test?.projects ?? []).map((project) =>
       typeof project === "object" && "test" in project
-        ? { ...project, test: { ...project.test, include } }
+        ? { ...project, test: { ...project.test, include, env: { ...project.test?.env, ...env } } }
         : project
     )
   }

@@ -503,6 +503,20 @@ export const contract = (backend: Backend) =>
         ])
       }).pipe(Effect.provide(main)))
 
+    // Dotfiles that `exec tmux` when interactive replace the probe's shell: the service sets
+    // VSCODE_RESOLVING_ENVIRONMENT (through WSLENV) so guarded ones skip it, and says what
+    // happened when one does not.
+    test("shellEnvironment: a ~/.bashrc that execs tmux is skipped when it checks VSCODE_RESOLVING_ENVIRONMENT, named when not", () =>
+      Effect.gen(function*() {
+        const guarded = yield* use((w) => w.shellEnvironment("Guarded"))
+        assert.strictEqual(guarded.path.split(":")[0], fixtures.nvmBin)
+        const trapped = yield* use((w) => w.shellEnvironment("Trapped")).pipe(Effect.flip)
+        assert.strictEqual(tag(trapped), "WslParseError")
+        assert.include(trapped.message, "exec another program (tmux, zsh)")
+        assert.include(trapped.message, "VSCODE_RESOLVING_ENVIRONMENT")
+        if (trapped instanceof WslError.WslParseError) assert.include(trapped.output, "open terminal failed")
+      }).pipe(Effect.provide(backend.layer(fixtures.tmuxDotfiles))))
+
     test("resolveCommands: found on the interactive PATH (nvm), missing, or only a Windows shim", () =>
       Effect.gen(function*() {
         const r = yield* use((w) => w.resolveCommands("Ubuntu-24.04", ["node", "isthmus-missing-tool"]))

@@ -80,7 +80,19 @@ export interface FakeStartupFile {
   readonly path?: ReadonlyArray<string> | undefined
   /** What it prints on stdout when it runs (a banner, `nvm use` chatter). */
   readonly output?: string | undefined
+  /**
+   * After its `path` and `output`, it replaces the shell with `program` (dotfiles that
+   * `exec tmux` or `exec zsh` when interactive), so the shell's own command never runs, unless
+   * the variable `unless` is set: many dotfiles skip it under `VSCODE_RESOLVING_ENVIRONMENT`
+   * (windows-reality.md §5). `tmux` without a terminal prints `open terminal failed: not a
+   * terminal` and exits 1; any other program exits 0 (an interactive shell reading an empty stdin).
+   */
+  readonly exec?: { readonly program: string; readonly unless?: string | undefined } | undefined
 }
+
+/** What a startup file's `exec` writes to stderr and exits with (see {@link FakeStartupFile.exec}). */
+export const execOutcome = (program: string): { readonly stderr: string; readonly exitCode: number } =>
+  program === "tmux" ? { stderr: "open terminal failed: not a terminal\n", exitCode: 1 } : { stderr: "", exitCode: 0 }
 
 /** One distribution of the fake host. */
 export interface FakeDistro {
@@ -678,14 +690,16 @@ export const executables = (distro: FakeDistro): ReadonlyMap<string, ExecutableK
  * What a shell's startup files do before it runs its command (windows-reality.md §5): a login
  * shell reads `~/.profile`; a bash login shell then sources `~/.bashrc` from it, whose stock
  * guard returns at once unless the shell is interactive; an interactive non-login bash or zsh
- * reads its rc file. Returns the `PATH` the command sees and what the files printed.
+ * reads its rc file. Returns the `PATH` the command sees, what the files printed, and the program
+ * a file `exec`s instead of the command (`env` decides its guard).
  */
 export const startup = (
   distro: FakeDistro,
   shell: string,
   flags: { readonly login: boolean; readonly interactive: boolean },
-  path: string
-): { readonly path: string; readonly output: string } => {
+  path: string,
+  env: Readonly<Record<string, string | undefined>> = {}
+): { readonly path: string; readonly output: string; readonly exec?: string | undefined } => {
   const name = shell.split("/").pop() ?? shell
   const rcShell = name === "bash" || name === "zsh"
   const files: Array<FakeStartupFile> = []
@@ -698,6 +712,8 @@ export const startup = (
   for (const file of files) {
     if (file.path !== undefined && file.path.length > 0) current = `${file.path.join(":")}:${current}`
     output += file.output ?? ""
+    const skip = file.exec?.unless !== undefined && (env[file.exec.unless] ?? "").length > 0
+    if (file.exec !== undefined && !skip) return { path: current, output, exec: file.exec.program }
   }
   return { path: current, output }
 }

@@ -204,13 +204,13 @@ const distroSide = (
       join(home, ".profile"),
       `# ~/.profile (fake-wsl, from the model)\nexport PATH="${out["PATH"]}"\n${say(distro.profile?.output)}${
         exportPath(distro.profile?.path)
-      }` +
+      }${execLine(distro.profile?.exec)}` +
         `if [ -n "$BASH_VERSION" ]; then\n  if [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\nfi\n`
     )
     writeFileSync(
       join(home, ".bashrc"),
       `# ~/.bashrc (fake-wsl, from the model): Ubuntu's skeleton starts so\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n` +
-        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}`
+        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}${execLine(distro.bashrc?.exec)}`
     )
     out["HOME"] = home
   }
@@ -231,6 +231,17 @@ const hidesMachineNode = (distro: Model.FakeDistro, system: string): boolean =>
 /** A startup-file line that puts `dirs` in front of PATH. */
 const exportPath = (dirs: ReadonlyArray<string> | undefined) =>
   dirs === undefined || dirs.length === 0 ? "" : `export PATH="${dirs.join(":")}:$PATH"\n`
+
+/**
+ * A startup-file line that replaces the shell with the modelled program (`exec tmux`), guarded by
+ * `unless` when given; the program behaves as {@link Model.execOutcome} says.
+ */
+const execLine = (exec: Model.FakeStartupFile["exec"]) => {
+  if (exec === undefined) return ""
+  const { exitCode, stderr } = Model.execOutcome(exec.program)
+  const line = `exec sh -c 'printf "%s" "$1" >&2; exit ${exitCode}' ${exec.program} '${stderr}'\n`
+  return exec.unless === undefined ? line : `if [ -z "\${${exec.unless}:-}" ]; then\n  ${line}fi\n`
+}
 
 /** A startup-file line that prints `text`. */
 const say = (text: string | undefined) =>
