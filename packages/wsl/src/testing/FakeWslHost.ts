@@ -391,6 +391,7 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
         )
       }
       yield* io.write("stdout", started.output)
+      if (started.delayMillis > 0) yield* Effect.sleep(Duration.millis(started.delayMillis))
       if (started.exec !== undefined) {
         // A startup file replaced the shell (`exec tmux`): the command never runs.
         const outcome = Model.execOutcome(started.exec)

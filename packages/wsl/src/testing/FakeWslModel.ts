@@ -88,6 +88,12 @@ export interface FakeStartupFile {
    * terminal` and exits 1; any other program exits 0 (an interactive shell reading an empty stdin).
    */
   readonly exec?: { readonly program: string; readonly unless?: string | undefined } | undefined
+  /**
+   * How long it takes to run, in milliseconds (nvm alone can take seconds; VS Code's resolver
+   * gives up after 10 s; windows-reality.md §5). The in-memory host sleeps on the `Clock` (a
+   * `TestClock` in tests); `fake-wsl` writes a real `sleep`.
+   */
+  readonly delayMillis?: number | undefined
 }
 
 /** What a startup file's `exec` writes to stderr and exits with (see {@link FakeStartupFile.exec}). */
@@ -699,7 +705,12 @@ export const startup = (
   flags: { readonly login: boolean; readonly interactive: boolean },
   path: string,
   env: Readonly<Record<string, string | undefined>> = {}
-): { readonly path: string; readonly output: string; readonly exec?: string | undefined } => {
+): {
+  readonly path: string
+  readonly output: string
+  readonly exec?: string | undefined
+  readonly delayMillis: number
+} => {
   const name = shell.split("/").pop() ?? shell
   const rcShell = name === "bash" || name === "zsh"
   const files: Array<FakeStartupFile> = []
@@ -709,11 +720,13 @@ export const startup = (
   }
   let current = path
   let output = ""
+  let delayMillis = 0
   for (const file of files) {
     if (file.path !== undefined && file.path.length > 0) current = `${file.path.join(":")}:${current}`
     output += file.output ?? ""
+    delayMillis += file.delayMillis ?? 0
     const skip = file.exec?.unless !== undefined && (env[file.exec.unless] ?? "").length > 0
-    if (file.exec !== undefined && !skip) return { path: current, output, exec: file.exec.program }
+    if (file.exec !== undefined && !skip) return { path: current, output, exec: file.exec.program, delayMillis }
   }
-  return { path: current, output }
+  return { path: current, output, delayMillis }
 }

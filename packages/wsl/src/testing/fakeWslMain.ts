@@ -204,13 +204,15 @@ const distroSide = (
       join(home, ".profile"),
       `# ~/.profile (fake-wsl, from the model)\nexport PATH="${out["PATH"]}"\n${say(distro.profile?.output)}${
         exportPath(distro.profile?.path)
-      }${execLine(distro.profile?.exec)}` +
+      }${pause(distro.profile?.delayMillis)}${execLine(distro.profile?.exec)}` +
         `if [ -n "$BASH_VERSION" ]; then\n  if [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\nfi\n`
     )
     writeFileSync(
       join(home, ".bashrc"),
       `# ~/.bashrc (fake-wsl, from the model): Ubuntu's skeleton starts so\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n` +
-        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}${execLine(distro.bashrc?.exec)}`
+        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}${pause(distro.bashrc?.delayMillis)}${
+          execLine(distro.bashrc?.exec)
+        }`
     )
     out["HOME"] = home
   }
@@ -242,6 +244,10 @@ const execLine = (exec: Model.FakeStartupFile["exec"]) => {
   const line = `exec sh -c 'printf "%s" "$1" >&2; exit ${exitCode}' ${exec.program} '${stderr}'\n`
   return exec.unless === undefined ? line : `if [ -z "\${${exec.unless}:-}" ]; then\n  ${line}fi\n`
 }
+
+/** A startup-file line that takes `millis` (a slow rc file). */
+const pause = (millis: number | undefined) =>
+  millis === undefined || millis <= 0 ? "" : `sleep ${(millis / 1000).toFixed(3)}\n`
 
 /** A startup-file line that prints `text`. */
 const say = (text: string | undefined) =>
