@@ -1,9 +1,11 @@
 /**
- * `pnpm mutate <package> [files…] [-- stryker options…]`: mutation testing (Stryker with the
- * vitest runner) of one package, or of some of its files, against that package's vitest project.
+ * `pnpm mutate <package> [files…] [--tests test files…] [-- stryker options…]`: mutation testing
+ * (Stryker with the vitest runner) of one package, or of some of its files, against that
+ * package's vitest project (or only the test files given after `--tests`).
  *
- *   pnpm mutate wsl src/pathCore.ts                 # one module (paths relative to the package)
+ *   pnpm mutate wsl src/internal/pathCore.ts         # one module (paths relative to the package)
  *   pnpm mutate rpc-protocol src/Framing.ts src/Dialect.ts
+ *   pnpm mutate backend-pool src/RestartPolicy.ts --tests test/units.test.ts test/fake.test.ts
  *   pnpm mutate backend-pool                        # the package's default `mutate` globs
  *   pnpm mutate backend-pool src/child/index.ts -- --coverageAnalysis all --incremental
  *
@@ -20,10 +22,14 @@ import { fileURLToPath } from "node:url"
 const root = fileURLToPath(new URL("..", import.meta.url))
 const args = process.argv.slice(2)
 const dashes = args.indexOf("--")
-const [pkg, ...files] = dashes === -1 ? args : args.slice(0, dashes)
+const ours = dashes === -1 ? args : args.slice(0, dashes)
 const strykerArgs = dashes === -1 ? [] : args.slice(dashes + 1)
+const testsFlag = ours.indexOf("--tests")
+const [pkg, ...files] = testsFlag === -1 ? ours : ours.slice(0, testsFlag)
+const tests = testsFlag === -1 ? [] : ours.slice(testsFlag + 1)
 
-const usage = "usage: pnpm mutate <wsl|rpc-protocol|backend-pool> [files relative to the package…] [-- stryker options]"
+const usage =
+  "usage: pnpm mutate <wsl|rpc-protocol|backend-pool> [files…] [--tests test files…] [-- stryker options] (paths relative to the package)"
 if (pkg === undefined || pkg.startsWith("-")) {
   console.error(usage)
   process.exit(2)
@@ -37,7 +43,7 @@ if (!existsSync(packageConfigFile)) {
 
 // File arguments are relative to the package (or absolute); Stryker wants them relative to the
 // repository root, where it runs. A mutation range (`file:12-30`) is kept as given.
-const mutate = files.map((file) => {
+const fromPackage = (file: string) => {
   const [path = "", ...range] = file.split(":")
   const absolute = resolve(packageDir, path)
   if (!existsSync(absolute)) {
@@ -45,7 +51,9 @@ const mutate = files.map((file) => {
     process.exit(2)
   }
   return [relative(root, absolute), ...range].join(":")
-})
+}
+const mutate = files.map(fromPackage)
+const testFiles = tests.map(fromPackage)
 
 const packageConfig = JSON.parse(readFileSync(packageConfigFile, "utf8")) as { mutate?: ReadonlyArray<string> }
 const reportDir = `reports/mutation/${pkg}`
@@ -77,7 +85,10 @@ const config = {
   thresholds: { high: 85, low: 70, break: null },
   ...packageConfig,
   $schema: undefined,
-  ...(mutate.length > 0 ? { mutate } : {})
+  ...(mutate.length > 0 ? { mutate } : {}),
+  // Only these test files (the fast unit tests of a module, say): a run in minutes instead of
+  // every process-level test that happens to reach the module.
+  ...(testFiles.length > 0 ? { testFiles } : {})
 }
 
 const cacheDir = join(root, "node_modules/.cache/stryker")
@@ -85,7 +96,11 @@ mkdirSync(cacheDir, { recursive: true })
 const configFile = join(cacheDir, `${pkg}.config.json`)
 writeFileSync(configFile, JSON.stringify(config, null, 2))
 
-console.error(`pnpm mutate: ${pkg}: ${(config.mutate ?? []).join(", ")}`)
+console.error(
+  `pnpm mutate: ${pkg}: ${(config.mutate ?? []).join(", ")}${
+    testFiles.length > 0 ? ` against ${testFiles.join(", ")}` : ""
+  }`
+)
 const result = spawnSync(join(root, "node_modules/.bin/stryker"), ["run", configFile, ...strykerArgs], {
   cwd: root,
   stdio: "inherit",
