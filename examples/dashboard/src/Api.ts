@@ -5,6 +5,15 @@
 import { MethodTable } from "@isthmus/rpc-protocol"
 import { Schema } from "effect"
 
+/** Why an instance is parked or backing off, with the last lines it printed. */
+export const FailureView = Schema.Struct({
+  reason: Schema.String,
+  message: Schema.String,
+  /** The last log lines at the time (at most 20). */
+  tail: Schema.Array(Schema.String)
+})
+export type FailureView = typeof FailureView.Type
+
 /** One backend as the page shows it. */
 export const InstanceView = Schema.Struct({
   id: Schema.String,
@@ -14,9 +23,16 @@ export const InstanceView = Schema.Struct({
   pid: Schema.NullOr(Schema.Int),
   url: Schema.NullOr(Schema.String),
   restartCount: Schema.Int,
+  /** The launcher kind: `Local`, `Wsl`, `Ssh`, `Attach` or a custom kind. */
+  launcher: Schema.String,
+  /** Where it runs: "this machine", the WSL distro, the SSH host, the attached URL's host. */
+  host: Schema.String,
   /** e.g. "Crashed (signal SIGKILL)", null before any exit. */
   lastExit: Schema.NullOr(Schema.String),
-  /** When the instance entered its phase, epoch ms. */
+  /** When the last exit happened, epoch ms. */
+  lastExitAt: Schema.NullOr(Schema.Number),
+  failure: Schema.NullOr(FailureView),
+  /** When the instance entered its phase, epoch ms (uptime, while Ready). */
   since: Schema.Number,
   /** Where its log file is, when it has one. */
   logFile: Schema.NullOr(Schema.String)
@@ -34,6 +50,17 @@ export const LogLineView = Schema.Struct({
 })
 export type LogLineView = typeof LogLineView.Type
 
+/** One resource sample of an instance's process (RSS and CPU from /proc, where there is one). */
+export const SampleView = Schema.Struct({
+  id: Schema.String,
+  time: Schema.Number,
+  rssBytes: Schema.NullOr(Schema.Number),
+  /** CPU used since the previous sample, percent of one core. */
+  cpuPercent: Schema.NullOr(Schema.Number),
+  restartCount: Schema.Int
+})
+export type SampleView = typeof SampleView.Type
+
 const ById = Schema.Struct({ id: Schema.String })
 const Ok = Schema.Struct({ ok: Schema.Boolean })
 
@@ -48,11 +75,28 @@ export const DashboardMethods = MethodTable.make({
     result: Schema.Array(LogLineView),
     idempotent: true
   }),
+  /** The samples kept for every instance (the last minutes), oldest first. */
+  dashboard_samples: MethodTable.method({ result: Schema.Array(SampleView), idempotent: true }),
   dashboard_start: MethodTable.method({ params: ById, result: Ok }),
   dashboard_stop: MethodTable.method({ params: ById, result: Ok }),
   dashboard_restart: MethodTable.method({ params: ById, result: Ok })
 })
 export type DashboardMethods = typeof DashboardMethods
 
-/** Notifications the page receives: `instance` (an InstanceView) and `log` (a LogLineView). */
-export const Notifications = { instance: "instance", log: "log" } as const
+/** Notifications the page receives: `instance` (an InstanceView), `log` (a LogLineView), `sample` (a SampleView). */
+export const Notifications = { instance: "instance", log: "log", sample: "sample" } as const
+
+/** How long samples are kept (and plotted). */
+export const sampleWindowMs = 5 * 60_000
+
+/**
+ * What a log line is, for the page: the pool's own lines (`system`: run boundaries, exits),
+ * protocol traffic a backend writes on its output (the ready signal, JSON-RPC messages), or the
+ * backend's ordinary `stdout` / `stderr`. Pure, so both sides and the tests agree.
+ */
+export const lineKind = (line: Pick<LogLineView, "source" | "text">): "system" | "protocol" | "stdout" | "stderr" => {
+  if (line.source === "system") return "system"
+  const text = line.text.trimStart()
+  if (text.startsWith("@@isthmus:") || /^\{\s*"(jsonrpc|id|method)"\s*:/.test(text)) return "protocol"
+  return line.source
+}

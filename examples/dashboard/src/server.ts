@@ -3,15 +3,23 @@
  * the dashboard methods over WebSocket (`@isthmus/rpc-protocol`, daemon dialect, token `auth`
  * first — a browser cannot set an `Authorization` header on a WebSocket upgrade).
  */
-import { type BackendInstance, BackendPool } from "@isthmus/backend-pool"
+import { type BackendInstance, BackendPool, type BackendSpec } from "@isthmus/backend-pool"
 import { Dialect, Framing, RpcError, RpcServer } from "@isthmus/rpc-protocol"
 import { serveWebSocket } from "@isthmus/rpc-protocol/node"
-import { Effect, Fiber, type Redacted, type Scope, Stream } from "effect"
+import { Effect, Fiber, type Redacted, Schedule, type Scope, Stream } from "effect"
 import * as esbuild from "esbuild"
 import { readFileSync } from "node:fs"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
-import { DashboardMethods, type InstanceView, type LogLineView, Notifications } from "./Api.ts"
+import {
+  DashboardMethods,
+  type InstanceView,
+  type LogLineView,
+  Notifications,
+  type SampleView,
+  sampleWindowMs
+} from "./Api.ts"
+import { cpuPercent, type GroupTotals, readGroup } from "./ProcSample.ts"
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -28,10 +36,39 @@ export interface Dashboard {
   readonly wsUrl: string
 }
 
+/** Where a backend runs, from its launcher: "this machine", a WSL distro, an SSH host, … */
+export const placeOf = (launcher: BackendSpec.Launch): { readonly launcher: string; readonly host: string } => {
+  switch (launcher._tag) {
+    case "Local":
+      return { launcher: "Local", host: "this machine" }
+    case "Wsl":
+      return { launcher: "Wsl", host: `WSL ${launcher.distro}` }
+    case "Ssh":
+      return { launcher: "Ssh", host: `ssh ${launcher.connection.host}` }
+    case "Attach": {
+      let host = launcher.url
+      try {
+        host = new URL(launcher.url).host
+      } catch {
+        // not a URL: show it as given
+      }
+      return { launcher: "Attach", host: launcher.ssh === undefined ? host : `ssh ${launcher.ssh.host}` }
+    }
+    case "Custom":
+      return { launcher: launcher.kind, host: "custom" }
+  }
+}
+
 /** A snapshot as the page shows it. */
-export const toView = (instance: BackendInstance.BackendInstance, snapshot: BackendInstance.Snapshot): InstanceView => {
+export const toView = (
+  instance: BackendInstance.BackendInstance,
+  snapshot: BackendInstance.Snapshot,
+  launcher: BackendSpec.Launch
+): InstanceView => {
   const exit = snapshot.lastExit
+  const failure = snapshot.failure
   return {
+    ...placeOf(launcher),
     id: snapshot.id,
     label: snapshot.label,
     phase: snapshot.phase,
@@ -41,7 +78,15 @@ export const toView = (instance: BackendInstance.BackendInstance, snapshot: Back
     restartCount: snapshot.restartCount,
     lastExit: exit === undefined
       ? null
-      : `${exit.reason} (${exit.signal === null ? `code ${exit.code}` : `signal ${exit.signal}`})`,
+      : exit.signal !== null
+      ? `${exit.reason} (signal ${exit.signal})`
+      : exit.code !== null
+      ? `${exit.reason} (code ${exit.code})`
+      : exit.reason,
+    lastExitAt: exit?.at ?? null,
+    failure: failure === undefined
+      ? null
+      : { reason: failure.reason, message: failure.message, tail: failure.lines.slice(-20).map((l) => l.text) },
     since: snapshot.since,
     logFile: instance.log.file ?? null
   }
@@ -58,6 +103,13 @@ const toLineView = (
   source: line.source,
   text: line.text
 })
+
+/** The view of `i` (at `snapshot`, or now). */
+const viewOf = (i: BackendInstance.BackendInstance, snapshot?: BackendInstance.Snapshot) =>
+  Effect.gen(function*() {
+    const spec = yield* i.spec
+    return toView(i, snapshot ?? (yield* i.snapshot), spec.launcher)
+  })
 
 /** Bundles the page script for the browser (the core entry of rpc-protocol only). */
 const bundleApp = Effect.promise(() =>
@@ -81,9 +133,10 @@ export const serveDashboard = (
     const host = options.host ?? "127.0.0.1"
     const instance = (id: string) =>
       pool.get(id).pipe(Effect.mapError(() => new RpcError({ message: `no backend with id ${JSON.stringify(id)}` })))
-    const status = pool.list.pipe(
-      Effect.flatMap((instances) => Effect.forEach(instances, (i) => Effect.map(i.snapshot, (s) => toView(i, s))))
-    )
+    const status = pool.list.pipe(Effect.flatMap((instances) => Effect.forEach(instances, (i) => viewOf(i))))
+    // Resource samples per id over the last minutes (RSS and CPU of the run's process group).
+    const samples = new Map<string, Array<SampleView>>()
+    const lastTotals = new Map<string, { readonly pid: number; readonly at: number; readonly totals: GroupTotals }>()
     const server = yield* RpcServer.make({
       dialect: Dialect.daemon,
       framing: Framing.webSocket(),
@@ -92,6 +145,7 @@ export const serveDashboard = (
       outbound: { capacity: 4096, whenFull: "drop" },
       handlers: {
         dashboard_status: () => status,
+        dashboard_samples: () => Effect.sync(() => [...samples.values()].flat()),
         dashboard_logs: ({ id, limit }) =>
           Effect.map(instance(id), (i) => i.log.tail(limit).map((line) => toLineView(id, line))),
         // Start, stop and restart return at once; the page follows the states as notifications.
@@ -131,7 +185,9 @@ export const serveDashboard = (
           yield* syncForwarders
           if (event._tag === "Transition") {
             const i = yield* Effect.option(pool.get(event.id))
-            if (i._tag === "Some") yield* server.broadcast(Notifications.instance, toView(i.value, event.snapshot))
+            if (i._tag === "Some") {
+              yield* server.broadcast(Notifications.instance, yield* viewOf(i.value, event.snapshot))
+            }
           } else {
             // Registered / Unregistered: the page reloads the whole table.
             yield* server.broadcast(Notifications.instance, { id: event.id, removed: event._tag === "Unregistered" })
@@ -140,6 +196,34 @@ export const serveDashboard = (
       ),
       Effect.forkScoped
     )
+
+    // Every second: each instance's process group from /proc, one `sample` to the page.
+    const sampleOnce = Effect.gen(function*() {
+      const now = Date.now()
+      for (const snapshot of yield* pool.status) {
+        const pid = snapshot.pid
+        const totals = pid === undefined ? undefined : readGroup(pid)
+        const previous = lastTotals.get(snapshot.id)
+        if (pid !== undefined && totals !== undefined) lastTotals.set(snapshot.id, { pid, at: now, totals })
+        else lastTotals.delete(snapshot.id)
+        const sample: SampleView = {
+          id: snapshot.id,
+          time: now,
+          rssBytes: totals?.rssBytes ?? null,
+          cpuPercent: totals === undefined || previous === undefined || previous.pid !== pid
+            ? null
+            : cpuPercent(previous.totals, totals, now - previous.at),
+          restartCount: snapshot.restartCount
+        }
+        const kept = (samples.get(snapshot.id) ?? []).filter((s) => s.time > now - sampleWindowMs)
+        kept.push(sample)
+        samples.set(snapshot.id, kept)
+        yield* server.broadcast(Notifications.sample, sample)
+      }
+      const ids = new Set((yield* pool.status).map((s) => s.id))
+      for (const id of samples.keys()) if (!ids.has(id)) samples.delete(id)
+    })
+    yield* sampleOnce.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
 
     // Only the dashboard's own page may open the WebSocket (its origin is known once it listens).
     let pageOrigin: string | undefined

@@ -1,92 +1,258 @@
 /**
  * The dashboard in headless Chromium (Debian's `chromium`, driven by playwright-core), against a
- * real pool supervising a real daemon: rows appear, a restart click moves the instance through
- * its states, log lines stream, a wrong token is refused.
+ * real pool supervising real daemons — two native ones, one in a WSL distro through `fake-wsl`,
+ * and one that fails at start: cards show where each runs, uptime, restarts, the failure with its
+ * log tail and live plots; logs are in time order, filterable, with pool and protocol lines told
+ * apart; a Restart click moves an instance through its states; the layout holds at 360, 800 and
+ * 1280 px (screenshots of each); a wrong token is refused.
  */
 import { NodeServices } from "@effect/platform-node"
-import { BackendPool, Launchers, LocalLauncher } from "@isthmus/backend-pool"
+import { BackendPool, Launchers, LocalLauncher, WslLauncher } from "@isthmus/backend-pool"
+import { Wsl } from "@isthmus/wsl/node"
+import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, Layer, Redacted } from "effect"
+import { mkdirSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import type { Page } from "playwright-core"
 import { describe, expect, it } from "vitest"
 import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
 import { serveDashboard } from "../src/server.ts"
 
 const daemonEntry = fileURLToPath(new URL("../../daemon/src/main.ts", import.meta.url))
-const screenshot = fileURLToPath(new URL("../screenshot.png", import.meta.url))
+/** With UPDATE_SCREENSHOTS=1 the README's screenshots are replaced; otherwise they go to a temp dir. */
+const screenshotDir = process.env["UPDATE_SCREENSHOTS"] === "1"
+  ? fileURLToPath(new URL("../screenshots/", import.meta.url))
+  : mkdtempSync(join(tmpdir(), "dashboard-shots-"))
+const widths = [360, 800, 1280] as const
+
+const host = fakeWslHostOptions({
+  distros: [{
+    name: "Ubuntu-24.04",
+    state: "Running",
+    version: 2,
+    default: true,
+    interfaces: [{ name: "eth0", address: "127.0.0.1" }],
+    networkingMode: "mirrored",
+    node: { path: process.execPath, version: process.version },
+    tools: ["node"]
+  }]
+})
 
 const poolLayer = BackendPool.layer.pipe(
-  Layer.provide(Layer.effect(Launchers, Effect.map(LocalLauncher.make, (l) => Launchers.fromLaunchers([l])))),
-  Layer.provide(NodeServices.layer)
+  Layer.provide(
+    Layer.effect(
+      Launchers,
+      Effect.map(
+        Effect.all([LocalLauncher.make, WslLauncher.make({ host, requirements: { node: ">=22" } })]),
+        (ls) => Launchers.fromLaunchers(ls)
+      )
+    )
+  ),
+  Layer.provide(Layer.merge(Wsl.layer({ host }), NodeServices.layer))
 )
 
 const daemonSpec = (id: string, label: string) => ({
   id,
   label,
   launcher: { _tag: "Local" as const, command: process.execPath, args: [daemonEntry] },
-  bootstrap: { delivery: "fd3" as const, envelope: { name: id, token: `token-${id}`, tickMs: 200 } },
+  bootstrap: { delivery: "fd3" as const, envelope: { name: id, token: `token-${id}`, tickMs: 500 } },
   stop: { graceMs: 2000 }
 })
 
-describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
-  it("shows rows, restarts an instance through its states, streams logs, refuses a wrong token", async () => {
-    const token = "dashboard-test-token"
-    const program = Effect.gen(function*() {
-      const pool = yield* BackendPool
-      yield* pool.reconcile([daemonSpec("native", "Native daemon"), daemonSpec("worker", "Native worker")])
-      for (const instance of yield* pool.list) yield* instance.awaitReady
-      const dashboard = yield* serveDashboard({ token: Redacted.make(token) })
-      const browser = yield* acquireChromium
-      return yield* Effect.promise(async () => {
-        const page = await browser.newPage({ viewport: { width: 1280, height: 640 } })
-        await page.goto(`${dashboard.url}#token=${token}`)
-        await page.waitForSelector("#connection[data-state=connected]")
-        // Rows appear, both Ready.
-        await page.waitForSelector("tr[data-id=native] .state[data-state=Ready]")
-        await page.waitForSelector("tr[data-id=worker] .state[data-state=Ready]")
-        const labels = await page.$$eval(
-          "#instances tr td.label",
-          (cells) => cells.map((c) => c.firstChild?.textContent)
-        )
-        // Log lines stream: the daemons' own lines and the pool's run boundaries.
-        await page.waitForFunction(() => document.querySelectorAll("#logs .line").length >= 2)
-        // Record every state the native row shows, then click Restart.
-        await page.evaluate(() => {
-          const seen: Array<string> = []
-          ;(window as unknown as { seen: Array<string> }).seen = seen
-          new MutationObserver(() => {
-            const state = document.querySelector("tr[data-id=native] .state")?.getAttribute("data-state")
-            if (state && seen.at(-1) !== state) seen.push(state)
-          }).observe(document.getElementById("instances")!, { childList: true, subtree: true, attributes: true })
-        })
-        const linesBefore = await page.$$eval("#logs .line", (lines) => lines.length)
-        await page.click("tr[data-id=native] button[data-action=restart]")
-        await page.waitForFunction(
-          () => {
-            const seen = (window as unknown as { seen: Array<string> }).seen
-            return seen.includes("Stopping") && seen.at(-1) === "Ready"
-          },
-          undefined,
-          { timeout: 90_000 } // a restart takes ~1 s when quiet; generous for a loaded machine
-        )
-        const seen = await page.evaluate(() => (window as unknown as { seen: Array<string> }).seen)
-        await page.waitForFunction((n) => document.querySelectorAll("#logs .line").length > n, linesBefore)
-        const newLines = await page.$$eval("#logs .line .text", (lines) => lines.map((l) => l.textContent ?? ""))
-        if (process.env["UPDATE_SCREENSHOT"] === "1") await page.screenshot({ path: screenshot })
-        // A wrong token: the page says so and shows nothing.
-        const intruder = await browser.newPage()
-        await intruder.goto(`${dashboard.url}#token=wrong`)
-        await intruder.waitForSelector("#connection[data-state=refused]")
-        const intruderRows = await intruder.$$eval("#instances tr", (rows) => rows.length)
-        return { labels, seen, newLines, intruderRows }
-      })
-    }).pipe(Effect.scoped, Effect.provide(poolLayer))
+const specs = [
+  daemonSpec("native", "Native daemon"),
+  daemonSpec("worker", "Native worker"),
+  {
+    id: "wsl",
+    label: "WSL daemon",
+    launcher: { _tag: "Wsl" as const, distro: "Ubuntu-24.04", command: process.execPath, args: [daemonEntry] },
+    bootstrap: { delivery: "stdin" as const, envelope: { name: "wsl", token: "token-wsl", tickMs: 500 } },
+    stop: { graceMs: 2000 }
+  },
+  {
+    id: "broken",
+    label: "Misconfigured",
+    launcher: {
+      _tag: "Local" as const,
+      command: process.execPath,
+      args: [
+        "-e",
+        "console.log('reading /etc/app.json'); console.error('boom: /etc/app.json is missing'); process.exit(3)"
+      ]
+    },
+    restart: { mode: "never" as const }
+  }
+]
 
-    const result = await Effect.runPromise(program)
-    expect(result.labels).toEqual(["Native daemon", "Native worker"])
-    expect(result.seen).toContain("Stopping")
-    expect(result.seen).toContain("Starting")
-    expect(result.seen.at(-1)).toBe("Ready")
-    expect(result.newLines.some((line) => /daemon native: pid \d+/.test(line))).toBe(true)
-    expect(result.intruderRows).toBe(0)
-  }, 240_000)
+/** Every layout problem at the current width: horizontal scrolling, or a control or card cut off. */
+const layoutProblems = (page: Page) =>
+  page.evaluate(() => {
+    const width = document.documentElement.clientWidth
+    const problems: Array<string> = []
+    if (document.documentElement.scrollWidth > width) {
+      problems.push(`page scrolls sideways (${document.documentElement.scrollWidth} > ${width})`)
+    }
+    for (const node of document.querySelectorAll<HTMLElement>(".card, .card button, .card .url, .chart svg")) {
+      const box = node.getBoundingClientRect()
+      const name = `${node.closest(".card")?.getAttribute("data-id")} ${node.tagName.toLowerCase()}.${node.className}`
+      if (box.left < 0 || box.right > width + 0.5) problems.push(`${name} is cut off (${box.left}..${box.right})`)
+      if (box.width === 0 || box.height === 0) problems.push(`${name} has no size`)
+    }
+    return problems
+  })
+
+describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
+  it(
+    "shows where each backend runs, failures, plots, ordered filterable logs, restarts, and fits 360–1280 px",
+    async () => {
+      const token = "dashboard-test-token"
+      mkdirSync(screenshotDir, { recursive: true })
+      const program = Effect.gen(function*() {
+        const pool = yield* BackendPool
+        yield* pool.reconcile(specs)
+        for (const id of ["native", "worker", "wsl"]) yield* Effect.flatMap(pool.get(id), (i) => i.awaitReady)
+        yield* Effect.flip(Effect.flatMap(pool.get("broken"), (i) => i.awaitReady))
+        const workerPid = (yield* Effect.flatMap(pool.get("worker"), (i) => i.snapshot)).pid!
+        const dashboard = yield* serveDashboard({ token: Redacted.make(token) })
+        const browser = yield* acquireChromium
+        return yield* Effect.promise(async () => {
+          const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+          await page.goto(`${dashboard.url}#token=${token}`)
+          await page.waitForSelector("#connection[data-state=connected]")
+          for (const id of ["native", "worker", "wsl"]) {
+            await page.waitForSelector(`.card[data-id=${id}] .state[data-state=Ready]`)
+          }
+          await page.waitForSelector(".card[data-id=broken] .state[data-state=Failed]")
+          const cards = await page.$$eval(".card", (all) =>
+            all.map((c) => ({
+              id: c.getAttribute("data-id"),
+              label: c.querySelector(".label")?.firstChild?.textContent,
+              runsOn: c.querySelector("[data-fact='runs on']")?.textContent,
+              age: c.querySelector(".age")?.previousElementSibling?.textContent,
+              failure: c.querySelector(".failure summary")?.textContent ?? null,
+              tail: c.querySelector(".failure pre")?.textContent ?? null
+            })))
+          // Plots fill in: samples arrive every second (RSS of each daemon's process group).
+          await page.waitForSelector(".card[data-id=native] .chart[data-metric=rss] path.line", { timeout: 60_000 })
+          await page.waitForSelector(".card[data-id=native] .chart[data-metric=cpu] path.line", { timeout: 60_000 })
+          const rssText = await page.textContent(".card[data-id=native] .chart[data-metric=rss] .title b")
+
+          // Logs: in time order, pool and protocol lines marked.
+          await page.waitForFunction(() => document.querySelectorAll("#logs .line").length >= 8)
+          const times = await page.$$eval(
+            "#logs .line",
+            (lines) => lines.map((l) => Number(l.getAttribute("data-time")))
+          )
+          const kinds = await page.$$eval("#logs .line", (lines) => [
+            ...new Set(lines.map((l) => l.getAttribute("data-kind")))
+          ])
+          const protocolText = await page.$$eval(
+            "#logs .line.protocol .text",
+            (lines) => lines.map((l) => l.textContent)
+          )
+
+          // Filter: one backend, then without the pool's own lines.
+          await page.selectOption("#log-instance", "worker")
+          const shownIds = await page.$$eval("#logs .line:not([hidden])", (lines) => [
+            ...new Set(lines.map((l) => l.getAttribute("data-id")))
+          ])
+          await page.uncheck(".filters input[data-kind=system]")
+          const shownKinds = await page.$$eval("#logs .line:not([hidden])", (lines) => [
+            ...new Set(lines.map((l) => l.getAttribute("data-kind")))
+          ])
+          await page.check(".filters input[data-kind=system]")
+          await page.selectOption("#log-instance", "")
+
+          // Restart: record every state the native card shows, then click.
+          await page.evaluate(() => {
+            const seen: Array<string> = []
+            ;(window as unknown as { seen: Array<string> }).seen = seen
+            new MutationObserver(() => {
+              const state = document.querySelector(".card[data-id=native] .state")?.getAttribute("data-state")
+              if (state && seen.at(-1) !== state) seen.push(state)
+            }).observe(document.getElementById("instances")!, { childList: true, subtree: true, attributes: true })
+          })
+          await page.click(".card[data-id=native] button[data-action=restart]")
+          await page.waitForFunction(
+            () => {
+              const seen = (window as unknown as { seen: Array<string> }).seen
+              return seen.includes("Stopping") && seen.at(-1) === "Ready"
+            },
+            undefined,
+            { timeout: 60_000 }
+          )
+          const seen = await page.evaluate(() => (window as unknown as { seen: Array<string> }).seen)
+          // A crash: the pool restarts the worker; its card counts it and its restarts plot steps up.
+          process.kill(workerPid, "SIGKILL")
+          await page.waitForFunction(
+            () => document.querySelector(".card[data-id=worker] [data-fact=restarts]")?.textContent === "1",
+            undefined,
+            { timeout: 60_000 }
+          )
+          await page.waitForSelector(".card[data-id=worker] .state[data-state=Ready]", { timeout: 60_000 })
+          const lastExit = await page.textContent(".card[data-id=worker] [data-fact='last exit']")
+
+          // Layout at each width, with a screenshot of each.
+          const layout: Record<number, Array<string>> = {}
+          for (const width of widths) {
+            await page.setViewportSize({ width, height: 900 })
+            await page.waitForFunction((w) => document.documentElement.clientWidth === w, width)
+            layout[width] = await layoutProblems(page)
+            await page.screenshot({ path: join(screenshotDir, `dashboard-${width}.png`), fullPage: true })
+          }
+
+          // A wrong token: the page says so and shows nothing.
+          const intruder = await browser.newPage()
+          await intruder.goto(`${dashboard.url}#token=wrong`)
+          await intruder.waitForSelector("#connection[data-state=refused]")
+          const intruderCards = await intruder.$$eval(".card", (all) => all.length)
+          return {
+            cards,
+            rssText,
+            times,
+            kinds,
+            protocolText,
+            shownIds,
+            shownKinds,
+            seen,
+            lastExit,
+            layout,
+            intruderCards
+          }
+        })
+      }).pipe(Effect.scoped, Effect.provide(poolLayer))
+
+      const result = await Effect.runPromise(program)
+      const card = (id: string) => result.cards.find((c) => c.id === id)!
+      expect(result.cards.map((c) => c.label)).toEqual([
+        "Misconfigured",
+        "Native daemon",
+        "Native worker",
+        "WSL daemon"
+      ])
+      expect(card("native").runsOn).toBe("this machine (Local)")
+      expect(card("wsl").runsOn).toBe("WSL Ubuntu-24.04 (Wsl)")
+      expect(card("native").age).toBe("uptime")
+      expect(card("native").failure).toBe(null)
+      expect(card("broken").failure).toMatch(/^ExitedBeforeReady: /)
+      expect(card("broken").tail).toContain("boom: /etc/app.json is missing")
+      expect(card("broken").tail).toContain("reading /etc/app.json")
+      expect(result.rssText).toMatch(/^\d+\.\d MiB$/)
+      expect(result.times).toEqual(result.times.toSorted((a, b) => a - b))
+      expect(result.kinds).toEqual(expect.arrayContaining(["system", "protocol", "stdout"]))
+      expect(result.protocolText.some((t) => t?.startsWith("@@isthmus:ready "))).toBe(true)
+      expect(result.shownIds).toEqual(["worker"])
+      expect(result.shownKinds).not.toContain("system")
+      expect(result.shownKinds.length).toBeGreaterThan(0)
+      expect(result.seen).toContain("Stopping")
+      expect(result.seen).toContain("Starting")
+      expect(result.seen.at(-1)).toBe("Ready")
+      expect(result.lastExit).toMatch(/^Crashed \(signal SIGKILL\) at \d\d:\d\d:\d\d$/)
+      expect(result.layout).toEqual({ 360: [], 800: [], 1280: [] })
+      expect(result.intruderCards).toBe(0)
+    },
+    300_000
+  ) // real processes, fake-wsl and Chromium on a shared 2-core machine: ~25 s when quiet
 })

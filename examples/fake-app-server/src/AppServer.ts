@@ -19,7 +19,9 @@
  *   `serverRequest/resolved {threadId, requestId}` once answered;
  * - server-request ids are integers counted from 0 by one process-wide counter;
  * - `turn/interrupt` answers `{}` and ends the turn with `status: "interrupted"`;
- * - `capabilities.optOutNotificationMethods` suppresses those notifications for the connection.
+ * - `capabilities.optOutNotificationMethods` suppresses those notifications for the connection;
+ * - every notification carries a top-level `emittedAtMs` (epoch ms) beside `method` and `params`,
+ *   a field outside the protocol's types (observed on app-server 0.157.1, as a codex client notes).
  * Nothing is ever executed: a command's "output" is a fixed text.
  */
 
@@ -102,8 +104,10 @@ export const makeAppServer = (options: AppServerOptions): AppServer => {
   }
   const reply = (id: Id, result: unknown) => send({ id, result })
   const fail = (id: Id, message: string, code = InvalidRequest) => send({ id, error: { code, message } })
+  // Notifications carry a top-level `emittedAtMs` beside `method` and `params`, outside the
+  // protocol's types (observed on app-server 0.157.1 by a codex client's notes).
   const notify = (method: string, params: unknown) => {
-    if (!optOut.has(method)) send({ method, params })
+    if (!optOut.has(method)) send({ method, params, emittedAtMs: Date.now() })
   }
   const serverRequest = (method: string, params: unknown) => {
     const id = nextServerRequestId++

@@ -119,7 +119,13 @@ describe("fake-app-server (stdio)", () => {
     expect(approval["params"]).toMatchObject({ threadId, command: "ls", cwd: "/fake/repo" })
     p.send(JSON.stringify({ id: approval["id"], result: { decision: "accept" } }))
     const rest = await p.until((m) => m["method"] === "turn/completed")
-    expect(rest[0]).toEqual({ method: "serverRequest/resolved", params: { threadId, requestId: 0 } })
+    expect(rest[0]).toEqual({
+      method: "serverRequest/resolved",
+      params: { threadId, requestId: 0 },
+      emittedAtMs: expect.any(Number)
+    })
+    // Every notification carries a top-level emittedAtMs, outside the protocol's types.
+    expect(rest.filter((m) => m["method"] !== undefined && typeof m["emittedAtMs"] !== "number")).toEqual([])
     const deltas = rest.filter((m) => m["method"] === "item/agentMessage/delta")
       .map((m) => (m["params"] as { delta: string }).delta)
     expect(deltas.join("")).toBe("You said: run ls. I ran ls.")

@@ -4,7 +4,15 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { serveDashboard } from "@isthmus-examples/dashboard/server"
-import { BackendPool, type BackendSpec, Launchers, LocalLauncher } from "@isthmus/backend-pool"
+import {
+  AttachLauncher,
+  BackendPool,
+  type BackendSpec,
+  Launchers,
+  LocalLauncher,
+  SshLauncher,
+  SshMaster
+} from "@isthmus/backend-pool"
 import {
   Data,
   Duration,
@@ -25,6 +33,7 @@ import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { connectDaemonTcp, connectDaemonWs } from "./DaemonClient.ts"
 import { parseSettings, type Settings, type SpecContext, toSpec } from "./Settings.ts"
+import { sshLab, type SshSetup } from "./SshSetup.ts"
 import { describeEvent, describeExit } from "./Status.ts"
 import { makeOutput, type Output } from "./Terminal.ts"
 import { wslLaunchers, type WslSetup } from "./WslSetup.ts"
@@ -50,14 +59,20 @@ export const runOrchestrator = (options: OrchestratorOptions): Effect.Effect<voi
       : join(workdir, "backends.json")
     if (settingsFile !== options.settingsFile) copyFileSync(options.settingsFile ?? defaultSettings, settingsFile)
     const wsl = yield* wslLaunchers
+    // An SSH server for the demo, only when an ssh backend names no host of its own. Started
+    // before the pool, so it goes away after it.
+    const wanted = yield* parseSettings(settingsFile, readFileSync(settingsFile, "utf8")).pipe(
+      Effect.map((s) => s.backends.some((b) => b.kind === "ssh" && b.connection === undefined)),
+      Effect.orElseSucceed(() => false)
+    )
+    const ssh = yield* sshLab(wanted)
+    const launchers = [LocalLauncher.make, ...wsl.launchers, SshLauncher.make(), AttachLauncher.make()]
     const layer = BackendPool.layer.pipe(
-      Layer.provide(
-        Layer.effect(Launchers, Effect.map(Effect.all([LocalLauncher.make, ...wsl.launchers]), Launchers.fromLaunchers))
-      ),
-      Layer.provide(wsl.layer),
+      Layer.provide(Layer.effect(Launchers, Effect.map(Effect.all(launchers), Launchers.fromLaunchers))),
+      Layer.provide(Layer.mergeAll(wsl.layer, SshMaster.SshMasters.layer())),
       Layer.provide(NodeServices.layer)
     )
-    yield* supervise({ ...options, settingsFile, workdir, wsl }).pipe(Effect.provide(layer))
+    yield* supervise({ ...options, settingsFile, workdir, wsl, ssh }).pipe(Effect.provide(layer))
   })
 
 /**
@@ -96,6 +111,7 @@ interface Context extends OrchestratorOptions {
   readonly settingsFile: string
   readonly workdir: string
   readonly wsl: WslSetup
+  readonly ssh: SshSetup
 }
 
 const supervise = (options: Context) =>
@@ -104,11 +120,12 @@ const supervise = (options: Context) =>
     const pool = yield* BackendPool
     /** Every daemon process we talked to (behind wsl.exe too), checked for survivors at the end. */
     const daemonPids = new Set<number>()
-    const simulated = new Set<string>()
+    /** Backends marked in the table: `simulated` (fake-wsl), `ssh lab` (the demo's SSH server). */
+    const marks = new Map<string, string>()
     const tty = options.tty ?? process.stdout.isTTY === true
     const out = makeOutput({
       tty,
-      simulated,
+      marks,
       write: options.write ?? ((text) => process.stdout.write(text))
     })
     const tokens = new Map<string, Redacted.Redacted<string>>()
@@ -124,14 +141,19 @@ const supervise = (options: Context) =>
       node: process.execPath,
       daemonEntry,
       tokenFor: (id) => Redacted.value(tokenFor(id)),
-      logDir: join(options.workdir, "logs")
+      logDir: join(options.workdir, "logs"),
+      sshLab: options.ssh.connection
     }
     const readSpecs = Effect.gen(function*() {
       const settings: Settings = yield* parseSettings(options.settingsFile, readFileSync(options.settingsFile, "utf8"))
       for (const backend of settings.backends) {
-        if (backend.kind === "wsl" && options.wsl.simulated) simulated.add(backend.id)
+        if (backend.kind === "wsl" && options.wsl.simulated) marks.set(backend.id, "simulated")
+        if (backend.kind === "ssh" && backend.connection === undefined) marks.set(backend.id, "ssh lab")
       }
-      return settings.backends.map((backend) => toSpec(backend, specContext))
+      return settings.backends.flatMap((backend) => {
+        const spec = toSpec(backend, specContext)
+        return spec === undefined ? [] : [spec]
+      })
     })
 
     yield* out.line(
@@ -141,6 +163,7 @@ const supervise = (options: Context) =>
     )
     yield* out.line(`settings: ${options.settingsFile}`)
     yield* out.line(`wsl: ${options.wsl.description}`)
+    yield* out.line(`ssh: ${options.ssh.description}`)
 
     // Events first, so nothing the pool does is missed. On a TTY every event also redraws the
     // table, and a one-second tick keeps "IN STATE" moving.
@@ -283,12 +306,17 @@ const supervise = (options: Context) =>
     yield* stepLine("step 5/5 shutdown: reconcile to nothing; every backend stops within its grace period")
     const pids = [...daemonPids, ...applied.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))]
     const plan = yield* pool.reconcile([])
+    // A zombie has exited (its orphaned exit is reaped by init a moment later): not left over.
     const alive = pids.filter((pid) => {
       try {
         process.kill(pid, 0)
-        return true
       } catch {
         return false
+      }
+      try {
+        return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
+      } catch {
+        return true // no /proc here: kill(pid, 0) is all we know
       }
     })
     yield* out.line(`  stopped ${plan.stopped.length} backends; processes left: ${alive.length}`)
@@ -347,19 +375,25 @@ const talkToAll = (
         yield* out.line(
           `  rpc    ${s.id}: daemon_info over TCP → pid ${info.pid}, mode ${info.mode}${
             info.distro === null ? "" : ` (${info.distro})`
-          }, node ${info.node}`
+          }, node ${info.node}, on ${s.location}`
         )
-        const ws = yield* connectDaemonWs(info.endpoints.ws, token)
-        const stats = yield* ws.call("process_stats", undefined)
-        yield* out.line(
-          `  rpc    ${s.id}: process_stats over WebSocket → rss ${(stats.rssBytes / 1048576).toFixed(1)} MiB`
-        )
-        const refused = yield* Effect.exit(connectDaemonWs(info.endpoints.ws, Redacted.make("wrong-token")))
-        yield* out.line(
-          `  rpc    ${s.id}: a wrong Bearer token is ${
-            refused._tag === "Failure" ? "refused before the upgrade" : "ACCEPTED (bug)"
-          }`
-        )
+        if (s.location.startsWith("ssh:")) {
+          // Only the port the daemon reported (TCP) is forwarded; its WebSocket port stays on the
+          // host's loopback, where nothing from here can reach it.
+          yield* out.line(`  rpc    ${s.id}: its WebSocket port is not forwarded (only the reported TCP port is)`)
+        } else {
+          const ws = yield* connectDaemonWs(info.endpoints.ws, token)
+          const stats = yield* ws.call("process_stats", undefined)
+          yield* out.line(
+            `  rpc    ${s.id}: process_stats over WebSocket → rss ${(stats.rssBytes / 1048576).toFixed(1)} MiB`
+          )
+          const refused = yield* Effect.exit(connectDaemonWs(info.endpoints.ws, Redacted.make("wrong-token")))
+          yield* out.line(
+            `  rpc    ${s.id}: a wrong Bearer token is ${
+              refused._tag === "Failure" ? "refused before the upgrade" : "ACCEPTED (bug)"
+            }`
+          )
+        }
         // A tick comes every second or two; the wait is generous for a loaded machine.
         const tick = yield* ticks.pipe(
           Stream.filter((n) => n.method === "daemon_tick"),

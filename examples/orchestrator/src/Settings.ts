@@ -2,7 +2,7 @@
  * The orchestrator's settings file (`backends.json`): which backends the user wants. Turning it
  * into `BackendSpec`s is pure; tokens and paths come in as arguments.
  */
-import type { BackendSpec } from "@isthmus/backend-pool"
+import { type BackendSpec, SshConnection } from "@isthmus/backend-pool"
 import { Effect, Schema } from "effect"
 
 const Id = Schema.String.check(Schema.isPattern(/^[a-z0-9][a-z0-9-]{0,62}$/))
@@ -23,7 +23,21 @@ export const WslBackend = Schema.Struct({
   tickMs: Schema.optionalKey(TickMs)
 })
 
-export const Settings = Schema.Struct({ backends: Schema.Array(Schema.Union([LocalBackend, WslBackend])) })
+/**
+ * A daemon on another machine, over SSH. Without `connection` the orchestrator uses the SSH server
+ * it starts for the demo (its own network namespace when root allows it), when one can be started.
+ */
+export const SshBackend = Schema.Struct({
+  id: Id,
+  label: Schema.String,
+  kind: Schema.Literal("ssh"),
+  connection: Schema.optionalKey(SshConnection.SshConnection),
+  tickMs: Schema.optionalKey(TickMs)
+})
+
+export const Settings = Schema.Struct({
+  backends: Schema.Array(Schema.Union([LocalBackend, WslBackend, SshBackend]))
+})
 export type Settings = typeof Settings.Type
 export type BackendSetting = Settings["backends"][number]
 
@@ -64,10 +78,15 @@ export interface SpecContext {
   /** The per-backend token, stable for an id so that re-reading the file does not restart anything. */
   readonly tokenFor: (id: string) => string
   readonly logDir: string
+  /** The connection for an `ssh` backend that names none (the demo's own SSH server), if any. */
+  readonly sshLab?: SshConnection.SshConnection | undefined
 }
 
-/** The pool spec for one backend setting. The token travels in the bootstrap envelope only. */
-export const toSpec = (setting: BackendSetting, context: SpecContext): BackendSpec.BackendSpec => {
+/**
+ * The pool spec for one backend setting; `undefined` for an `ssh` backend without a connection when
+ * there is no demo SSH server. The token travels in the bootstrap envelope only.
+ */
+export const toSpec = (setting: BackendSetting, context: SpecContext): BackendSpec.BackendSpec | undefined => {
   const envelope = {
     name: setting.id,
     token: context.tokenFor(setting.id),
@@ -89,17 +108,31 @@ export const toSpec = (setting: BackendSetting, context: SpecContext): BackendSp
     stop: { signal: "SIGTERM" as const, graceMs: 3_000 },
     log: { dir: context.logDir, maxFileBytes: 1024 * 1024, maxFiles: 3 }
   }
-  return setting.kind === "local"
-    ? {
-      ...common,
-      launcher: { _tag: "Local", command: context.node, args: [context.daemonEntry] },
-      bootstrap: { delivery: "fd3", envelope }
+  switch (setting.kind) {
+    case "local":
+      return {
+        ...common,
+        launcher: { _tag: "Local", command: context.node, args: [context.daemonEntry] },
+        bootstrap: { delivery: "fd3", envelope }
+      }
+    case "wsl":
+      return {
+        ...common,
+        launcher: { _tag: "Wsl", distro: setting.distro, command: context.node, args: [context.daemonEntry] },
+        // wsl.exe does not pass extra descriptors: the envelope goes on stdin, which stays open
+        // as the daemon's lifetime pipe.
+        bootstrap: { delivery: "stdin", envelope }
+      }
+    case "ssh": {
+      const connection = setting.connection ?? context.sshLab
+      if (connection === undefined) return undefined
+      return {
+        ...common,
+        // The daemon runs on the host and binds 127.0.0.1 there; the pool forwards its port here.
+        launcher: { _tag: "Ssh", connection, command: context.node, args: [context.daemonEntry] },
+        // Over ssh's stdin, like WSL's: never in a remote argv.
+        bootstrap: { delivery: "stdin", envelope }
+      }
     }
-    : {
-      ...common,
-      launcher: { _tag: "Wsl", distro: setting.distro, command: context.node, args: [context.daemonEntry] },
-      // wsl.exe does not pass extra descriptors: the envelope goes on stdin, which stays open
-      // as the daemon's lifetime pipe.
-      bootstrap: { delivery: "stdin", envelope }
-    }
+  }
 }

@@ -28,23 +28,27 @@ const formatDuration = (ms: number) =>
 export const describeExit = (exit: BackendInstance.LastExit | undefined): string =>
   exit === undefined ? "" : `${exit.reason} (${exit.signal === null ? `code ${exit.code}` : exit.signal})`
 
-/** The status table. `simulated` ids get a marker; `colour` adds ANSI colours for TTYs. */
+/**
+ * The status table: where each backend runs (`WHERE`: local, wsl:…, ssh:…), `marks` after the
+ * label (e.g. `[simulated]`); `colour` adds ANSI colours for TTYs.
+ */
 export const renderTable = (
   snapshots: ReadonlyArray<BackendInstance.Snapshot>,
-  options: { readonly now: number; readonly simulated: ReadonlySet<string>; readonly colour: boolean }
+  options: { readonly now: number; readonly marks: ReadonlyMap<string, string>; readonly colour: boolean }
 ): string => {
   const header = `${pad("BACKEND", 26)} ${pad("STATE", 10)} ${pad("RUN", 4)} ${pad("RESTARTS", 8)} ${pad("PID", 8)} ${
     pad("IN STATE", 9)
-  } URL`
+  } ${pad("WHERE", 28)} URL`
   const lines = [header]
   for (const s of snapshots) {
-    const label = `${s.label}${options.simulated.has(s.id) ? " [simulated]" : ""}`
+    const mark = options.marks.get(s.id)
+    const label = `${s.label}${mark === undefined ? "" : ` [${mark}]`}`
     const phase = pad(s.phase, 10)
     const state = options.colour ? `${colours[s.phase]}${phase}\u001b[0m` : phase
     lines.push(
       `${pad(label, 26)} ${state} ${pad(String(s.runId), 4)} ${pad(String(s.restartCount), 8)} ${
         pad(s.pid === undefined ? "-" : String(s.pid), 8)
-      } ${pad(formatDuration(Math.max(0, options.now - s.since)), 9)} ${s.url ?? "-"}`
+      } ${pad(formatDuration(Math.max(0, options.now - s.since)), 9)} ${pad(s.location, 28)} ${s.url ?? "-"}`
     )
   }
   if (snapshots.length === 0) lines.push("(no backends)")

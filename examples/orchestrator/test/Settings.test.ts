@@ -30,11 +30,40 @@ describe("settings", () => {
     expect(JSON.stringify(local?.launcher)).not.toContain("token")
   })
 
+  it("maps an ssh backend to the Ssh launcher with the bootstrap on stdin; without a host, to the demo server or nothing", () => {
+    const result = parse(JSON.stringify({
+      backends: [
+        { id: "far", label: "Far", kind: "ssh", connection: { host: "build-box", user: "dev" } },
+        { id: "lab", label: "Lab", kind: "ssh" }
+      ]
+    }))
+    if (result._tag !== "Success") throw new Error("expected success")
+    const [far, lab] = result.success.backends
+    const farSpec = toSpec(far!, context)
+    expect(farSpec?.launcher).toEqual({
+      _tag: "Ssh",
+      connection: { host: "build-box", user: "dev" },
+      command: "/usr/bin/node",
+      args: ["/srv/daemon.ts"]
+    })
+    expect(farSpec?.bootstrap?.delivery).toBe("stdin")
+    expect(JSON.stringify(farSpec?.launcher)).not.toContain("token")
+    expect(toSpec(lab!, context)).toBeUndefined()
+    const labSpec = toSpec(lab!, { ...context, sshLab: { host: "10.250.0.2", port: 22 } })
+    expect(labSpec?.launcher).toMatchObject({ _tag: "Ssh", connection: { host: "10.250.0.2", port: 22 } })
+  })
+
   it("rejects bad JSON, unknown kinds and duplicate ids with a message naming the file", () => {
     for (
       const [text, expected] of [
         ["{", /backends\.json is not JSON/],
-        [JSON.stringify({ backends: [{ id: "a", label: "A", kind: "ssh" }] }), /backends\.json: /],
+        [JSON.stringify({ backends: [{ id: "a", label: "A", kind: "k8s" }] }), /backends\.json: /],
+        [
+          JSON.stringify({
+            backends: [{ id: "a", label: "A", kind: "ssh", connection: { host: "-oProxyCommand=x" } }]
+          }),
+          /backends\.json: /
+        ],
         [
           JSON.stringify({
             backends: [{ id: "a", label: "A", kind: "local" }, { id: "a", label: "B", kind: "local" }]

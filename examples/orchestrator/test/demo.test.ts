@@ -32,6 +32,20 @@ describe("orchestrator scripted demo", () => {
     }
 
     expect(stdout).toContain("wsl: no WSL on this machine: the WSL backend runs through fake-wsl (simulated)")
+    // The SSH backend runs on a real sshd the demo starts (Debian's openssh-server, which the
+    // set-up installs); without one it is left out and the demo says so.
+    const ssh = /^ssh: an OpenSSH server started for the demo/m.test(stdout)
+    expectInOrder(
+      ...(ssh
+        ? [
+          /^ssh: an OpenSSH server started for the demo (in its own network namespace at [\d.]+:22|on 127\.0\.0\.1:\d+)/,
+          /^ {2}\| Remote \(SSH\) \[ssh lab\] +Ready .* ssh:\S+@\S+ +tcp:\/\/127\.0\.0\.1:\d+$/,
+          /^ {2}rpc {4}ssh-lab: daemon_info over TCP → pid \d+, mode native, node v[\d.]+, on ssh:/,
+          /^ {2}notify ssh-lab: daemon_tick \{"name":"ssh-lab"/,
+          /^ {2}event {2}ssh-lab: unregistered \(stop graceful/
+        ]
+        : [/^ssh: no SSH server could be started \(.*\), so the ssh backend is left out$/])
+    )
     expectInOrder(
       /^step 1\/5 start/,
       /^ {2}\| Ubuntu \(WSL\) \[simulated\] +Ready /,
@@ -47,9 +61,11 @@ describe("orchestrator scripted demo", () => {
       /^ {2}native recovered: run 2, pid \d+, restarts 1, last exit Crashed \(SIGKILL\)/,
       /^step 4\/5 settings/,
       /^ {2}file {3}backends\.json changed: the pool follows/,
-      /^ {2}now running: native \(run 1\), wsl-ubuntu \(run 1\)$/,
+      ssh
+        ? /^ {2}now running: native \(run 1\), ssh-lab \(run 1\), wsl-ubuntu \(run 1\)$/
+        : /^ {2}now running: native \(run 1\), wsl-ubuntu \(run 1\)$/,
       /^step 5\/5 shutdown/,
-      /^ {2}stopped 2 backends; processes left: 0$/,
+      ssh ? /^ {2}stopped 3 backends; processes left: 0$/ : /^ {2}stopped 2 backends; processes left: 0$/,
       /^done in [\d.]+s$/
     )
     // The settings edit replaced native and removed worker, and kept the WSL backend running.

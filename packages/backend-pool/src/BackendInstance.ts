@@ -228,7 +228,7 @@ export const allocatePort: Effect.Effect<number> = Effect.callback<number>((resu
 })
 
 type RunResult =
-  | { readonly _tag: "LaunchFailed"; readonly message: string }
+  | { readonly _tag: "LaunchFailed"; readonly message: string; readonly fatal: boolean }
   | { readonly _tag: "Stopped"; readonly outcome: StopOutcome }
   | {
     readonly _tag: "Ended"
@@ -315,7 +315,7 @@ export interface InstanceDeps {
 }
 
 const describeExit = (exit: ProcessExit): string =>
-  exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code ?? "?"}`
+  exit.signal !== null ? `signal ${exit.signal}` : exit.code === null ? "no exit status" : `exit code ${exit.code}`
 
 /**
  * Creates an instance (not started) in the current scope. Closing the scope stops it.
@@ -323,7 +323,12 @@ const describeExit = (exit: ProcessExit): string =>
 export const make = (initial: BackendSpec, deps: InstanceDeps) =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
+    // Wall time only for the timestamps people read (`since`, `at`); every duration, deadline,
+    // breaker window and backoff reset is measured on the monotonic clock, so a step of the system
+    // clock (NTP, a user, a resume) changes none of them.
     const now = () => clock.currentTimeMillisUnsafe()
+    const mono = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+    let phaseStartedMono = mono()
     const id = initial.id
     let current = initial
     const log = yield* InstanceLog.make(id, resolveLog(initial))
@@ -363,7 +368,9 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       Effect.gen(function*() {
         const [before, after] = yield* SubscriptionRef.modify(state, (s) => {
           const next = f(s)
-          const stamped = next.phase !== s.phase ? { ...next, since: now() } : next
+          if (next.phase === s.phase) return [[s, next] as const, next]
+          phaseStartedMono = mono()
+          const stamped = { ...next, since: now() }
           return [[s, stamped] as const, stamped]
         })
         if (before.phase !== after.phase) {
@@ -388,14 +395,16 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const kind = launcherKind(spec.launcher)
         const launcher = deps.launchers.get(kind)
         if (launcher === undefined) {
-          const message = `no launcher registered for kind ${JSON.stringify(kind)}`
+          const message = `no launcher registered for kind ${JSON.stringify(kind)} (registered: ${
+            deps.launchers.kinds.join(", ") || "none"
+          }): add it to the pool's Launchers, or fix the spec's launcher`
           log.append("system", runId, `launch failed: ${message}`)
-          return { _tag: "LaunchFailed", message } as const
+          return { _tag: "LaunchFailed", message, fatal: true } as const
         }
         const problem = stdioProblem(spec)
         if (problem !== undefined) {
           log.append("system", runId, `launch failed: ${problem}`)
-          return { _tag: "LaunchFailed", message: problem } as const
+          return { _tag: "LaunchFailed", message: problem, fatal: true } as const
         }
         const readiness = resolveReadiness(spec)
         const stopPolicy = resolveStop(spec)
@@ -430,7 +439,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const launched = yield* Effect.result(launcher.launch(request))
         if (launched._tag === "Failure") {
           log.append("system", runId, `launch failed: ${launched.failure.message}`)
-          return { _tag: "LaunchFailed", message: launched.failure.message } as const
+          return {
+            _tag: "LaunchFailed",
+            message: launched.failure.message,
+            fatal: launched.failure.failureClass === "fatal"
+          } as const
         }
         const proc: RunningProcess = launched.success
         host = proc.host
@@ -445,7 +458,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             const message =
               `the ${kind} launcher gives no stdin, which a \`stdio\` backend needs; use a launcher that does (Local)`
             log.append("system", runId, `launch failed: ${message}`)
-            return { _tag: "LaunchFailed", message } as const
+            return { _tag: "LaunchFailed", message, fatal: true } as const
           }
           runChannel = yield* InstanceChannel.open({
             id,
@@ -489,7 +502,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         const expose = proc.expose
         type Readied =
           | { readonly _tag: "Ready"; readonly info: ReadyInfo }
-          | { readonly _tag: "ExposeFailed"; readonly message: string }
+          | { readonly _tag: "ExposeFailed"; readonly message: string; readonly fatal: boolean }
         const waitReady: Effect.Effect<Readied> = expose === undefined
           ? checked.pipe(Effect.map((info) => ({ _tag: "Ready" as const, info })))
           : checked.pipe(
@@ -497,7 +510,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             Effect.map((r) =>
               r._tag === "Success"
                 ? { _tag: "Ready" as const, info: r.success }
-                : { _tag: "ExposeFailed" as const, message: r.failure.message }
+                : {
+                  _tag: "ExposeFailed" as const,
+                  message: r.failure.message,
+                  fatal: r.failure.failureClass === "fatal"
+                }
             )
           )
         const first = yield* Effect.raceAllFirst([
@@ -514,7 +531,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           const outcome = yield* proc.stop(resolveStop(current))
           yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
           yield* drain
-          return { _tag: "LaunchFailed", message: first.message } as const
+          return { _tag: "LaunchFailed", message: first.message, fatal: first.fatal } as const
         }
 
         let exit: ProcessExit
@@ -522,7 +539,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
         let readyForMs: number | undefined
         if (first._tag === "Ready") {
           proc.onReady?.(first.info)
-          const readyAt = now()
+          const readyAt = mono()
           const readyPort = first.info.port ?? probePort
           const reported = first.info.url === undefined || proc.rewriteUrl === undefined || expose !== undefined
             ? first.info.url
@@ -560,11 +577,11 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             const outcome = yield* proc.stop(resolveStop(current))
             yield* transitionRun(runId, (s) => ({ ...s, lastStop: outcome }))
             exit = yield* proc.exit
-            readyForMs = now() - readyAt
+            readyForMs = mono() - readyAt
             reason = "LivenessFailed"
           } else {
             exit = after.exit
-            readyForMs = now() - readyAt
+            readyForMs = mono() - readyAt
             reason = exit.code === 0 && exit.signal === null ? "Exited" : "Crashed"
           }
         } else if (first._tag === "Timeout") {
@@ -654,6 +671,7 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
           const result = yield* runOnce(runId, spec, stopReq)
           if (result._tag === "Stopped") return result.outcome
           const at = now()
+          const atMono = mono()
           const policy = resolveRestart(current)
           const exit: ProcessExit = result._tag === "Ended" ? result.exit : { code: null, signal: null }
           const reason: ExitReason = result._tag === "Ended" ? result.reason : "LaunchFailed"
@@ -684,11 +702,20 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             ? `exited before ready with ${describeExit(exit)}; its allocated port was held by another process ` +
               `${maxPortRetries + 1} times in a row (is something binding ports in the ephemeral range?)`
             : `${reason === "ExitedBeforeReady" ? "exited before ready" : "exited"} with ${describeExit(exit)}`
-          const failure: Failure = { reason, message, failureClass: undefined, lines: log.tail(failureTailLines) }
+          const fatal = result._tag === "LaunchFailed" && result.fatal
+          const failure: Failure = {
+            reason,
+            message,
+            failureClass: fatal ? "fatal" : undefined,
+            lines: log.tail(failureTailLines)
+          }
           const clean = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed" &&
             exit.code === 0 &&
             exit.signal === null
-          const restartable = result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed"
+          // A fatal launch failure (missing command or cwd, not executable) is final under any policy.
+          const restartable = fatal
+            ? false
+            : result._tag === "Ended" && reason !== "StartupTimeout" && reason !== "LivenessFailed"
             ? RestartPolicy.shouldRestart(policy, exit)
             : policy.mode !== "never"
           if (!restartable) {
@@ -702,8 +729,8 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
             }))
             return undefined
           }
-          breaker = RestartPolicy.recordFailure(policy, breaker, at)
-          if (RestartPolicy.isTripped(policy, breaker, at)) {
+          breaker = RestartPolicy.recordFailure(policy, breaker, atMono)
+          if (RestartPolicy.isTripped(policy, breaker, atMono)) {
             const loopMessage =
               `crash loop: ${breaker.failures.length} failures within ${policy.crashLoopWindowMs} ms (last: ${message}); ` +
               `not restarting until start() or a spec change`
@@ -864,7 +891,10 @@ export const make = (initial: BackendSpec, deps: InstanceDeps) =>
       start,
       stop,
       restart,
-      snapshot: Effect.map(SubscriptionRef.get(state), (s) => ({ ...s, timeInStateMs: timeInState(s, now()) })),
+      snapshot: Effect.map(
+        SubscriptionRef.get(state),
+        (s) => ({ ...s, timeInStateMs: Math.max(0, mono() - phaseStartedMono) })
+      ),
       changes: SubscriptionRef.changes(state),
       awaitReady,
       channels: SubscriptionRef.changes(channel).pipe(

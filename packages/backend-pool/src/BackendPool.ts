@@ -25,7 +25,7 @@ import {
   BackendSpec as BackendSpecSchema,
   launchHash,
   policyHash,
-  stdioProblem
+  specProblems
 } from "./BackendSpec.ts"
 import { Launchers, type StopOutcome } from "./Launcher.ts"
 import * as ReconcilePlan from "./ReconcilePlan.ts"
@@ -56,6 +56,31 @@ export type PoolEvent =
 
 const validateSpec = Schema.decodeUnknownExit(Schema.toType(BackendSpecSchema), { errors: "all" })
 
+/**
+ * Why `spec` cannot be applied (the schema's messages name the field and what it expects, never
+ * the value: secrets are `Redacted`, so a wrong secret reads "Expected Redacted"), or `undefined`.
+ * `where` says where it came from (`desired[2]`, `register`).
+ */
+const invalidSpec = (spec: unknown, where: string): InvalidDesiredStateError | undefined => {
+  const id = typeof spec === "object" && spec !== null ? (spec as { id?: unknown }).id : undefined
+  const named = `${where}${typeof id === "string" ? ` (id ${JSON.stringify(id)})` : ""}`
+  const checked = validateSpec(spec)
+  if (Exit.isFailure(checked)) {
+    const issues = Cause.squash(checked.cause)
+    return new InvalidDesiredStateError({
+      message: `${named} is not a valid BackendSpec; fix these fields (nothing was changed):\n${
+        issues instanceof Error ? issues.message : String(issues)
+      }`
+    })
+  }
+  const problems = specProblems(checked.value)
+  if (problems.length === 0) return undefined
+  return new InvalidDesiredStateError({
+    message: `${named} cannot run as written; fix ${problems.length === 1 ? "this field" : "these fields"} ` +
+      `(nothing was changed):\n${problems.map((p) => `- ${p.field} ${p.message}`).join("\n")}`
+  })
+}
+
 type Entry =
   | {
     readonly _tag: "Active"
@@ -69,8 +94,14 @@ type Entry =
 
 /** The pool service. */
 export class BackendPool extends Context.Service<BackendPool, {
-  /** Registers an instance, unstarted. Waits if an instance with the same id is still closing. */
-  register(spec: BackendSpec): Effect.Effect<BackendInstance.BackendInstance, DuplicateBackendError>
+  /**
+   * Registers an instance, unstarted. Waits if an instance with the same id is still closing. A
+   * spec that is not valid or cannot work as written (see `BackendSpec.specProblems`) is refused
+   * with `InvalidDesiredStateError` naming the field.
+   */
+  register(
+    spec: BackendSpec
+  ): Effect.Effect<BackendInstance.BackendInstance, DuplicateBackendError | InvalidDesiredStateError>
   /**
    * Stops the instance, closes its scope and removes it, with how the stop went. When the id is
    * already being unregistered, waits for that and returns the same outcome.
@@ -133,6 +164,8 @@ export class BackendPool extends Context.Service<BackendPool, {
       }
 
       const register = Effect.fn("BackendPool.register")(function*(spec: BackendSpec) {
+        const invalid = invalidSpec(spec, "register")
+        if (invalid !== undefined) return yield* invalid
         while (true) {
           const outcome = yield* registryLock.withPermit(Effect.gen(function*() {
             const existing = entries.get(spec.id)
@@ -204,14 +237,16 @@ export class BackendPool extends Context.Service<BackendPool, {
           case "Start":
             return register(action.spec).pipe(
               Effect.flatMap((i) => i.start),
-              Effect.catchTag("DuplicateBackendError", () => Effect.void)
+              // Validated with the whole desired state before any action runs.
+              Effect.catchTag(["DuplicateBackendError", "InvalidDesiredStateError"], () => Effect.void)
             )
           case "Replace":
             return unregister(action.id).pipe(
               Effect.ignore,
               Effect.andThen(register(action.spec)),
               Effect.flatMap((i) => i.start),
-              Effect.catchTag("DuplicateBackendError", () => Effect.void)
+              // Validated with the whole desired state before any action runs.
+              Effect.catchTag(["DuplicateBackendError", "InvalidDesiredStateError"], () => Effect.void)
             )
           case "Update":
             return Effect.gen(function*() {
@@ -240,27 +275,8 @@ export class BackendPool extends Context.Service<BackendPool, {
           })
         }
         for (const [index, spec] of desired.entries()) {
-          const checked = validateSpec(spec)
-          if (Exit.isFailure(checked)) {
-            // The schema's messages name the field and what it expects, never the value (secrets
-            // are `Redacted`, so a wrong secret reads "Expected Redacted").
-            const issues = Cause.squash(checked.cause)
-            const id = typeof spec === "object" && spec !== null ? (spec as { id?: unknown }).id : undefined
-            return yield* new InvalidDesiredStateError({
-              message: `desired[${index}]${typeof id === "string" ? ` (id ${JSON.stringify(id)})` : ""} is not a ` +
-                `valid BackendSpec; fix these fields (nothing was changed):\n${
-                  issues instanceof Error ? issues.message : String(issues)
-                }`
-            })
-          }
-        }
-        for (const [index, spec] of desired.entries()) {
-          const problem = stdioProblem(spec)
-          if (problem !== undefined) {
-            return yield* new InvalidDesiredStateError({
-              message: `desired[${index}] (id ${JSON.stringify(spec.id)}): ${problem} (nothing was changed)`
-            })
-          }
+          const invalid = invalidSpec(spec, `desired[${index}]`)
+          if (invalid !== undefined) return yield* invalid
         }
         const dups = ReconcilePlan.duplicateIds(desired)
         if (dups.length > 0) {

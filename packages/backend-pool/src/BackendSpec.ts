@@ -690,5 +690,101 @@ export const stdioProblem = (spec: BackendSpec): string | undefined => {
   return undefined
 }
 
+/** A spec that cannot work as written: the field, and what is wrong with it and how to fix it. */
+export interface SpecProblem {
+  /** The path of the field, e.g. `readiness.check.pattern`. */
+  readonly field: string
+  readonly message: string
+}
+
+const regexProblem = (field: string, pattern: string, flags: string | undefined): SpecProblem | undefined => {
+  try {
+    RegExp(pattern, flags ?? "") // throws on an invalid pattern or flags
+    return undefined
+  } catch (error) {
+    return {
+      field,
+      message: `is not a valid regular expression (${
+        error instanceof Error ? error.message : String(error)
+      }); fix the pattern or its flags`
+    }
+  }
+}
+
+const needsPort = (spec: BackendSpec) => (spec.port ?? { _tag: "Reported" })._tag === "Reported"
+
+/** The problems of one readiness or liveness check (`field` is where it sits in the spec). */
+const checkProblems = (spec: BackendSpec, check: Readiness, field: string): Array<SpecProblem> => {
+  const out: Array<SpecProblem> = []
+  const portHint = "give the spec a Fixed or Allocated port, or name the port in the check"
+  switch (check._tag) {
+    case "LogLine": {
+      const problem = regexProblem(`${field}.pattern`, check.pattern, check.flags)
+      if (problem !== undefined) out.push(problem)
+      break
+    }
+    case "Http":
+      if (check.url.includes("{port}") && needsPort(spec)) {
+        out.push({
+          field: `${field}.url`,
+          message: `uses {port}, but the port is Reported (known only once ready): ${portHint}`
+        })
+      }
+      break
+    case "Tcp":
+      if (check.port === undefined && needsPort(spec)) {
+        out.push({
+          field: `${field}.port`,
+          message: `is missing and the port is Reported (known only once ready): ${portHint}`
+        })
+      }
+      break
+    case "Rpc":
+      if ((check.url === undefined || check.url.includes("{port}")) && needsPort(spec)) {
+        out.push({
+          field: `${field}.url`,
+          message:
+            `${check.url === undefined ? "defaults to tcp://{host}:{port}, which uses" : "uses"} {port}, but the ` +
+            `port is Reported (known only once ready): ${portHint}`
+        })
+      }
+      break
+  }
+  return out
+}
+
+/**
+ * What makes a (schema-valid) spec impossible to run, field by field: an invalid readiness or
+ * liveness regular expression, a check that needs a port the pool cannot know, a liveness check
+ * that cannot poll, a backoff whose first delay exceeds its cap. `register` and `reconcile` refuse
+ * such a spec with `InvalidDesiredStateError` naming the field; nothing is started.
+ */
+export const specProblems = (spec: BackendSpec): ReadonlyArray<SpecProblem> => {
+  const out: Array<SpecProblem> = []
+  const readiness = spec.readiness?.check
+  if (readiness !== undefined) out.push(...checkProblems(spec, readiness, "readiness.check"))
+  const liveness = spec.liveness?.check
+  if (liveness !== undefined) {
+    if (liveness._tag === "Signal" || liveness._tag === "LogLine" || liveness._tag === "Stdio") {
+      out.push({
+        field: "liveness.check",
+        message: `is ${liveness._tag}, which happens once; a liveness check polls: use Http, Tcp, Rpc or Custom`
+      })
+    } else {
+      out.push(...checkProblems(spec, liveness, "liveness.check"))
+    }
+  }
+  const backoff = spec.restart?.backoff
+  if (backoff?.initialMs !== undefined && backoff.maxMs !== undefined && backoff.initialMs > backoff.maxMs) {
+    out.push({
+      field: "restart.backoff.initialMs",
+      message: `(${backoff.initialMs}) is above restart.backoff.maxMs (${backoff.maxMs}): lower it, or raise the cap`
+    })
+  }
+  const stdio = stdioProblem(spec)
+  if (stdio !== undefined) out.push({ field: "stdio", message: stdio })
+  return out
+}
+
 /** A display name for the spec. */
 export const labelOf = (spec: BackendSpec): string => spec.label ?? spec.id

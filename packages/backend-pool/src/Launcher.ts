@@ -38,14 +38,32 @@ export interface ProcessExit {
 export interface StopOutcome {
   /**
    * - `graceful`: every process of the group was gone within the grace period;
-   * - `forced`: some had to be killed with SIGKILL;
+   * - `forced`: some had to be killed (SIGKILL; on Windows `taskkill /T /F`);
    * - `exited`: nothing was running any more when the stop began;
    * - `detached`: the pool does not own the backend (`Attach`): nothing was signalled, it runs on.
    */
   readonly method: "graceful" | "forced" | "exited" | "detached"
   readonly durationMs: number
-  /** Processes of the group still alive after the forced kill (0 unless the kernel refused). */
+  /**
+   * Processes of the backend still alive after the stop: group members the kernel did not kill,
+   * and processes that left the group (`setsid`) while their parent was in it (see
+   * {@link survivorPids}). 0 when none could be seen.
+   */
   readonly survivors: number
+  /** The pids counted in {@link survivors}, when known. */
+  readonly survivorPids?: ReadonlyArray<number> | undefined
+  /**
+   * `false` when the platform cannot see the whole tree, so {@link survivors} may miss some: on
+   * Windows descendants are not enumerated on the stop path (`windows-reality.md` 1.13), and a
+   * POSIX system without `/proc` only knows whether the group exists. Absent means complete.
+   */
+  readonly complete?: boolean | undefined
+  /**
+   * How the backend was asked to stop before being killed: `signal` (POSIX: the stop signal to
+   * the group), `message` (the `child` helper's stop message on stdin, then EOF: Windows),
+   * `none` (killed at once). Absent for launchers that do not say.
+   */
+  readonly gracefulStep?: "signal" | "message" | "none" | undefined
 }
 
 /** A process's stdin as the pool writes it. */
@@ -99,16 +117,23 @@ export interface RunningProcess {
   readonly expose?: ((info: ReadyInfo) => Effect.Effect<ReadyInfo, LaunchError>) | undefined
 }
 
-/** A launch failed before a process existed. The message never contains secrets or argv values. */
+/**
+ * A launch failed before a process existed. The message never contains secrets or argv values.
+ * `failureClass: "fatal"` says retrying cannot help (a missing command or working directory, a
+ * file that is not executable): the instance goes to `Failed` at once, whatever its restart
+ * policy. Without a class, the failure is retried through the backoff.
+ */
 export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError", {
   message: Schema.String,
-  kind: Schema.String
+  kind: Schema.String,
+  failureClass: Schema.optional(Schema.Literals(["fatal", "transient"]))
 }) {}
 
 /** The error a launcher returns for a spec whose `launcher` is of another kind. */
 export const wrongLauncher = (kind: string, request: LaunchRequest): LaunchError =>
   new LaunchError({
     kind,
+    failureClass: "fatal",
     message: `the ${kind} launcher was handed ${request.id}, whose launcher is ${
       request.spec.launcher._tag === "Custom" ? `Custom ${request.spec.launcher.kind}` : request.spec.launcher._tag
     }; register the launcher of that kind in Launchers`

@@ -18,6 +18,16 @@ export const ENV_BOOTSTRAP = "ISTHMUS_BOOTSTRAP"
 /** Which fd reaches EOF when the host goes away (`0` for stdin). */
 export const ENV_LIFETIME_FD = "ISTHMUS_LIFETIME_FD"
 
+/**
+ * The stop message: a line the pool writes on a backend's stdin (then it closes stdin) to ask it to
+ * exit gracefully where there are no signals (Windows). The `child` helper runs its shutdown hooks
+ * and exits when it reads it.
+ */
+export const STOP_MESSAGE = "@@isthmus:stop"
+
+/** The stop grace of the backend's spec, in ms: how long the `child` helper gives its own group. */
+export const ENV_STOP_GRACE_MS = "ISTHMUS_STOP_GRACE_MS"
+
 /** The instance id, for the backend's own logs. */
 export const ENV_INSTANCE_ID = "ISTHMUS_INSTANCE_ID"
 /** The run id (1, 2, … per start), for the backend's own logs. */

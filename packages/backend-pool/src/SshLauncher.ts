@@ -31,16 +31,17 @@
  *
  * @module
  */
-import { type Cause, Clock, Deferred, Effect, Exit, Layer, Queue, Redacted, Result, Scope, Stream } from "effect"
+import { type Cause, Clock, Deferred, Effect, Exit, Layer, Queue, Redacted, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import * as NodeFs from "node:fs"
-import * as NodeHttp from "node:http"
-import * as NodeNet from "node:net"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
 import semver from "semver"
-import { allocatePort } from "./BackendInstance.ts"
-import { type BackendSpec, PreflightError, type ReadyInfo, resolveReadiness, type SshLaunch } from "./BackendSpec.ts"
+import * as AttachLauncher from "./AttachLauncher.ts"
+import {
+  type BackendSpec,
+  type PreflightError,
+  type ReadyInfo,
+  resolveReadiness,
+  type SshLaunch
+} from "./BackendSpec.ts"
 import {
   type Launcher,
   LaunchError,
@@ -54,7 +55,9 @@ import { bootstrapEnv, make as makeLocal, substitutePort } from "./LocalLauncher
 import { portOfUrl } from "./Protocol.ts"
 import * as SshConnection from "./SshConnection.ts"
 import * as SshFailure from "./SshFailure.ts"
+import * as SshForward from "./SshForward.ts"
 import * as SshMaster from "./SshMaster.ts"
+import { checkConnection, fatal, toPreflight } from "./SshPreflight.ts"
 import * as SshRemote from "./SshRemote.ts"
 import * as Watchdog from "./Watchdog.ts"
 
@@ -66,54 +69,15 @@ export interface SshLauncherOptions {
 
 const loopback = new Set(["127.0.0.1", "localhost", "0.0.0.0", "::", "[::]", "::1", "[::1]"])
 
-/** The class of an `SshError` as a preflight failure. */
-export const toPreflight = (error: SshMaster.SshError): PreflightError =>
-  new PreflightError({
-    message: error.message,
-    failureClass: error.failureClass,
-    ...(error.failureClass === "bounded" ? { retryLimit: SshFailure.boundedRetries } : {})
-  })
-
-const fatal = (message: string) => new PreflightError({ message, failureClass: "fatal" })
-
-const readable = (path: string) => {
-  try {
-    NodeFs.accessSync(path, NodeFs.constants.R_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
 const encode = (text: string) => new TextEncoder().encode(text)
 
 /**
- * Checks an `Ssh` spec without touching the network: the connection (owned options, control
- * characters), local files (identity, known hosts, config), the port and readiness kinds.
+ * Checks an `Ssh` spec without touching the network: the connection ({@link checkConnection}),
+ * the port and readiness kinds, the command's text, the Node range.
  */
 export const checkSpec = (spec: BackendSpec, launch: SshLaunch): PreflightError | undefined => {
-  const valid = SshConnection.validate(launch.connection)
-  if (Result.isFailure(valid)) return fatal(`${spec.id}: connection.${valid.failure.field}: ${valid.failure.message}`)
-  const c = launch.connection
-  if (c.identityFile !== undefined && !readable(c.identityFile)) {
-    return fatal(
-      `${spec.id}: the identity file ${c.identityFile} does not exist or cannot be read: create a key ` +
-        `(ssh-keygen -t ed25519 -f ${c.identityFile}) and install it on the host (ssh-copy-id -i ${c.identityFile}.pub ` +
-        `${c.user === undefined ? "" : `${c.user}@`}${c.host}), or fix connection.identityFile`
-    )
-  }
-  if (
-    c.knownHostsFile !== undefined && (c.hostKeyPolicy ?? "yes") === "yes" && !readable(c.knownHostsFile)
-  ) {
-    return fatal(
-      `${spec.id}: the known-hosts file ${c.knownHostsFile} does not exist, so no host key can be trusted: add the ` +
-        `host's key to it after checking its fingerprint (ssh-keyscan ${c.port === undefined ? "" : `-p ${c.port} `}` +
-        `${c.host} >> ${c.knownHostsFile}), or set hostKeyPolicy "accept-new"`
-    )
-  }
-  if (c.configFile !== undefined && c.configFile !== "none" && !readable(c.configFile)) {
-    return fatal(`${spec.id}: the ssh config file ${c.configFile} cannot be read: fix connection.configFile`)
-  }
+  const bad = checkConnection(spec.id, "connection", launch.connection)
+  if (bad !== undefined) return bad
   if (spec.port?._tag === "Allocated") {
     return fatal(
       `${spec.id}: an Ssh backend cannot use an Allocated port (the pool can only see this machine's ports): ` +
@@ -206,44 +170,6 @@ export const localUrl = (reported: string | undefined, localPort: number): strin
   return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*$/i.test(reported) ? text.replace(/\/$/, "") : text
 }
 
-/** Whether something answers through the forward: HTTP (any status) for web URLs, else a connection that stays open. */
-const probeThrough = (
-  where: { readonly port: number } | { readonly path: string },
-  http: boolean
-): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    let done = false
-    const finish = (ok: boolean) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      resume(Effect.succeed(ok))
-    }
-    const timer = setTimeout(() => finish(false), 3_000)
-    if (http) {
-      const request = NodeHttp.request(
-        { ...("path" in where ? { socketPath: where.path } : { host: "127.0.0.1", port: where.port }), path: "/" },
-        (response) => {
-          response.resume()
-          finish(true)
-        }
-      )
-      request.once("error", () => finish(false))
-      request.end()
-      return Effect.sync(() => request.destroy())
-    }
-    // ssh accepts locally and closes at once when the remote end refuses the channel.
-    const socket = "path" in where ? NodeNet.connect(where.path) : NodeNet.connect(where.port, "127.0.0.1")
-    socket.once("connect", () =>
-      setTimeout(() => {
-        finish(!socket.destroyed && socket.readyState === "open")
-        socket.destroy()
-      }, 150))
-    socket.once("close", () => finish(false))
-    socket.once("error", () => finish(false))
-    return Effect.sync(() => socket.destroy())
-  })
-
 /**
  * Builds the `Ssh` launcher. Requires `SshMasters` (shared with the `Attach` launcher) and a
  * `ChildProcessSpawner`.
@@ -332,6 +258,7 @@ export const make = (
         )
       )
       const pid = handle.pid as number
+      let stopping: Deferred.Deferred<StopOutcome> | undefined
       const pgid = yield* Deferred.make<number | null>()
       const decoder = new Watchdog.OutputDecoder({
         reportExit: true,
@@ -372,12 +299,23 @@ export const make = (
         (s) => Watchdog.decodeOutput(s, decoder),
         Stream.ensuring(Deferred.succeed(stdoutDone, undefined))
       )
+      // When the session ends without the watchdog's @@exit (the connection failed or dropped),
+      // one more stderr line says what ssh's messages mean and what to do.
       const stderr = handle.stderr.pipe(
         Stream.tap((chunk) =>
           Effect.sync(() => {
             stderrTail = (stderrTail + new TextDecoder().decode(chunk)).slice(-8_192)
           })
-        )
+        ),
+        Stream.concat(Stream.suspend(() => {
+          if (decoder.exitStatus !== undefined || stopping !== undefined || stderrTail.length === 0) {
+            return Stream.empty
+          }
+          const failure = SshFailure.classify(stderrTail, context)
+          return failure.reason === "Unknown"
+            ? Stream.empty
+            : Stream.make(encode(`isthmus-ssh: ${failure.message} (${failure.failureClass})\n`))
+        }))
       )
       const exited = yield* Deferred.make<ProcessExit>()
       yield* handle.exitCode.pipe(
@@ -399,128 +337,35 @@ export const make = (
       // ------------------------------------------------------------------------------------
       // Forwards
       // ------------------------------------------------------------------------------------
-      const forwards = new Map<number, { readonly local: { port: number } | { path: string }; readonly url: string }>()
-      let forwardSerial = 0
-      const forwardOnce = (remote: { host: string; port: number }) =>
-        Effect.gen(function*() {
-          if (launch.forward === "unix") {
-            const dir = masters.dir !== "" ? masters.dir : NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "ism-"))
-            const path = NodePath.join(dir, `f-${process.pid.toString(36)}-${request.runId}-${++forwardSerial}.sock`)
-            yield* openForward(`${path}:${remote.host}:${remote.port}`, path)
-            return { path } as const
-          }
-          const port = yield* allocatePort
-          yield* openForward(`127.0.0.1:${port}:${remote.host}:${remote.port}`, undefined, port)
-          return { port } as const
-        })
+      const forwards = new Map<number, { readonly local: SshForward.LocalEnd; readonly url: string }>()
+      const forwardContext: SshForward.ForwardContext = {
+        spawner,
+        masters,
+        connection,
+        master,
+        scope: runScope,
+        timeoutMs: commandTimeoutMs
+      }
 
-      const openForward = (spec: string, socketPath: string | undefined, localPort?: number) =>
-        Effect.gen(function*() {
-          if (master !== undefined) {
-            const live = master.isAlive() ? master : yield* masters.any(connection)
-            const r = yield* SshMaster.run(
-              spawner,
-              connection,
-              SshConnection.sessionArgs(connection, SshMaster.modeOf(live), ["-O", "forward", "-L", spec], undefined),
-              { timeoutMs: commandTimeoutMs }
-            )
-            if (r.code !== 0) return yield* SshMaster.failure(connection, r.stderr || "forward request failed")
-            yield* Scope.addFinalizer(
-              runScope,
-              SshMaster.run(
-                spawner,
-                connection,
-                SshConnection.sessionArgs(connection, SshMaster.modeOf(live), ["-O", "cancel", "-L", spec], undefined),
-                { timeoutMs: 10_000 }
-              ).pipe(
-                Effect.ignore,
-                Effect.andThen(
-                  Effect.sync(() => socketPath === undefined || NodeFs.rmSync(socketPath, { force: true }))
-                )
-              )
-            )
-            return
-          }
-          // No master: a tunnel of its own, for the rest of the run.
-          const tunnel = yield* spawner.spawn(
-            ChildProcess.make(
-              connection.executable ?? SshConnection.defaults.executable,
-              SshConnection.sessionArgs(connection, { _tag: "None" }, [
-                "-N",
-                "-o",
-                "ExitOnForwardFailure=yes",
-                "-L",
-                spec
-              ]),
-              { stdin: "ignore", stdout: "ignore", stderr: "pipe", killSignal: "SIGTERM", forceKillAfter: 2_000 }
-            )
-          ).pipe(
-            Effect.provideService(Scope.Scope, runScope),
-            Effect.mapError(() => SshMaster.toError(SshFailure.clientMissing("ssh", context)))
-          )
-          let tunnelErr = ""
-          yield* tunnel.stderr.pipe(
-            Stream.decodeText,
-            Stream.runForEach((t) => Effect.sync(() => (tunnelErr += t))),
-            Effect.ignore,
-            Effect.forkIn(runScope, { startImmediately: true })
-          )
-          if (socketPath !== undefined) {
-            yield* Scope.addFinalizer(runScope, Effect.sync(() => NodeFs.rmSync(socketPath, { force: true })))
-          }
-          // Ready when the local end accepts; a tunnel that exits has failed (ExitOnForwardFailure).
-          const up = Effect.gen(function*() {
-            while (true) {
-              const ok = yield* Effect.callback<boolean>((resume) => {
-                const s = socketPath !== undefined
-                  ? NodeNet.connect(socketPath)
-                  : NodeNet.connect(localPort!, "127.0.0.1")
-                s.once("connect", () => {
-                  s.destroy()
-                  resume(Effect.succeed(true))
-                })
-                s.once("error", () => resume(Effect.succeed(false)))
-              })
-              if (ok) return true
-              yield* Effect.sleep(50)
-            }
-          })
-          const first = yield* Effect.raceFirst(
-            up,
-            tunnel.exitCode.pipe(Effect.as(false), Effect.orElseSucceed(() => false))
-          ).pipe(Effect.timeoutOption(commandTimeoutMs))
-          if (first._tag === "None" || !first.value) {
-            yield* Effect.sleep(20)
-            return yield* SshMaster.failure(connection, tunnelErr || "the port forward did not come up")
-          }
-        })
-
-      /** The forward for `remote` (opened once per remote port and run), retried on a lost local-port race. */
+      /** The forward for `remote` (opened once per remote port and run). */
       const ensureForward = (
         remote: { host: string; port: number; url: URL | undefined; reported: string | undefined }
       ) =>
         Effect.gen(function*() {
           const known = forwards.get(remote.port)
           if (known !== undefined) return known
-          let lastError: SshMaster.SshError | undefined
-          for (let attempt = 0; attempt < 4; attempt++) {
-            const r = yield* Effect.result(forwardOnce(remote))
-            if (r._tag === "Success") {
-              const local = r.success
-              const url = "path" in local ? `unix:${local.path}` : localUrl(remote.reported, local.port)
-              const entry = { local, url }
-              forwards.set(remote.port, entry)
-              return entry
-            }
-            lastError = r.failure
-            if (r.failure.reason !== "ForwardRefused") break
-          }
-          return yield* new LaunchError({
-            kind: "Ssh",
-            message: `${request.id}: forwarding the backend's port ${remote.port} from ${target} failed: ${
-              lastError?.message ?? "unknown"
-            }`
-          })
+          const local = yield* SshForward.open(forwardContext, remote, launch.forward ?? "tcp").pipe(
+            Effect.mapError((e) =>
+              new LaunchError({
+                kind: "Ssh",
+                message:
+                  `${request.id}: forwarding the backend's port ${remote.port} from ${target} failed: ${e.message}`
+              })
+            )
+          )
+          const entry = { local, url: "path" in local ? `unix:${local.path}` : localUrl(remote.reported, local.port) }
+          forwards.set(remote.port, entry)
+          return entry
         })
 
       const expose = (info: ReadyInfo): Effect.Effect<ReadyInfo, LaunchError> =>
@@ -540,7 +385,7 @@ export const make = (
           // The path end to end: the local end, the master, the remote connect to the backend.
           let ok = false
           for (let i = 0; i < 20 && !ok; i++) {
-            ok = yield* probeThrough(entry.local, http)
+            ok = yield* SshForward.answers(entry.local, http)
             if (!ok) yield* Effect.sleep(100)
           }
           if (!ok) {
@@ -575,7 +420,6 @@ export const make = (
       // ------------------------------------------------------------------------------------
       // Stop
       // ------------------------------------------------------------------------------------
-      let stopping: Deferred.Deferred<StopOutcome> | undefined
       const stop = (policy: { readonly signal: Watchdog.Signal; readonly graceMs: number }) =>
         Effect.gen(function*() {
           if (stopping !== undefined) return yield* Deferred.await(stopping)
@@ -640,15 +484,7 @@ export const make = (
         host: "127.0.0.1",
         stdout,
         stderr,
-        exit: Deferred.await(exited).pipe(
-          Effect.tap((exit) =>
-            handshake.error !== undefined
-              ? Effect.void
-              : exit.code === 255 && decoder.exitStatus === undefined && stderrTail.length > 0
-              ? Effect.logDebug(SshFailure.classify(stderrTail, context).message)
-              : Effect.void
-          )
-        ),
+        exit: Deferred.await(exited),
         stop,
         liveProcesses: Effect.succeed(undefined),
         stdin,
@@ -669,4 +505,6 @@ export const make = (
 export const layer = (
   options: SshLauncherOptions & { readonly masters?: SshMaster.MastersOptions | undefined } = {}
 ): Layer.Layer<Launchers, never, ChildProcessSpawner.ChildProcessSpawner> =>
-  Launchers.layer(makeLocal, make(options)).pipe(Layer.provide(SshMaster.SshMasters.layer(options.masters)))
+  Launchers.layer(makeLocal, make(options), AttachLauncher.make(options)).pipe(
+    Layer.provide(SshMaster.SshMasters.layer(options.masters))
+  )

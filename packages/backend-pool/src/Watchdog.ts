@@ -11,9 +11,10 @@
  * ```
  *
  * Contract:
- * - It must **lead its process group** (start it with a detached spawn, `setsid`, `wsl.exe --exec`
- *   or as an ssh session command); otherwise it writes why on stderr and exits 125. The backend
- *   and everything it starts run in that group, so the group id is the watchdog's pid.
+ * - It **leads its process group**: started as a leader (a detached spawn, `setsid`, `wsl.exe
+ *   --exec`, an ssh session command) it stays one; otherwise it makes itself the leader of a new
+ *   group in place (same pid), or exits 125 saying why when it cannot. The backend and everything
+ *   it starts run in that group, so the group id is the watchdog's pid.
  * - **stdout**: first the line `@@pgid <PGID>` (before any output of the backend), then the
  *   backend's stdout unchanged; with `-x` a last line `@@exit <STATUS>` once the backend exited.
  *   {@link OutputDecoder} removes both lines and reports their values.
@@ -88,10 +89,10 @@ done
 echo "@@stop survivors$(members)"`
 
 /**
- * The watchdog. The stop loop is embedded in a single-quoted shell word, so {@link stopScript}
- * contains no single quote (checked by the tests).
+ * The watchdog's body, run by a process group leader. The stop loop is embedded in a single-quoted
+ * shell word, so {@link stopScript} contains no single quote (checked by the tests).
  */
-export const script = `s=TERM g=10000 x=0
+const body = `s=TERM g=10000 x=0
 while [ $# -gt 0 ]; do
   case $1 in
     -g) g=$2; shift 2 ;;
@@ -105,7 +106,6 @@ case $g in ''|*[!0-9]*) echo "isthmus-watchdog: -g takes whole milliseconds, got
 case $s in TERM|INT|HUP|QUIT|USR1|USR2|KILL) ;; *) echo "isthmus-watchdog: -s takes TERM, INT, HUP, QUIT, USR1, USR2 or KILL, got '$s'" >&2; exit 125 ;; esac
 [ $# -gt 0 ] || { echo "isthmus-watchdog: no command to run (usage: ... -- COMMAND [ARG...])" >&2; exit 125; }
 pg=$$
-kill -0 -"$pg" 2>/dev/null || { echo "isthmus-watchdog: it must lead its process group; start it with a detached spawn, setsid, wsl.exe --exec, or as an ssh session command" >&2; exit 125; }
 stop='${stopScript}'
 leave() {
   if command -v setsid >/dev/null 2>&1; then exec setsid "$@"; fi
@@ -116,20 +116,38 @@ printf '@@pgid %s\\n' "$pg"
 exec 9<&0 </dev/null
 trap 'sig=1' TERM INT HUP
 {
-  { cat <&9 9<&- 2>/dev/null; exec >/dev/null 2>&1 9<&-; leave sh -c "$stop" isthmus-stop "$pg" "$g" "$s"; } &
+  { leave sh -c "cat <&9 9<&-; exec >/dev/null 9<&-; $stop" isthmus-relay "$pg" "$g" "$s"; } 2>/dev/null &
 } | "$@" 9<&-
 rc=$?
 [ "$x" = 1 ] && printf '@@exit %s\\n' "$rc"
 exit "$rc"`
+
+/** `text` as one single-quoted shell word. */
+const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`
+
+/**
+ * The watchdog. When it does not lead its process group (a launcher that could not start it so),
+ * it first makes itself the leader of a new one without changing its pid (`setsid`, or `perl`'s
+ * `setpgrp`; neither forks a process that is not a group leader); without either it exits 125.
+ */
+export const script = `lead=${quote(body)}
+if kill -0 -$$ 2>/dev/null; then eval "$lead"
+elif command -v setsid >/dev/null 2>&1; then exec setsid sh -c "$lead" "$0" "$@"
+elif command -v perl >/dev/null 2>&1; then exec perl -e 'setpgrp(0,0); exec {$ARGV[0]} @ARGV or die "exec: $!\\n"' sh -c "$lead" "$0" "$@"
+else echo "isthmus-watchdog: it must lead its process group, and neither setsid nor perl is here to make it so; start it with a detached spawn, setsid, wsl.exe --exec, or as an ssh session command" >&2; exit 125
+fi`
 
 // Why the script has this shape (each point was checked with dash 0.5 and bash 5):
 // - The backend is the last element of a *foreground* pipeline: an asynchronous list would start
 //   it with SIGINT and SIGQUIT ignored (POSIX XCU 2.11), which dash cannot undo.
 // - The relay (`cat`) is started in the background from the pipeline's first element, which exits
 //   at once: the shell waits only for the backend, and its status is the backend's.
-// - The relay knows the group (`$$` is the leader's pid in every subshell); after EOF it closes
-//   the backend's stdin, leaves the group with `setsid` (no fork: it is not a group leader) and
-//   runs the stop loop from outside, so `kill -0 -PGID` says whether the group is empty.
+// - The relay leaves the group at once with `setsid` (no fork: it is not a group leader), so the
+//   group is only the leader and the backend's tree (a host's group stop does not end the relay,
+//   and a group whose backend exited is empty at once). It knows the group (`$$` is the leader's
+//   pid in every subshell); after EOF it closes the backend's stdin and runs the stop loop from
+//   outside the group, so `kill -0 -PGID` says whether the group is empty. Its stderr is
+//   /dev/null: it must not hold the backend's stderr open after the backend exited.
 // - The leader catches TERM, INT and HUP (caught traps are reset in subshells, so the backend
 //   keeps the default actions) and keeps waiting for the backend.
 

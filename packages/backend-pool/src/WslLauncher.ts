@@ -1,30 +1,42 @@
 /**
  * The `Wsl` launcher: a backend inside a WSL distro, through `@isthmus/wsl`.
  *
- * - argv: `wsl.exe --distribution <distro> [--cd <dir>] --exec env K=V… <command> <args…>`, one
- *   argument per value, no shell (`WslCommand.execArgs`); plain environment variables go through
- *   `env` on the command line (they are not secret), never through `WSLENV`.
+ * - argv: `wsl.exe --distribution <distro> [--cd <dir>] --exec sh -c <Watchdog.script>
+ *   isthmus-watchdog -g <grace> -s <signal> -x -- env K=V… <command> <args…>`, one argument per
+ *   value, no shell parses a backend value (`WslCommand.execArgs`); plain environment variables go
+ *   through `env` on the command line (they are not secret), never through `WSLENV`.
+ * - the `Watchdog` runs inside the distro: it reports the Linux process group before anything else
+ *   (so it is known from the launch on, not from readiness), relays stdin to the backend, and
+ *   stops the group when `wsl.exe`'s stdin reaches EOF: the one host-death signal that crosses
+ *   `wsl.exe` (`windows-reality.md` 2.5). Its `@@exit` line gives the backend's real exit status
+ *   (`wsl.exe` reports a signal as its raw number, 2.3).
  * - secrets: in the environment of `wsl.exe` only, forwarded by name through `WSLENV`, appended
  *   to the user's own value verbatim (`Wslenv.append`); never in argv.
  * - bootstrap: on stdin (wsl.exe drops extra descriptors, so `fd3` is delivered on stdin too), and
  *   stdin stays open as the lifetime pipe.
- * - URL: the backend's reported URL is rewritten to the distro's reachable host
- *   (`Wsl.reachableHost`: loopback when mirrored, else the distro address).
+ * - URL: the backend's reported URL is rewritten for the address it bound and the networking mode
+ *   in use (`Networking.reachableUrl` over `Wsl.networkFacts`: under NAT a `127.0.0.1` bind is
+ *   reached at Windows' `127.0.0.1` through the localhost relay, never at the distro address), and
+ *   readiness waits until that URL accepts a connection (the relay lags up to a second). A bind
+ *   nothing on Windows can reach fails the run, fatally, with the fix (e.g. bind 0.0.0.0, or
+ *   enable localhostForwarding).
  * - preflight: `Wsl.preflight` (distro runs, optional Node range and tools), with failures
  *   classified fatal (bad/missing distro, no WSL, Node or tools missing), bounded (transport).
  *
- * Stopping: on Windows (or with `stopInDistro`), once the ready signal reported the Linux process
- * group, through a separate `wsl.exe --exec kill -s <signal> -- -<pgid>` (signal, grace, KILL),
- * then `wsl.exe` itself; otherwise by signalling the `wsl.exe` process group on this machine
- * (exact with `fake-wsl` on Linux, where the Linux command runs in that group).
+ * Stopping (every stop: a deliberate one, a startup timeout, a liveness failure, an interruption):
+ * inside the distro, on the group the watchdog reported, with **one** `wsl.exe` call running the
+ * watchdog's stop loop (signal, grace, KILL; it reports how it went); then `wsl.exe`'s stdin is
+ * closed and `wsl.exe` itself is stopped as a backstop. Killing `wsl.exe` alone never stops the
+ * Linux process (microsoft/WSL#2496, `windows-reality.md` 2.1).
  *
  * @module
  */
-import { DistroName, WslCommand, Wslenv } from "@isthmus/wsl"
+import { DistroName, Networking, WslCommand, Wslenv } from "@isthmus/wsl"
 import { Wsl, WslHost } from "@isthmus/wsl/node"
-import { Clock, Effect, type Layer, Redacted, Result } from "effect"
+import { Clock, Effect, type Layer, Redacted, Result, Semaphore } from "effect"
 import { ChildProcessSpawner } from "effect/process"
-import { PreflightError, type ResolvedStop } from "./BackendSpec.ts"
+import * as NodeNet from "node:net"
+import { PreflightError, type ReadyInfo, type ResolvedStop } from "./BackendSpec.ts"
 import {
   type Launcher,
   LaunchError,
@@ -33,7 +45,9 @@ import {
   type StopOutcome,
   wrongLauncher
 } from "./Launcher.ts"
-import { bootstrapEnv, make as makeLocal, spawnGroup, substitutePort } from "./LocalLauncher.ts"
+import { bootstrapEnv, make as makeLocal, spawnProcess, substitutePort } from "./LocalLauncher.ts"
+import { ENV_STOP_GRACE_MS } from "./Protocol.ts"
+import * as Watchdog from "./Watchdog.ts"
 
 type PreflightRequirements = Parameters<Wsl.WslShape["preflight"]>[1]
 type WslFailure = Wsl.WslShape["preflight"] extends (...args: ReadonlyArray<never>) => Effect.Effect<
@@ -54,58 +68,67 @@ export interface WslLauncherOptions {
   readonly requirements?: PreflightRequirements | undefined
   /** Retries for transport failures of the preflight (timeouts, spawn errors), default 12. */
   readonly transportRetries?: number | undefined
-  /**
-   * Stop inside the distro: once the backend's ready signal reported its Linux process group
-   * (the `child` helper's `signalReady` does), a stop runs `wsl.exe --exec kill -s <signal> --
-   * -<pgid>` through `Wsl.exec`, polls `kill -0` until the grace period ends, then sends KILL,
-   * and only then stops `wsl.exe` itself. Killing `wsl.exe` alone does not stop a Linux process
-   * on Windows. Default: on Windows hosts.
-   */
+  /** @deprecated Stops always act inside the distro now; this option is ignored. */
   readonly stopInDistro?: boolean | undefined
+  /** How long readiness keeps retrying a refused connection to the reachable URL (default 5000 ms). */
+  readonly reachTimeoutMs?: number | undefined
 }
 
-const pollMillis = 100
-
-/** `kill -s <signal> -- -<pgid>` inside `distro`; true when it succeeded (the group exists). */
-const killInDistro = (wsl: Wsl.WslShape, distro: string, pgid: number, signal: string): Effect.Effect<boolean> =>
-  wsl.exec(distro, ["kill", "-s", signal, "--", `-${pgid}`], { timeout: "5 seconds" }).pipe(
-    Effect.map((r) => r.exitCode === 0),
-    Effect.orElseSucceed(() => false)
-  )
-
 /**
- * The stop contract inside a distro, through `wsl.exe --exec kill`: `signal` to the Linux process
- * group `pgid`, wait `graceMs` (polling `kill -0`), then KILL and wait until it is gone.
+ * The stop contract inside a distro, in **one** `wsl.exe` call (`Wsl.exec`): the watchdog's stop
+ * loop sends `signal` (and CONT) to the Linux process group `pgid`, waits up to `graceMs`, sends
+ * KILL, and reports how it went (`Watchdog.parseStopLine`). Survivor pids are Linux pids.
  */
 export const stopInDistro = (
   wsl: Wsl.WslShape,
   distro: string,
   pgid: number,
   policy: ResolvedStop
-): Effect.Effect<StopOutcome> => {
-  const kill = (signal: string) => killInDistro(wsl, distro, pgid, signal)
-  return Effect.gen(function*() {
+): Effect.Effect<StopOutcome> =>
+  Effect.gen(function*(): Effect.fn.Return<StopOutcome> {
     const clock = yield* Clock.Clock
-    const started = clock.currentTimeMillisUnsafe()
-    const elapsed = () => clock.currentTimeMillisUnsafe() - started
-    const waitGone = (ms: number) =>
-      Effect.gen(function*() {
-        const deadline = clock.currentTimeMillisUnsafe() + ms
-        while (yield* kill("0")) {
-          if (clock.currentTimeMillisUnsafe() >= deadline) return false
-          yield* Effect.sleep(pollMillis)
-        }
-        return true
-      })
-    if (!(yield* kill("0"))) return { method: "exited", durationMs: 0, survivors: 0 } as const
-    yield* kill(policy.signal.replace(/^SIG/, ""))
-    yield* kill("CONT")
-    if (yield* waitGone(policy.graceMs)) return { method: "graceful", durationMs: elapsed(), survivors: 0 } as const
-    yield* kill("KILL")
-    const gone = yield* waitGone(2_000)
-    return { method: "forced", durationMs: elapsed(), survivors: gone ? 0 : 1 } as const
+    const start = clock.monotonicTimeNanosUnsafe()
+    const result = yield* wsl.exec(distro, ["sh", ...Watchdog.stopArgs(pgid, policy.graceMs, policy.signal)], {
+      // The loop itself takes at most the grace and 2 s; wsl.exe may need a cold start on top.
+      timeout: `${policy.graceMs + 30_000} millis`
+    }).pipe(Effect.result)
+    const durationMs = Number((clock.monotonicTimeNanosUnsafe() - start) / 1_000_000n)
+    const report = Result.isSuccess(result)
+      ? result.success.stdout.split("\n").map((l) => Watchdog.parseStopLine(l.replace(/\r$/, ""))).find((r) =>
+        r !== undefined
+      )
+      : undefined
+    if (report === undefined) {
+      // The stop could not be confirmed inside the distro: say so rather than claim a clean stop.
+      return { method: "forced", durationMs, survivors: 0, survivorPids: [], complete: false, gracefulStep: "signal" }
+    }
+    return {
+      method: report.method,
+      durationMs,
+      survivors: report.survivors.length,
+      survivorPids: report.survivors,
+      complete: true,
+      gracefulStep: report.method === "exited" ? "none" : "signal"
+    }
   }).pipe(Effect.uninterruptible)
-}
+
+/** Whether a TCP connection to `host:port` is accepted (one attempt, bounded). */
+const accepts = (host: string, port: number): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
+    const socket = NodeNet.connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resume(Effect.succeed(ok))
+    }
+    socket.setTimeout(1_000, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => socket.destroy())
+  })
+
+/** The port of a URL, explicit or the scheme's default. */
+const urlPort = (url: URL): number =>
+  url.port !== "" ? Number(url.port) : url.protocol === "https:" || url.protocol === "wss:" ? 443 : 80
 
 /** Classifies a failure of `Wsl.preflight` for the instance's restart logic. */
 export const classify = (error: WslFailure, transportRetries = 12): PreflightError => {
@@ -155,6 +178,7 @@ export const make = (
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const executable = options.host?.executable ?? WslHost.defaultExecutable() ?? "wsl.exe"
     const baseEnv = options.host?.env ?? process.env
+    const reachTimeoutMs = options.reachTimeoutMs ?? 5_000
 
     const preflight = Effect.fn("WslLauncher.preflight")(
       function*(spec: Parameters<NonNullable<Launcher["preflight"]>>[0]) {
@@ -184,35 +208,55 @@ export const make = (
       launch: Effect.fn("WslLauncher.launch")(function*(request) {
         const launch = request.spec.launcher
         if (launch._tag !== "Wsl") return yield* wrongLauncher("Wsl", request)
+        const distro = launch.distro
         // wsl.exe drops descriptors beyond stdio: fd 3 becomes stdin.
         const requested = request.spec.bootstrap?.delivery ?? "none"
         const delivery = requested === "fd3" ? "stdin" : requested
         const isolated = bootstrapEnv(delivery, request.bootstrapLine)
-        const plain: Record<string, string> = { ...request.env }
+        const plain: Record<string, string> = { ...request.env, [ENV_STOP_GRACE_MS]: String(request.stop.graceMs) }
         const hidden: Record<string, Redacted.Redacted<string>> = { ...request.secrets }
         for (const [k, v] of Object.entries(isolated)) {
           if (Redacted.isRedacted(v)) hidden[k] = v
           else plain[k] = v
         }
         const argv = [
-          "env",
-          ...Object.entries(plain).map(([k, v]) => `${k}=${v}`),
-          launch.command,
-          ...substitutePort(launch.args ?? [], request.port)
+          "sh",
+          ...Watchdog.shellArgs(
+            { graceMs: request.stop.graceMs, signal: request.stop.signal, reportExit: true },
+            "env",
+            [
+              ...Object.entries(plain).map(([k, v]) => `${k}=${v}`),
+              launch.command,
+              ...substitutePort(launch.args ?? [], request.port)
+            ]
+          )
         ]
-        const args = WslCommand.execArgs(launch.distro, argv, launch.cwd === undefined ? {} : { cwd: launch.cwd })
+        const args = WslCommand.execArgs(distro, argv, launch.cwd === undefined ? {} : { cwd: launch.cwd })
         if (Result.isFailure(args)) {
-          return yield* new LaunchError({ kind: "Wsl", message: args.failure.message })
+          return yield* new LaunchError({ kind: "Wsl", failureClass: "fatal", message: args.failure.message })
         }
-        const reachable = yield* wsl.reachableHost(launch.distro).pipe(
-          Effect.map((r) => r.host),
-          Effect.orElseSucceed(() => "127.0.0.1")
+        // The networking facts, once per launch: where Windows reaches each bind address.
+        const facts = yield* wsl.networkFacts(distro).pipe(
+          Effect.mapError((e) =>
+            new LaunchError({
+              kind: "Wsl",
+              message: `could not learn how Windows reaches ${distro} for ${request.id}: ${e.message}`
+            })
+          )
         )
+        const probeHost = Result.match(Networking.reachableHost("127.0.0.1", facts), {
+          onSuccess: (r) => r.host,
+          onFailure: () =>
+            Result.match(Networking.reachableHost("0.0.0.0", facts), {
+              onSuccess: (r) => r.host,
+              onFailure: () => "127.0.0.1"
+            })
+        })
         const env: Record<string, string | Redacted.Redacted<string>> = {}
         for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined) env[k] = v
         env["WSLENV"] = Wslenv.append(baseEnv["WSLENV"], Object.keys(hidden))
         Object.assign(env, hidden)
-        const base = yield* spawnGroup(spawner, {
+        const spawned = yield* spawnProcess(spawner, {
           kind: "Wsl",
           id: request.id,
           command: executable,
@@ -222,23 +266,80 @@ export const make = (
           delivery,
           bootstrapLine: request.bootstrapLine,
           stop: request.stop,
-          host: reachable,
-          rewriteUrl: (url) => rewriteToHost(url, reachable)
+          host: probeHost,
+          watchdog: "relayed"
         })
-        if (!(options.stopInDistro ?? process.platform === "win32")) return base
-        let linuxGroup: number | undefined
+        const base = spawned.running
+
+        /** The URL the backend reported, rewritten for its bind and the mode, once it accepts. */
+        const expose = (info: ReadyInfo): Effect.Effect<ReadyInfo, LaunchError> =>
+          Effect.gen(function*() {
+            if (info.url === undefined) return info
+            const rewritten = Networking.reachableUrl(info.url, facts)
+            if (Result.isFailure(rewritten)) {
+              return yield* new LaunchError({
+                kind: "Wsl",
+                failureClass: "fatal",
+                message:
+                  `${request.id} is ready at ${info.url} inside ${distro}, which Windows cannot reach: ${rewritten.failure.message}`
+              })
+            }
+            const url = new URL(rewritten.success)
+            const host = url.hostname.replace(/^\[(.*)\]$/, "$1")
+            const port = urlPort(url)
+            const clock = yield* Clock.Clock
+            const start = clock.monotonicTimeNanosUnsafe()
+            // The localhost relay starts listening up to about a second after the backend does.
+            while (!(yield* accepts(host, port))) {
+              if (Number((clock.monotonicTimeNanosUnsafe() - start) / 1_000_000n) >= reachTimeoutMs) {
+                return yield* new LaunchError({
+                  kind: "Wsl",
+                  message: `${request.id} is ready at ${info.url} inside ${distro}, but ${rewritten.success} ` +
+                    `(${facts.mode.mode} networking) refused connections for ${reachTimeoutMs} ms: bind 0.0.0.0 ` +
+                    `inside the distro, or check that localhostForwarding is on (.wslconfig)`
+                })
+              }
+              yield* Effect.sleep(100)
+            }
+            return { ...info, url: rewritten.success, port }
+          })
+
+        /**
+         * Every stop: inside the distro first (one wsl.exe call), then wsl.exe itself. Once a run is
+         * stopped, later stops (the pool's backstop, the scope's finalizer) return that outcome.
+         */
+        const stopLock = yield* Semaphore.make(1)
+        let stopped: StopOutcome | undefined
+        const stop = (policy: ResolvedStop): Effect.Effect<StopOutcome> =>
+          stopLock.withPermit(Effect.suspend(() => stopped === undefined ? stopOnce(policy) : Effect.succeed(stopped)))
+        const stopOnce = (policy: ResolvedStop): Effect.Effect<StopOutcome> =>
+          Effect.gen(function*() {
+            const clock = yield* Clock.Clock
+            const start = clock.monotonicTimeNanosUnsafe()
+            // The group comes on the watchdog's first line, before anything else of the backend.
+            const pgid = spawned.watchdogGroup === undefined ? null : yield* spawned.watchdogGroup.pipe(
+              Effect.raceFirst(Effect.as(base.exit, null)),
+              Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.succeed(null) })
+            )
+            const inside = pgid === null ? undefined : yield* stopInDistro(wsl, distro, pgid, policy)
+            // EOF on wsl.exe's stdin: the watchdog's relay ends (and, without a group, stops it).
+            yield* spawned.closeStdin
+            const waitMs = inside === undefined ? policy.graceMs + 2_000 : 2_000
+            yield* Effect.ignore(Effect.timeout(base.exit, waitMs))
+            const relay = yield* base.stop({ ...policy, graceMs: Math.min(policy.graceMs, 1_000) })
+            const durationMs = Number((clock.monotonicTimeNanosUnsafe() - start) / 1_000_000n)
+            const outcome: StopOutcome = inside !== undefined
+              ? { ...inside, durationMs }
+              : { ...relay, durationMs, complete: false }
+            stopped = outcome
+            return outcome
+          }).pipe(Effect.uninterruptible)
+        // Interruption and the run's end stop inside the distro too (before the relay's own finalizer).
+        yield* Effect.addFinalizer(() => stop(request.stop))
         const running: RunningProcess = {
           ...base,
-          onReady: (info) => {
-            linuxGroup = info.pgid ?? info.pid
-          },
-          stop: (policy) =>
-            linuxGroup === undefined
-              ? base.stop(policy)
-              : stopInDistro(wsl, launch.distro, linuxGroup, policy).pipe(
-                // Then wsl.exe itself (it ends with its Linux child; this is the backstop).
-                Effect.tap(() => base.stop({ ...policy, graceMs: Math.min(policy.graceMs, 1_000) }))
-              )
+          stop,
+          expose
         }
         return running
       })

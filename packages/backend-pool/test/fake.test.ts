@@ -401,11 +401,14 @@ describe("BackendPool with the fake launcher", () => {
       const custom = yield* pool.register({ id: "custom", launcher: { _tag: "Custom", kind: "mine" } })
       yield* custom.start
       yield* TestClock.adjust("10 millis")
-      // "mine" is not registered here: the launch fails (typed, with the kind in the message) and backs off.
+      // "mine" is not registered here: retrying cannot help, so the launch fails for good, with the
+      // kind, the registered ones and the fix in the message.
       const s = yield* custom.snapshot
-      assert.strictEqual(s.phase, "Backoff")
+      assert.strictEqual(s.phase, "Failed")
       assert.strictEqual(s.failure?.reason, "LaunchFailed")
-      assert.include(s.failure?.message, "\"mine\"")
+      assert.strictEqual(s.failure?.failureClass, "fatal")
+      assert.include(s.failure?.message, "\"mine\" (registered: ")
+      assert.include(s.failure?.message, "add it to the pool's Launchers")
     }).pipe(Effect.provide(layer)))
 
   it.effect("a Custom launcher kind registered by the host", () =>

@@ -29,23 +29,4 @@ describe("Local launcher", () => {
       assert.strictEqual(outcome.method, "graceful")
       assert.strictEqual((yield* instance.snapshot).phase, "Stopped")
     }).pipe(Effect.provide(livePool)))
-
-  it.live("a command that does not exist: LaunchFailed, with the command, the id and the fix in the message", () =>
-    Effect.gen(function*() {
-      const pool = yield* BackendPool
-      const instance = yield* pool.register({
-        id: "missing",
-        launcher: { _tag: "Local", command: "/nonexistent/bp-no-such-binary" },
-        restart: { mode: "never" }
-      })
-      yield* instance.start
-      const error = yield* Effect.flip(instance.awaitReady)
-      assert.strictEqual(error.phase, "Failed")
-      assert.include(error.message, "missing is Failed: could not start")
-      assert.include(error.message, "start it, or change its spec, to try again")
-      const failure = (yield* instance.snapshot).failure
-      assert.strictEqual(failure?.reason, "LaunchFailed")
-      assert.include(failure?.message, `could not start "/nonexistent/bp-no-such-binary" for missing: NotFound`)
-      assert.include(failure?.message, "on PATH")
-    }).pipe(Effect.provide(livePool)))
 })

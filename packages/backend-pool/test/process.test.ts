@@ -2,7 +2,7 @@
  * Supervision of real processes on this machine, with numbers in the assertions.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BackendInstance, BackendPool, type BackendSpec, ProcessGroup, Readiness } from "@isthmus/backend-pool"
+import { BackendInstance, BackendPool, type BackendSpec, Readiness } from "@isthmus/backend-pool"
 import { Effect, Exit, Layer, Option, Queue, Redacted, Scope, Stream } from "effect"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -53,6 +53,21 @@ const alive = (pid: number): boolean => {
     return false
   }
 }
+
+/** Live (non-zombie) members of process group `pgid`, from `/proc` (the oracle of these tests). */
+const groupMembers = (pgid: number): Array<number> =>
+  NodeFs.readdirSync("/proc").filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "latin1")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      return Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X"
+    } catch {
+      return false
+    }
+  })
+
+/** Processes the watchdog adds to each local backend's group: its shell (its stdin relay leaves the group). */
+const watchdogProcesses = 1
 
 /** Polls `predicate` (for process deaths, which have no event to wait on) up to `timeoutMs`. */
 const pollUntil = (predicate: () => boolean, timeoutMs: number) =>
@@ -163,8 +178,8 @@ describe("real processes", () => {
         const pgids = yield* Effect.forEach(instances, (i) => Effect.map(i.awaitReady, (s) => s.pid!))
         return { instances, pgids }
       }).pipe(Effect.provide(context))
-      const members = groups.pgids.flatMap((pgid) => ProcessGroup.liveMembers(pgid))
-      assert.strictEqual(members.length, 7 + 7 + 1)
+      const members = groups.pgids.flatMap((pgid) => groupMembers(pgid))
+      assert.strictEqual(members.length, 7 + 7 + 1 + 3 * watchdogProcesses)
       const started = Date.now()
       yield* Scope.close(scope, Exit.void)
       const elapsed = Date.now() - started
@@ -189,8 +204,8 @@ describe("real processes", () => {
       yield* instance.start
       const ready = yield* instance.awaitReady
       const pgid = ready.pid!
-      const members = ProcessGroup.liveMembers(pgid)
-      assert.strictEqual(members.length, 7) // leader + 2 children + 4 grandchildren
+      const members = groupMembers(pgid)
+      assert.strictEqual(members.length, 7 + watchdogProcesses) // leader + 2 children + 4 grandchildren
       const started = Date.now()
       const outcome = yield* instance.stop
       const elapsed = Date.now() - started
@@ -199,10 +214,10 @@ describe("real processes", () => {
       // Grace + ~100 ms when quiet (supervision.md T4: grace + 1 s); 10x that on a loaded machine.
       assert.isBelow(elapsed, 500 + 10_000)
       assert.strictEqual(outcome.survivors, 0)
-      assert.deepStrictEqual(ProcessGroup.liveMembers(pgid), [])
+      assert.deepStrictEqual(groupMembers(pgid), [])
       assert.deepStrictEqual(members.filter(alive), [])
       const lines = (yield* instance.log.recent).map((l) => l.text)
-      assert.include(lines, `leader ${pgid} ignores SIGTERM`)
+      assert.isTrue(lines.some((l) => /^leader \d+ ignores SIGTERM$/.test(l)))
     }).pipe(Effect.provide(livePool)))
 
   it.live("never ready: the startup timeout fires, the process is killed, the failure carries the last lines", () =>
@@ -314,39 +329,44 @@ describe("real processes", () => {
       assert.strictEqual((yield* instance.snapshot).lastExit?.code, 1)
     }).pipe(Effect.provide(livePool)))
 
-  it.live("the host killed with SIGKILL: every backend using the child helper exits by itself", () =>
-    Effect.gen(function*() {
-      const host = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })
-        ),
-        // On a failure before the kill, do not leave the host (and its backends) running.
-        (child) => Effect.sync(() => child.kill("SIGKILL"))
-      )
-      const line = yield* Effect.callback<string>((resume) => {
-        let buffer = ""
-        host.stdout.on("data", (chunk: Buffer) => {
-          buffer += chunk.toString()
-          const nl = buffer.indexOf("\n")
-          if (nl !== -1) resume(Effect.succeed(buffer.slice(0, nl)))
-        })
-      }).pipe(Effect.timeout("90 seconds"))
-      const { pids } = JSON.parse(line) as { pids: Array<number> }
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL")
-        })
-      )
-      assert.strictEqual(pids.length, 3)
-      assert.isTrue(pids.every(alive))
-      const killedAt = Date.now()
-      host.kill("SIGKILL")
-      const gone = yield* pollUntil(() => !pids.some(alive), 30_000)
-      const elapsed = Date.now() - killedAt
-      assert.isTrue(gone)
-      // supervision.md T9: within 2 s, which holds on a quiet machine; 10x for a loaded one.
-      assert.isBelow(elapsed, 20_000)
-    }))
+  it.live(
+    "the host killed with SIGKILL: every backend using the child helper exits by itself",
+    () =>
+      Effect.gen(function*() {
+        const host = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })
+          ),
+          // On a failure before the kill, do not leave the host (and its backends) running.
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const line = yield* Effect.callback<string>((resume) => {
+          let buffer = ""
+          host.stdout.on("data", (chunk: Buffer) => {
+            buffer += chunk.toString()
+            const nl = buffer.indexOf("\n")
+            if (nl !== -1) resume(Effect.succeed(buffer.slice(0, nl)))
+          })
+        }).pipe(Effect.timeout("90 seconds"))
+        const { pids } = JSON.parse(line) as { pids: Array<number> }
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL")
+          })
+        )
+        assert.strictEqual(pids.length, 3)
+        assert.isTrue(pids.every(alive))
+        const killedAt = Date.now()
+        host.kill("SIGKILL")
+        const gone = yield* pollUntil(() => !pids.some(alive), 30_000)
+        const elapsed = Date.now() - killedAt
+        assert.isTrue(gone)
+        // supervision.md T9: within 2 s, which holds on a quiet machine; 10x for a loaded one.
+        assert.isBelow(elapsed, 20_000)
+        console.log(`host SIGKILL: 3 helper backends gone after ${elapsed} ms`)
+      }),
+    120_000
+  )
 
   it.live("an allocated port taken by another process first: retried at once on a new port, no backoff spent", () =>
     Effect.gen(function*() {
@@ -470,7 +490,7 @@ describe("real processes", () => {
       })
       yield* instance.start
       const first = yield* instance.awaitReady
-      process.kill(first.pid!, "SIGSTOP")
+      process.kill(-first.pid!, "SIGSTOP") // the whole group: the watchdog leads it
       const frozenAt = Date.now()
       const restarted = yield* events.until(
         () => transitions(events, "frozen").some((e) => e.to === "Ready" && e.runId === 2),

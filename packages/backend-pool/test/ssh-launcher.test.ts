@@ -69,6 +69,13 @@ const backendProcesses = (lab: SshTestServer.SshTestServer) =>
     (list) => list.filter((p) => !(p.cmdline === "cat" && comm(readStat(p.pid)?.ppid ?? 0) === "sshd"))
   )
 
+/** The backend fixture and its children (not the watchdog and its stop loop around them). */
+const backendOnly = (lab: SshTestServer.SshTestServer) =>
+  Effect.map(
+    lab.sessionProcesses,
+    (list) => list.filter((p) => p.cmdline.includes("ssh-backend.mjs") || p.cmdline.includes("sleep 1000"))
+  )
+
 /** Polls (process deaths have no event) until `f` holds or `timeoutMs` passed; the time it took. */
 const pollUntil = (f: () => Effect.Effect<boolean>, timeoutMs: number) =>
   Effect.gen(function*() {
@@ -189,9 +196,15 @@ describe(`Ssh launcher against a real sshd (${isolation})`, () => {
         assert.isAtLeast((yield* backendProcesses(lab)).length, 5)
         process.kill(ready.pid!, "SIGKILL")
         // Quiet figure: grace (1 s) + ~0.2 s (ssh.md §3.3). 10 s of slack for a loaded machine.
+        const backendGone = yield* pollUntil(() => Effect.map(backendOnly(lab), (l) => l.length === 0), 1_000 + 10_000)
+        assert.isDefined(backendGone, "remote backend processes left")
         const took = yield* pollUntil(() => Effect.map(backendProcesses(lab), (l) => l.length === 0), 1_000 + 10_000)
-        assert.isDefined(took, "remote backend processes left")
-        console.log(`ssh client SIGKILLed: remote empty after ${took} ms (grace 1000 ms)`)
+        assert.isDefined(took, "remote processes of the run left")
+        console.log(
+          `ssh client SIGKILLed: backend gone after ${backendGone} ms, the run's remote processes after ${
+            backendGone! + took!
+          } ms (grace 1000 ms)`
+        )
         // The pool saw the run end (restart mode never: it stays down).
         assert.isTrue(yield* events.until(() => phases(events, "cut").at(-1) === "Failed", 30_000))
       }).pipe(Effect.scoped, Effect.provide(pool)),
@@ -228,15 +241,43 @@ describe(`Ssh launcher against a real sshd (${isolation})`, () => {
         assert.isAtLeast((yield* backendProcesses(lab)).length, 5)
         assert.isAtLeast(localSsh(lab).length, 2) // the master and the run's session
         host.kill("SIGKILL")
-        // Quiet figure: grace (1 s... here 2 s in the host's spec) + ~0.2 s. 10 s of slack for load.
+        // Quiet figure: grace (2 s in the host's spec) + ~0.2 s. 10 s of slack for a loaded machine.
+        const backendGone = yield* pollUntil(() => Effect.map(backendOnly(lab), (l) => l.length === 0), 2_000 + 10_000)
+        assert.isDefined(backendGone, "remote backend processes left after the host died")
         const took = yield* pollUntil(() => Effect.map(lab.sessionProcesses, (l) => l.length === 0), 2_000 + 10_000)
         assert.isDefined(took, "remote processes left after the host died")
-        console.log(`host SIGKILLed: remote empty after ${took} ms (grace 2000 ms)`)
+        console.log(
+          `host SIGKILLed: backend gone after ${backendGone} ms, remote empty after ${
+            backendGone! + took!
+          } ms (grace 2000 ms)`
+        )
         // The local ssh processes (master and session) ended with their stdin.
         const local = yield* pollUntil(() => Effect.sync(() => localSsh(lab).length === 0), 10_000)
         assert.isDefined(local, "local ssh processes left")
       }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
     180_000
+  )
+
+  it.live(
+    "closing the pool stops its runs and closes the host's master: nothing of ours is left on either side",
+    () =>
+      Effect.gen(function*() {
+        const lab = yield* SshTestServer.make()
+        yield* Effect.scoped(
+          Effect.gen(function*() {
+            const p = yield* BackendPool
+            yield* p.reconcile([backend(lab, "one", ["--children", "1"]), backend(lab, "two")])
+            yield* (yield* p.get("one")).awaitReady
+            yield* (yield* p.get("two")).awaitReady
+            assert.isAtLeast(localSsh(lab).length, 3) // the master and two sessions
+          }).pipe(Effect.provide(pool))
+        )
+        // The pool's scope is closed: runs stopped, then the master (its session ends with its stdin).
+        assert.deepStrictEqual(yield* lab.sessionProcesses, [])
+        const local = yield* pollUntil(() => Effect.sync(() => localSsh(lab).length === 0), 10_000)
+        assert.isDefined(local, "local ssh processes left")
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    120_000
   )
 
   it.live("multiplex never: a connection per run and a tunnel per forward work the same", () =>

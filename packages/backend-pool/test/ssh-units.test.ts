@@ -3,7 +3,7 @@
  * failure classifier (checked against stderr recorded from OpenSSH 9.2).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { SshConnection, SshFailure } from "@isthmus/backend-pool"
+import { type BackendSpec, SshConnection, SshFailure, SshLauncher } from "@isthmus/backend-pool"
 import { Result, Schema } from "effect"
 import * as fc from "fast-check"
 import * as NodeChild from "node:child_process"
@@ -228,5 +228,44 @@ describe("SshFailure.classify", () => {
     const f = SshFailure.classify(changed.stderr, context)
     assert.notInclude(f.detail, "@@@@")
     assert.include(f.detail, "Host key verification failed.")
+  })
+})
+
+/** An Ssh spec (and its launch) on `base`, with overrides. */
+const spec = (launcher: Partial<BackendSpec.SshLaunch>, extra: Partial<BackendSpec.BackendSpec> = {}) => {
+  const launch: BackendSpec.SshLaunch = { _tag: "Ssh", connection: base, command: "node", ...launcher }
+  return [{ id: "r", launcher: launch, ...extra } as BackendSpec.BackendSpec, launch] as const
+}
+const check = (...args: ReturnType<typeof spec>) => SshLauncher.checkSpec(args[0], args[1])
+
+describe("SshLauncher.checkSpec: bad specs are fatal before any connection, naming the field and the fix", () => {
+  it("accepts a plain spec", () => {
+    assert.isUndefined(check(...spec({})))
+  })
+
+  it("refuses an Allocated port, and a polling readiness without a port to forward", () => {
+    assert.include(check(...spec({}, { port: { _tag: "Allocated" } }))?.message, "cannot use an Allocated port")
+    const http = check(...spec({}, { readiness: { check: { _tag: "Http", url: "http://{host}:{port}/" } } }))
+    assert.include(http?.message, "give it a Fixed port")
+    assert.isUndefined(
+      check(...spec({}, { port: { _tag: "Fixed", port: 8080 }, readiness: { check: { _tag: "Http", url: "x" } } }))
+    )
+  })
+
+  it("refuses owned options, missing key or known-hosts files, a bad Node range, NUL bytes", () => {
+    const owned = check(...spec({ connection: { ...base, options: { BatchMode: "no" } } }))
+    assert.include(owned?.message, "connection.options.BatchMode")
+    assert.strictEqual(owned?.failureClass, "fatal")
+    const key = check(...spec({ connection: { ...base, identityFile: "/nonexistent/id_ed25519" } }))
+    assert.include(key?.message, "ssh-keygen -t ed25519 -f /nonexistent/id_ed25519")
+    assert.include(key?.message, "ssh-copy-id -i /nonexistent/id_ed25519.pub dev@10.0.0.2")
+    const kh = check(...spec({ connection: { ...base, knownHostsFile: "/nonexistent/kh" } }))
+    assert.include(kh?.message, "ssh-keyscan -p 2222 10.0.0.2 >> /nonexistent/kh")
+    // With accept-new a missing file is created by ssh on first contact.
+    assert.isUndefined(
+      check(...spec({ connection: { ...base, knownHostsFile: "/nonexistent/kh", hostKeyPolicy: "accept-new" } }))
+    )
+    assert.include(check(...spec({ requirements: { node: "twenty-two" } }))?.message, "not a semver range")
+    assert.include(check(...spec({ args: ["a\u0000b"] }))?.message, "NUL byte")
   })
 })

@@ -87,22 +87,34 @@ const run = (
   }
 }
 
+/** A directory holding only `sh` (as `shell`) and `tools`, for a PATH without setsid and perl. */
+const toolsOnly = (tools: ReadonlyArray<string>, shell: string): string => {
+  const bin = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "isthmus-wd-bin-"))
+  for (const tool of tools) {
+    const path = NodeChild.execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim()
+    NodeFs.symlinkSync(path, NodePath.join(bin, tool))
+  }
+  NodeFs.symlinkSync(shell, NodePath.join(bin, "sh"))
+  return bin
+}
+
 const lines = (text: string) => text.split("\n").filter((l) => l.length > 0)
 
 describe.each(shells)("the watchdog under %s", (shell) => {
   it("reports the group first, relays stdin whole, passes stdout through and ends with the backend's status", async () => {
+    // (EOF on stdin also stops the group at once, so the backend is done before stdin closes.)
     const r = run(shell, { graceMs: 1_000, reportExit: true }, "sh", [
       "-c",
-      "read l; echo \"first: $l\"; cat; echo \"pg: $(ps -o pgid= -p $$ | tr -d ' ')\"; exit 3"
+      "read l; echo \"first: $l\"; read m; echo \"$m\"; echo \"pg: $(ps -o pgid= -p $$ | tr -d ' ')\"; exit 3"
     ])
     r.child.stdin!.write("bootstrap line\n")
     r.child.stdin!.write("rest of the stream\n")
-    r.child.stdin!.end()
     const pgid = await r.pgid
     expect(pgid).toBe(r.child.pid)
     expect(await r.exit).toEqual({ code: 3, signal: null })
     expect(lines(r.out())).toEqual(["first: bootstrap line", "rest of the stream", `pg: ${pgid}`])
     expect(r.decoder.exitStatus).toBe(3)
+    r.child.stdin!.end()
   })
 
   it("starts the backend with SIGINT and SIGQUIT at their defaults (an async list would ignore them)", async () => {
@@ -165,8 +177,19 @@ describe.each(shells)("the watchdog under %s", (shell) => {
     r.child.stdin!.end()
   })
 
-  it("refuses to run when it does not lead its process group, and says how to start it", async () => {
-    const r = run(shell, { graceMs: 1_000 }, "sleep", ["1000"], { detached: false })
+  it("makes itself the leader of a new group (same pid) when it was not started as one", async () => {
+    const r = run(shell, { graceMs: 1_000 }, "sh", ["-c", "echo up; read l; exit 4"], { detached: false })
+    expect(await r.pgid).toBe(r.child.pid)
+    expect(await waitFor(() => r.out().includes("up"), 10_000)).toBe(true)
+    expect(stat(r.child.pid!)?.pgrp).toBe(r.child.pid)
+    r.child.stdin!.write("go\n")
+    expect((await r.exit).code).toBe(4)
+    r.child.stdin!.end()
+  })
+
+  it("without setsid and perl, refuses to run outside its own group, and says how to start it", async () => {
+    const bin = toolsOnly(["cat", "sleep"], shell)
+    const r = run(shell, { graceMs: 1_000 }, "sleep", ["1000"], { detached: false, env: { PATH: bin } })
     expect((await r.exit).code).toBe(125)
     expect(r.err()).toContain("must lead its process group")
     expect(await r.pgid).toBe(null)
@@ -188,14 +211,7 @@ describe.each(shells)("the watchdog under %s", (shell) => {
 
   it("without setsid and perl, still stops the group (it waits the whole grace)", async () => {
     // A PATH with only what the script needs besides the group exit: sh, cat, sleep.
-    const bin = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "isthmus-wd-bin-"))
-    for (const tool of ["cat", "sleep"]) {
-      NodeFs.symlinkSync(
-        NodeChild.execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(),
-        NodePath.join(bin, tool)
-      )
-    }
-    NodeFs.symlinkSync(shell, NodePath.join(bin, "sh"))
+    const bin = toolsOnly(["cat", "sleep"], shell)
     const r = run(shell, { graceMs: 300 }, "sleep", ["1000"], { env: { PATH: bin } })
     const pgid = (await r.pgid)!
     expect(await waitFor(() => members(pgid).length >= 2, 10_000)).toBe(true)

@@ -161,6 +161,8 @@ const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnPrope
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
+const digitThenFraction = /[0-9][.eE]/
+
 /**
  * Whether the raw text writes the integer `id` as a fraction or exponent (`1.0`, `1e0`), which JSON
  * parsing hides. Serde-based peers (both daemons) reject such ids.
@@ -169,6 +171,9 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
  * @category utils
  */
 export const rawIdIsFractional = (raw: string, id: number): boolean => {
+  // A fraction or an exponent needs a digit followed by '.', 'e' or 'E' somewhere: most texts have
+  // none, and this test is cheaper than finding the id.
+  if (!digitThenFraction.test(raw)) return false
   let at = raw.indexOf("\"id\"")
   while (at !== -1) {
     let i = at + 4
@@ -234,23 +239,27 @@ const toErrorObject = (u: ErrorObject & Record<string, unknown>, withCode: boole
 }
 
 const encodeWith = (writesVersion: boolean, withCode: boolean) => (message: Message): Record<string, unknown> => {
+  // Requests and responses (the hot path) are built as literals, in wire order.
+  switch (message._tag) {
+    case "Request": {
+      const { id, method, params } = message
+      if (params === undefined) return writesVersion ? { jsonrpc: "2.0", id, method } : { id, method }
+      return writesVersion ? { jsonrpc: "2.0", id, method, params } : { id, method, params }
+    }
+    case "Response": {
+      const id = message.id
+      const result = message.result === undefined ? null : message.result
+      return writesVersion ? { jsonrpc: "2.0", id, result } : { id, result }
+    }
+  }
   const out: Record<string, unknown> = writesVersion ? { jsonrpc: "2.0" } : {}
   switch (message._tag) {
-    case "Request":
-      out["id"] = message.id
-      out["method"] = message.method
-      if (message.params !== undefined) out["params"] = message.params
-      return out
     case "Notification":
       if (message.extra !== undefined) {
         for (const key in message.extra) if (!reservedKeys.has(key)) out[key] = message.extra[key]
       }
       out["method"] = message.method
       if (message.params !== undefined) out["params"] = message.params
-      return out
-    case "Response":
-      out["id"] = message.id
-      out["result"] = message.result === undefined ? null : message.result
       return out
     case "ErrorResponse": {
       out["id"] = message.id

@@ -35,10 +35,11 @@
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Latch, Option, Scope, Stream } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import { tokenFromParams } from "./Auth.ts"
-import type { Dialect } from "./Dialect.ts"
+import { cancelRequest, type Dialect } from "./Dialect.ts"
 import type { Framing } from "./Framing.ts"
 import * as Handshake from "./Handshake.ts"
-import type * as Message from "./Message.ts"
+import { type EncodedSend, getEncodedSend } from "./internal/encodedSend.ts"
+import * as Message from "./Message.ts"
 import {
   type ClientToken,
   defaultThreadIdOf,
@@ -263,6 +264,8 @@ export interface RpcBridgeOptions {
     /** A connection that has not authenticated within this is closed. Default 10 s. */
     readonly timeout?: Duration.Input | undefined
   } | undefined
+  /** Clients connected at once; the transports refuse more (WebSocket 503, TCP closed). Default 1024. */
+  readonly maxClients?: number | undefined
   /** Methods read-only clients may call unless their token says otherwise. Default none. */
   readonly readOnlyAllow?: ReadonlyArray<string> | undefined
   /** The shared session handshake; without it clients join right after auth. */
@@ -401,6 +404,10 @@ interface Client {
   readonly connectedAt: number
   readonly scope: Scope.Scope
   peer: RpcPeer.RpcPeer | undefined
+  /** Queues encoded notification bytes on `peer`'s outbound queue. */
+  send: EncodedSend | undefined
+  /** Calls in flight upstream by the client's id, for its `$/cancelRequest` (see `cancellable`). */
+  readonly inflight: Map<Message.Id, Deferred.Deferred<never, RpcError>>
   role: Role | undefined
   name: string | undefined
   clientInfo: unknown
@@ -454,6 +461,8 @@ const settledParams = (sr: ServerRequest, id: Message.Id, outcome: string) => ({
   outcome
 })
 const recentLimit = 256
+const runAll = (work: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> =>
+  work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true })
 
 /**
  * Starts a bridge in the current scope (the shared upstream connects at once). Serve it with a
@@ -519,21 +528,56 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
 
     // ---- sending to clients --------------------------------------------------------------------
 
-    const sendTo = (c: Client, method: string, params: unknown): Effect.Effect<void> => {
-      const peer = c.peer
-      if (peer === undefined || c.phase === "closed") return Effect.void
-      c.stats.notifications++
-      return Effect.ignore(peer.notify(method, params))
+    const clientFraming = options.clients.framing
+    const utf8 = new TextEncoder()
+    /**
+     * A notification as the clients' wire bytes. Every client speaks the same dialect and framing,
+     * so a broadcast is encoded once and the same bytes go to every client's queue; a byte framing
+     * gets bytes, which sockets write without a UTF-8 conversion each.
+     */
+    const encode = (n: Message.Notification): string | Uint8Array => {
+      const framed = clientFraming.encode(clientDialect.encode(n))
+      return clientFraming.kind === "bytes" && typeof framed === "string" ? utf8.encode(framed) : framed
     }
 
-    const liveClients = (session: Session) => [...session.clients].filter((c) => c.phase === "live")
+    /**
+     * Queues encoded bytes on `c`'s bounded outbound queue; `undefined` when done at once, else what
+     * is left to do (wait for the connection, or the slow-consumer policy: drop or disconnect).
+     */
+    const push = (c: Client, data: string | Uint8Array, method: string): Effect.Effect<void> | undefined => {
+      if (c.send === undefined || c.phase === "closed") return undefined
+      c.stats.notifications++
+      const rest = c.send(data, method)
+      return rest === undefined ? undefined : Effect.ignore(rest)
+    }
+
+    const sendTo = (c: Client, n: Message.Notification): Effect.Effect<void> =>
+      Effect.suspend(() => push(c, encode(n), n.method) ?? Effect.void)
+
+    /** Sends `n` to `targets`, encoded once. */
+    const sendAll = (targets: Iterable<Client>, n: Message.Notification): Effect.Effect<number> =>
+      Effect.suspend(() => {
+        let data: string | Uint8Array | undefined
+        let sent = 0
+        let work: Array<Effect.Effect<void>> | undefined
+        for (const c of targets) {
+          if (c.phase !== "live") continue
+          sent++
+          const rest = push(c, data ??= encode(n), n.method)
+          if (rest !== undefined) (work ??= []).push(rest)
+        }
+        return work === undefined ? Effect.succeed(sent) : Effect.as(runAll(work), sent)
+      })
 
     const statusToClients = (session: Session, state: "ready" | "down") =>
-      Effect.forEach(
-        liveClients(session),
-        (c) => sendTo(c, names.upstream, { state, generation: session.generation, restarts: session.stats.restarts }),
-        { discard: true }
-      )
+      Effect.asVoid(sendAll(
+        session.clients,
+        Message.notification(names.upstream, {
+          state,
+          generation: session.generation,
+          restarts: session.stats.restarts
+        })
+      ))
 
     // ---- upstream notifications ----------------------------------------------------------------
 
@@ -555,6 +599,8 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         session.ring.push(n)
         const threadId = threadIdOf(n.method, n.params)
         const isResolved = n.method === names.upstreamResolved
+        // Encoded once, when the first client takes it as is (a rewritten notice is per client).
+        let data: string | Uint8Array | undefined
         let work: Array<Effect.Effect<void>> | undefined
         for (const c of session.clients) {
           if (c.phase === "joining") {
@@ -569,15 +615,17 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
             c.stats.filtered++
             continue
           }
+          let rest: Effect.Effect<void> | undefined
           if (isResolved) {
             const params = rewriteResolved(session, c, n)
-            if (params !== undefined) (work ??= []).push(sendTo(c, n.method, params))
-            continue
+            if (params === undefined) continue
+            rest = push(c, encode({ ...n, params }), n.method)
+          } else {
+            rest = push(c, data ??= encode(n), n.method)
           }
-          ;(work ??= []).push(sendTo(c, n.method, n.params))
+          if (rest !== undefined) (work ??= []).push(rest)
         }
-        if (work === undefined) return Effect.void
-        return work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true })
+        return work === undefined ? Effect.void : runAll(work)
       })
 
     // ---- server-to-client requests -------------------------------------------------------------
@@ -606,7 +654,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           if (delivery.fiber !== undefined) work.push(Fiber.interrupt(delivery.fiber))
           if (delivery.id !== undefined && c.phase !== "closed") {
             sr.told.add(c)
-            work.push(sendTo(c, names.settled, settledParams(sr, delivery.id, outcome)))
+            work.push(sendTo(c, Message.notification(names.settled, settledParams(sr, delivery.id, outcome))))
           }
         }
         return Effect.forEach(work, (e) => e, { discard: true })
@@ -924,20 +972,22 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           if (n.method === names.upstreamResolved) continue // ids the client never saw
           if (!passes(c.filter, n.method, threadIdOf(n.method, n.params))) continue
           replayed++
-          yield* sendTo(c, n.method, n.params)
+          yield* sendTo(c, n)
         }
         c.stats.replayed += replayed
         if (stateRequest !== undefined) {
           const state = yield* Effect.exit(forward(session, stateRequest.method, stateRequest.params ?? {}))
           yield* sendTo(
             c,
-            names.state,
-            Exit.isSuccess(state)
-              ? { method: stateRequest.method, result: state.value }
-              : {
-                method: stateRequest.method,
-                error: Option.getOrUndefined(Exit.findErrorOption(state))?.toObject() ?? { message: "failed" }
-              }
+            Message.notification(
+              names.state,
+              Exit.isSuccess(state)
+                ? { method: stateRequest.method, result: state.value }
+                : {
+                  method: stateRequest.method,
+                  error: Option.getOrUndefined(Exit.findErrorOption(state))?.toObject() ?? { message: "failed" }
+                }
+            )
           )
         }
         if (c.phase !== "joining") return
@@ -949,18 +999,21 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           if (!passes(c.filter, n.method, threadIdOf(n.method, n.params))) continue
           if (n.method === names.upstreamResolved) {
             const params = rewriteResolved(session, c, n)
-            if (params !== undefined) yield* sendTo(c, n.method, params)
+            if (params !== undefined) yield* sendTo(c, { ...n, params })
             continue
           }
-          yield* sendTo(c, n.method, n.params)
+          yield* sendTo(c, n)
         }
-        yield* sendTo(c, names.joined, {
-          clientId: c.id,
-          role: c.role?._tag ?? "full",
-          replayed,
-          generation: session.generation,
-          upstream: session.state
-        })
+        yield* sendTo(
+          c,
+          Message.notification(names.joined, {
+            clientId: c.id,
+            role: c.role?._tag ?? "full",
+            replayed,
+            generation: session.generation,
+            upstream: session.state
+          })
+        )
         // A copy: settling removes requests from the set while we offer.
         for (const sr of Array.from(session.open)) yield* offer(session, sr)
       })
@@ -1057,17 +1110,56 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       const session = c.session
       if (session === undefined) return fail(upstreamUnavailable(request.method, 0))
       c.stats.requests++
-      return forward(session, request.method, request.params)
+      return cancellable(c, request.id, forward(session, request.method, request.params))
+    }
+
+    /**
+     * A client's call in flight upstream, for a client dialect without a cancel message of its own:
+     * LSP's `$/cancelRequest` naming its id fails it with the cancellation error, which interrupts
+     * the upstream call (the upstream peer then sends its dialect's cancel, under the upstream id).
+     * A client dialect with a cancel message (strict: `$/cancelRequest`) gets the same from the
+     * client's `RpcPeer`, which interrupts the handler of the request it names.
+     */
+    const cancellable = (
+      c: Client,
+      id: Message.Id,
+      call: Effect.Effect<unknown, RpcError>
+    ): Effect.Effect<unknown, RpcError> => {
+      if (clientDialect.cancellation !== undefined) return call
+      return Effect.suspend(() => {
+        const cancelled = Deferred.makeUnsafe<never, RpcError>()
+        c.inflight.set(id, cancelled)
+        return Effect.raceFirst(call, Deferred.await(cancelled)).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            if (c.inflight.get(id) === cancelled) c.inflight.delete(id)
+          }))
+        )
+      })
     }
 
     const onClientNotification = (c: Client) => (n: Message.Notification): Effect.Effect<void> => {
+      // `$/cancelRequest` names the client's own ids, which mean nothing upstream: it cancels that
+      // client's call (see `cancellable`), whatever its role, and is never forwarded as is.
+      if (n.method === cancelRequest.method) {
+        const id = cancelRequest.idOf(n.params)
+        const cancelled = id === undefined ? undefined : c.inflight.get(id)
+        if (cancelled !== undefined) {
+          Deferred.doneUnsafe(cancelled, Exit.fail(RpcError.fromObject(cancelRequest.error())))
+        }
+        return Effect.void
+      }
       // Before auth nothing passes; `initialized` belongs to the shared handshake; read-only clients
-      // only listen; `$/cancelRequest` names the client's ids, which mean nothing upstream.
+      // only listen.
       if (c.role?._tag !== "full" || c.session === undefined) return Effect.void
       if (init !== undefined && n.method === initNotification) return Effect.void
-      if (n.method === "$/cancelRequest") return Effect.void
       const peer = c.session.peer
       return peer === undefined ? Effect.void : Effect.ignore(peer.notify(n.method, n.params))
+    }
+
+    const attach = (c: Client, peer: RpcPeer.RpcPeer) => {
+      if (c.peer !== undefined) return
+      c.peer = peer
+      c.send = getEncodedSend(peer)
     }
 
     const handle = (socket: Socket.Socket): Effect.Effect<void> =>
@@ -1078,6 +1170,8 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           connectedAt: Date.now(),
           scope,
           peer: undefined,
+          send: undefined,
+          inflight: new Map(),
           role: options.auth === undefined ? { _tag: "full" } : undefined,
           name: undefined,
           clientInfo: undefined,
@@ -1108,11 +1202,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           dialect: clientDialect,
           framing: options.clients.framing,
           dispatch: (request, p) => {
-            c.peer ??= p
+            attach(c, p)
             return dispatch(c)(request)
           },
           onNotification: (n, p) => {
-            c.peer ??= p
+            attach(c, p)
             return onClientNotification(c)(n)
           },
           outbound: {
@@ -1123,7 +1217,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           maxQueuedRequests: options.clients.maxQueuedRequests,
           requestTimeout: Duration.millis(serverRequestMillis)
         })
-        c.peer = peer
+        attach(c, peer)
         if (c.phase === "joining") yield* startJoin(c)
         if (c.phase === "auth") {
           yield* Effect.forkIn(
@@ -1161,20 +1255,15 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       )
 
     const broadcast = (method: string, params?: unknown): Effect.Effect<number> =>
-      Effect.gen(function*() {
-        let sent = 0
-        for (const c of clients.values()) {
-          if (c.phase !== "live") continue
-          yield* sendTo(c, method, params)
-          sent++
-        }
-        return sent
-      })
+      sendAll(clients.values(), Message.notification(method, params))
 
     const bridge: RpcBridge = {
       handle,
       broadcast,
       connections: Effect.sync(() => clients.size),
+      isFull: () => clients.size >= (options.maxClients ?? 1024),
+      // With tokens, the transports may bind beyond loopback (behind a tunnel); without, they refuse.
+      requiresAuth: options.auth !== undefined,
       authenticated: Effect.sync(() => [...clients.values()].filter((c) => c.role !== undefined).length),
       stats: Effect.gen(function*() {
         const all = yield* Effect.forEach([...clients.values()], clientStats)

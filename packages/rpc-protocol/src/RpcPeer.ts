@@ -31,6 +31,7 @@ import type { Cancellation, Decoded, Dialect, Invalid } from "./Dialect.ts"
 import * as Fanout from "./Fanout.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
+import { type EncodedSend, EncodedSendKey } from "./internal/encodedSend.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
 import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
 import * as Message from "./Message.ts"
@@ -281,8 +282,9 @@ export interface RpcPeerOptions<
   readonly reconnect?: boolean | ReconnectOptions | undefined
   /**
    * Application-level keepalive, for transports without one of their own (NDJSON or
-   * Content-Length over TCP, stdio): when nothing has arrived for `interval`, a request (`method`,
-   * default `"ping"`) is sent, and any answer, even an error, proves the connection alive. No
+   * Content-Length over TCP, stdio): when nothing arrived during a whole `interval` (so after one
+   * to two intervals of silence), a request (`method`, default `"ping"`) is sent, and any answer,
+   * even an error, proves the connection alive. No
    * answer within `timeout` means the connection is half-open (a NAT or a mobile network dropped
    * it silently): it is closed with a `HalfOpen` `ConnectionError`, and a reconnecting peer
    * reconnects. Off by default; `true` means 30 s / 10 s / `"ping"`. WebSocket connections have
@@ -290,8 +292,9 @@ export interface RpcPeerOptions<
    */
   readonly keepalive?: boolean | KeepaliveOptions | undefined
   /**
-   * Closes a connection on which no message went either way for this long (`ClosedLocally`).
-   * Off by default for peers; `RpcServer` connections default to 30 minutes.
+   * Closes a connection on which no message went either way for this long (`ClosedLocally`); it is
+   * checked once per period, so the connection goes after one to two periods of silence. Off by
+   * default for peers; `RpcServer` connections default to 30 minutes.
    */
   readonly idleTimeout?: Duration.Input | undefined
   /** Run after every (re)connect before any other message is sent; a rejection is fatal. */
@@ -438,11 +441,6 @@ interface Pending {
   readonly timeoutMillis: number
 }
 
-/** Whether an incoming request holds one of the connection's `concurrency` slots. */
-interface Slot {
-  held: boolean
-}
-
 interface Item {
   readonly data: string | Uint8Array
   readonly id: Message.Id | undefined
@@ -535,8 +533,6 @@ export const make = <
   options: RpcPeerOptions<M, In, N, H, NH>
 ): Effect.Effect<RpcPeer<M>, never, Scope.Scope | HandlerServices<H> | HandlerServices<NH>> =>
   Effect.gen(function*() {
-    type R = HandlerServices<H> | HandlerServices<NH>
-    const context = yield* Effect.context<R>()
     const { dialect, framing } = options
     const methods: MethodTable = options.methods ?? {}
     const idempotent = new Set<string>(options.idempotent ?? [])
@@ -575,12 +571,13 @@ export const make = <
     // Set per connection when the transport offers a synchronous write path (see internal/fastWrite).
     let fast: FastWrite | undefined
     let congested = false
-    // When a message last went either way, and when bytes last arrived (idle timeout, keepalive).
-    let lastActivity = 0
-    let lastReceived = 0
+    // Messages queued and reads done so far: the idle timeout and the keepalive compare them between
+    // checks (a counter costs less per message than reading the clock).
+    let sentCount = 0
+    let receivedCount = 0
     const offerUnsafe = (item: Item): boolean => {
       if (outbox.length >= capacity) return false
-      lastActivity = clock.currentTimeMillisUnsafe()
+      sentCount++
       if (fast !== undefined && wakeWriter !== undefined && outbox.length === 0 && !congested) {
         // The writer is idle and nothing is queued: write in this fiber's turn, in order.
         if (!fast.write(item.data)) {
@@ -626,6 +623,7 @@ export const make = <
     const maxQueuedRequests = options.maxQueuedRequests ?? 1024
     let inFlight = 0
     let queued = 0
+    let generation = 0
     const slotWaiters: Array<() => void> = []
     const pending = new Map<Message.Id, Pending>()
     let nextId = dialect.firstId
@@ -868,6 +866,13 @@ export const make = <
     const notify = (method: string, params?: unknown) =>
       traced("RpcPeer.notify", method, Effect.andThen(awaitReadyFor(method), notifyNow(method, params)))
 
+    // Already framed notification bytes, shared by many peers (see internal/encodedSend).
+    const sendEncoded: EncodedSend = (data, method) => {
+      const item: Item = { data, id: undefined }
+      if (ready.isOpen() && fatal === undefined && status._tag !== "Closed" && offerUnsafe(item)) return undefined
+      return Effect.andThen(awaitReadyFor(method), enqueue(item, method, true))
+    }
+
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const call = (method: string, params: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
@@ -903,20 +908,22 @@ export const make = <
 
     const untypedPeer = () => peer as unknown as RpcPeer
 
-    // Incoming requests: typed by `incoming` where it has the method, passed through otherwise.
-    const handlers = (options.handlers ?? {}) as { readonly [method: string]: RequestHandler<R> | undefined }
+    // Incoming requests: typed by `incoming` where it has the method, passed through otherwise. The
+    // services handlers need are in `make`'s requirements, and handlers run in fibers forked from
+    // it, which carry its context.
+    const handlers = (options.handlers ?? {}) as { readonly [method: string]: RequestHandler | undefined }
     const runTyped = typedRunner(dialect, options.incoming ?? {})
     const dispatch = options.dispatch ?? ((req: Message.Request, self: RpcPeer): Effect.Effect<unknown, RpcError> => {
       const handler = handlers[req.method]
       if (handler === undefined) return Effect.fail(RpcError.fromObject(dialect.errors.methodNotFound(req.method)))
-      const run = runTyped(req.method, req.params, (params) => handler(params, self, req))
-      return Effect.provideContext(run ?? handler(req.params, self, req), context)
+      return runTyped(req.method, req.params, (params) => handler(params, self, req)) ??
+        handler(req.params, self, req)
     })
 
     // Incoming notifications with typed handlers.
     const notificationHandlers = (options.notificationHandlers ?? {}) as {
       readonly [method: string]:
-        | ((params: unknown, notification: Message.Notification, peer: RpcPeer) => Effect.Effect<void, never, R>)
+        | ((params: unknown, notification: Message.Notification, peer: RpcPeer) => Effect.Effect<void>)
         | undefined
     }
     const notificationDecoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
@@ -934,39 +941,45 @@ export const make = <
           `rpc: dropped "${message.method}" notification for its handler: ${schemaMessage(params)}`
         )
       }
-      return Effect.provideContext(handler(params.value, message, untypedPeer()), context)
-    }
-
-    const reply = (req: Message.Request, exit: Exit.Exit<unknown, RpcError>): Message.Message => {
-      if (Exit.isSuccess(exit)) return Message.response(req.id, exit.value)
-      const error = Option.getOrUndefined(Exit.findErrorOption(exit))
-      return Message.errorResponse(req.id, error ? error.toObject() : dialect.errors.internal("internal error"))
+      return handler(params.value, message, untypedPeer())
     }
 
     const answerInvalid = (invalid: Invalid) =>
       dialect.replyToInvalid ? send(invalidReply(invalid), "(invalid)").pipe(Effect.ignore) : Effect.void
 
-    // Runs an incoming request through the dispatcher and builds the reply message.
+    // Runs an incoming request through the dispatcher and builds the reply message. A defect is
+    // answered as the dialect's internal error; its details go to the log only.
+    const answer = (
+      incoming: Message.Request,
+      handled: Effect.Effect<unknown, RpcError>
+    ): Effect.Effect<Message.Message> =>
+      Effect.matchCauseEffect(handled, {
+        onSuccess: (value) => Effect.succeed(Message.response(incoming.id, value)),
+        onFailure: (cause) => {
+          const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+          return error !== undefined
+            ? Effect.succeed(Message.errorResponse(incoming.id, error.toObject()))
+            : Effect.as(
+              Effect.logWarning(`rpc: handler for ${incoming.method} failed`, cause),
+              Message.errorResponse(incoming.id, dialect.errors.internal("internal error"))
+            )
+        }
+      })
     const run = (incoming: Message.Request): Effect.Effect<Message.Message> =>
       traced(
         "RpcPeer.handle",
         incoming.method,
-        Effect.flatMap(Effect.exit(Effect.suspend(() => dispatch(incoming, untypedPeer()))), (exit) => {
-          const out = reply(incoming, exit)
-          // A defect is answered as the dialect's internal error; its details go to the log only.
-          return Exit.isSuccess(exit) || Option.isSome(Exit.findErrorOption(exit))
-            ? Effect.succeed(out)
-            : Effect.as(Effect.logWarning(`rpc: handler for ${incoming.method} failed`, exit.cause), out)
-        })
+        answer(incoming, Effect.suspend(() => dispatch(incoming, untypedPeer())))
       )
 
     // An incoming request holds a slot from its admission until its reply is in the outbound queue,
     // so replies waiting for a slow reader count against `concurrency`. Up to `maxQueuedRequests`
     // more wait for a slot in arrival order; past that the request is refused with `overloaded`.
-    const admit = (slot: Slot): "now" | "wait" | "refused" => {
+    // The counts belong to one connection (`generation`): requests interrupted with their
+    // connection need not give their slot back.
+    const admit = (): "now" | "wait" | "refused" => {
       if (inFlight < concurrency) {
         inFlight++
-        slot.held = true
         return "now"
       }
       if (queued < maxQueuedRequests) {
@@ -975,58 +988,112 @@ export const make = <
       }
       return "refused"
     }
-    const acquire = (slot: Slot): Effect.Effect<void> =>
-      Effect.callback<void>((resume) => {
-        const take = () => {
-          queued--
-          inFlight++
-          slot.held = true
-          resume(Effect.void)
-        }
-        if (inFlight < concurrency) return take()
-        slotWaiters.push(take)
-        return Effect.sync(() => {
-          const i = slotWaiters.indexOf(take)
-          if (i !== -1) {
-            slotWaiters.splice(i, 1)
-            queued--
-          }
-        })
+    const acquire: Effect.Effect<void> = Effect.callback<void>((resume) => {
+      let taken = false
+      const take = () => {
+        taken = true
+        queued--
+        inFlight++
+        resume(Effect.void)
+      }
+      if (inFlight < concurrency) return take()
+      slotWaiters.push(take)
+      return Effect.sync(() => {
+        const i = slotWaiters.indexOf(take)
+        if (i !== -1) slotWaiters.splice(i, 1)
+        if (!taken) queued--
       })
-    const release = (slot: Slot) =>
-      Effect.sync(() => {
-        if (!slot.held) return
-        slot.held = false
-        inFlight--
-        const next = slotWaiters.shift()
-        if (next !== undefined) next()
-      })
+    })
+    const release = (gen: number) => {
+      if (gen !== generation) return
+      inFlight--
+      const next = slotWaiters.shift()
+      if (next !== undefined) next()
+    }
     const overloadedReply = (incoming: Message.Request) =>
       Message.errorResponse(incoming.id, dialect.errors.overloaded())
 
     // One request: run it in its own fiber; a refusal is sent by the reader itself, which waits for
     // room in the outbound queue if it must, so a client that does not read its replies stops being
     // read instead of growing memory.
-    const handleRequest = (incoming: Message.Request, connectionScope: Scope.Scope): Effect.Effect<void> => {
-      const slot: Slot = { held: false }
-      const admission = admit(slot)
+    const handleRequest = (
+      incoming: Message.Request,
+      connectionScope: Scope.Scope
+    ): Effect.Effect<void> | undefined => {
+      const admission = admit()
       if (admission === "refused") return Effect.ignore(send(overloadedReply(incoming), incoming.method))
-      const handled = admission === "now" ? run(incoming) : Effect.andThen(acquire(slot), run(incoming))
-      // While it is being handled (not while its reply is queued), a request can be cancelled.
-      const cancellable = cancellation === undefined ? handled : Effect.withFiber((fiber) => {
+      const gen = generation
+      if (admission === "now" && !tracing) {
+        // A handler that answers at once (its effect is already an Exit, as `Effect.succeed` is) is
+        // answered in the reader's turn, without a fiber of its own.
+        let immediate: Effect.Effect<unknown, RpcError>
+        try {
+          immediate = dispatch(incoming, untypedPeer())
+        } catch (defect) {
+          immediate = Effect.die(defect)
+        }
+        const exit = Exit.isExit(immediate) ? (immediate as Exit.Exit<unknown, RpcError>) : undefined
+        const error = exit === undefined || Exit.isSuccess(exit)
+          ? undefined
+          : Option.getOrUndefined(Exit.findErrorOption(exit))
+        if (exit !== undefined && (Exit.isSuccess(exit) || error !== undefined)) {
+          const out = Exit.isSuccess(exit)
+            ? Message.response(incoming.id, exit.value)
+            : Message.errorResponse(incoming.id, error!.toObject())
+          const sent = send(out, incoming.method)
+          if (sent === Effect.void) {
+            release(gen)
+            return undefined
+          }
+          return Effect.asVoid(Effect.forkIn(
+            Effect.matchCause(sent, { onFailure: () => release(gen), onSuccess: () => release(gen) }),
+            connectionScope,
+            { startImmediately: true }
+          ))
+        }
+        return forkRequest(incoming, Effect.suspend(() => answer(incoming, immediate)), gen, connectionScope)
+      }
+      return forkRequest(
+        incoming,
+        admission === "now" ? run(incoming) : Effect.andThen(acquire, run(incoming)),
+        gen,
+        connectionScope
+      )
+    }
+
+    // Runs a request's handling (and the queueing of its reply) in a fiber of its own.
+    const forkRequest = (
+      incoming: Message.Request,
+      handled: Effect.Effect<Message.Message>,
+      gen: number,
+      connectionScope: Scope.Scope
+    ): Effect.Effect<void> => {
+      const replied = Effect.flatMap(handled, (out) =>
+        Effect.matchCause(send(out, incoming.method), {
+          onFailure: () => release(gen),
+          onSuccess: () => release(gen)
+        }))
+      // While it is being handled (not while its reply is queued), a request can be cancelled,
+      // which interrupts its fiber: then its slot is given back here.
+      const work = cancellation === undefined ? replied : Effect.withFiber((fiber) => {
         running.set(incoming.id, fiber)
-        return Effect.ensuring(
-          handled,
-          Effect.sync(() => {
-            if (running.get(incoming.id) === fiber) running.delete(incoming.id)
-          })
+        return Effect.onInterrupt(
+          Effect.flatMap(
+            Effect.ensuring(
+              handled,
+              Effect.sync(() => {
+                if (running.get(incoming.id) === fiber) running.delete(incoming.id)
+              })
+            ),
+            (out) =>
+              Effect.matchCause(send(out, incoming.method), {
+                onFailure: () => release(gen),
+                onSuccess: () => release(gen)
+              })
+          ),
+          () => Effect.sync(() => release(gen))
         )
       })
-      const work = cancellable.pipe(
-        Effect.flatMap((out) => send(out, incoming.method)),
-        Effect.ignore,
-        Effect.ensuring(release(slot))
-      )
       return Effect.asVoid(Effect.forkIn(work, connectionScope, { startImmediately: true }))
     }
 
@@ -1090,19 +1157,23 @@ export const make = <
           // are held until the batch reply is queued.
           const replies: Array<Effect.Effect<Message.Message | undefined>> = []
           const others: Array<Effect.Effect<void>> = []
-          const slots: Array<Slot> = []
+          const gen = generation
+          let held = 0
           for (const item of decoded.items) {
             if (item._tag === "Invalid") {
               stats.invalidFrames++
               if (dialect.replyToInvalid) replies.push(Effect.succeed(invalidReply(item)))
             } else if (item._tag === "Request") {
-              const slot: Slot = { held: false }
-              const admission = admit(slot)
+              const admission = admit()
               if (admission === "refused") {
                 replies.push(Effect.succeed(overloadedReply(item)))
               } else {
-                slots.push(slot)
-                replies.push(admission === "now" ? run(item) : Effect.andThen(acquire(slot), run(item)))
+                replies.push(
+                  admission === "now"
+                    ? run(item)
+                    : Effect.andThen(acquire, Effect.andThen(Effect.sync(() => held++), run(item)))
+                )
+                if (admission === "now") held++
               }
             } else {
               const effect = handleMessage(item, connectionScope)
@@ -1117,7 +1188,9 @@ export const make = <
                 : enqueue({ data: framing.encode(dialect.encodeBatch(messages)), id: undefined }, "(batch)")
             }),
             Effect.ignore,
-            Effect.ensuring(Effect.forEach(slots, release, { discard: true })),
+            Effect.ensuring(Effect.sync(() => {
+              for (; held > 0; held--) release(gen)
+            })),
             (effect) => Effect.asVoid(Effect.forkIn(effect, connectionScope, { startImmediately: true }))
           )
           return Effect.andThen(Effect.forEach(others, (e) => e, { discard: true }), batch)
@@ -1180,7 +1253,7 @@ export const make = <
     const readerLoop = (reader: Socket.Reader, connectionScope: Scope.Scope): Effect.Effect<void> => {
       const decoder = framing.makeDecoder()
       const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(reader.pull, (chunks) => {
-        lastReceived = lastActivity = clock.currentTimeMillisUnsafe()
+        receivedCount++
         let work: Array<Effect.Effect<void>> | undefined
         for (const chunk of chunks) {
           const effect = handleFrames(decoder.push(chunk), connectionScope)
@@ -1260,6 +1333,10 @@ export const make = <
       const connect = options.connect
       const socket = Socket.isSocket(connect) ? connect : yield* connect
       const connectionScope = yield* Effect.scope
+      generation++
+      inFlight = 0
+      queued = 0
+      slotWaiters.length = 0
       const reader = yield* socket.reader
       const writer = yield* socket.writer
       yield* Effect.addFinalizer(() =>
@@ -1309,7 +1386,6 @@ export const make = <
         stats.replayed++
         yield* offerWaiting({ data: entry.data, id })
       }
-      lastReceived = lastActivity = clock.currentTimeMillisUnsafe()
       if (keepalive !== undefined) {
         yield* Effect.forkIn(keepaliveLoop(keepalive), connectionScope, { startImmediately: true })
       }
@@ -1322,33 +1398,35 @@ export const make = <
       return true
     }).pipe(Effect.scoped, Effect.ensuring(Effect.andThen(ready.close, Effect.sync(() => (currentEnded = undefined)))))
 
-    // Pings when nothing arrived for `interval`; a ping unanswered within `timeout` ends the connection.
+    // Pings when nothing arrived during a whole `interval`; a ping unanswered within `timeout` ends
+    // the connection.
     const keepaliveLoop = (settings: {
       readonly method: string
       readonly intervalMillis: number
       readonly timeoutMillis: number
       readonly params: unknown
     }): Effect.Effect<void> => {
+      const interval = Duration.millis(settings.intervalMillis)
       const loop: Effect.Effect<void> = Effect.suspend(() => {
-        const silentFor = clock.currentTimeMillisUnsafe() - lastReceived
-        if (silentFor < settings.intervalMillis) {
-          return Effect.andThen(Effect.sleep(Duration.millis(settings.intervalMillis - silentFor)), loop)
-        }
-        return Effect.exit(startRequest(settings.method, settings.params, false, settings.timeoutMillis)).pipe(
-          Effect.flatMap((exit) => {
-            const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
-            if (!(error instanceof RpcTimeoutError)) return error instanceof PeerDisconnectedError ? Effect.void : loop
-            return endConnectionBecause(ConnectionError.make(
-              "HalfOpen",
-              address,
-              undefined,
-              `no answer to the keepalive "${settings.method}" within ${
-                Duration.format(Duration.millis(settings.timeoutMillis))
-              }`
-            ))
-          })
-        )
+        const before = receivedCount
+        return Effect.andThen(Effect.sleep(interval), Effect.suspend(() => receivedCount === before ? ping : loop))
       })
+      const ping: Effect.Effect<void> = Effect.exit(
+        startRequest(settings.method, settings.params, false, settings.timeoutMillis)
+      ).pipe(
+        Effect.flatMap((exit) => {
+          const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
+          if (!(error instanceof RpcTimeoutError)) return error instanceof PeerDisconnectedError ? Effect.void : loop
+          return endConnectionBecause(ConnectionError.make(
+            "HalfOpen",
+            address,
+            undefined,
+            `no answer to the keepalive "${settings.method}" within ${
+              Duration.format(Duration.millis(settings.timeoutMillis))
+            }`
+          ))
+        })
+      )
       return loop
     }
     const keepalive = options.keepalive === undefined || options.keepalive === false
@@ -1367,17 +1445,24 @@ export const make = <
     const idleMillis = options.idleTimeout === undefined
       ? undefined
       : Duration.toMillis(Duration.fromInputUnsafe(options.idleTimeout))
+    // Checks every `idleTimeout`: a connection with no message either way since the last check is
+    // closed (so it goes after between one and two idle timeouts of silence).
     const idleLoop = (millis: number): Effect.Effect<void> => {
       if (!Number.isFinite(millis)) return Effect.void
+      const period = Duration.millis(millis)
       const loop: Effect.Effect<void> = Effect.suspend(() => {
-        const idleFor = clock.currentTimeMillisUnsafe() - lastActivity
-        if (idleFor < millis) return Effect.andThen(Effect.sleep(Duration.millis(millis - idleFor)), loop)
-        return endConnectionBecause(ConnectionError.make(
-          "ClosedLocally",
-          address,
-          undefined,
-          `no message either way for ${Duration.format(Duration.millis(millis))} (idleTimeout)`
-        ))
+        const before = sentCount + receivedCount
+        return Effect.andThen(
+          Effect.sleep(period),
+          Effect.suspend(() =>
+            sentCount + receivedCount !== before ? loop : endConnectionBecause(ConnectionError.make(
+              "ClosedLocally",
+              address,
+              undefined,
+              `no message either way for ${Duration.format(period)} (idleTimeout)`
+            ))
+          )
+        )
       })
       return loop
     }
@@ -1479,6 +1564,7 @@ export const make = <
       disconnect: endConnection,
       close
     }
+    Object.defineProperty(peer, EncodedSendKey, { value: sendEncoded })
     yield* Effect.forkIn(sweeper, scope, { startImmediately: true })
     // Start connecting only once `peer` exists: handlers receive it, and data can arrive at once.
     managerFiber = yield* Effect.forkIn(manager, scope, { startImmediately: true })

@@ -153,7 +153,8 @@ export interface RpcServerOptions<M extends MethodTable, H extends Handlers<M, u
    */
   readonly maxBytesBeforeAuth?: number | undefined
   /**
-   * Closes a connection on which no message went either way for this long. Default 30 minutes;
+   * Closes a connection on which no message went either way for this long (checked once per period,
+   * so after one to two periods of silence). Default 30 minutes;
    * `Duration.infinity` for never. WebSocket ping/pong frames do not count: a client that wants to
    * stay connected while idle should call `ping` now and then.
    */
@@ -308,7 +309,8 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
         if (builtinPing && request.method === "ping") return Effect.succeed({ ok: true })
         return fail(dialect.errors.methodNotFound(request.method))
       }
-      return Effect.provideContext(run, context)
+      // The services handlers need come from the context `make` ran in, provided once per connection.
+      return run as Effect.Effect<unknown, RpcError>
     }
 
     const receivesBroadcasts = (connection: Connection) =>
@@ -462,6 +464,7 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
           }
           return serveConnection(socket, connection).pipe(
             Effect.scoped,
+            Effect.provideContext(context),
             Effect.ensuring(Effect.sync(() => connections.delete(connection.id))),
             Effect.withSpan("RpcServer.connection")
           )

@@ -7,45 +7,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Framing, RpcBridge, RpcError, RpcPeer } from "@isthmus/rpc-protocol"
 import { connectWebSocket, serveTcp, serveWebSocket } from "@isthmus/rpc-protocol/node"
-import { Effect, Redacted, type Scope, Stream } from "effect"
+import { Effect, Redacted, Stream } from "effect"
 import { fakeAppServers } from "./support/fakeAppServer.ts"
-import { type RawClient, rawTcp } from "./support/raw.ts"
-
-type Json = Record<string, unknown>
-
-// Waits are safety nets against a hang, not speed assertions: generous for a busy 2-core CI.
-const WAIT = 30_000
-
-interface Line {
-  readonly raw: RawClient
-  readonly send: (message: Json) => Effect.Effect<void>
-  readonly next: Effect.Effect<Json, "timeout" | "closed">
-  /** Reads until `match`; returns everything read, the match last. */
-  readonly until: (match: (m: Json) => boolean) => Effect.Effect<Array<Json>, "timeout" | "closed">
-}
-
-const line = (port: number): Effect.Effect<Line, never, Scope.Scope> =>
-  Effect.map(rawTcp(port), (raw) => {
-    const next = Effect.map(raw.next(WAIT), (text) => JSON.parse(text) as Json)
-    return {
-      raw,
-      send: (message) => raw.send(JSON.stringify(message) + "\n"),
-      next,
-      until: (match) =>
-        Effect.gen(function*() {
-          const seen: Array<Json> = []
-          for (;;) {
-            const m = yield* next
-            seen.push(m)
-            if (match(m)) return seen
-          }
-        })
-    }
-  })
-
-const reply = (id: unknown) => (m: Json) => m["id"] === id && m["method"] === undefined
-const method = (name: string) => (m: Json) => m["method"] === name
-const params = (m: Json) => m["params"] as Json
+import { type Json, type JsonLines as Line, jsonLines as line, method, params, reply } from "./support/jsonLines.ts"
 
 const tokens = [
   { token: Redacted.make("token-a"), name: "a" },
@@ -175,9 +139,10 @@ describe("RpcBridge over a real fake app-server (stdio) and loopback TCP clients
           outcome: "answered"
         })
         assert.strictEqual(params(settledC)["requestId"], asked[2]!["id"])
-        // B gets the upstream's own notice, with B's id.
+        // B gets the upstream's own notice, with B's id, and its extra top-level field kept.
         const resolvedB = (yield* b!.until(method("serverRequest/resolved"))).at(-1)!
         assert.deepStrictEqual(params(resolvedB), { threadId, requestId: asked[1]!["id"] })
+        assert.isNumber(resolvedB["emittedAtMs"])
         // Late answers from A and C are dropped here: the upstream logs an answer it does not know.
         yield* a!.send({ id: asked[0]!["id"] as number, result: { decision: "decline" } })
         yield* c!.send({ id: asked[2]!["id"] as number, error: { code: 1, message: "no" } })

@@ -38,7 +38,8 @@ export const WslPathErrorReason = Schema.Literals([
   "NoDistroName",
   "InvalidDistroName",
   "NeedsCwd",
-  "InvalidCwd"
+  "InvalidCwd",
+  "EmptyResult"
 ])
 
 /** Raised by {@link toLinux} and {@link toWindows}; names the input and why it cannot be converted. */

@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Networking } from "@isthmus/wsl"
-import { Preflight } from "@isthmus/wsl/node"
 import { Option, Result } from "effect"
 
 describe("Networking", () => {
@@ -166,40 +165,5 @@ describe("Networking: .wslconfig keys", () => {
     assert.isFalse(Networking.parseHostAddressLoopback(undefined))
     assert.isTrue(Networking.parseHostAddressLoopback("[experimental]\nhostAddressLoopback=true\n"))
     assert.isFalse(Networking.parseHostAddressLoopback("[wsl2]\nhostAddressLoopback=true\n"))
-  })
-})
-
-const probe = (version: string) => ({
-  nodePath: Option.some("/n"),
-  nodeVersion: Option.some(version),
-  missingTools: [],
-  complete: true
-})
-
-describe("Preflight", () => {
-  it("parseProbe tolerates CRLF and profile noise", () => {
-    const p = Preflight.parseProbe(
-      "Welcome!\r\nnodePath:/usr/bin/node\r\nnodeVersion:v22.1.0\r\nmissing:make\r\npreflight:done\r\n"
-    )
-    assert.deepStrictEqual(p, {
-      nodePath: Option.some("/usr/bin/node"),
-      nodeVersion: Option.some("v22.1.0"),
-      missingTools: ["make"],
-      complete: true
-    })
-  })
-  it("report: ranges with ||, prereleases, an incomplete probe", () => {
-    assert.isTrue(Preflight.report("U", { node: "^22.16 || ^23.11 || >=24.10" }, probe("v24.10.0")).ok)
-    assert.isFalse(Preflight.report("U", { node: "^22.16 || ^23.11 || >=24.10" }, probe("v22.12.0")).ok)
-    assert.isTrue(Preflight.report("U", { node: ">=22" }, probe("v23.0.0-nightly2024")).ok)
-    assert.isTrue(Preflight.report("U", {}, { ...probe(""), nodePath: Option.none() }).ok)
-    const cut = Preflight.report("U", {}, { ...probe("v22.1.0"), complete: false })
-    assert.isFalse(cut.ok)
-    assert.include(cut.message, "did not finish")
-  })
-  it("the script lists the tools and starts with the marker", () => {
-    const s = Preflight.script(["git", "make"])
-    assert.isTrue(s.startsWith(Preflight.marker))
-    assert.include(s, "for t in git make; do")
   })
 })

@@ -5,7 +5,7 @@ import { assert, describe, type it } from "@effect/vitest"
 import { WslCommand, WslError, WslState } from "@isthmus/wsl"
 import { Wsl } from "@isthmus/wsl/node"
 import type { FakeWslConfig } from "@isthmus/wsl/testing"
-import { Effect, type Layer, Option } from "effect"
+import { Effect, type Layer, Option, Result } from "effect"
 import * as fixtures from "./fixtures.ts"
 import { tag } from "./fixtures.ts"
 
@@ -291,7 +291,8 @@ export const contract = (backend: Backend) =>
     test("runScript: the script goes on stdin to a login shell, never on the command line", () =>
       Effect.gen(function*() {
         const r = yield* use((w) => w.runScript("Ubuntu-24.04", "echo one\necho two\nexit 3"))
-        assert.deepStrictEqual([r.exitCode, r.stdout], [3, "one\ntwo\n"])
+        // A login shell runs ~/.profile first, and what it prints is part of the output.
+        assert.deepStrictEqual([r.exitCode, r.stdout], [3, "Welcome to Ubuntu 24.04 LTS\none\ntwo\n"])
         const calls = yield* recorded
         assert.deepStrictEqual(calls[calls.length - 1]!.args, [
           "--distribution",
@@ -337,6 +338,20 @@ export const contract = (backend: Backend) =>
         )
         const withCwd = (yield* recorded).at(-1)!.args
         assert.deepStrictEqual(withCwd.slice(0, 4), ["--distribution", "Ubuntu-24.04", "--cd", "/mnt/c/proj"])
+        // The cache key has the cwd: the same relative path from another directory is another answer.
+        const count = (yield* recorded).length
+        assert.strictEqual(
+          yield* use((w) =>
+            w.wslpath("Ubuntu-24.04", "notes.txt", "toWindows", { cwd: "/mnt/c/other", absolute: true })
+          ),
+          "C:\\other\\notes.txt"
+        )
+        assert.strictEqual((yield* recorded).length, count + 1)
+        // wslpath.cpp: a path rooted at \ is on the cwd's drive.
+        assert.strictEqual(
+          yield* use((w) => w.wslpath("Ubuntu-24.04", "\\foo", "toLinux", { cwd: "/mnt/c/proj" })),
+          "/mnt/c/foo"
+        )
         const error = yield* use((w) => w.wslpath("Ubuntu-24.04", "\\\\server\\share", "toLinux")).pipe(Effect.flip)
         assert.strictEqual(tag(error), "WslCommandError")
       }).pipe(Effect.provide(main)))
@@ -398,6 +413,27 @@ export const contract = (backend: Backend) =>
         assert.include(none.message, "none")
       }))
 
+    // windows-reality.md §6.5 and §6.7: mirrored asked for, NAT in use; the fallback warning is
+    // wsl.exe's, on the call that boots the VM only, in its own encoding, never the command's stderr.
+    test("a networking fallback: wslinfo tells the mode in use; the warning comes apart, on the booting call only", () =>
+      Effect.gen(function*() {
+        const layer = backend.layer({
+          distros: [{ name: "Ubuntu", state: "Stopped", default: true, networkingMode: "nat" }],
+          wslConfig: "[wsl2]\nnetworkingMode=mirrored\n",
+          language: "de"
+        })
+        yield* Effect.gen(function*() {
+          const first = yield* use((w) => w.exec("Ubuntu", ["sh", "-c", "echo out; echo err >&2"]))
+          assert.deepStrictEqual([first.stdout, first.stderr], ["out\n", "err\n"])
+          assert.strictEqual(first.warnings.length, 2)
+          assert.match(first.warnings[0]!, /^wsl: Der gespiegelte Netzwerkmodus wird nicht unterstützt/)
+          const second = yield* use((w) => w.exec("Ubuntu", ["true"]))
+          assert.deepStrictEqual(second.warnings, [])
+          const mode = yield* use((w) => w.networkingMode("Ubuntu"))
+          assert.deepStrictEqual([mode.mode, mode.source], ["nat", "wslinfo"])
+        }).pipe(Effect.provide(layer))
+      }))
+
     test("networkingMode without wslinfo: WSL 1 from the list, nat inferred on inbox wsl.exe, .wslconfig only as a hint", () =>
       Effect.gen(function*() {
         const inbox = yield* use((w) => w.networkingMode("Ubuntu")).pipe(
@@ -432,24 +468,148 @@ export const contract = (backend: Backend) =>
         assert.deepStrictEqual(after.map((d) => d.state), ["Stopped", "Stopped", "Stopped", "Installing"])
       }).pipe(Effect.provide(main)))
 
-    test("preflight: node against the range, missing tools, actionable messages", () =>
+    test("shellEnvironment: PATH as the terminal has it (interactive, login), startup chatter ignored", () =>
       Effect.gen(function*() {
-        const ok = yield* use((w) => w.preflight("Ubuntu-24.04", { node: "^22.16 || >=24.10", tools: ["git", "make"] }))
-        assert.isTrue(ok.ok)
+        const env = yield* use((w) => w.shellEnvironment("Ubuntu-24.04"))
+        assert.strictEqual(env.shell, "/bin/bash")
+        assert.strictEqual(env.path.split(":")[0], fixtures.nvmBin)
+        assert.include(env.output, "Now using node v22.16.0")
+        assert.strictEqual(env.automountRoot, "/mnt/")
+        // Cached per distro: a second ask runs nothing.
+        const before = (yield* recorded).length
+        yield* use((w) => w.shellEnvironment("ubuntu-24.04"))
+        assert.strictEqual((yield* recorded).length, before)
+        const probe = (yield* recorded).find((c) => c.args.includes("-ilc"))!
+        assert.deepStrictEqual(probe.args.slice(0, 5), [
+          "--distribution",
+          "Ubuntu-24.04",
+          "--exec",
+          "/bin/bash",
+          "-ilc"
+        ])
+      }).pipe(Effect.provide(main)))
+
+    test("resolveCommands: found on the interactive PATH (nvm), missing, or only a Windows shim", () =>
+      Effect.gen(function*() {
+        const r = yield* use((w) => w.resolveCommands("Ubuntu-24.04", ["node", "isthmus-missing-tool"]))
+        assert.deepStrictEqual(r, [
+          { _tag: "Found", name: "node", path: `${fixtures.nvmBin}/node` },
+          { _tag: "Missing", name: "isthmus-missing-tool" }
+        ])
+        const shim = yield* use((w) => w.resolveCommands("Shims", ["npm"])).pipe(
+          Effect.provide(backend.layer(fixtures.shims))
+        )
+        assert.deepStrictEqual(shim, [
+          { _tag: "WindowsShim", name: "npm", path: `${fixtures.sandbox}/mnt/c/Program Files/nodejs/npm` }
+        ])
+        const bad = yield* use((w) => w.resolveCommands("Ubuntu-24.04", ["git; rm -rf /"])).pipe(Effect.flip)
+        assert.strictEqual(tag(bad), "WslArgumentError")
+      }).pipe(Effect.provide(main)))
+
+    test("preflight: node from the interactive PATH run by its path, missing tools, Windows shims, actionable messages", () =>
+      Effect.gen(function*() {
+        const ok = yield* use((w) => w.preflight("Ubuntu-24.04", { node: "^22.16 || >=24.10", tools: ["sed"] }))
+        assert.isTrue(ok.ok, ok.message)
         assert.deepStrictEqual(ok.nodeVersion, Option.some("v22.16.0"))
+        assert.deepStrictEqual(ok.nodePath, Option.some(`${fixtures.nvmBin}/node`))
         assert.include(ok.message, "is ready")
-        const old = yield* use((w) => w.preflight("Ubuntu-24.04", { node: ">=24.10", tools: ["git", "python3"] }))
+        const old = yield* use((w) =>
+          w.preflight("Ubuntu-24.04", { node: ">=24.10", tools: ["sed", "isthmus-missing-tool"] })
+        )
         assert.isFalse(old.ok)
         assert.isFalse(old.nodeSatisfies)
-        assert.deepStrictEqual(old.missingTools, ["python3"])
+        assert.deepStrictEqual(old.missingTools, ["isthmus-missing-tool"])
         assert.include(old.message, "does not satisfy >=24.10")
-        assert.include(old.message, "python3")
+        assert.include(old.message, "isthmus-missing-tool")
         const none = yield* use((w) => w.preflight("Debian", { node: "^22" }))
         assert.isFalse(none.ok)
         assert.include(none.message, "Node.js was not found")
+        const shim = yield* use((w) => w.preflight("Shims", { tools: ["npm"] })).pipe(
+          Effect.provide(backend.layer(fixtures.shims))
+        )
+        assert.isFalse(shim.ok)
+        assert.deepStrictEqual(shim.windowsShims.map((s) => s.name), ["npm"])
+        assert.include(shim.message, "Windows")
         const bad = yield* use((w) => w.preflight("Debian", { node: "not a range" })).pipe(Effect.flip)
         assert.strictEqual(tag(bad), "WslArgumentError")
         const badTool = yield* use((w) => w.preflight("Debian", { tools: ["git; rm -rf /"] })).pipe(Effect.flip)
         assert.strictEqual(tag(badTool), "WslArgumentError")
       }).pipe(Effect.provide(main)))
+  })
+
+type LiveIt = typeof it
+
+const liveTest =
+  (layer: Layer.Layer<Wsl.Wsl>, it: LiveIt) => (name: string, self: () => Effect.Effect<unknown, unknown, Wsl.Wsl>) =>
+    it.live(name, () => self().pipe(Effect.provide(layer)), 120_000)
+
+/**
+ * The part of the contract any real Windows host with WSL must show, whatever its distros,
+ * language and settings: run against `Wsl.layer()` (the real `wsl.exe`) by `Wsl.live.test.ts` on
+ * Windows, with `ISTHMUS_WSL_DISTRO` naming a WSL 2 distribution that has `sh`, `sleep` and `kill`.
+ * The model-bound tests of {@link contract} (named distros, host states, languages) need a fake.
+ */
+export const liveContract = (
+  distro: string,
+  layer: Layer.Layer<Wsl.Wsl>,
+  it: LiveIt,
+  /** Why it cannot run here; `undefined` runs it. */
+  skip: string | undefined
+) =>
+  describe.skipIf(skip !== undefined)(`Wsl contract on this machine's wsl.exe (${skip ?? distro})`, () => {
+    const test = liveTest(layer, it)
+
+    test("state is Ready and lists the distro; status reads its default version", () =>
+      Effect.gen(function*() {
+        const state = yield* use((w) => w.state())
+        assert.strictEqual(state._tag, "Ready", WslState.advice(state))
+        assert.isTrue((yield* use((w) => w.listDistros)).some((d) => d.name.toLowerCase() === distro.toLowerCase()))
+        assert.isTrue(Option.isSome((yield* use((w) => w.status)).defaultVersion))
+      }))
+
+    test("exec: argv word for word, stdin, the command's own exit codes (7, 255), env through WSLENV", () =>
+      Effect.gen(function*() {
+        const echoed = yield* use((w) => w.exec(distro, ["printf", "%s|", "a b", "$HOME", "'q'"]))
+        assert.strictEqual(echoed.stdout, "a b|$HOME|'q'|")
+        assert.strictEqual((yield* use((w) => w.exec(distro, ["cat"], { stdin: "in\n" }))).stdout, "in\n")
+        assert.strictEqual((yield* use((w) => w.exec(distro, ["sh", "-c", "exit 7"]))).exitCode, 7)
+        assert.strictEqual((yield* use((w) => w.exec(distro, ["sh", "-c", "exit 255"]))).exitCode, 255)
+        const env = yield* use((w) => w.exec(distro, ["printenv", "ISTHMUS_LIVE"], { env: { ISTHMUS_LIVE: "v 1" } }))
+        assert.strictEqual(env.stdout, "v 1\n")
+      }))
+
+    test("a wsl.exe error is read by its code, in any display language", () =>
+      Effect.gen(function*() {
+        const error = yield* use((w) => w.exec("isthmus-no-such-distro", ["true"])).pipe(Effect.flip)
+        assert.strictEqual(tag(error), "WslExeError")
+        if (error instanceof WslError.WslExeError) {
+          assert.strictEqual(error.errorCode, "Wsl/Service/WSL_E_DISTRO_NOT_FOUND")
+        }
+      }))
+
+    test("a timeout stops the Linux process inside the distro, even one that ignores SIGHUP (microsoft/WSL#2496)", () =>
+      Effect.gen(function*() {
+        const file = `/tmp/isthmus-live-${Date.now()}`
+        const error = yield* use((w) =>
+          w.exec(distro, ["sh", "-c", `trap '' HUP; echo $$ > ${file}; exec sleep 120`], { timeout: "5 seconds" })
+        ).pipe(Effect.flip)
+        assert.strictEqual(tag(error), "WslTimeoutError")
+        assert.include(error.message, "inside the distro")
+        const pid = (yield* use((w) => w.exec(distro, ["cat", file]))).stdout.trim()
+        assert.notStrictEqual((yield* use((w) => w.exec(distro, ["kill", "-0", pid]))).exitCode, 0, `${pid} still runs`)
+        yield* use((w) => w.exec(distro, ["rm", "-f", file]))
+      }))
+
+    test("wslpath, networking, the interactive PATH", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* use((w) => w.wslpath(distro, "/", "toWindows")), `\\\\wsl.localhost\\${distro}\\`)
+        const mode = yield* use((w) => w.networkingMode(distro))
+        assert.include(["nat", "mirrored", "bridged", "consomme", "none", "wsl1"], mode.mode)
+        const reach = yield* use((w) => w.reachableHost(distro, "0.0.0.0")).pipe(Effect.result)
+        if (mode.mode !== "none") assert.isTrue(Result.isSuccess(reach))
+        const env = yield* use((w) => w.shellEnvironment(distro))
+        assert.isAbove(env.path.length, 0)
+        const [sh] = yield* use((w) => w.resolveCommands(distro, ["sh"]))
+        assert.strictEqual(sh?._tag, "Found")
+      }))
   })

@@ -65,15 +65,20 @@ describe("WslHost.watchGroup: the pgid marker line in stderr", () => {
   const scan = (chunks: ReadonlyArray<Uint8Array>) =>
     Effect.gen(function*() {
       let pgid: number | undefined
+      let preamble: Uint8Array = new Uint8Array()
       const kept = yield* WslHost.watchGroup(Stream.fromIterable(chunks), {
         token,
         onGroup: (n) => Effect.sync(() => (pgid = n))
-      }).pipe(Stream.runCollect)
-      return { pgid, kept: Buffer.concat([...kept]).toString("latin1") }
+      }, (held) => (preamble = held)).pipe(Stream.runCollect)
+      return {
+        pgid,
+        kept: Buffer.concat([...kept]).toString("latin1"),
+        preamble: Buffer.from(preamble).toString("latin1")
+      }
     })
   it.effect("split across chunks, after a UTF-16LE wsl.exe warning, with the program's stderr after it", () =>
     Effect.gen(function*() {
-      // A `wsl: …` warning comes first, in UTF-16LE (windows-reality.md §6.7).
+      // A `wsl: …` warning comes first, in UTF-16LE (windows-reality.md §6.7): wsl.exe's, kept apart.
       const warning = bytes("wsl: warning\r\n", "utf16le")
       const line = `@@isthmus-pgid:${token} 4242\n`
       const r = yield* scan([
@@ -83,12 +88,13 @@ describe("WslHost.watchGroup: the pgid marker line in stderr", () => {
         bytes(`${line.slice(30)}boom\n`)
       ])
       assert.strictEqual(r.pgid, 4242)
-      assert.strictEqual(r.kept, Buffer.concat([warning, bytes("boom\n")]).toString("latin1"))
+      assert.strictEqual(r.kept, "boom\n")
+      assert.strictEqual(r.preamble, Buffer.from(warning).toString("latin1"))
     }))
   it.effect("another token, or none, passes through untouched and reports nothing", () =>
     Effect.gen(function*() {
       const other = "@@isthmus-pgid:ffffffffffffffff 7\nplain\n"
       const r = yield* scan([bytes(other)])
-      assert.deepStrictEqual([r.pgid, r.kept], [undefined, other])
+      assert.deepStrictEqual([r.pgid, r.kept, r.preamble], [undefined, other, ""])
     }))
 })

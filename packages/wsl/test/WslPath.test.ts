@@ -128,17 +128,61 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(u("a\\..\\.."), "ERR:NeedsCwd")
     assert.strictEqual(u("a\\.\\b\\"), "a/b/")
   })
-  it("relative input with a cwd: made relative again when under the cwd, absolute otherwise", () => {
-    const c = { distro: "test_distro", cwd: "/mnt/c/x" }
-    assert.strictEqual(u("a\\b", c), "a/b")
-    assert.strictEqual(u("..\\y", c), "/mnt/c/y")
-    assert.strictEqual(u(".", c), ".")
-    const home = { distro: "test_distro", cwd: "/home/u" }
-    assert.strictEqual(u("proj", home), "proj")
-    assert.strictEqual(u("proj", home, { absolute: true }), "/home/u/proj")
+  // Traced by hand through microsoft/WSL src/linux/init/wslpath.cpp (AbsoluteWindowsPath,
+  // DosToCanonicalPath, CollapsePath, AbsolutePath and WslPathTranslate's relative step) with the
+  // cwd given; each row says the step that decides it. The oracle is the C source, not this code.
+  const onC = { distro: "test_distro", cwd: "/mnt/c/x" }
+  const inHome = { distro: "test_distro", cwd: "/home/u" }
+  const atRoot = { distro: "test_distro", cwd: "/" }
+  const relativeVectors: ReadonlyArray<
+    readonly [string, "-u" | "-w" | "-m" | "-ua" | "-wa", string, WslPath.Context, string]
+  > = [
+    ["rooted: the cwd's drive + \\foo", "-u", "\\foo", onC, "/mnt/c/foo"],
+    ["rooted: C:\\x\\y is under the cwd again", "-u", "\\x\\y", onC, "y"],
+    ["rooted, cwd not on a drive: AbsoluteWindowsPath fails", "-u", "\\foo", inHome, "ERR:InvalidCwd"],
+    ["joined, collapsed, relative again", "-u", "a\\.\\b\\..\\c", onC, "a/c"],
+    ["climbs out of the cwd: absolute", "-u", "..\\y", onC, "/mnt/c/y"],
+    ["C:\\x\\. keeps its separator: `.`", "-u", ".", onC, "."],
+    ["C:\\x\\a\\.. is C:\\x\\ (separator kept): `.`", "-u", "a\\..", onC, "."],
+    ["..\\x is C:\\x exactly: prints nothing, fails", "-u", "..\\x", onC, "ERR:EmptyResult"],
+    ["cwd / : nothing is made relative", "-u", "foo", atRoot, "/foo"],
+    ["a UNC cwd (\\\\wsl.localhost\\…)", "-u", "proj\\src", inHome, "proj/src"],
+    ["-a: absolute", "-ua", "proj", inHome, "/home/u/proj"],
+    ["climbs above C:\\", "-u", "..\\..\\..", onC, "ERR:ClimbsAboveRoot"],
+    ["-w: joined and relative again", "-w", "a/./b", onC, "a\\b"],
+    ["-w: climbs out of the cwd: absolute Windows path", "-w", "../y", onC, "C:\\y"],
+    ["-w: `.`", "-w", ".", onC, "."],
+    ["-w: the cwd itself prints nothing, fails", "-w", "../x", onC, "ERR:EmptyResult"],
+    ["-w: empty segments go", "-w", "a//b/", onC, "a\\b\\"],
+    ["-w -a", "-wa", "notes.txt", onC, "C:\\x\\notes.txt"],
+    ["-w in a UNC cwd", "-w", "../v/w", inHome, "\\\\wsl.localhost\\test_distro\\home\\v\\w"],
+    ["-m: mixed separators", "-m", "a/b", onC, "a/b"],
+    ["-w absolute: .. collapses (the issue's example)", "-w", "/mnt/c/foo/../bar", onC, "C:\\bar"],
+    ["-w absolute: . and empty segments collapse", "-w", "/mnt/c/./foo//bar/.", onC, "C:\\foo\\bar\\"],
+    [
+      "-w absolute: /a/b/.. keeps the separator",
+      "-w",
+      "/home/a/b/..",
+      onC,
+      "\\\\wsl.localhost\\test_distro\\home\\a\\"
+    ],
+    ["-w absolute: climbing above / fails (no realpath in the pure model)", "-w", "/..", onC, "ERR:ClimbsAboveRoot"],
+    ["-u absolute: C:\\a\\b\\.. keeps the separator", "-u", "C:\\a\\b\\..", onC, "/mnt/c/a/"]
+  ]
+  for (const [why, flag, input, context, expected] of relativeVectors) {
+    it(`wslpath ${flag} ${JSON.stringify(input)} in ${context.cwd}: ${why}`, () => {
+      const got = flag === "-u" || flag === "-ua"
+        ? u(input, context, { absolute: flag === "-ua" })
+        : w(input, context, { absolute: flag === "-wa", mixed: flag === "-m" })
+      assert.strictEqual(got, expected)
+    })
+  }
+  it("without a cwd: relative input stays relative; what needs the cwd says so", () => {
+    assert.strictEqual(u("a\\b"), "a/b")
     assert.strictEqual(u("x", ctx, { absolute: true }), "ERR:NeedsCwd")
-    assert.strictEqual(u("\\foo", c), "foo") // one leading separator is not absolute
-    assert.strictEqual(u("..\\..\\..", c), "ERR:ClimbsAboveRoot") // joined to C:\x, then folded
+    assert.strictEqual(u("\\foo"), "ERR:NeedsCwd")
+    assert.strictEqual(w("a/../b"), "b")
+    assert.strictEqual(w("../b"), "ERR:NeedsCwd")
   })
   it("longest mount wins, case-insensitively, on whole components only", () => {
     const c: WslPath.Context = {

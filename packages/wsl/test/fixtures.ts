@@ -1,4 +1,16 @@
 import type { FakeWslConfig } from "@isthmus/wsl/testing"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+/**
+ * Where the distros' own files live for these fixtures: under the temporary directory, so
+ * fake-wsl creates them for real (a Node that prints its version, a Windows npm shim) and a real
+ * bash finds them, while the in-memory host uses the same paths as plain strings.
+ */
+export const sandbox = mkdtempSync(join(tmpdir(), "isthmus-distro-"))
+/** nvm's bin directory: only `~/.bashrc` puts it on PATH (windows-reality.md §5). */
+export const nvmBin = `${sandbox}/home/ada/.nvm/versions/node/v22.16.0/bin`
 
 /** One model for both fakes: the in-memory host and the fake-wsl executable. */
 export const config: FakeWslConfig = {
@@ -17,8 +29,11 @@ export const config: FakeWslConfig = {
         { name: "eth0", address: "172.20.1.5" }
       ],
       networkingMode: "nat",
-      node: { path: "/home/ada/.nvm/versions/node/v22.16.0/bin/node", version: "v22.16.0" },
-      tools: ["git", "make"],
+      node: { path: `${nvmBin}/node`, version: "v22.16.0" },
+      // nvm-sh install.sh appends to ~/.bashrc, after the stock interactive-only guard.
+      bashrc: { path: [nvmBin], output: "Now using node v22.16.0 (npm v10.9.2)\n" },
+      profile: { output: "Welcome to Ubuntu 24.04 LTS\n" },
+      tools: ["sed"],
       symlinks: { "/mnt/c/proj/link": "target" }
     },
     {
@@ -65,6 +80,25 @@ export const collision: FakeWslConfig = {
     { name: "Nat", state: "Running", interfaces: [{ name: "eth0", address: "172.30.0.2" }] }
   ],
   hostAddresses: ["10.1.2.3"]
+}
+
+/**
+ * A distro whose only npm is Windows' (`appendWindowsPath`): an extension-less CRLF script under
+ * the automount root (microsoft/WSL#1512, #4249; windows-reality.md §5).
+ */
+export const shims: FakeWslConfig = {
+  distros: [
+    {
+      name: "Shims",
+      state: "Running",
+      default: true,
+      home: "/home/ada",
+      automountRoot: `${sandbox}/mnt/`,
+      windowsPath: [`${sandbox}/mnt/c/Program Files/nodejs`],
+      executables: { [`${sandbox}/mnt/c/Program Files/nodejs/npm`]: "windowsShim" },
+      node: null
+    }
+  ]
 }
 
 /** The user's own WSLENV, odd entries included: it must survive byte for byte. */

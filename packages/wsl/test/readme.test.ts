@@ -2,7 +2,7 @@
 // README.md's ```ts blocks (except imports, comments and top-level runPromise calls that need
 // Windows) appears in this file, so the two cannot drift apart.
 import { assert, describe, it } from "@effect/vitest"
-import { WslPath } from "@isthmus/wsl"
+import { WslPath, WslState } from "@isthmus/wsl"
 import { WslEnvironment } from "@isthmus/wsl/node"
 import { Wsl } from "@isthmus/wsl/node"
 import { FakeWslHost } from "@isthmus/wsl/testing"
@@ -98,6 +98,21 @@ describe("README", () => {
       const [token, script, ok, message] = yield* run
       assert.deepStrictEqual([token, script, ok], ["s3cret\n", "one\ntwo\n", true])
       assert.include(message, "Ubuntu-24.04 is ready")
+    }).pipe(Effect.provide(fake)))
+
+  it.effect("is WSL usable here?", () =>
+    Effect.gen(function*() {
+      const usable = Effect.gen(function*() {
+        const wsl = yield* Wsl.Wsl
+        const state = yield* wsl.state() // starts the default distro: only that shows virtualization off
+        // NotInstalled | VirtualizationDisabled | ComponentMissing | NoDistributions | Ready | Unknown
+        return WslState.isReady(state) ? "ready" : WslState.advice(state)
+      })
+      assert.strictEqual(yield* usable, "ready")
+      const off = yield* usable.pipe(
+        Effect.provide(FakeWslHost.layer({ distros: [{ name: "U" }], hostState: "firmware-off" }))
+      )
+      assert.include(off, "firmware")
     }).pipe(Effect.provide(fake)))
 
   it.effect("inside a distro", () =>

@@ -6,7 +6,9 @@
  * - {@link signalReady}: tell the pool the backend is ready, with the URL it actually bound
  *   (bind port 0 and report it: no port race);
  * - {@link exitWhenHostGone}: exit when the host goes away (stdin, the lifetime pipe, reaches
- *   EOF), stopping the backend's own process group first, so a killed host leaves no orphans.
+ *   EOF) or asks it to stop (the stop message on stdin: Windows' graceful stop), after running
+ *   the backend's shutdown hook; a backend that leads its own process group stops the group
+ *   first (SIGTERM, the grace, then SIGKILL), so a killed host leaves no orphans.
  *
  * @module
  */
@@ -14,18 +16,29 @@ import type { BootstrapEnvelope } from "@isthmus/rpc-protocol"
 import { type BootstrapReadError, readBootstrap as readBootstrapFd } from "@isthmus/rpc-protocol/node"
 import { Duration, Effect, Option } from "effect"
 import * as NodeFs from "node:fs"
-import { liveMembers } from "../ProcessGroup.ts"
 import {
   ENV_BOOTSTRAP,
   ENV_BOOTSTRAP_FD,
   ENV_INSTANCE_ID,
   ENV_LIFETIME_FD,
   ENV_RUN_ID,
+  ENV_STOP_GRACE_MS,
   formatReady,
-  type ReadySignal
+  type ReadySignal,
+  STOP_MESSAGE
 } from "../Protocol.ts"
 
-export { ENV_BOOTSTRAP, ENV_BOOTSTRAP_FD, ENV_INSTANCE_ID, ENV_LIFETIME_FD, ENV_RUN_ID, formatReady, type ReadySignal }
+export {
+  ENV_BOOTSTRAP,
+  ENV_BOOTSTRAP_FD,
+  ENV_INSTANCE_ID,
+  ENV_LIFETIME_FD,
+  ENV_RUN_ID,
+  ENV_STOP_GRACE_MS,
+  formatReady,
+  type ReadySignal,
+  STOP_MESSAGE
+}
 
 // ---------------------------------------------------------------------------------------------
 // stdin: one shared reader, for the bootstrap line and for the lifetime EOF
@@ -34,6 +47,8 @@ export { ENV_BOOTSTRAP, ENV_BOOTSTRAP_FD, ENV_INSTANCE_ID, ENV_LIFETIME_FD, ENV_
 interface StdinState {
   firstLine: string | undefined
   ended: boolean
+  /** The stop message arrived (a line after the first, or the first when no bootstrap is read). */
+  stopRequested: boolean
   buffered: Array<Buffer>
   bufferedBytes: number
   lineWaiters: Array<() => void>
@@ -47,30 +62,62 @@ const wake = (list: Array<() => void>) => {
   for (const f of list.splice(0)) f()
 }
 
-/** Starts the single reader of stdin (idempotent). It does not keep the process alive. */
+/**
+ * Starts the single reader of stdin (idempotent). It does not keep the process alive. The first
+ * line is kept for the bootstrap; every line is compared with the stop message (bounded: only
+ * short lines are kept), so a stop request wakes the same waiters as EOF.
+ */
 const stdin = (): StdinState => {
   if (stdinState !== undefined) return stdinState
   const state: StdinState = {
     firstLine: undefined,
     ended: false,
+    stopRequested: false,
     buffered: [],
     bufferedBytes: 0,
     lineWaiters: [],
     endWaiters: []
   }
   stdinState = state
-  const onData = (chunk: Buffer) => {
-    if (state.firstLine !== undefined) return // after the first line, stdin is only the lifetime pipe
-    const nl = chunk.indexOf(10)
-    const piece = nl === -1 ? chunk : chunk.subarray(0, nl)
-    if (state.bufferedBytes + piece.length <= maxLineBytes) {
-      state.buffered.push(Buffer.from(piece))
-      state.bufferedBytes += piece.length
+  const bootstrapOnStdin = process.env[ENV_BOOTSTRAP_FD] === "0"
+  const stopBytes = STOP_MESSAGE.length + 1
+  let pending = "" // the start of the current line, when it may still be the stop message
+  let lineIsShort = true
+  const onLine = (line: string) => {
+    if (line.replace(/\r$/, "") === STOP_MESSAGE && (state.firstLine !== undefined || !bootstrapOnStdin)) {
+      state.stopRequested = true
+      wake(state.endWaiters)
     }
-    if (nl !== -1) {
+  }
+  const onData = (chunk: Buffer) => {
+    let from = 0
+    if (state.firstLine === undefined) {
+      const nl = chunk.indexOf(10)
+      const piece = nl === -1 ? chunk : chunk.subarray(0, nl)
+      if (state.bufferedBytes + piece.length <= maxLineBytes) {
+        state.buffered.push(Buffer.from(piece))
+        state.bufferedBytes += piece.length
+      }
+      if (nl === -1) return
       state.firstLine = Buffer.concat(state.buffered).toString("utf8").replace(/\r$/, "")
       state.buffered = []
       wake(state.lineWaiters)
+      if (!bootstrapOnStdin) onLine(state.firstLine)
+      from = nl + 1
+    }
+    // Later lines: only the stop message matters; anything longer is skipped without copying.
+    while (from < chunk.length) {
+      const nl = chunk.indexOf(10, from)
+      const end = nl === -1 ? chunk.length : nl
+      if (lineIsShort) {
+        pending += chunk.toString("latin1", from, Math.min(end, from + stopBytes + 1))
+        if (pending.length > stopBytes) lineIsShort = false
+      }
+      if (nl === -1) break
+      if (lineIsShort) onLine(pending)
+      pending = ""
+      lineIsShort = true
+      from = nl + 1
     }
   }
   const onEnd = () => {
@@ -184,6 +231,69 @@ export const signalReady = (signal: ReadySignal = {}): Effect.Effect<void> => Ef
 /** Whether this process leads its own process group (Linux: from `/proc/self/stat`). */
 const leadsOwnGroup = (): boolean => processGroup() === process.pid
 
+/**
+ * Live members of group `pgid` other than this process (Linux `/proc`). A synchronous scan is
+ * fine here: it runs only while this process is exiting.
+ */
+const otherMembers = (pgid: number): Array<number> => {
+  const out: Array<number> = []
+  let entries: Array<string>
+  try {
+    entries = NodeFs.readdirSync("/proc")
+  } catch {
+    return out
+  }
+  for (const entry of entries) {
+    const c = entry.charCodeAt(0)
+    if (c < 48 || c > 57 || Number(entry) === process.pid) continue
+    try {
+      const text = NodeFs.readFileSync(`/proc/${entry}/stat`, "latin1")
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") out.push(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
+const kill = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * When this process leads its process group (a backend started by hand, or by a launcher without
+ * the watchdog): SIGTERM (and SIGCONT) to the group, up to `graceMs` for the others to exit, then
+ * SIGKILL to each one left; then `done`. This process survives its own SIGTERM and exits in `done`.
+ */
+const stopOwnGroup = (graceMs: number, done: () => void): void => {
+  if (!leadsOwnGroup() || otherMembers(process.pid).length === 0) return done()
+  process.on("SIGTERM", () => undefined)
+  kill(-process.pid, "SIGTERM")
+  kill(-process.pid, "SIGCONT")
+  const deadline = performance.now() + graceMs
+  const tick = () => {
+    const left = otherMembers(process.pid)
+    if (left.length === 0) return done()
+    if (performance.now() >= deadline) {
+      for (const pid of left) kill(pid, "SIGKILL")
+      return done()
+    }
+    setTimeout(tick, 25)
+  }
+  tick()
+}
+
+/**
+ * Why the backend is asked to go: the lifetime pipe reached EOF, the host sent the stop message,
+ * or (only with an `onHostGone` hook) SIGTERM arrived (a POSIX stop, or the watchdog on EOF).
+ */
+export type HostGoneReason = "eof" | "stop" | "signal"
+
 /** Options for {@link watchHost} and {@link exitWhenHostGone}. */
 export interface HostWatchOptions {
   /**
@@ -194,37 +304,47 @@ export interface HostWatchOptions {
   /** The exit code used when the host is gone (default 0). */
   readonly exitCode?: number | undefined
   /** Runs before exiting; may return a promise (bounded by `cleanupTimeoutMs`). */
-  readonly onHostGone?: (() => void | Promise<void>) | undefined
+  readonly onHostGone?: ((reason: HostGoneReason) => void | Promise<void>) | undefined
   /** Longest time `onHostGone` may take (default 1000 ms). */
   readonly cleanupTimeoutMs?: number | undefined
+  /**
+   * When this process leads its group: how long its other members get after SIGTERM before
+   * SIGKILL (default `ISTHMUS_STOP_GRACE_MS`, set by the pool from the spec's stop grace, else 5000).
+   */
+  readonly graceMs?: number | undefined
 }
 
 /**
- * Calls `callback` once when the host goes away (the lifetime descriptor reaches EOF). Does not
- * keep the process alive. Returns a function that stops watching. A no-op outside a pool.
+ * Calls `callback` once when the host goes away (the lifetime descriptor reaches EOF) or sends the
+ * stop message on stdin. Does not keep the process alive. Returns a function that stops watching.
+ * A no-op outside a pool.
  */
-export const watchHost = (callback: () => void, options?: Pick<HostWatchOptions, "fd">): () => void => {
+export const watchHost = (
+  callback: (reason: HostGoneReason) => void,
+  options?: Pick<HostWatchOptions, "fd">
+): () => void => {
   const envFd = process.env[ENV_LIFETIME_FD]
   // Outside a pool (no ISTHMUS_LIFETIME_FD, no explicit fd) there is no lifetime pipe: a backend
   // started by hand with stdin at /dev/null must not take that EOF for its host going away.
   if (options?.fd === undefined && envFd === undefined) return () => undefined
   const fd = options?.fd ?? Number(envFd)
   let active = true
-  const fire = () => {
+  const fire = (reason: HostGoneReason) => {
     if (active) {
       active = false
-      callback()
+      callback(reason)
     }
   }
   if (fd === 0) {
     const state = stdin()
-    if (state.ended) queueMicrotask(fire)
-    else state.endWaiters.push(fire)
+    const wakeUp = () => fire(state.stopRequested ? "stop" : "eof")
+    if (state.ended || state.stopRequested) queueMicrotask(wakeUp)
+    else state.endWaiters.push(wakeUp)
   } else {
     const stream = NodeFs.createReadStream("", { fd, autoClose: false })
     stream.on("data", () => undefined)
-    stream.once("end", fire)
-    stream.once("error", fire)
+    stream.once("end", () => fire("eof"))
+    stream.once("error", () => fire("eof"))
     const handle = stream as unknown as { unref?: () => void }
     handle.unref?.()
   }
@@ -234,37 +354,45 @@ export const watchHost = (callback: () => void, options?: Pick<HostWatchOptions,
 }
 
 /**
- * Exits when the host goes away: runs `onHostGone` (bounded), sends SIGTERM to the other members
- * of this process group when the backend leads it (as it does under the `Local` launcher), and
- * exits with `exitCode`. Installed once; returns immediately.
+ * Exits when the host goes away or asks it to stop: runs `onHostGone` (bounded by
+ * `cleanupTimeoutMs`), then, when this process leads its own process group, stops the group's
+ * other members (SIGTERM, `graceMs`, SIGKILL), and exits with `exitCode`. With an `onHostGone`
+ * hook, SIGTERM runs the same path and then ends the process by SIGTERM. Installed once; returns
+ * immediately.
  */
 export const exitWhenHostGone = (options?: HostWatchOptions): Effect.Effect<void> =>
   Effect.sync(() => {
-    watchHost(() => {
+    let started = false
+    const go = (reason: HostGoneReason) => {
+      if (started) return
+      started = true
+      const envGrace = Number(process.env[ENV_STOP_GRACE_MS])
+      const graceMs = options?.graceMs ?? (Number.isFinite(envGrace) && envGrace >= 0 ? envGrace : 5_000)
+      let exiting = false
       const exit = () => {
-        if (leadsOwnGroup()) {
-          for (const pid of liveMembers(process.pid)) {
-            if (pid === process.pid) continue
-            try {
-              process.kill(pid, "SIGTERM")
-            } catch {
-              // already gone
-            }
-          }
-        }
-        process.exit(options?.exitCode ?? 0)
+        if (exiting) return
+        exiting = true
+        stopOwnGroup(graceMs, () => {
+          if (reason !== "signal") return process.exit(options?.exitCode ?? 0)
+          // End the way SIGTERM would have ended it, so the pool sees the signal.
+          process.removeAllListeners("SIGTERM")
+          process.kill(process.pid, "SIGTERM")
+        })
       }
       const cleanup = options?.onHostGone
       if (cleanup === undefined) return exit()
       const timer = setTimeout(exit, options?.cleanupTimeoutMs ?? 1_000)
-      Promise.resolve()
+      Promise.resolve(reason)
         .then(cleanup)
         .catch(() => undefined)
         .finally(() => {
           clearTimeout(timer)
           exit()
         })
-    }, options)
+    }
+    watchHost(go, options)
+    // A stop signal runs the same shutdown hook (the watchdog sends SIGTERM on EOF at once).
+    if (options?.onHostGone !== undefined) process.once("SIGTERM", () => go("signal"))
   })
 
 /** The instance id and run id the pool gave this process, when it runs under a pool. */

@@ -6,3 +6,4 @@
  */
 export * as FakeLauncher from "./FakeLauncher.ts"
 export * as SshTestServer from "./SshTestServer.ts"
+export * as WindowsModel from "./WindowsModel.ts"

@@ -73,14 +73,17 @@ export const stopScript = (pgid: number, graceMillis: number, pollMillis = 100):
 }
 
 /**
- * Finds and removes the marker line from a stream of stderr bytes, chunk by chunk. It looks only
- * at the first `limit` bytes (the wrapper writes the marker before anything else of the Linux
- * side; `wsl.exe`'s own warnings may come before it).
+ * Finds and removes the marker line from a stream of stderr bytes, chunk by chunk. What comes
+ * before the marker is `wsl.exe`'s own (its `wsl: …` warnings, UTF-16LE unless `WSL_UTF8=1`):
+ * the wrapper writes the marker before anything of the Linux side. That part is held back and
+ * kept apart as the {@link MarkerScanner.preamble}; when no marker comes within `limit` bytes,
+ * everything passes through as it is.
  */
 export class MarkerScanner {
   #pending: Array<number> = []
   #done = false
   #pgid: number | undefined
+  #preamble: Uint8Array = new Uint8Array()
   readonly #marker: Uint8Array
   readonly limit: number
 
@@ -94,26 +97,27 @@ export class MarkerScanner {
     return this.#pgid
   }
 
-  /** Feeds a chunk; returns the bytes to keep (everything but the marker line), in order. */
+  /** wsl.exe's own stderr, written before the Linux command started (empty until the marker). */
+  get preamble(): Uint8Array {
+    return this.#preamble
+  }
+
+  /** Feeds a chunk; returns the bytes to keep (the Linux side's stderr), in order. */
   push(chunk: Uint8Array): Uint8Array {
     if (this.#done) return chunk
     for (const b of chunk) this.#pending.push(b)
     const at = indexOf(this.#pending, this.#marker)
-    if (at === -1) {
-      if (this.#pending.length > this.limit) return this.flush()
-      // Keep what cannot be the start of the marker; hold back a possible partial match.
-      const keep = Math.max(0, this.#pending.length - this.#marker.length)
-      return Uint8Array.from(this.#pending.splice(0, keep))
-    }
+    if (at === -1) return this.#pending.length > this.limit ? this.flush() : new Uint8Array()
     const newline = this.#pending.indexOf(10, at + this.#marker.length)
-    if (newline === -1) return Uint8Array.from(this.#pending.splice(0, at))
+    if (newline === -1) return new Uint8Array()
     const digits = String.fromCharCode(...this.#pending.slice(at + this.#marker.length, newline))
     if (/^\d+$/.test(digits)) this.#pgid = Number(digits)
-    this.#pending.splice(at, newline + 1 - at)
+    this.#preamble = Uint8Array.from(this.#pending.slice(0, at))
+    this.#pending.splice(0, newline + 1)
     return this.flush()
   }
 
-  /** Ends the scan; returns what was held back. */
+  /** Ends the scan; returns what was held back (everything, when the marker never came). */
   flush(): Uint8Array {
     this.#done = true
     const rest = Uint8Array.from(this.#pending)

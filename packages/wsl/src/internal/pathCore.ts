@@ -55,6 +55,7 @@ export type PathFailureReason =
   | "InvalidDistroName"
   | "NeedsCwd"
   | "InvalidCwd"
+  | "EmptyResult"
 
 /** A failed conversion (a success is the converted string). */
 export interface PathFailure {
@@ -290,7 +291,9 @@ const absoluteToLinux = (input: string, normalized: Slashed, c: Compiled): PathO
   let full = path
   if (normalized.dots) {
     const { rest, root } = splitRoot(path)
-    const folded = fold(root, rest, path.length > 3 && path.endsWith("/"))
+    // wslpath.cpp CollapsePath keeps the separator before a removed last segment:
+    // `C:\a\b\..` is `C:\a\`, so `/mnt/c/a/`.
+    const folded = fold(root, rest, path.length > 3 && (path.endsWith("/") || /\/\.\.?$/.test(path)))
     if (folded === undefined) {
       return err(input, "toLinux", "ClimbsAboveRoot", `".." climbs above ${backslashed(root)}\\`)
     }
@@ -364,6 +367,13 @@ const matchWslUnc = (path: string): UncParts | undefined => {
   return { distro, linuxPath, prefix: server === "wsl$" ? "wsl$" : "wsl.localhost" }
 }
 
+/**
+ * A relative Windows path, as `wslpath.cpp` does it (`AbsoluteWindowsPath`, then
+ * `DosToCanonicalPath`, then the translation and `WslPathTranslate`'s relative step): joined to
+ * the Windows form of the cwd (a path rooted at `\` to the cwd's drive), translated, and made
+ * relative again only when the result lies under the cwd. A result equal to the cwd itself prints
+ * nothing, which wslpath treats as a failure; one with a trailing separator is `.`.
+ */
 const toLinuxRelative = (
   input: string,
   normalized: string,
@@ -371,10 +381,23 @@ const toLinuxRelative = (
   options: ToLinuxOptions | undefined
 ): PathOutcome => {
   if (c.cwd === undefined) {
+    // Without a cwd: the answer for any working directory on a drive below the root.
     if (options?.absolute === true) {
       return err(input, "toLinux", "NeedsCwd", "a relative path needs context.cwd to be made absolute")
     }
-    const folded = fold("", normalized, normalized.endsWith("/") && normalized.length > 1)
+    if (normalized.startsWith("/")) {
+      return err(
+        input,
+        "toLinux",
+        "NeedsCwd",
+        `${backslashed(normalized)} is relative to the cwd's drive; pass context.cwd`
+      )
+    }
+    const folded = fold(
+      "",
+      normalized,
+      normalized.length > 1 && (normalized.endsWith("/") || /(^|\/)\.\.?$/.test(normalized))
+    )
     if (folded === undefined) {
       return err(input, "toLinux", "NeedsCwd", "\"..\" leaves the working directory; pass context.cwd")
     }
@@ -391,11 +414,35 @@ const toLinuxRelative = (
       `the working directory ${cwd} cannot be converted: ${cwdWindows.detail}`
     )
   }
-  const absolute = absoluteToLinux(input, slash(`${cwdWindows}/${normalized}`), c)
+  let joined: string
+  if (normalized.startsWith("/")) {
+    // Rooted: relative to the drive of the cwd (AbsoluteWindowsPath).
+    if (!/^[A-Za-z]:/.test(cwdWindows)) {
+      return err(
+        input,
+        "toLinux",
+        "InvalidCwd",
+        `${backslashed(normalized)} is relative to the drive of the working directory, and ${cwd} is not on a drive`
+      )
+    }
+    joined = `${cwdWindows.slice(0, 2)}${normalized}`
+  } else joined = `${cwdWindows}/${normalized}`
+  const absolute = absoluteToLinux(input, slash(joined), c)
   if (typeof absolute !== "string" || options?.absolute === true) return absolute
-  if (absolute === cwd || absolute === `${cwd}/`) return "."
-  const prefix = cwd === "/" ? "/" : `${cwd}/`
-  return absolute.startsWith(prefix) ? absolute.slice(prefix.length) : absolute
+  // The relative step compares with the Linux cwd as getcwd() prints it (a raw prefix, then a
+  // separator): under `/` nothing is made relative.
+  if (!absolute.startsWith(cwd)) return absolute
+  const next = absolute[cwd.length]
+  if (next === undefined) {
+    return err(
+      input,
+      "toLinux",
+      "EmptyResult",
+      `the path is the working directory ${cwd} itself: wslpath prints nothing and fails (use "." or absolute)`
+    )
+  }
+  if (next !== "/") return absolute
+  return absolute.length === cwd.length + 1 ? "." : absolute.slice(cwd.length + 1)
 }
 
 /** `wslpath -u` (`-a` with `absolute`); documented on `WslPath.toLinux`. */
@@ -467,7 +514,43 @@ const toWindowsCompiled = (
   return (options?.mixed === true ? out.replaceAll("\\", "/") : out)
 }
 
-/** `wslpath -w` (`-m` with `mixed`, `-a` with `absolute`); documented on `WslPath.toWindows`. */
+/**
+ * `CollapsePath` of `wslpath.cpp` on a Linux path: `.` and empty segments go, `..` removes the
+ * segment before it; the separator before a removed segment stays (`/a/b/..` is `/a/`).
+ * `undefined` when `..` climbs above the start.
+ */
+export const collapse = (path: string, sep: "/" | "\\"): string | undefined => {
+  let p = path
+  let last = p.length
+  let remove = 0
+  let remaining = p.length
+  while (remaining > 0) {
+    const at = p.lastIndexOf(sep, remaining - 1)
+    if (at === -1) break
+    const start = at + 1
+    const length = remaining - start
+    remaining = at
+    if (length === 2 && p[start] === "." && p[start + 1] === ".") remove++
+    else {
+      if (remove === 0 && (length === 0 || (length === 1 && p[start] === "."))) remove++
+      if (remove > 0) {
+        p = p.slice(0, start) + p.slice(last)
+        remove--
+      }
+      last = start
+    }
+  }
+  return remove === 0 ? p : undefined
+}
+
+const needsCollapse = /\/\/|(^|\/)\.\.?(\/|$)/
+
+/**
+ * `wslpath -w` (`-m` with `mixed`, `-a` with `absolute`), as `wslpath.cpp` does it for a path that
+ * does not exist (no `realpath`): `AbsolutePath` (relative input joined to the cwd) and
+ * `CollapsePath`, the translation, then relative again when it lies under the Windows form of the
+ * cwd. Documented on `WslPath.toWindows`.
+ */
 export const toWindows = (
   linuxPath: string,
   context: Context,
@@ -475,20 +558,52 @@ export const toWindows = (
 ): PathOutcome => {
   if (linuxPath.length === 0) return err(linuxPath, "toWindows", "Empty", "the path is empty")
   const c = compile(context)
-  if (linuxPath[0] !== "/") {
-    if (options?.absolute !== true) {
-      const rel = escapeLinuxRest(linuxPath)
-      return (options?.mixed === true ? rel.replaceAll("\\", "/") : rel)
-    }
-    if (c.cwd === undefined) {
+  const relative = linuxPath[0] !== "/"
+  if (!relative) {
+    const path = needsCollapse.test(linuxPath) ? collapse(linuxPath, "/") : linuxPath
+    if (path === undefined) return err(linuxPath, "toWindows", "ClimbsAboveRoot", "\"..\" climbs above /")
+    return toWindowsCompiled(linuxPath, path, c, options)
+  }
+  if (c.cwd === undefined) {
+    if (options?.absolute === true) {
       return err(linuxPath, "toWindows", "NeedsCwd", "a relative path needs context.cwd to be made absolute")
     }
-    if (!c.cwd.startsWith("/")) {
-      return err(linuxPath, "toWindows", "InvalidCwd", `context.cwd ${JSON.stringify(c.cwd)} is not absolute`)
+    // Without a cwd: the answer for any working directory whose relative part stays below it.
+    const folded = needsCollapse.test(linuxPath) ? collapse(`/${linuxPath}`, "/") : `/${linuxPath}`
+    if (folded === undefined) {
+      return err(linuxPath, "toWindows", "NeedsCwd", "\"..\" leaves the working directory; pass context.cwd")
     }
-    return toWindowsCompiled(linuxPath, `${trimTrailing(c.cwd, "/")}/${linuxPath}`.replace(/^\/\//, "/"), c, options)
+    const rel = folded.length <= 1 ? "." : escapeLinuxRest(folded.slice(1))
+    return options?.mixed === true ? rel.replaceAll("\\", "/") : rel
   }
-  return toWindowsCompiled(linuxPath, linuxPath, c, options)
+  if (!c.cwd.startsWith("/")) {
+    return err(linuxPath, "toWindows", "InvalidCwd", `context.cwd ${JSON.stringify(c.cwd)} is not absolute`)
+  }
+  const cwd = trimTrailing(c.cwd, "/")
+  const path = collapse(`${cwd === "/" ? "" : cwd}/${linuxPath}`, "/")
+  if (path === undefined) return err(linuxPath, "toWindows", "ClimbsAboveRoot", "\"..\" climbs above /")
+  const translated = toWindowsCompiled(linuxPath, path, c, undefined)
+  if (typeof translated !== "string" || options?.absolute === true) {
+    return typeof translated === "string" && options?.mixed === true ? translated.replaceAll("\\", "/") : translated
+  }
+  // The relative step: against the cwd's Windows form, when it has one.
+  const base = toWindowsCompiled(cwd, cwd, c, undefined)
+  let out = translated
+  if (typeof base === "string" && translated.startsWith(base)) {
+    const next = translated[base.length]
+    if (next === undefined) {
+      return err(
+        linuxPath,
+        "toWindows",
+        "EmptyResult",
+        `the path is the working directory ${cwd} itself: wslpath prints nothing and fails (use "." or absolute)`
+      )
+    }
+    if (next === "\\" || next === "/") {
+      out = translated.length === base.length + 1 ? "." : translated.slice(base.length + 1)
+    }
+  }
+  return options?.mixed === true ? out.replaceAll("\\", "/") : out
 }
 
 /** Reads a WSL UNC path; documented on `WslPath.parseUnc`. */

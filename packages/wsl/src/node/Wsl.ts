@@ -10,10 +10,12 @@
  * `@isthmus/wsl/testing` runs the same service against an in-memory fake host.
  * @module
  */
+import * as Cache from "effect/Cache"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -36,10 +38,23 @@ import {
 import * as WslState from "../WslState.ts"
 import * as Preflight from "./Preflight.ts"
 import * as WslHost from "./WslHost.ts"
-import { addressScript, homeScript } from "./WslProbes.ts"
+import { accountScript, addressScript, environmentScript, lookupScript } from "./WslProbes.ts"
 
 export type { DistroAddress, NetworkFacts, NetworkingModeReport, ReachableHost } from "../Networking.ts"
-export type { PreflightReport, PreflightRequirements } from "./Preflight.ts"
+export type { PreflightReport, PreflightRequirements, Resolution } from "./Preflight.ts"
+
+/** The user's shell as their terminal starts it, in one distro (see {@link WslShape.shellEnvironment}). */
+export interface ShellEnvironment {
+  readonly distro: string
+  /** The user's login shell (passwd). */
+  readonly shell: string
+  /** `PATH` as the interactive login shell has it after its startup files. */
+  readonly path: string
+  /** Where Windows drives are mounted (`/mnt/` by default); commands under it are Windows shims. */
+  readonly automountRoot: string
+  /** What the startup files printed around the probe's markers (banners, `nvm` chatter). */
+  readonly output: string
+}
 
 /** Options of {@link WslShape.exec}. */
 export interface ExecOptions {
@@ -76,6 +91,12 @@ export interface ExecResult {
   readonly stderr: string
   /** stdout as received, for binary output. */
   readonly stdoutBytes: Uint8Array
+  /**
+   * wsl.exe's own `wsl: …` warnings of this call, apart from the command's stderr (e.g.
+   * "Mirrored networking mode is not supported … Falling back to NAT" when the call booted the
+   * VM, windows-reality.md §6.5); localised, for display only. Read the mode from `wslinfo`.
+   */
+  readonly warnings: ReadonlyArray<string>
 }
 
 /** Options of {@link WslShape.state}. */
@@ -181,6 +202,26 @@ export interface WslShape {
   readonly reachableHost: (distro: string, bind?: string) => Effect.Effect<Networking.ReachableHost, WslError>
   /** The default user's home directory in `distro` (cached). */
   readonly userHome: (distro: string) => Effect.Effect<string, WslError>
+  /**
+   * The user's `PATH` as their terminal has it: their login shell started interactive and login
+   * (`-ilc`; `-ic` for csh), so `~/.bashrc` runs past its interactive-only guard and nvm, fnm,
+   * volta and asdf are on it (windows-reality.md §5). The output is read between random markers
+   * (startup files that print are fine), stdin is empty, `VSCODE_RESOLVING_ENVIRONMENT=1` and
+   * `ISTHMUS_RESOLVING_ENVIRONMENT=1` are set (rc files can skip slow or `exec tmux` parts), and
+   * it has its own timeout (`timeouts.environment`, 10 s as in VS Code). Cached per distro for
+   * `timeouts.environmentTtl`; failures are not cached.
+   */
+  readonly shellEnvironment: (distro: string) => Effect.Effect<ShellEnvironment, WslError>
+  /**
+   * Where each command resolves on {@link shellEnvironment}'s `PATH`: `Found` with its absolute
+   * path (launch with it: `--exec` alone uses the distro's default `PATH` and finds another
+   * program or none), `WindowsShim` when only a Windows program under the automount root
+   * matches (`/mnt/c/…/npm`, which fails in Linux), or `Missing`. Names must be plain command names.
+   */
+  readonly resolveCommands: (
+    distro: string,
+    names: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Preflight.Resolution>, WslError>
   /** Starts `distro` (runs `true`) so the next call does not pay the cold start. */
   readonly preWarm: (distro: string, options?: { readonly timeout?: Duration.Input }) => Effect.Effect<void, WslError>
   /** `wsl.exe --terminate <distro>`. */
@@ -188,9 +229,11 @@ export interface WslShape {
   /** `wsl.exe --shutdown`. */
   readonly shutdown: Effect.Effect<void, WslError>
   /**
-   * Checks that `distro` can run a Node backend: the login shell's `node` against a semver
-   * range, and required tools. Returns a report (with an actionable `message`) rather than
-   * failing when something is missing; fails only when the probe could not run.
+   * Checks that `distro` can run a Node backend as the user's terminal sees it: `node` and the
+   * tools resolved with {@link resolveCommands}, Node's version from running it by its absolute
+   * path, against a semver range. Windows shims count as missing and are named. Returns a report
+   * (with an actionable `message` and the `nodePath` to launch with) rather than failing when
+   * something is missing; fails only when the probes could not run.
    */
   readonly preflight: (
     distro: string,
@@ -206,8 +249,12 @@ export interface WslTimeouts {
   readonly exec: Duration.Input
   /** `runScript` without its own `timeout`, and `preflight`. */
   readonly script: Duration.Input
-  /** The small probes: `wslpath`, `distroIp`, `networkingMode`, `userHome`. */
+  /** The small probes: `wslpath`, `distroIp`, `networkingMode`, `userHome`, command lookups. */
   readonly probe: Duration.Input
+  /** The interactive shell probe of `shellEnvironment` (VS Code's default: 10 s). */
+  readonly environment: Duration.Input
+  /** How long `shellEnvironment` and `userHome` answers are kept. */
+  readonly environmentTtl: Duration.Input
   /** `preWarm` without its own `timeout` (a cold distro can take long to start). */
   readonly preWarm: Duration.Input
   /** `--shutdown`. */
@@ -228,6 +275,8 @@ export const defaultTimeouts: WslTimeouts = {
   exec: "30 seconds",
   script: "60 seconds",
   probe: "15 seconds",
+  environment: "10 seconds",
+  environmentTtl: "5 minutes",
   preWarm: "60 seconds",
   shutdown: "60 seconds",
   stopGrace: "2 seconds",
@@ -282,13 +331,25 @@ const requireSuccess = (operation: string, distro: string, command: string, r: E
     ? Effect.succeed(r)
     : Effect.fail(new WslCommandError({ operation, distro, command, exitCode: r.exitCode, stderr: r.stderr }))
 
+const validateTools = (operation: string, names: ReadonlyArray<string>) =>
+  Effect.forEach(names, (name) =>
+    Preflight.toolPattern.test(name)
+      ? Effect.void
+      : Effect.fail(
+        new WslArgumentError({
+          operation,
+          argument: "command name",
+          value: name,
+          reason: "give a plain command name ([A-Za-z0-9._+-])"
+        })
+      ), { discard: true })
+
 /** Builds the service from a {@link WslHost.WslHost}. */
 export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {}) {
   const host = yield* WslHost.WslHost
   const timeouts = { ...defaultTimeouts, ...serviceOptions.timeouts }
   const cacheSize = serviceOptions.wslpathCacheSize ?? 1024
   const wslpathCache = new Map<string, string>()
-  const homeCache = new Map<string, string>()
 
   /** Runs a wsl.exe command that is not `--exec` and needs exit 0. */
   const runWsl = (operation: string, args: ReadonlyArray<string>, timeout: Duration.Input, distro?: string) =>
@@ -486,7 +547,10 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
         exitCode: result.exitCode,
         stdout: utf8.decode(result.stdout),
         stderr: utf8.decode(result.stderr),
-        stdoutBytes: result.stdout
+        stdoutBytes: result.stdout,
+        warnings: result.warnings === undefined || result.warnings.byteLength === 0
+          ? []
+          : DistroList.lines(DistroList.decode(result.warnings)).filter((l) => l.trim().length > 0)
       } satisfies ExecResult
     })
 
@@ -690,18 +754,98 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     return direct === undefined ? answer : { ...answer, ...direct, alternatives: [], reason: `${answer.reason}` }
   })
 
-  const userHome = Effect.fn("Wsl.userHome")(function*(distro: string) {
+  // WSL looks distro names up case-insensitively: the caches are keyed by the lower-case name
+  // and run commands with the spelling first asked for.
+  const spellings = new Map<string, string>()
+  const cacheKey = (distro: string) => {
     const key = distro.toLowerCase()
-    const hit = homeCache.get(key)
-    if (hit !== undefined) return hit
-    const r = yield* probe("Wsl.userHome", distro, homeScript)
-    yield* requireSuccess("Wsl.userHome", distro, "getent passwd $(id -un)", r)
-    const home = r.stdout.trim()
-    if (!home.startsWith("/")) {
-      return yield* new WslParseError({ operation: "Wsl.userHome", output: r.stdout, reason: "not an absolute path" })
-    }
-    homeCache.set(key, home)
-    return home
+    if (!spellings.has(key)) spellings.set(key, distro)
+    return key
+  }
+
+  /** The user's home and login shell (`getent passwd`), cached per distro. */
+  const accounts = yield* Cache.makeWith(
+    (key: string) =>
+      Effect.gen(function*() {
+        const distro = spellings.get(key) ?? key
+        const r = yield* probe("Wsl.userHome", distro, accountScript)
+        yield* requireSuccess("Wsl.userHome", distro, "getent passwd $(id -un)", r)
+        const home = /^home:(.*)$/m.exec(r.stdout)?.[1]?.trim() ?? ""
+        const shell = /^shell:(.*)$/m.exec(r.stdout)?.[1]?.trim() ?? ""
+        if (!home.startsWith("/")) {
+          return yield* new WslParseError({
+            operation: "Wsl.userHome",
+            output: r.stdout,
+            reason: "no absolute home path"
+          })
+        }
+        // `<root>c/` is where drive C: is mounted (wslpath -u 'C:\\'); without it the default /mnt/.
+        const c = /^root:(.*)$/m.exec(r.stdout)?.[1]?.trim() ?? ""
+        const automountRoot = /\/c\/?$/.test(c) ? c.replace(/c\/?$/, "") : "/mnt/"
+        return { home, shell: shell.startsWith("/") ? shell : "/bin/sh", automountRoot }
+      }),
+    { capacity: 256, timeToLive: (exit) => (Exit.isSuccess(exit) ? timeouts.environmentTtl : 0) }
+  )
+
+  const userHome = Effect.fn("Wsl.userHome")(function*(distro: string) {
+    yield* fromResult(WslCommand.validateDistro(distro))
+    return (yield* Cache.get(accounts, cacheKey(distro))).home
+  })
+
+  const environments = yield* Cache.makeWith(
+    (key: string) =>
+      Effect.gen(function*() {
+        const distro = spellings.get(key) ?? key
+        const { automountRoot, shell } = yield* Cache.get(accounts, key)
+        const marker = `@@isthmus-env-${randomToken()}`
+        const r = yield* runExec(
+          "Wsl.shellEnvironment",
+          distro,
+          [shell, Preflight.interactiveFlags(shell), environmentScript(marker)],
+          undefined,
+          {
+            env: { VSCODE_RESOLVING_ENVIRONMENT: "1", ISTHMUS_RESOLVING_ENVIRONMENT: "1" },
+            defaultTimeout: timeouts.environment
+          }
+        )
+        const path = Preflight.parseEnvironment(r.stdout, marker)
+        if (Option.isNone(path)) {
+          return yield* new WslParseError({
+            operation: "Wsl.shellEnvironment",
+            output: `${r.stdout}${r.stderr}`,
+            reason: `${shell} ${
+              Preflight.interactiveFlags(shell)
+            } exited ${r.exitCode} without printing PATH between its markers: a startup file may exec another program (tmux, zsh) or fail; it can skip that when VSCODE_RESOLVING_ENVIRONMENT or ISTHMUS_RESOLVING_ENVIRONMENT is set`
+          })
+        }
+        const around = r.stdout.split(marker).filter((_, i) => i !== 1).join("").trim()
+        return {
+          distro,
+          shell,
+          path: path.value,
+          automountRoot,
+          output: around
+        } satisfies ShellEnvironment
+      }),
+    { capacity: 256, timeToLive: (exit) => (Exit.isSuccess(exit) ? timeouts.environmentTtl : 0) }
+  )
+
+  const shellEnvironment = Effect.fn("Wsl.shellEnvironment")(function*(distro: string) {
+    yield* fromResult(WslCommand.validateDistro(distro))
+    return yield* Cache.get(environments, cacheKey(distro))
+  })
+
+  const resolveCommands = Effect.fn("Wsl.resolveCommands")(function*(distro: string, names: ReadonlyArray<string>) {
+    yield* fromResult(WslCommand.validateDistro(distro))
+    yield* validateTools("Wsl.resolveCommands", names)
+    if (names.length === 0) return []
+    const environment = yield* shellEnvironment(distro)
+    const marker = `@@isthmus-cmd-${randomToken()}`
+    const r = yield* runExec("Wsl.resolveCommands", distro, ["sh", "-c", lookupScript(marker, names)], undefined, {
+      env: { ISTHMUS_PATH: environment.path },
+      defaultTimeout: timeouts.probe
+    })
+    return Preflight.parseLookup(r.stdout, marker, names, environment.automountRoot)
   })
 
   const preWarm = Effect.fn("Wsl.preWarm")(function*(distro: string, options?: { readonly timeout?: Duration.Input }) {
@@ -713,28 +857,22 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     const args = yield* fromResult(WslCommand.terminateArgs(distro))
     const { result, text } = yield* runWsl("Wsl.terminate", args, timeouts.list, distro)
     if (result.exitCode !== 0) return yield* failExe("Wsl.terminate", result.exitCode, text, distro)
-    homeCache.delete(distro.toLowerCase())
+    yield* Cache.invalidate(accounts, distro.toLowerCase())
+    yield* Cache.invalidate(environments, distro.toLowerCase())
   })
 
   const shutdown = Effect.gen(function*() {
     const { result, text } = yield* runWsl("Wsl.shutdown", ["--shutdown"], timeouts.shutdown)
     if (result.exitCode !== 0) return yield* failExe("Wsl.shutdown", result.exitCode, text)
-    homeCache.clear()
+    yield* Cache.invalidateAll(accounts)
+    yield* Cache.invalidateAll(environments)
   }).pipe(Effect.withSpan("Wsl.shutdown"))
 
   const preflight = Effect.fn("Wsl.preflight")(
     function*(distro: string, requirements: Preflight.PreflightRequirements) {
       const tools = requirements.tools ?? []
-      for (const tool of tools) {
-        if (!Preflight.toolPattern.test(tool)) {
-          return yield* new WslArgumentError({
-            operation: "Wsl.preflight",
-            argument: "tool",
-            value: tool,
-            reason: "give a plain command name ([A-Za-z0-9._+-])"
-          })
-        }
-      }
+      yield* fromResult(WslCommand.validateDistro(distro))
+      yield* validateTools("Wsl.preflight", tools)
       if (requirements.node !== undefined && !Preflight.isValidRange(requirements.node)) {
         return yield* new WslArgumentError({
           operation: "Wsl.preflight",
@@ -743,10 +881,24 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
           reason: "not a semver range (e.g. \"^22.16 || >=24.10\")"
         })
       }
-      const r = yield* script("Wsl.preflight", distro, Preflight.script(tools), {
-        defaultTimeout: timeouts.script
+      const environment = yield* shellEnvironment(distro)
+      const [node, ...found] = yield* resolveCommands(distro, ["node", ...tools])
+      // Run Node by the path found: what a launch will run (windows-reality.md §5).
+      const nodeVersion = node?._tag === "Found"
+        ? yield* runExec("Wsl.preflight", distro, [node.path, "--version"], undefined, {
+          defaultTimeout: timeouts.probe
+        }).pipe(
+          Effect.map((
+            r
+          ) => (r.exitCode === 0 && r.stdout.trim().length > 0 ? Option.some(r.stdout.trim()) : Option.none()))
+        )
+        : Option.none<string>()
+      return Preflight.report(distro, requirements, {
+        shell: environment.shell,
+        node: node ?? { _tag: "Missing", name: "node" },
+        nodeVersion,
+        tools: found
       })
-      return Preflight.report(distro, requirements, Preflight.parseProbe(r.stdout))
     }
   )
 
@@ -766,6 +918,8 @@ export const make = Effect.fnUntraced(function*(serviceOptions: WslOptions = {})
     networkFacts,
     reachableHost,
     userHome,
+    shellEnvironment,
+    resolveCommands,
     preWarm,
     terminate,
     shutdown,

@@ -41,7 +41,9 @@ export interface RunRequest {
    * `onGroup` with the pgid as soon as it arrives, so a stop can act inside the distro.
    */
   readonly linuxGroup?: {
+    /** The marker the wrapper prints before the pgid. */
     readonly token: string
+    /** Called once with the Linux process group of the run. */
     readonly onGroup: (pgid: number) => Effect.Effect<void>
   } | undefined
 }
@@ -50,7 +52,13 @@ export interface RunRequest {
 export interface RunResult {
   readonly exitCode: number
   readonly stdout: Uint8Array
+  /** stderr; with `linuxGroup`, only the Linux command's. */
   readonly stderr: Uint8Array
+  /**
+   * With `linuxGroup`: what wsl.exe itself wrote to stderr before the Linux command started (its
+   * `wsl: …` warnings, e.g. a networking fallback when the call booted the VM).
+   */
+  readonly warnings?: Uint8Array | undefined
 }
 
 /** The `WslHost` service shape. */
@@ -122,10 +130,14 @@ export const defaultExecutable = (
   return `${root}\\${env["PROCESSOR_ARCHITEW6432"] === undefined ? "System32" : "Sysnative"}\\wsl.exe`
 }
 
-/** stderr without the pgid marker line; reports the pgid when the line passes. */
+/**
+ * stderr without the pgid marker line and without what wsl.exe wrote before it (handed to
+ * `onPreamble`); reports the pgid when the line passes.
+ */
 export const watchGroup = <E, R>(
   stderr: Stream.Stream<Uint8Array, E, R>,
-  group: NonNullable<RunRequest["linuxGroup"]>
+  group: NonNullable<RunRequest["linuxGroup"]>,
+  onPreamble: (bytes: Uint8Array) => void = () => undefined
 ): Stream.Stream<Uint8Array, E, R> =>
   Stream.suspend(() => {
     const scanner = new MarkerScanner(group.token)
@@ -136,6 +148,7 @@ export const watchGroup = <E, R>(
         const pgid = scanner.pgid
         if (pgid === undefined || reported) return Effect.succeed(kept)
         reported = true
+        onPreamble(scanner.preamble)
         return Effect.as(group.onGroup(pgid), kept)
       }),
       Stream.concat(Stream.sync(() => scanner.flush())),
@@ -201,12 +214,15 @@ export const make = Effect.fnUntraced(function*(options: WslHostOptions = {}) {
       const result = yield* Effect.scoped(Effect.gen(function*() {
         const handle = yield* spawner.spawn(command)
         const group = request.linuxGroup
-        const stderrStream = group === undefined ? handle.stderr : watchGroup(handle.stderr, group)
+        let warnings: Uint8Array | undefined
+        const stderrStream = group === undefined ? handle.stderr : watchGroup(handle.stderr, group, (bytes) => {
+          warnings = bytes
+        })
         const [stdout, stderr, exitCode] = yield* Effect.all(
           [collect(handle.stdout, max), collect(stderrStream, max), handle.exitCode],
           { concurrency: 3 }
         )
-        return { exitCode: Number(exitCode), stdout, stderr } satisfies RunResult
+        return { exitCode: Number(exitCode), stdout, stderr, warnings } satisfies RunResult
       })).pipe(
         Effect.mapError((cause) => new WslSpawnError({ executable: display, operation: request.operation, cause })),
         timeoutRun(request)

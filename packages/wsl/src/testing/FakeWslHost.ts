@@ -131,12 +131,6 @@ const parseSeconds = (s: string | undefined): number => {
   return Number.isFinite(n) && n >= 0 ? n : 0
 }
 
-/**
- * `PATH` of a command started by `wsl.exe --exec`: the distro's registered default environment
- * (`wslservice.idl` `LXSS_DISTRO_DEFAULT_ENVIRONMENT`; windows-reality.md §5).
- */
-export const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games"
-
 /** The programs every fake distro has (in `/usr/bin` and `/bin`). */
 export const defaultPrograms: Readonly<Record<string, Program>> = {
   true: () => Effect.succeed({ exitCode: 0 }),
@@ -156,18 +150,21 @@ export const defaultPrograms: Readonly<Record<string, Program>> = {
     const values = names.flatMap((n) => i.env[n] === undefined ? [] : [`${i.env[n]}\n`])
     return Effect.succeed({ exitCode: values.length === names.length ? 0 : 1, stdout: values.join("") })
   },
-  sleep: (i) => Effect.sleep(Duration.seconds(parseSeconds(i.argv[1]))).pipe(Effect.as({ exitCode: 0 })),
-  node: (i) => {
-    const node = i.distro.node
-    if (node === null || node === undefined) {
-      return Effect.succeed({ exitCode: 127, stderr: "node: command not found\n" })
-    }
-    if (i.argv[1] === "--version") return Effect.succeed({ exitCode: 0, stdout: `${node.version}\n` })
-    return Effect.succeed({ exitCode: 0 })
-  }
+  sleep: (i) => Effect.sleep(Duration.seconds(parseSeconds(i.argv[1]))).pipe(Effect.as({ exitCode: 0 }))
 }
 
+/** The distro's Node (`FakeDistro.node`), at its own path: `--version` prints its version. */
+const nodeProgram: Program = (i) =>
+  Effect.succeed(
+    i.argv[1] === "--version" ? { exitCode: 0, stdout: `${i.distro.node?.version ?? "v0.0.0"}\n` } : { exitCode: 0 }
+  )
+
 const shells = new Set(["sh", "bash", "dash", "zsh"])
+
+/** Program names of the model's executables that are not named after themselves. */
+const windowsShim = "\0windows-shim"
+const tool = "\0tool"
+const nodeName = "\0node"
 
 interface FakeProcess {
   readonly pid: number
@@ -211,7 +208,10 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
   const table = new Map<number, FakeProcess>()
   let nextPid = 200
 
-  /** The executables of `distro` by path: the programs in /usr/bin and /bin, `wslinfo` when present. */
+  /**
+   * The executables of `distro` by path: the programs in /usr/bin and /bin, `wslinfo` when
+   * present, and the model's own (`node`, `tools`, `executables`).
+   */
   const executablesOf = (distro: Model.FakeDistro): ReadonlyMap<string, string> => {
     const out = new Map<string, string>()
     const names = [...Object.keys(programs), ...shells]
@@ -220,7 +220,9 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
       out.set(`/usr/bin/${name}`, name)
       out.set(`/bin/${name}`, name)
     }
-    if (distro.node !== undefined && distro.node !== null) out.set(distro.node.path, "node")
+    for (const [path, kind] of Model.executables(distro)) {
+      out.set(path, kind === "node" ? nodeName : kind === "windowsShim" ? windowsShim : tool)
+    }
     return out
   }
 
@@ -288,6 +290,27 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
         yield* io.write("stderr", out.stderr)
         return out.exitCode
       }
+      if (name === tool) return 0
+      if (name === nodeName) {
+        const r = yield* nodeProgram({
+          argv,
+          stdin: io.stdin,
+          env: io.env,
+          distro,
+          cwd: io.cwd,
+          user: io.user,
+          pid: proc.pid,
+          write: io.write
+        })
+        yield* io.write("stdout", r.stdout ?? "")
+        return r.exitCode
+      }
+      if (name === windowsShim) {
+        // An npm shim from Windows run by a Linux sh: its CRLF line ends break it
+        // (microsoft/WSL#1512, #4249).
+        yield* io.write("stderr", `${path}: 2: Syntax error: word unexpected (expecting "in")\n`)
+        return 2
+      }
       const program = programs[name]
       if (program === undefined) {
         yield* io.write("stderr", `${name}: command not found\n`)
@@ -319,17 +342,22 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
     let i = 1
     let command = false
     let fromStdin = false
+    let login = false
+    let interactive = false
     for (; i < argv.length; i++) {
       const a = argv[i]!
       if (a === "--") {
         i++
         break
       }
+      if (a === "--login") login = true
       if (a === "--login" || a === "--norc" || a === "--noprofile") continue
       if (!a.startsWith("-") || a === "-") break
       for (const f of a.slice(1)) {
         if (f === "c") command = true
         else if (f === "s") fromStdin = true
+        else if (f === "l") login = true
+        else if (f === "i") interactive = true
       }
     }
     const rest = argv.slice(i)
@@ -350,7 +378,34 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
     }
     const script = command ? rest[0] ?? "" : io.stdin
     const args = command ? rest.slice(2) : rest
-    return FakeShell.run(
+    // Startup files (windows-reality.md §5): ~/.profile for login shells, the rc file past its
+    // interactive-only guard for interactive bash/zsh; what they print goes to stdout first.
+    const started = Model.startup(distro, name, { login, interactive }, io.env["PATH"] ?? "")
+    const env = { ...io.env, PATH: started.path }
+    return Effect.gen(function*() {
+      if (interactive) {
+        // bash -i without a terminal says so on stderr (job control).
+        yield* io.write(
+          "stderr",
+          `${name}: cannot set terminal process group (-1): Inappropriate ioctl for device\n${name}: no job control in this shell\n`
+        )
+      }
+      yield* io.write("stdout", started.output)
+      return yield* runScript(proc, distro, name, { ...io, env }, script, command, rest, args)
+    })
+  }
+
+  const runScript = (
+    proc: FakeProcess,
+    distro: Model.FakeDistro,
+    name: string,
+    io: Parameters<typeof runProgram>[4],
+    script: string,
+    command: boolean,
+    rest: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Effect.Effect<number> =>
+    FakeShell.run(
       {
         pid: proc.pid,
         write: io.write,
@@ -373,7 +428,6 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
         stdin: command ? io.stdin : ""
       }
     )
-  }
 
   const bytes = (out: Model.Output) => ({
     exitCode: out.exitCode,
@@ -394,14 +448,20 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
     request: WslHost.RunRequest
   ) =>
     Effect.gen(function*() {
+      // wsl.exe's own warnings (a call that boots the VM) come first, in its encoding (§6.7).
+      const warnings = DistroList.encode(step.warnings, { utf8 })
       const answered = Model.answer(step, Model.readsScript(step) ? stdin : undefined)
-      if (answered !== undefined) return bytes(answered)
+      if (answered !== undefined) {
+        const out = bytes(answered)
+        return { ...out, stderr: concat([warnings, out.stderr]) }
+      }
       const distro = step.distro
       const translated = Wslenv.translate(env, "toLinux", Model.pathContext(distro))
       const user = Model.userOf(step) ?? "user"
       const linuxEnv = {
-        PATH: defaultPath,
-        HOME: distro.home ?? (user === "root" ? "/root" : `/home/${user}`),
+        PATH: Model.execPath(distro),
+        SHELL: distro.shell ?? "/bin/bash",
+        HOME: Model.homeOf(distro),
         ...translated.env,
         USER: user,
         LOGNAME: user,
@@ -427,6 +487,8 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
       const group = request.linuxGroup
       const scanner = group === undefined ? undefined : new LinuxProcess.MarkerScanner(group.token)
       let reported = false
+      if (scanner === undefined) stderr.push(warnings)
+      else stderr.push(scanner.push(warnings))
       const write = (stream: "stdout" | "stderr", text: string): Effect.Effect<void> =>
         Effect.suspend(() => {
           if (proc.broken || text.length === 0) return Effect.void
@@ -466,7 +528,12 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
         )
       )
       if (scanner !== undefined) stderr.push(scanner.flush())
-      return { exitCode, stdout: concat(stdout), stderr: concat(stderr) }
+      return {
+        exitCode,
+        stdout: concat(stdout),
+        stderr: concat(stderr),
+        warnings: scanner?.preamble
+      }
     })
 
   const run = (request: WslHost.RunRequest) =>

@@ -10,6 +10,7 @@
 import type * as DistroList from "../DistroList.ts"
 import * as Format from "../internal/distroFormat.ts"
 import * as DistroName from "../internal/distroNameRule.ts"
+import { iniValue } from "../internal/ini.ts"
 import * as LinuxProcess from "../internal/linuxProcess.ts"
 import * as WslPath from "../internal/pathCore.ts"
 import { probeMarkers } from "../node/WslProbes.ts"
@@ -65,6 +66,14 @@ export interface FakeInterface {
   readonly address: string
 }
 
+/** What one shell startup file does (windows-reality.md §5). */
+export interface FakeStartupFile {
+  /** Directories it puts in front of `PATH` (what nvm, fnm, volta and asdf do in `~/.bashrc`). */
+  readonly path?: ReadonlyArray<string> | undefined
+  /** What it prints on stdout when it runs (a banner, `nvm use` chatter). */
+  readonly output?: string | undefined
+}
+
 /** One distribution of the fake host. */
 export interface FakeDistro {
   readonly name: string
@@ -76,7 +85,7 @@ export interface FakeDistro {
   readonly default?: boolean | undefined
   /** The default user (default `"user"`). */
   readonly user?: string | undefined
-  /** The default user's home (answers `Wsl.userHome`; `fake-wsl` runs the real probe when unset). */
+  /** The default user's home (answers `Wsl.userHome`; default `/home/<user>`, `/root` for root). */
   readonly home?: string | undefined
   /** Interfaces in `ip` order (answers `Wsl.distroIp`; `fake-wsl` runs the real probe when unset). */
   readonly interfaces?: ReadonlyArray<FakeInterface> | undefined
@@ -84,10 +93,39 @@ export interface FakeDistro {
   readonly defaultInterface?: string | undefined
   /** What `wslinfo --networking-mode` prints (`"nat"`, `"mirrored"`…); unset: `wslinfo` is missing. */
   readonly networkingMode?: string | undefined
-  /** The login shell's Node (answers `Wsl.preflight`); `null`: no Node; unset: `fake-wsl` probes for real. */
+  /**
+   * A Node.js executable at `path` (`--version` prints `version`). It is found only where `PATH`
+   * leads: put its directory in `bashrc.path` to model nvm (found by interactive shells only).
+   * `null` or unset: no Node in the distro.
+   */
   readonly node?: { readonly path: string; readonly version: string } | null | undefined
-  /** Commands on the login shell's PATH (for the preflight probe). */
+  /** Commands installed in `/usr/bin` (git, make, …). */
   readonly tools?: ReadonlyArray<string> | undefined
+  /** The user's login shell (passwd; default `/bin/bash`). */
+  readonly shell?: string | undefined
+  /**
+   * `~/.profile`, read by login shells. As in Ubuntu's skeleton, a bash login shell then sources
+   * `~/.bashrc` from it.
+   */
+  readonly profile?: FakeStartupFile | undefined
+  /**
+   * `~/.bashrc` (also `~/.zshrc` for zsh). It starts with the stock
+   * `case $- in *i*) ;; *) return;; esac`, so only interactive shells get past it: `bash -l -c`
+   * misses its `PATH`, `bash -i -c` and `bash -ilc` see it (nvm-sh `install.sh`; #2816;
+   * microsoft/intelligent-terminal#563).
+   */
+  readonly bashrc?: FakeStartupFile | undefined
+  /**
+   * Windows `PATH` entries WSL appends to every Linux `PATH` (`[interop] appendWindowsPath`, the
+   * default), as Linux paths: `/mnt/c/Program Files/nodejs`, `/mnt/c/Users/ada/AppData/Roaming/npm`.
+   */
+  readonly windowsPath?: ReadonlyArray<string> | undefined
+  /**
+   * More executables by absolute path. `windowsShim`: an extension-less sh script with CRLF line
+   * ends, as npm, npx, pnpm and yarn install on Windows: `command -v npm` finds it, running it
+   * fails (`: not found…Syntax error`, microsoft/WSL#1512, #4249).
+   */
+  readonly executables?: Readonly<Record<string, "tool" | "windowsShim">> | undefined
   /** `[automount] root` (default `/mnt/`). */
   readonly automountRoot?: string | undefined
   /** Extra drvfs mounts. */
@@ -143,6 +181,11 @@ export interface Exec {
   readonly cwd: string | undefined
   /** `--` form: `argv` is `[shell, "-c", line]`. */
   readonly viaShell: boolean
+  /**
+   * wsl.exe's own warnings when this command boots the VM (`wsl: …`, one per line), written to
+   * its stderr before anything of the Linux side (windows-reality.md §6.5, §6.7).
+   */
+  readonly warnings: string
 }
 
 /** A command whose stdin must be read first (a script for `sh -s`): call {@link answer}. */
@@ -370,7 +413,7 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
   if (first === "-e" || first === "--exec" || shellType === "none") {
     const argv = first === "-e" || first === "--exec" ? rest.slice(1) : rest
     if (argv.length === 0) return invalidArgument(config, first ?? "")
-    return { kind: "Exec", distro: target, argv, user, cwd, viaShell: false }
+    return { kind: "Exec", distro: target, argv, user, cwd, viaShell: false, warnings: bootWarnings(config, target) }
   }
   if (first !== undefined && first.startsWith("-") && first !== "--") {
     return invalidArgument(config, first)
@@ -380,7 +423,7 @@ export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): S
   const argv = line.length === 0
     ? [shell, ...(shellType === "login" ? ["-l"] : [])]
     : [shell, ...(shellType === "login" ? ["-l"] : []), "-c", line]
-  return { kind: "Exec", distro: target, argv, user, cwd, viaShell: true }
+  return { kind: "Exec", distro: target, argv, user, cwd, viaShell: true, warnings: bootWarnings(config, target) }
 }
 
 const setState = (
@@ -411,6 +454,26 @@ export const afterRun = (config: FakeWslConfig, args: ReadonlyArray<string>, ste
   if (args[0] === "--shutdown") return setState(config, "*", "Running", "Stopped")
   return undefined
 }
+
+/**
+ * The warnings of a command that boots the VM: the first command while no WSL 2 distribution
+ * runs. When `.wslconfig` asks for mirrored networking but the distro's mode in use (its
+ * `wslinfo`) is NAT, mirrored silently fell back: WslCoreVm.cpp prints
+ * `MessageMirroredNetworkingNotSupportedReason` (with the Windows version reason) as a
+ * `wsl: …` warning, and only on that call (windows-reality.md §6.5).
+ */
+export const bootWarnings = (config: FakeWslConfig, target: FakeDistro): string => {
+  if ((target.version ?? 2) !== 2 || (target.state ?? "Stopped") === "Running") return ""
+  if (config.distros.some((d) => (d.version ?? 2) === 2 && d.state === "Running")) return ""
+  const asked = config.wslConfig === undefined ? undefined : iniValue(config.wslConfig, "wsl2", "networkingMode")
+  if (asked?.toLowerCase() !== "mirrored" || target.networkingMode?.toLowerCase() !== "nat") return ""
+  const t = text(config)
+  return `wsl: ${fill(t.mirroredFallback, fill(t.mirroredWindowsVersion, "10.0.19045", "5737"))}\n`
+}
+
+/** The default user's home in the model. */
+export const homeOf = (distro: FakeDistro): string =>
+  distro.home ?? ((distro.user ?? "user") === "root" ? "/root" : `/home/${distro.user ?? "user"}`)
 
 /** The Linux user a command runs as: `--user`, else the distribution's default user. */
 export const userOf = (exec: Exec): string | undefined => exec.user ?? exec.distro.user
@@ -494,7 +557,14 @@ export const wslpath = (distro: FakeDistro, argv: ReadonlyArray<string>, cwd: st
 
 const isShellReadingStdin = (argv: ReadonlyArray<string>): boolean => {
   const shell = argv[0]?.split("/").pop()
-  return (shell === "sh" || shell === "bash" || shell === "dash" || shell === "zsh") && argv.includes("-s")
+  if (shell !== "sh" && shell !== "bash" && shell !== "dash" && shell !== "zsh") return false
+  // Only the shell's own options count (`bash -l -s`); after `-c` or the first operand, a `-s` is
+  // an argument of the script (`sh -c '…' name -s TERM`).
+  for (const arg of argv.slice(1)) {
+    if (arg === "-c" || !arg.startsWith("-") || arg === "--") return false
+    if (arg === "-s" || /^-[a-z]*s[a-z]*$/.test(arg)) return true
+  }
+  return false
 }
 
 /** `exec` without the `Wsl` service's pgid wrapper (`sh -c 'echo … $$ >&2; exec "$@"' sh argv…`). */
@@ -536,6 +606,14 @@ export const answer = (wrapped: Exec, script: string | undefined): Output | unde
   const program = exec.argv[0]?.split("/").pop()
   if (program === "wslinfo") return wslinfo(distro, exec.argv)
   if (program === "wslpath") return wslpath(distro, exec.argv, exec.cwd)
+  // The modelled Node, run by its path for its version: the model says what it is (fake-wsl
+  // cannot put a Node of that version at a path like /usr/bin/node on this machine).
+  if (
+    distro.node !== undefined && distro.node !== null && exec.argv[0] === distro.node.path &&
+    exec.argv[1] === "--version"
+  ) {
+    return ok(`${distro.node.version}\n`, false)
+  }
   return answerScript(distro, script)
 }
 
@@ -552,21 +630,63 @@ export const answerScript = (distro: FakeDistro, script: string | undefined): Ou
     ).join("")
     return ok(`route:\n${route}addr:\n${addr}`, false)
   }
-  if (script.startsWith(probeMarkers.home) && distro.home !== undefined) return ok(`${distro.home}\n`, false)
-  if (script.startsWith(probeMarkers.preflight) && distro.node !== undefined) {
-    const wanted = /for t in ([^;]*); do/.exec(script)?.[1]?.split(" ").filter((t) => t.length > 0) ?? []
-    const tools = new Set(distro.tools ?? [])
-    const node = distro.node
+  if (script.startsWith(probeMarkers.account)) {
+    const c = WslPath.toLinux("C:\\", pathContext(distro))
     return ok(
-      [
-        `nodePath:${node === null ? "" : node.path}`,
-        ...(node === null ? [] : [`nodeVersion:${node.version}`]),
-        ...wanted.filter((t) => !tools.has(t)).map((t) => `missing:${t}`),
-        "preflight:done",
-        ""
-      ].join("\n"),
+      `home:${homeOf(distro)}\nshell:${distro.shell ?? "/bin/bash"}\nroot:${typeof c === "string" ? c : ""}\n`,
       false
     )
   }
   return undefined
+}
+
+/**
+ * The registered default `PATH` of a command started by `wsl.exe --exec`
+ * (`wslservice.idl` `LXSS_DISTRO_DEFAULT_ENVIRONMENT`), then the Windows `PATH` when
+ * `appendWindowsPath` is on (`config.cpp` `ConfigAppendNtPath`; windows-reality.md §5).
+ */
+export const execPath = (distro: FakeDistro): string =>
+  [
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games",
+    ...(distro.windowsPath ?? [])
+  ].join(":")
+
+/** What an executable of the distro is. */
+export type ExecutableKind = "tool" | "windowsShim" | "node"
+
+/** The distro's executables beyond the fakes' built-in programs: `node`, `tools`, `executables`. */
+export const executables = (distro: FakeDistro): ReadonlyMap<string, ExecutableKind> => {
+  const out = new Map<string, ExecutableKind>()
+  for (const tool of distro.tools ?? []) out.set(`/usr/bin/${tool}`, "tool")
+  for (const [path, kind] of Object.entries(distro.executables ?? {})) out.set(path, kind)
+  if (distro.node !== undefined && distro.node !== null) out.set(distro.node.path, "node")
+  return out
+}
+
+/**
+ * What a shell's startup files do before it runs its command (windows-reality.md §5): a login
+ * shell reads `~/.profile`; a bash login shell then sources `~/.bashrc` from it, whose stock
+ * guard returns at once unless the shell is interactive; an interactive non-login bash or zsh
+ * reads its rc file. Returns the `PATH` the command sees and what the files printed.
+ */
+export const startup = (
+  distro: FakeDistro,
+  shell: string,
+  flags: { readonly login: boolean; readonly interactive: boolean },
+  path: string
+): { readonly path: string; readonly output: string } => {
+  const name = shell.split("/").pop() ?? shell
+  const rcShell = name === "bash" || name === "zsh"
+  const files: Array<FakeStartupFile> = []
+  if (flags.login && distro.profile !== undefined) files.push(distro.profile)
+  if (rcShell && (flags.login || flags.interactive) && flags.interactive && distro.bashrc !== undefined) {
+    files.push(distro.bashrc)
+  }
+  let current = path
+  let output = ""
+  for (const file of files) {
+    if (file.path !== undefined && file.path.length > 0) current = `${file.path.join(":")}:${current}`
+    output += file.output ?? ""
+  }
+  return { path: current, output }
 }

@@ -12,12 +12,17 @@ import {
   appendFileSync,
   constants,
   existsSync,
+  mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
+  symlinkSync,
   writeFileSync
 } from "node:fs"
-import { constants as osConstants } from "node:os"
+import { constants as osConstants, tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 import { encode } from "../internal/distroFormat.ts"
 import * as PathCore from "../internal/pathCore.ts"
 import * as Wslenv from "../Wslenv.ts"
@@ -90,6 +95,8 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
     await write(process.stderr, step.stderr, false)
     return step.exitCode
   }
+  // wsl.exe's own warnings (a call that boots the VM) come first, in its encoding (§6.7).
+  await write(process.stderr, step.warnings, true)
   const script = Model.readsScript(step) ? await readStdin() : undefined
   const answered = Model.answer(step, script?.toString("utf8"))
   if (answered !== undefined) {
@@ -112,6 +119,7 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
     childEnv["LOGNAME"] = user
   }
   childEnv["WSL_DISTRO_NAME"] = step.distro.name
+  Object.assign(childEnv, distroSide(step.distro, env[configFileVariable], childEnv["PATH"] ?? ""))
   for (const w of translated.warnings) process.stderr.write(`${w}\n`)
   let cwd: string | undefined
   if (step.cwd !== undefined) {
@@ -146,6 +154,112 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
     return 1
   }
   return await relay(program, rest, { cwd, env: childEnv, script })
+}
+
+/**
+ * The distro's side of the model on this machine's filesystem, so real shells see it:
+ * - `PATH`: the distro's `--exec` default and its Windows entries (windows-reality.md §5); this
+ *   machine's `PATH` follows, so its programs run (`sh`, `sleep`, `node`), except when the model
+ *   says the distro has no Node: then only the system directories of it;
+ * - `SHELL`: the user's shell from the model (default `/bin/bash`);
+ * - `HOME`: a directory next to the configuration with a real `~/.profile` and `~/.bashrc` made
+ *   from the model (Ubuntu's skeleton, its interactive-only guard included), so a real bash
+ *   decides what `-l`, `-i` and `-ilc` see, and this machine's own startup files never run;
+ * - the model's executables (`node`, `tools`, `executables`) that live under the temporary
+ *   directory are created there (a Node that prints its version, a tool that exits 0, a Windows
+ *   shim with CRLF line ends), so a test can give a distro real files without touching the machine.
+ */
+const distroSide = (
+  distro: Model.FakeDistro,
+  configPath: string | undefined,
+  hostPath: string
+): Record<string, string> => {
+  const out: Record<string, string> = { SHELL: distro.shell ?? "/bin/bash" }
+  const system = Model.execPath(distro)
+  out["PATH"] = distro.node === null && configPath !== undefined
+    ? [
+      withoutNode(dirname(configPath), system.split(":").filter((d) => !(distro.windowsPath ?? []).includes(d))),
+      ...(distro.windowsPath ?? []),
+      ...hostPath.split(":").filter((d) => !nodePrograms.some((p) => existsSync(`${d}/${p}`)))
+    ].join(":")
+    : `${system}:${hostPath}`
+  const temp = tmpdir()
+  for (const [path, kind] of Model.executables(distro)) {
+    if (!path.startsWith(`${temp}/`) || existsSync(path)) continue
+    mkdirSync(dirname(path), { recursive: true })
+    const body = kind === "node"
+      ? `#!/bin/sh\nif [ "$1" = --version ]; then echo ${distro.node?.version ?? "v0.0.0"}; fi\n`
+      : kind === "windowsShim"
+      ? "#!/bin/sh\r\nbasedir=$(dirname \"$(echo \"$0\" | sed -e 's,\\\\,/,g')\")\r\nexec node \"$basedir/node_modules/npm/bin/npm-cli.js\" \"$@\"\r\n"
+      : "#!/bin/sh\nexit 0\n"
+    writeFileSync(path, body, { mode: 0o755 })
+  }
+  if (configPath !== undefined) {
+    const home = join(dirname(configPath), `home-${distro.name}`)
+    mkdirSync(home, { recursive: true })
+    // This machine's /etc/profile runs first and may set PATH (Debian's does); the modelled
+    // distro's does not (Ubuntu's), so put back what wsl.exe gave the command.
+    writeFileSync(
+      join(home, ".profile"),
+      `# ~/.profile (fake-wsl, from the model)\nexport PATH="${out["PATH"]}"\n${say(distro.profile?.output)}${
+        exportPath(distro.profile?.path)
+      }` +
+        `if [ -n "$BASH_VERSION" ]; then\n  if [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\nfi\n`
+    )
+    writeFileSync(
+      join(home, ".bashrc"),
+      `# ~/.bashrc (fake-wsl, from the model): Ubuntu's skeleton starts so\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n` +
+        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}`
+    )
+    out["HOME"] = home
+  }
+  return out
+}
+
+/** A startup-file line that puts `dirs` in front of PATH. */
+const exportPath = (dirs: ReadonlyArray<string> | undefined) =>
+  dirs === undefined || dirs.length === 0 ? "" : `export PATH="${dirs.join(":")}:$PATH"\n`
+
+/** A startup-file line that prints `text`. */
+const say = (text: string | undefined) =>
+  text === undefined || text.length === 0 ? "" : `printf '%s' '${text.replaceAll("'", "'\\''")}'\n`
+
+/** What a Node installation puts on PATH. */
+const nodePrograms = ["node", "npm", "npx", "corepack"]
+
+/**
+ * A directory that stands for `dirs` without Node: links to every program in them except
+ * {@link nodePrograms}, so a distro the model gives no Node has none even on a machine whose
+ * `/usr/bin` has one. Made once per configuration, atomically (concurrent starts share it).
+ */
+const withoutNode = (configDir: string, dirs: ReadonlyArray<string>): string => {
+  const target = join(configDir, "bin-without-node")
+  if (existsSync(target)) return target
+  const temporary = `${target}.${process.pid}`
+  mkdirSync(temporary, { recursive: true })
+  for (const dir of dirs.toReversed()) {
+    let names: Array<string> = []
+    try {
+      names = readdirSync(dir)
+    } catch {
+      continue
+    }
+    for (const name of names) {
+      if (nodePrograms.includes(name)) continue
+      try {
+        rmSync(join(temporary, name), { force: true })
+        symlinkSync(join(dir, name), join(temporary, name))
+      } catch {
+        // a name that cannot be linked is left out
+      }
+    }
+  }
+  try {
+    renameSync(temporary, target)
+  } catch {
+    rmSync(temporary, { recursive: true, force: true }) // another start made it first
+  }
+  return target
 }
 
 /** `execvpe`'s lookup: a name with `/` as is, else the first executable file on `PATH`. */

@@ -28,6 +28,10 @@ export interface Strings {
   readonly invalidOption: string
   readonly listHeader: string
   readonly listDefault: string
+  /** `MessageMirroredNetworkingNotSupportedReason`: `{}` is the reason. */
+  readonly mirroredFallback: string
+  /** `MessageMirroredNetworkingNotSupportedWindowsVersion`: `{}` the build, `{}` the revision. */
+  readonly mirroredWindowsVersion: string
 }
 
 /** Per language. */
@@ -47,7 +51,9 @@ export const strings: Readonly<Record<Language, Strings>> = {
       "WSL2 is unable to start since virtualization is not enabled on this machine.\nPlease ensure the \"Virtual Machine Platform\" optional component is enabled and virtualization is turned on in your computer's firmware settings.\n\nEnable \"Virtual Machine Platform\" by running: wsl.exe --install --no-distribution\n\nFor information please visit https://aka.ms/enablevirtualization",
     invalidOption: "Invalid command line option: {}",
     listHeader: "Windows Subsystem for Linux Distributions:",
-    listDefault: "{} (Default)"
+    listDefault: "{} (Default)",
+    mirroredFallback: "Mirrored networking mode is not supported: {}.\nFalling back to NAT networking.",
+    mirroredWindowsVersion: "Windows version {}.{} does not have the required features"
   },
   de: {
     errorCode: "{}\nFehlercode: {}",
@@ -65,7 +71,9 @@ export const strings: Readonly<Record<Language, Strings>> = {
       "WSL2 kann nicht gestartet werden, da die Virtualisierung auf diesem Computer nicht aktiviert ist.\nStellen Sie sicher, dass die optionale Komponente „VM-Plattform“ aktiviert ist und die Virtualisierung in den Firmwareeinstellungen Ihres Computers eingeschaltet ist.\n\nAktivieren Sie „VM-Plattform“, indem Sie folgenden Befehl ausführen: wsl.exe --install --no-distribution\n\nWeitere Informationen finden Sie unter https://aka.ms/enablevirtualization",
     invalidOption: "Ungültige Befehlszeilenoption: {}",
     listHeader: "Windows Subsystem für Linux-Distributionen:",
-    listDefault: "{} (Standard)"
+    listDefault: "{} (Standard)",
+    mirroredFallback: "Der gespiegelte Netzwerkmodus wird nicht unterstützt: {}.\nFallback auf NAT-Netzwerk.",
+    mirroredWindowsVersion: "Windows-Version {}. {} verfügt nicht über die erforderlichen Features."
   },
   ja: {
     errorCode: "{}\nエラー コード: {}",
@@ -83,7 +91,10 @@ export const strings: Readonly<Record<Language, Strings>> = {
       "このコンピューターで仮想化が有効になっていないため、WSL2 を開始できません。\n[仮想マシン プラットフォーム] オプション　コンポーネントが有効になっており、コンピューターのファームウェア設定で仮想化がオンになっていることを確認してください。\n\n次のコマンドを実行して [仮想マシン プラットフォーム] を有効にします: wsl.exe --install --no-distribution\n\n詳細については、https://aka.ms/enablevirtualization をご覧ください",
     invalidOption: "Invalid command line option: {}",
     listHeader: "Linux 用 Windows サブシステム ディストリビューション:",
-    listDefault: "{} (既定値)"
+    listDefault: "{} (既定値)",
+    mirroredFallback:
+      "ミラー化されたネットワーク モードはサポートされていません: {}\nNAT ネットワークにフォールバックしています。",
+    mirroredWindowsVersion: "Windows バージョン {}.{} には必要な機能がありません"
   },
   fr: {
     errorCode: "{}\nCode d'erreur : {}",
@@ -101,7 +112,9 @@ export const strings: Readonly<Record<Language, Strings>> = {
       "WSL2 ne peut pas démarrer, car la virtualisation n’est pas activée sur cet ordinateur.\nVérifiez que le composant facultatif « Plateforme d’ordinateur virtuel » est activé et que la virtualisation est activée dans les paramètres du microprogramme de votre ordinateur.\n\nActiver « Plateforme d’ordinateur virtuel » en exécutant : wsl.exe --install --no-distribution\n\nPour plus d’informations, visitez https://aka.ms/enablevirtualization",
     invalidOption: "Invalid command line option: {}",
     listHeader: "Distributions du Sous-système Windows pour Linux :",
-    listDefault: "{} (par défaut)"
+    listDefault: "{} (par défaut)",
+    mirroredFallback: "Le mode réseau mis en miroir n’est pas pris en charge : {}.\nRetour à la mise en réseau NAT.",
+    mirroredWindowsVersion: "Windows version {}. {} ne dispose pas des fonctionnalités requises"
   }
 }
 

@@ -1,0 +1,88 @@
+/**
+ * The `child` helper's side of a stop, against real processes: a backend that leads its own group
+ * stops it when the host goes away (SIGTERM, the grace, then SIGKILL for what ignored SIGTERM),
+ * and the stop message on stdin is a graceful stop (Windows has no signals).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Protocol } from "@isthmus/backend-pool"
+import * as NodeChild from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { fixture } from "./helpers.ts"
+
+/** Live (non-zombie) members of group `pgid`, from `/proc` (the oracle). */
+const members = (pgid: number): Array<number> =>
+  NodeFs.readdirSync("/proc").filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "latin1")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      return Number(fields[2]) === pgid && fields[0] !== "Z"
+    } catch {
+      return false
+    }
+  })
+
+const waitFor = async (predicate: () => boolean, ms: number): Promise<boolean> => {
+  const start = performance.now()
+  while (!predicate()) {
+    if (performance.now() - start > ms) return false
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return true
+}
+
+/** Starts `helper-tree.mjs` as the leader of its own group, as a backend started by hand would be. */
+const start = async (env: Record<string, string>) => {
+  const marker = NodePath.join(NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-child-")), "reason")
+  const child = NodeChild.spawn(process.execPath, [fixture("helper-tree.mjs"), marker], {
+    detached: true,
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, [Protocol.ENV_LIFETIME_FD]: "0", [Protocol.ENV_STOP_GRACE_MS]: "300", ...env }
+  })
+  await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()))
+  const pgid = child.pid!
+  expect(await waitFor(() => members(pgid).length === 3, 10_000)).toBe(true)
+  return { child, pgid, marker }
+}
+
+describe("the child helper when the host goes away", () => {
+  it("stops its own group: SIGTERM, then SIGKILL after the grace for a child that ignores SIGTERM", async () => {
+    const { child, pgid, marker } = await start({})
+    const closedAt = performance.now()
+    child.stdin.end()
+    // The TERM-ignoring `sleep` dies only by SIGKILL; quiet machine: grace (300 ms) + ~50 ms.
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    expect(performance.now() - closedAt).toBeGreaterThanOrEqual(250)
+    expect(NodeFs.readFileSync(marker, "utf8")).toBe("eof")
+  })
+
+  it("takes the stop message on stdin as a stop, without waiting for EOF", async () => {
+    const { child, pgid, marker } = await start({})
+    child.stdin.write(`${Protocol.STOP_MESSAGE}\n`)
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    expect(NodeFs.readFileSync(marker, "utf8")).toBe("stop")
+    child.stdin.end()
+  })
+
+  it("with a shutdown hook, SIGTERM runs it too, stops the group and ends by SIGTERM", async () => {
+    const { child, pgid, marker } = await start({})
+    const exit = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_code, signal) => r(signal)))
+    process.kill(pgid, "SIGTERM") // the leader only: it stops the rest of its group itself
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    expect(NodeFs.readFileSync(marker, "utf8")).toBe("signal")
+    expect(await exit).toBe("SIGTERM")
+    child.stdin.end()
+  })
+
+  it("does not take a bootstrap line on stdin for the stop message; a later line is", async () => {
+    const { child, pgid, marker } = await start({ [Protocol.ENV_BOOTSTRAP_FD]: "0" })
+    child.stdin.write(`${Protocol.STOP_MESSAGE}\n`)
+    child.stdin.write("x".repeat(100_000) + "\n") // a long line is skipped without being kept
+    await new Promise((r) => setTimeout(r, 300))
+    expect(members(pgid).length).toBe(3)
+    child.stdin.write(`${Protocol.STOP_MESSAGE}\r\n`)
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    expect(NodeFs.readFileSync(marker, "utf8")).toBe("stop")
+  })
+})

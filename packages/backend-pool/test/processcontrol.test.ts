@@ -1,0 +1,142 @@
+/**
+ * `ProcessControl.posix` against real process groups: the stop contract, honest survivors
+ * (a `setsid` escapee is reported with its pid), zombies not counted, and `/proc` parsing.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { BackendPool, ProcessControl, ProcTable } from "@isthmus/backend-pool"
+import { Effect } from "effect"
+import * as NodeChild from "node:child_process"
+import * as NodeFs from "node:fs"
+import { livePool } from "./helpers.ts"
+
+/** A live (non-zombie) process, from `/proc` (the oracle). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]
+    return state !== "Z" && state !== "X"
+  } catch {
+    return false
+  }
+}
+
+/** Spawns `sh -c script` as the leader of a new group; resolves once it printed `n` lines. */
+const group = (script: string, n: number) =>
+  Effect.callback<{ child: NodeChild.ChildProcess; lines: Array<string> }>((resume) => {
+    const child = NodeChild.spawn("sh", ["-c", script], { detached: true, stdio: ["ignore", "pipe", "inherit"] })
+    let text = ""
+    child.stdout.on("data", (c) => {
+      text += c
+      const lines = text.split("\n").filter((l) => l.length > 0)
+      if (lines.length >= n) resume(Effect.succeed({ child, lines }))
+    })
+  })
+
+const refOf = (child: NodeChild.ChildProcess): ProcessControl.ProcessRef => {
+  const exit = new Promise<void>((
+    r
+  ) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", () => r())))
+  return {
+    pid: child.pid!,
+    exited: Effect.sync(() => child.exitCode !== null || child.signalCode !== null),
+    awaitExit: Effect.promise(() => exit)
+  }
+}
+
+/** A table row for the pure tests. */
+const s = (pid: number, ppid: number, pgrp: number): ProcTable.ProcStat => ({
+  pid,
+  ppid,
+  pgrp,
+  session: 1,
+  state: "S",
+  startTime: 0
+})
+
+describe("ProcessControl.posix", () => {
+  it.live("a graceful stop of a cooperative group", () =>
+    Effect.gen(function*() {
+      const { child } = yield* group("sleep 1000 & echo up; wait", 1)
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
+      assert.strictEqual(outcome.method, "graceful")
+      assert.deepStrictEqual(outcome.survivorPids, [])
+      assert.strictEqual(outcome.gracefulStep, "signal")
+      assert.isTrue(outcome.complete)
+      assert.deepStrictEqual((yield* ProcessControl.posix.members(refOf(child))).pids, [])
+    }))
+
+  it.live("a process that left the group with setsid is reported as a survivor, with its pid", () =>
+    Effect.gen(function*() {
+      const { child, lines } = yield* group("setsid sh -c 'echo $$; exec sleep 1000' & wait", 1)
+      const escapee = Number(lines[0])
+      assert.isTrue(alive(escapee))
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
+      assert.strictEqual(outcome.method, "graceful") // the group itself emptied at once
+      assert.deepStrictEqual(outcome.survivorPids, [escapee])
+      assert.strictEqual(outcome.survivors, 1)
+      assert.isTrue(alive(escapee))
+      process.kill(escapee, "SIGKILL")
+    }))
+
+  it.live("exited: no group at all", () =>
+    Effect.gen(function*() {
+      const { child } = yield* group("echo done", 1)
+      yield* refOf(child).awaitExit
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 1_000 })
+      assert.strictEqual(outcome.method, "exited")
+      assert.strictEqual(outcome.survivors, 0)
+    }))
+
+  it.live("a group of zombies counts as empty (an init that does not reap must not force every stop)", () =>
+    Effect.gen(function*() {
+      // `( … & )` orphans the inner shell at once: it is reparented to pid 1 and, once it exits,
+      // stays a zombie in the group wherever pid 1 does not reap (this container's init does not).
+      const { child } = yield* group("(sh -c 'sleep 0.2; exit 0' &); echo up", 1)
+      yield* refOf(child).awaitExit
+      yield* Effect.sleep(1_000)
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
+      assert.strictEqual(outcome.method, "exited")
+      assert.strictEqual(outcome.survivors, 0)
+    }))
+
+  it("parses /proc/<pid>/stat with spaces and parentheses in the command name", () => {
+    const line = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100"
+    assert.deepStrictEqual(ProcTable.parseStat(4242, line), {
+      pid: 4242,
+      state: "S",
+      ppid: 1,
+      pgrp: 4242,
+      session: 4242,
+      startTime: 987654
+    })
+    assert.strictEqual(ProcTable.parseStat(1, "garbage"), undefined)
+    const self = ProcTable.parseStat(process.pid, NodeFs.readFileSync("/proc/self/stat", "latin1"))
+    assert.strictEqual(self?.ppid, process.ppid)
+  })
+
+  it("finds descendants by parent links, whatever their group", () => {
+    const table = [s(10, 1, 10), s(11, 10, 10), s(12, 11, 12), s(13, 12, 12), s(20, 1, 20)]
+    assert.deepStrictEqual(ProcTable.descendants(table, 10).map((p) => p.pid), [11, 12, 13])
+  })
+})
+
+describe("the pool's stop is honest about escapees", () => {
+  it.live("stop and the snapshot list a setsid escapee that outlived the stop", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register({
+        id: "escapes",
+        launcher: { _tag: "Local", command: "sh", args: ["-c", "setsid sh -c 'echo $$; exec sleep 1000' & wait"] },
+        readiness: { check: { _tag: "LogLine", pattern: "^\\d+$" } },
+        stop: { graceMs: 5_000 }
+      })
+      yield* instance.start
+      yield* instance.awaitReady
+      const escapee = Number((yield* instance.log.recent).map((l) => l.text).find((t) => /^\d+$/.test(t)))
+      const outcome = yield* instance.stop
+      assert.deepStrictEqual(outcome.survivorPids, [escapee])
+      assert.deepStrictEqual((yield* instance.snapshot).lastStop?.survivorPids, [escapee])
+      assert.isTrue(alive(escapee))
+      process.kill(escapee, "SIGKILL")
+    }).pipe(Effect.provide(livePool)))
+})
