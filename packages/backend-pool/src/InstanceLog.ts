@@ -57,6 +57,8 @@ export interface LogStats {
   readonly truncatedLines: number
   /** Bytes written to the log files. */
   readonly fileBytesWritten: number
+  /** Bytes waiting to be written to the log files (at most `maxPendingBytes`). */
+  readonly pendingFileBytes: number
   /** File rotations so far. */
   readonly rotations: number
 }
@@ -442,6 +444,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         droppedBytes,
         truncatedLines,
         fileBytesWritten: writer?.bytesWritten ?? 0,
+        pendingFileBytes: writer?.pendingBytes ?? 0,
         rotations: writer?.rotations ?? 0
       })),
       file: writer?.file,

@@ -351,6 +351,11 @@ export class FileWriter {
     this.finishWaiters()
   }
 
+  /** Bytes waiting to be written. */
+  get pendingBytes(): number {
+    return this.pending
+  }
+
   flush(): Promise<void> {
     if (!this.writing) return Promise.resolve()
     return new Promise((resolve) => this.waiters.push(resolve))
