@@ -13,7 +13,7 @@ import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, Layer, Redacted } from "effect"
 import { mkdirSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Page } from "playwright-core"
 import { describe, expect, it } from "vitest"
@@ -35,8 +35,10 @@ const host = fakeWslHostOptions({
     default: true,
     interfaces: [{ name: "eth0", address: "127.0.0.1" }],
     networkingMode: "mirrored",
+    // Node as nvm installs it (`~/.bashrc` puts its directory first), so the preflight finds this
+    // Node and not the machine's `/usr/bin/node`, whatever version that is.
     node: { path: process.execPath, version: process.version },
-    tools: ["node"]
+    bashrc: { path: [dirname(process.execPath)] }
   }]
 })
 

@@ -9,6 +9,7 @@ import { Wsl } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, type Layer } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
+import { dirname } from "node:path"
 
 export interface WslSetup {
   readonly simulated: boolean
@@ -28,8 +29,11 @@ export const simulatedHost = (node: string) => ({
     home: "/home/dev",
     interfaces: [{ name: "eth0", address: "127.0.0.1" }, { name: "docker0", address: "172.17.0.1" }],
     networkingMode: "mirrored",
+    // Node as nvm installs it: in a directory only `~/.bashrc` puts on PATH, so the preflight's
+    // interactive shell finds this Node (not whatever `/usr/bin/node` the machine has).
     node: { path: node, version: process.version },
-    tools: ["node", "git"]
+    bashrc: { path: [dirname(node)] },
+    tools: ["git"]
   }]
 })
 

@@ -711,7 +711,12 @@ const regexProblem = (field: string, pattern: string, flags: string | undefined)
   }
 }
 
-const needsPort = (spec: BackendSpec) => (spec.port ?? { _tag: "Reported" })._tag === "Reported"
+/**
+ * Whether `{port}` is unknown until the backend reports it. An `Attach` backend's port is known at
+ * launch (its URL's, or the local end of the forward), so its checks may always use `{port}`.
+ */
+const needsPort = (spec: BackendSpec) =>
+  spec.launcher._tag !== "Attach" && (spec.port ?? { _tag: "Reported" })._tag === "Reported"
 
 /** The problems of one readiness or liveness check (`field` is where it sits in the spec). */
 const checkProblems = (spec: BackendSpec, check: Readiness, field: string): Array<SpecProblem> => {

@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   AttachLauncher,
   BackendPool,
-  type BackendSpec,
+  BackendSpec,
   InstanceChannel,
   SshConnection,
   SshLauncher
@@ -156,6 +156,17 @@ describe("Attach launcher", () => {
       const b = yield* Effect.flip((yield* p.get("signal")).awaitReady)
       assert.include(b.message, "readiness Signal can never succeed")
     }).pipe(Effect.scoped, Effect.provide(pool)), 60_000)
+
+  it("checks may use {port}: an attached backend's port is known at launch, unlike a Reported one", () => {
+    const spec = attachSpec("known", { _tag: "Attach", url: "tcp://127.0.0.1:7000" })
+    assert.deepStrictEqual(BackendSpec.specProblems(spec), [])
+    // The same checks on a spawned backend whose port is only reported once ready cannot work.
+    const local = { ...spec, launcher: { _tag: "Local", command: "x" } } as const
+    assert.deepStrictEqual(
+      BackendSpec.specProblems(local).map((p) => p.field),
+      ["readiness.check.url", "liveness.check.url"]
+    )
+  })
 
   it("endpoints and rewritten URLs", () => {
     assert.deepStrictEqual(AttachLauncher.endpointOf("http://[::1]:8080/x"), { host: "::1", port: 8080 })

@@ -73,8 +73,8 @@ const drive = async (send: (line: string) => void, c: Awaited<ReturnType<typeof 
   return (used.user + used.system) / total
 }
 
-const direct = new Set<net.Socket>()
-const rawServer = net.createServer({ noDelay: true }, (s) => direct.add(s))
+const directSockets = new Set<net.Socket>()
+const rawServer = net.createServer({ noDelay: true }, (s) => directSockets.add(s))
 const rawClients = await counters(await listen(rawServer))
 
 const upstreams: Array<net.Socket> = []
@@ -113,8 +113,8 @@ const setup = await Effect.runPromise(
     }
   }).pipe(Scope.provide(scope))
 )
-const bridged = await counters(setup.port)
-while (direct.size < n || upstreams.length === 0) await new Promise((r) => setTimeout(r, 5))
+const bridgedClients = await counters(setup.port)
+while (directSockets.size < n || upstreams.length === 0) await new Promise((r) => setTimeout(r, 5))
 for (;;) {
   const stats = await Effect.runPromise(setup.bridge.stats)
   if (stats.clients.filter((c) => c.phase === "live").length === n) break
@@ -122,21 +122,44 @@ for (;;) {
 }
 const upstream = upstreams[0]!
 
-const calls = 2_000
-const callCpu = (peer: RpcPeer.RpcPeer) =>
+/** 200 sequential calls: their wall-clock latencies (µs) into `into`, and the CPU µs they took. */
+const block = (peer: RpcPeer.RpcPeer, into: Array<number>) =>
   Effect.gen(function*() {
     const cpu = process.cpuUsage()
-    for (let i = 0; i < calls; i++) yield* peer.request("echo", payload)
+    for (let i = 0; i < 200; i++) {
+      const start = performance.now()
+      yield* peer.request("echo", payload)
+      into.push((performance.now() - start) * 1000)
+    }
     const used = process.cpuUsage(cpu)
-    return (used.user + used.system) / calls
+    return used.user + used.system
   })
+const median = (xs: Array<number>) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** Alternating blocks, direct then bridged, so load falls on both: p50 and CPU per call of each. */
+const callRound = async () => {
+  const direct: Array<number> = []
+  const bridged: Array<number> = []
+  let directCpu = 0
+  let bridgedCpu = 0
+  for (let i = 0; i < 10; i++) {
+    directCpu += await Effect.runPromise(block(setup.directPeer, direct))
+    bridgedCpu += await Effect.runPromise(block(setup.bridgedPeer, bridged))
+  }
+  return {
+    direct: median(direct),
+    bridged: median(bridged),
+    directCpu: directCpu / 2000,
+    bridgedCpu: bridgedCpu / 2000
+  }
+}
 
 for (let round = 1; round <= rounds; round++) {
   if (only !== "calls") {
     const baseline = only === "fanout" ? Number.NaN : await drive((l) => {
-      for (const s of direct) s.write(l)
+      for (const s of directSockets) s.write(l)
     }, rawClients)
-    const ours = await drive((l) => upstream.write(l), bridged)
+    const ours = await drive((l) => upstream.write(l), bridgedClients)
     console.log(
       `round ${round}: fan-out to ${n}: bridge ${ours.toFixed(1)} µs CPU per notification, direct ${
         baseline.toFixed(1)
@@ -144,17 +167,18 @@ for (let round = 1; round <= rounds; round++) {
     )
   }
   if (only !== "fanout") {
-    const directCall = only === "calls" ? Number.NaN : await Effect.runPromise(callCpu(setup.directPeer))
-    const bridgedCall = await Effect.runPromise(callCpu(setup.bridgedPeer))
+    const r = await callRound()
     console.log(
-      `round ${round}: round trip CPU: bridge ${bridgedCall.toFixed(1)} µs, direct ${directCall.toFixed(1)} µs (${
-        (bridgedCall / directCall).toFixed(2)
+      `round ${round}: round trip p50: bridge ${r.bridged.toFixed(1)} µs, direct ${r.direct.toFixed(1)} µs (${
+        (r.bridged / r.direct).toFixed(2)
+      }x); CPU per call: bridge ${r.bridgedCpu.toFixed(1)} µs, direct ${r.directCpu.toFixed(1)} µs (${
+        (r.bridgedCpu / r.directCpu).toFixed(2)
       }x)`
     )
   }
 }
 rawClients.close()
-bridged.close()
+bridgedClients.close()
 await Effect.runPromise(Scope.close(scope, Exit.void))
 rawServer.close()
 upstreamServer.close()

@@ -46,7 +46,8 @@ export const reveal = (token: Token): string => typeof token === "string" ? toke
  */
 export const tokenFromParams = (params: unknown): string | undefined => {
   if (typeof params === "string") return params
-  if (typeof params === "object" && params !== null && !Array.isArray(params)) {
+  if (typeof params === "object" && params !== null) {
+    // An array has no `token` either.
     const token = (params as { readonly token?: unknown }).token
     return typeof token === "string" ? token : undefined
   }
@@ -65,9 +66,10 @@ export interface RoleToken {
 }
 
 /**
- * The role granted by the token presented, or `undefined` when it matches none. Every token is
- * compared, in constant time each, whether or not an earlier one matched, so the time taken says
- * nothing about which token (or how much of one) was right.
+ * The role granted by the token presented, or `undefined` when it matches none (the first of
+ * several equal tokens wins; an empty token matches nothing). Every token is compared, in constant
+ * time each, whether or not an earlier one matched, so the time taken says nothing about which
+ * token (or how much of one) was right.
  *
  * @since 0.1.0
  * @category auth
@@ -75,7 +77,9 @@ export interface RoleToken {
 export const matchToken = (presented: string, tokens: ReadonlyArray<RoleToken>): string | undefined => {
   let role: string | undefined
   for (const entry of tokens) {
-    if (constantTimeEqual(presented, reveal(entry.token)) && role === undefined) role = entry.role
+    const expected = reveal(entry.token)
+    // An empty token (a misconfiguration) matches nothing, not an empty presentation.
+    if (constantTimeEqual(presented, expected) && expected.length > 0 && role === undefined) role = entry.role
   }
   return role
 }
@@ -101,5 +105,5 @@ export const bearerToken = (header: string | undefined): string | undefined => {
  */
 export const checkBearer = (header: string | undefined, token: Token): boolean => {
   const presented = bearerToken(header)
-  return presented !== undefined && constantTimeEqual(presented, reveal(token))
+  return presented !== undefined && matchToken(presented, [{ token, role: "" }]) !== undefined
 }

@@ -91,6 +91,8 @@ export interface Fanout<A> {
   readonly size: () => number
   /** Items dropped across all subscribers so far. */
   readonly dropped: () => number
+  /** Items buffered across all subscribers now (published, not yet read). */
+  readonly buffered: () => number
   /** Ends every subscriber's stream (after what it has buffered) and refuses new items. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -200,6 +202,11 @@ export const make = <A>(options: { readonly name: string; readonly defaults?: Su
     subscribe,
     size: () => subscribers.size,
     dropped: () => totalDropped,
+    buffered: () => {
+      let total = 0
+      for (const subscriber of subscribers) total += Queue.sizeUnsafe(subscriber.queue)
+      return total
+    },
     shutdown: Effect.sync(() => {
       closed = true
       for (const subscriber of subscribers) Queue.endUnsafe(subscriber.queue)

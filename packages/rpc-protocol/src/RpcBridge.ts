@@ -3,12 +3,15 @@
  * many downstream clients (browsers, phones, desktop windows), each on its own connection.
  *
  * - **Routing**: each client's request is sent upstream under the upstream peer's own id and the
- *   reply goes back to that client under the client's id; a client that disconnects drops its
- *   pending calls (their replies are discarded).
+ *   reply goes back to that client under the client's id. A client's cancel (its dialect's, or
+ *   LSP's `$/cancelRequest`) is answered with the cancellation error and passed upstream in the
+ *   upstream's dialect under the upstream's id; a client that disconnects cancels its pending
+ *   calls the same way (their replies are discarded).
  * - **Notifications** from upstream go to every client through its own bounded outbound queue
  *   (a slow client is disconnected, or loses notifications under `whenFull: "drop"`; the others are
  *   never slowed), filtered per client (`bridge/follow` by thread, codex's
- *   `optOutNotificationMethods`).
+ *   `optOutNotificationMethods`), with their extra top-level fields. A notification is encoded once
+ *   for every client, and those of one upstream read leave in one write per client.
  * - **Server-to-client requests** (approvals) are routed by policy: to every full client, first
  *   answer wins, the others are told it is settled; or to one chosen client; held (bounded, with a
  *   timeout answered upstream as an error) while no client can take them; offered to late joiners.
@@ -39,6 +42,7 @@ import { cancelRequest, type Dialect } from "./Dialect.ts"
 import type { Framing } from "./Framing.ts"
 import * as Handshake from "./Handshake.ts"
 import { type EncodedSend, getEncodedSend } from "./internal/encodedSend.ts"
+import { publishBridgeClient, publishBridgeUpstream, publishServer } from "./internal/publishMetrics.ts"
 import * as Message from "./Message.ts"
 import {
   type ClientToken,
@@ -58,6 +62,7 @@ import {
   upstreamUnavailable
 } from "./RpcBridgePolicy.ts"
 import { type CallError, PeerDisconnectedError, RpcError, RpcTimeoutError } from "./RpcError.ts"
+import type { MetricsOptions } from "./RpcMetrics.ts"
 import * as RpcPeer from "./RpcPeer.ts"
 import type { RpcServer } from "./RpcServer.ts"
 
@@ -279,6 +284,13 @@ export interface RpcBridgeOptions {
   /** How long a call waits for a ready upstream before failing with "upstream unavailable". Default 30 s. */
   readonly upstreamWait?: Duration.Input | undefined
   readonly notifications?: BridgeNotifications | undefined
+  /**
+   * The bridge's `RpcMetrics` (on by default) under the attribute `name` (default `"bridge"`):
+   * per client and upstream session, its clients' connections (`role: "server"`), its upstream
+   * connections (`role: "client"`), and refused connections, auth failures and auth timeouts;
+   * `false` for none.
+   */
+  readonly metrics?: MetricsOptions | false | undefined
 }
 
 /**
@@ -406,8 +418,8 @@ interface Client {
   peer: RpcPeer.RpcPeer | undefined
   /** Queues encoded notification bytes on `peer`'s outbound queue. */
   send: EncodedSend | undefined
-  /** Calls in flight upstream by the client's id, for its `$/cancelRequest` (see `cancellable`). */
-  readonly inflight: Map<Message.Id, Deferred.Deferred<never, RpcError>>
+  /** Cancels of its calls in flight upstream by the client's id, for its `$/cancelRequest` (see `cancellable`). */
+  readonly inflight: Map<Message.Id, (error: CallError) => void>
   role: Role | undefined
   name: string | undefined
   clientInfo: unknown
@@ -516,6 +528,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
     const clients = new Map<number, Client>()
     const sessions = new Set<Session>()
     let nextClientId = 1
+    const metricsName = options.metrics === false ? undefined : options.metrics?.name ?? "bridge"
+    const peerMetrics = (role: "client" | "server") =>
+      metricsName === undefined ? false as const : { name: metricsName, role }
+    const counts = { refused: 0, authFailures: 0, gateTimeouts: 0 }
+    yield* publishServer(options.metrics, () => counts, "bridge")
 
     const info = (c: Client): ClientInfo => ({
       id: c.id,
@@ -540,14 +557,37 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       return clientFraming.kind === "bytes" && typeof framed === "string" ? utf8.encode(framed) : framed
     }
 
+    // Clients holding fan-out bytes not yet written: the notifications of one upstream read (or
+    // one broadcast) leave in one write per client, once the current turn is done.
+    const held = new Set<Client>()
+    let flushQueued = false
+    const flushHeld = () => {
+      flushQueued = false
+      for (const c of held) c.send?.flush()
+      held.clear()
+    }
+
     /**
      * Queues encoded bytes on `c`'s bounded outbound queue; `undefined` when done at once, else what
      * is left to do (wait for the connection, or the slow-consumer policy: drop or disconnect).
+     * With `hold`, the write waits for the end of the current turn (a microtask).
      */
-    const push = (c: Client, data: string | Uint8Array, method: string): Effect.Effect<void> | undefined => {
+    const push = (
+      c: Client,
+      data: string | Uint8Array,
+      method: string,
+      hold = false
+    ): Effect.Effect<void> | undefined => {
       if (c.send === undefined || c.phase === "closed") return undefined
       c.stats.notifications++
-      const rest = c.send(data, method)
+      const rest = c.send.send(data, method, hold)
+      if (hold) {
+        held.add(c)
+        if (!flushQueued) {
+          flushQueued = true
+          queueMicrotask(flushHeld)
+        }
+      }
       return rest === undefined ? undefined : Effect.ignore(rest)
     }
 
@@ -563,7 +603,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         for (const c of targets) {
           if (c.phase !== "live") continue
           sent++
-          const rest = push(c, data ??= encode(n), n.method)
+          const rest = push(c, data ??= encode(n), n.method, true)
           if (rest !== undefined) (work ??= []).push(rest)
         }
         return work === undefined ? Effect.succeed(sent) : Effect.as(runAll(work), sent)
@@ -619,9 +659,9 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           if (isResolved) {
             const params = rewriteResolved(session, c, n)
             if (params === undefined) continue
-            rest = push(c, encode({ ...n, params }), n.method)
+            rest = push(c, encode({ ...n, params }), n.method, true)
           } else {
-            rest = push(c, data ??= encode(n), n.method)
+            rest = push(c, data ??= encode(n), n.method, true)
           }
           if (rest !== undefined) (work ??= []).push(rest)
         }
@@ -790,11 +830,16 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         )
       })
 
-    const forward = (session: Session, method: string, params: unknown): Effect.Effect<unknown, RpcError> =>
+    const forward = (
+      session: Session,
+      method: string,
+      params: unknown,
+      onId?: RpcPeer.CallOptions["onId"]
+    ): Effect.Effect<unknown, RpcError> =>
       Effect.flatMap(readyPeer(session, method), (peer) => {
         session.stats.requests++
         const generation = session.generation
-        return peer.request(method, params, { timeout: requestMillis }).pipe(
+        return peer.request(method, params, { timeout: requestMillis, onId }).pipe(
           Effect.mapError(toClientError(session, method, generation))
         )
       })
@@ -897,7 +942,8 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           outbound: up.outbound,
           // The bridge handles whatever the upstream asks, a few at a time per client anyway.
           concurrency: maxOpen,
-          maxQueuedRequests: maxOpen
+          maxQueuedRequests: maxOpen,
+          metrics: peerMetrics("client")
         })
         const readyExit = yield* Effect.exit(peer.awaitReady)
         if (Exit.isFailure(readyExit)) {
@@ -948,6 +994,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         const session = yield* makeSession()
         sessions.add(session)
         yield* Scope.addFinalizer(scope, Effect.sync(() => sessions.delete(session)))
+        yield* publishBridgeUpstream(options.metrics, () => ({
+          state: session.state,
+          ...session.stats,
+          openServerRequests: session.open.size
+        })).pipe(Scope.provide(scope))
         yield* Effect.forkIn(runSession(session), scope, { startImmediately: true })
         return session
       })
@@ -1061,6 +1112,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
         const token = presented === undefined ? undefined : matchToken(auth.tokens, presented)
         if (token === undefined) {
           c.stats.refused++
+          counts.authFailures++
           return fail(clientDialect.errors.invalidToken())
         }
         c.role = roleOf(token, readOnlyAllow)
@@ -1110,31 +1162,29 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       const session = c.session
       if (session === undefined) return fail(upstreamUnavailable(request.method, 0))
       c.stats.requests++
-      return cancellable(c, request.id, forward(session, request.method, request.params))
+      if (clientDialect.cancellation !== undefined) return forward(session, request.method, request.params)
+      return cancellable(c, request.id, (onId) => forward(session, request.method, request.params, onId))
     }
 
     /**
      * A client's call in flight upstream, for a client dialect without a cancel message of its own:
-     * LSP's `$/cancelRequest` naming its id fails it with the cancellation error, which interrupts
-     * the upstream call (the upstream peer then sends its dialect's cancel, under the upstream id).
-     * A client dialect with a cancel message (strict: `$/cancelRequest`) gets the same from the
-     * client's `RpcPeer`, which interrupts the handler of the request it names.
+     * LSP's `$/cancelRequest` naming its id cancels the upstream call (the upstream is sent its
+     * dialect's cancel, under the upstream id) and the client is answered with the cancellation
+     * error. A client dialect with a cancel message (strict: `$/cancelRequest`) gets the same from
+     * the client's `RpcPeer`, which interrupts the handler of the request it names.
      */
     const cancellable = (
       c: Client,
       id: Message.Id,
-      call: Effect.Effect<unknown, RpcError>
+      call: (onId: RpcPeer.CallOptions["onId"]) => Effect.Effect<unknown, RpcError>
     ): Effect.Effect<unknown, RpcError> => {
-      if (clientDialect.cancellation !== undefined) return call
-      return Effect.suspend(() => {
-        const cancelled = Deferred.makeUnsafe<never, RpcError>()
-        c.inflight.set(id, cancelled)
-        return Effect.raceFirst(call, Deferred.await(cancelled)).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            if (c.inflight.get(id) === cancelled) c.inflight.delete(id)
-          }))
-        )
-      })
+      let cancel: ((error: CallError) => void) | undefined
+      return call((_upstreamId, cancelUpstream) => {
+        cancel = cancelUpstream
+        c.inflight.set(id, cancelUpstream)
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        if (cancel !== undefined && c.inflight.get(id) === cancel) c.inflight.delete(id)
+      })))
     }
 
     const onClientNotification = (c: Client) => (n: Message.Notification): Effect.Effect<void> => {
@@ -1142,10 +1192,8 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       // client's call (see `cancellable`), whatever its role, and is never forwarded as is.
       if (n.method === cancelRequest.method) {
         const id = cancelRequest.idOf(n.params)
-        const cancelled = id === undefined ? undefined : c.inflight.get(id)
-        if (cancelled !== undefined) {
-          Deferred.doneUnsafe(cancelled, Exit.fail(RpcError.fromObject(cancelRequest.error())))
-        }
+        const cancel = id === undefined ? undefined : c.inflight.get(id)
+        if (cancel !== undefined) cancel(RpcError.fromObject(cancelRequest.error()))
         return Effect.void
       }
       // Before auth nothing passes; `initialized` belongs to the shared handshake; read-only clients
@@ -1197,6 +1245,7 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
             c.session?.clients.delete(c)
           })
         )
+        yield* publishBridgeClient(options.metrics, () => ({ phase: c.phase, ...c.stats }))
         const peer = yield* RpcPeer.make({
           connect: socket,
           dialect: clientDialect,
@@ -1215,14 +1264,19 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
           },
           concurrency: options.clients.concurrency,
           maxQueuedRequests: options.clients.maxQueuedRequests,
-          requestTimeout: Duration.millis(serverRequestMillis)
+          requestTimeout: Duration.millis(serverRequestMillis),
+          metrics: peerMetrics("server")
         })
         attach(c, peer)
         if (c.phase === "joining") yield* startJoin(c)
         if (c.phase === "auth") {
           yield* Effect.forkIn(
             Effect.sleep(authTimeout).pipe(
-              Effect.andThen(Effect.suspend(() => (c.role === undefined ? peer.close : Effect.void)))
+              Effect.andThen(Effect.suspend(() =>
+                c.role === undefined
+                  ? Effect.andThen(Effect.sync(() => counts.gateTimeouts++), peer.close)
+                  : Effect.void
+              ))
             ),
             scope
           )
@@ -1261,7 +1315,11 @@ export const make = (options: RpcBridgeOptions): Effect.Effect<RpcBridge, never,
       handle,
       broadcast,
       connections: Effect.sync(() => clients.size),
-      isFull: () => clients.size >= (options.maxClients ?? 1024),
+      isFull: () => {
+        const full = clients.size >= (options.maxClients ?? 1024)
+        if (full) counts.refused++
+        return full
+      },
       // With tokens, the transports may bind beyond loopback (behind a tunnel); without, they refuse.
       requiresAuth: options.auth !== undefined,
       authenticated: Effect.sync(() => [...clients.values()].filter((c) => c.role !== undefined).length),

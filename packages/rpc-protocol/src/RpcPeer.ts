@@ -33,6 +33,7 @@ import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
 import { type EncodedSend, EncodedSendKey } from "./internal/encodedSend.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
+import { countCallError, publishPeer } from "./internal/publishMetrics.ts"
 import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
 import * as Message from "./Message.ts"
 import type {
@@ -52,6 +53,7 @@ import {
   RpcSchemaError,
   RpcTimeoutError
 } from "./RpcError.ts"
+import type { PeerMetricsOptions } from "./RpcMetrics.ts"
 
 /**
  * `connecting` → `connected` → `disconnected` (→ `connecting` again when reconnecting) → `closed`.
@@ -326,6 +328,11 @@ export interface RpcPeerOptions<
    * (`dropped` on the subscription, `droppedNotifications` in `stats`) and a log line.
    */
   readonly notificationBuffer?: Fanout.SubscriberOptions | undefined
+  /**
+   * The peer's `RpcMetrics` (on by default) under the attributes `name` (default `"peer"`) and
+   * `role` (default `"client"`); `false` for none.
+   */
+  readonly metrics?: PeerMetricsOptions | false | undefined
 }
 
 /**
@@ -341,9 +348,11 @@ export interface CallOptions {
   readonly idempotent?: boolean | undefined
   /**
    * Told the id this call was sent with, when it is allocated (for a proxy that must name the
-   * request to the other side later, e.g. `RpcBridge`'s "settled" notices).
+   * request to the other side later, e.g. `RpcBridge`'s "settled" notices), and a function that
+   * cancels the call: it fails with `error` and the other side gets the cancel message, if the
+   * call is still waiting (for a proxy passing on its own client's cancel).
    */
-  readonly onId?: ((id: Message.Id) => void) | undefined
+  readonly onId?: ((id: Message.Id, cancel: (error: CallError) => void) => void) | undefined
 }
 
 /**
@@ -355,8 +364,32 @@ export interface CallOptions {
 export interface PeerStats {
   /** Connections opened so far (1 + reconnects). */
   readonly connections: number
+  /** Whether a connection is open and handshaken now. */
+  readonly connected: boolean
+  /** Calls made (`call` and `request`). */
+  readonly calls: number
+  /** Calls that failed, by the error's `_tag` (`RpcError`, `RpcTimeoutError`, …). */
+  readonly callErrors: Readonly<Record<string, number>>
   /** Calls waiting for a reply. */
   readonly pending: number
+  /** Incoming requests handed to a handler (or `dispatch`). */
+  readonly requests: number
+  /** Incoming requests answered with an error (a handler's `RpcError`, a defect, an unknown method). */
+  readonly requestErrors: number
+  /** Incoming requests refused with the dialect's `overloaded` error. */
+  readonly overloaded: number
+  /** Incoming requests holding a slot (running, or their reply waiting for room). */
+  readonly inFlight: number
+  /** Incoming requests waiting for a slot. */
+  readonly queued: number
+  /** Notifications received (cancel notifications excepted). */
+  readonly notifications: number
+  /** Notification subscribers now. */
+  readonly subscribers: number
+  /** Notifications buffered for subscribers, not yet read. */
+  readonly bufferedNotifications: number
+  /** Messages waiting in the outbound queue. */
+  readonly outboundQueued: number
   /** Incoming frames or texts dropped as invalid (oversized, bad header, not a message). */
   readonly invalidFrames: number
   /** Notifications whose params did not match their `incomingNotifications` schema. */
@@ -643,7 +676,19 @@ export const make = <
     // Why the current connection is ending, when this side knows first (disconnect, keepalive).
     let endReason: ConnectionError.ConnectionError | undefined
     let currentEnded: Deferred.Deferred<void> | undefined
-    const stats = { connections: 0, invalidFrames: 0, invalidNotifications: 0, droppedOutbound: 0, replayed: 0 }
+    const stats = {
+      connections: 0,
+      invalidFrames: 0,
+      invalidNotifications: 0,
+      droppedOutbound: 0,
+      replayed: 0,
+      calls: 0,
+      requests: 0,
+      requestErrors: 0,
+      overloaded: 0,
+      notifications: 0
+    }
+    const callErrors: Record<string, number> = {}
 
     const endConnectionBecause = (reason: ConnectionError.ConnectionError) =>
       Effect.suspend(() => {
@@ -764,10 +809,9 @@ export const make = <
       params: unknown,
       replayable: boolean,
       timeoutMillis: number,
-      onId?: (id: Message.Id) => void
+      onId?: CallOptions["onId"]
     ): Effect.Effect<unknown, CallError> => {
       const id = nextId++
-      onId?.(id)
       // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
       // interrupted caller (timeout, scope closed) removes its pending entry.
       let outcome: Exit.Exit<unknown, CallError> | undefined
@@ -794,6 +838,11 @@ export const make = <
         timeoutMillis
       })
       registerDeadline(deadline)
+      onId?.(id, (error) => {
+        if (!pending.delete(id)) return
+        cancelRemote(id)
+        settle(Exit.fail(error))
+      })
       const awaitReply = Effect.callback<unknown, CallError>((r) => {
         if (outcome !== undefined) return r(outcome)
         resume = r
@@ -867,10 +916,27 @@ export const make = <
       traced("RpcPeer.notify", method, Effect.andThen(awaitReadyFor(method), notifyNow(method, params)))
 
     // Already framed notification bytes, shared by many peers (see internal/encodedSend).
-    const sendEncoded: EncodedSend = (data, method) => {
-      const item: Item = { data, id: undefined }
-      if (ready.isOpen() && fatal === undefined && status._tag !== "Closed" && offerUnsafe(item)) return undefined
-      return Effect.andThen(awaitReadyFor(method), enqueue(item, method, true))
+    const wakeIfQueued = () => {
+      if (outbox.length === 0 || wakeWriter === undefined) return
+      const wake = wakeWriter
+      wakeWriter = undefined
+      wake(Effect.void)
+    }
+    const sendEncoded: EncodedSend = {
+      send: (data, method, hold) => {
+        const item: Item = { data, id: undefined }
+        if (ready.isOpen() && fatal === undefined && status._tag !== "Closed") {
+          if (!hold && offerUnsafe(item)) return undefined
+          if (hold && outbox.length < capacity) {
+            // Queued without waking the writer: `flush` (or the next message) writes it.
+            sentCount++
+            outbox.push(item)
+            return undefined
+          }
+        }
+        return Effect.andThen(awaitReadyFor(method), enqueue(item, method, true))
+      },
+      flush: wakeIfQueued
     }
 
     const encoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
@@ -919,6 +985,25 @@ export const make = <
       return runTyped(req.method, req.params, (params) => handler(params, self, req)) ??
         handler(req.params, self, req)
     })
+    // Counts requests and error answers; an answer already made (an Exit) stays one, for the
+    // reader's immediate path.
+    const countRequestError = (cause: Cause.Cause<unknown>) =>
+      Effect.sync(() => {
+        if (!Cause.hasInterruptsOnly(cause)) stats.requestErrors++
+      })
+    const countedDispatch = (req: Message.Request, self: RpcPeer): Effect.Effect<unknown, RpcError> => {
+      stats.requests++
+      let handled: Effect.Effect<unknown, RpcError>
+      try {
+        handled = dispatch(req, self)
+      } catch (defect) {
+        stats.requestErrors++
+        throw defect
+      }
+      if (!Exit.isExit(handled)) return Effect.onError(handled, countRequestError)
+      if (Exit.isFailure(handled)) stats.requestErrors++
+      return handled
+    }
 
     // Incoming notifications with typed handlers.
     const notificationHandlers = (options.notificationHandlers ?? {}) as {
@@ -969,7 +1054,7 @@ export const make = <
       traced(
         "RpcPeer.handle",
         incoming.method,
-        answer(incoming, Effect.suspend(() => dispatch(incoming, untypedPeer())))
+        answer(incoming, Effect.suspend(() => countedDispatch(incoming, untypedPeer())))
       )
 
     // An incoming request holds a slot from its admission until its reply is in the outbound queue,
@@ -1021,14 +1106,17 @@ export const make = <
       connectionScope: Scope.Scope
     ): Effect.Effect<void> | undefined => {
       const admission = admit()
-      if (admission === "refused") return Effect.ignore(send(overloadedReply(incoming), incoming.method))
+      if (admission === "refused") {
+        stats.overloaded++
+        return Effect.ignore(send(overloadedReply(incoming), incoming.method))
+      }
       const gen = generation
       if (admission === "now" && !tracing) {
         // A handler that answers at once (its effect is already an Exit, as `Effect.succeed` is) is
         // answered in the reader's turn, without a fiber of its own.
         let immediate: Effect.Effect<unknown, RpcError>
         try {
-          immediate = dispatch(incoming, untypedPeer())
+          immediate = countedDispatch(incoming, untypedPeer())
         } catch (defect) {
           immediate = Effect.die(defect)
         }
@@ -1126,6 +1214,7 @@ export const make = <
           if (cancellation !== undefined && message.method === cancellation.method) {
             return cancelIncoming(message.params, connectionScope)
           }
+          stats.notifications++
           const handled = handleNotification(message)
           const before = options.onNotification === undefined
             ? handled
@@ -1166,6 +1255,7 @@ export const make = <
             } else if (item._tag === "Request") {
               const admission = admit()
               if (admission === "refused") {
+                stats.overloaded++
                 replies.push(Effect.succeed(overloadedReply(item)))
               } else {
                 replies.push(
@@ -1548,9 +1638,29 @@ export const make = <
         ))
     )
 
+    // Counts the calls made through the peer's API and their failures by tag.
+    const counted = <A>(effect: Effect.Effect<A, CallError>): Effect.Effect<A, CallError> =>
+      Effect.suspend(() => {
+        stats.calls++
+        return Effect.onError(effect, (cause) => Effect.sync(() => countCallError(callErrors, cause)))
+      })
+    const readStats = (): PeerStats => ({
+      ...stats,
+      connected: status._tag === "Connected",
+      callErrors: { ...callErrors },
+      pending: pending.size,
+      inFlight,
+      queued,
+      subscribers: notifications.size(),
+      bufferedNotifications: notifications.buffered(),
+      droppedNotifications: notifications.dropped(),
+      outboundQueued: outbox.length
+    })
+    yield* publishPeer(options.metrics, readStats)
+
     const peer: RpcPeer<M> = {
-      call: call as RpcPeer<M>["call"],
-      request,
+      call: ((method, params, callOptions) => counted(call(method, params, callOptions))) as RpcPeer<M>["call"],
+      request: (method, params, callOptions) => counted(request(method, params, callOptions)),
       notify,
       notifications: Stream.unwrap(Effect.map(notifications.subscribe(), (s) => s.stream)),
       subscribe: Effect.map(notifications.subscribe(), (s) => s.stream),
@@ -1558,7 +1668,7 @@ export const make = <
       state: Effect.sync(() => stateOf(status)),
       status: Effect.sync(() => status),
       statusChanges,
-      stats: Effect.sync(() => ({ ...stats, pending: pending.size, droppedNotifications: notifications.dropped() })),
+      stats: Effect.sync(readStats),
       awaitReady,
       closed: Deferred.await(closedSignal),
       disconnect: endConnection,

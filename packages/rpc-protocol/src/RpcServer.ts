@@ -15,14 +15,16 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Scope } from "effect"
-import * as Socket from "effect/socket/Socket"
+import type * as Socket from "effect/socket/Socket"
 import { matchToken, type RoleToken, type Token, tokenFromParams } from "./Auth.ts"
 import type { Dialect } from "./Dialect.ts"
 import type { Decoder, Framing } from "./Framing.ts"
+import { publishServer } from "./internal/publishMetrics.ts"
 import { typedRunner } from "./internal/typedCall.ts"
 import type * as Message from "./Message.ts"
 import type { HandlerServices, MethodTable, Params, Result } from "./MethodTable.ts"
 import { RpcError } from "./RpcError.ts"
+import type { MetricsOptions } from "./RpcMetrics.ts"
 import * as RpcPeer from "./RpcPeer.ts"
 
 /**
@@ -174,6 +176,12 @@ export interface RpcServerOptions<M extends MethodTable, H extends Handlers<M, u
   readonly initialize?: { readonly method?: string | undefined } | undefined
   /** A built-in `ping` → `{ ok: true }` unless the table has one. Default true. */
   readonly ping?: boolean | undefined
+  /**
+   * The server's `RpcMetrics` (on by default): its connections' under the attributes `name`
+   * (default `"server"`) and `role: "server"`, and its own (refused connections, auth failures,
+   * gate timeouts) under `name`; `false` for none.
+   */
+  readonly metrics?: MetricsOptions | false | undefined
 }
 
 /**
@@ -224,7 +232,8 @@ export interface RpcServer {
   readonly authenticated: Effect.Effect<number>
   /**
    * Whether a new connection would be refused now (`maxConnections` reached); transports then
-   * refuse it before reading (WebSocket: 503). Optional for other servers a transport serves.
+   * refuse it before reading (WebSocket: 503). Asked once per incoming connection: a `true` answer
+   * is counted as a refused connection. Optional for other servers a transport serves.
    */
   readonly isFull?: (() => boolean) | undefined
   /**
@@ -299,6 +308,11 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
       readonly [method: string]: (params: unknown, context: HandlerContext) => Effect.Effect<unknown, RpcError, R>
     }
     const runTyped = typedRunner(dialect, methods)
+    const counts = { refused: 0, authFailures: 0, gateTimeouts: 0 }
+    yield* publishServer(options.metrics, () => counts)
+    const peerMetrics = options.metrics === false
+      ? false
+      : { name: options.metrics?.name ?? "server", role: "server" as const }
 
     const runMethod = (request: Message.Request, handlerContext: HandlerContext): Effect.Effect<unknown, RpcError> => {
       const handler = handlers[request.method]
@@ -352,7 +366,10 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
           if (auth !== undefined && request.method === authMethod && !connection.authenticated) {
             const presented = tokenFromParams(request.params)
             const role = presented === undefined ? undefined : matchToken(presented, tokens)
-            if (role === undefined) return fail(dialect.errors.invalidToken())
+            if (role === undefined) {
+              counts.authFailures++
+              return fail(dialect.errors.invalidToken())
+            }
             connection.authenticated = true
             connection.role = role
             passGate(connection)
@@ -418,7 +435,8 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
           concurrency: options.concurrency,
           maxQueuedRequests: options.maxQueuedRequests,
           requestTimeout: options.requestTimeout,
-          idleTimeout: options.idleTimeout ?? "30 minutes"
+          idleTimeout: options.idleTimeout ?? "30 minutes",
+          metrics: peerMetrics
         })
         connection.peer = peer
         if (gated && !(connection.authenticated && connection.initialized)) {
@@ -430,7 +448,7 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
                     connection.authenticated ? initializeMethod : authMethod
                   } gate within ${Duration.format(Duration.fromInputUnsafe(authTimeout))} (authTimeout)`
                 ),
-                peer.disconnect
+                Effect.andThen(Effect.sync(() => counts.gateTimeouts++), peer.disconnect)
               )
             )),
             Effect.forkScoped
@@ -439,20 +457,23 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
         yield* peer.closed
       })
 
-    // Closes a connection past `maxConnections` without reading it.
+    // Closes a connection past `maxConnections` without reading it: acquiring its reader and
+    // closing that scope closes the connection (a writer alone may wait for a reader that never comes).
     const refuse = (socket: Socket.Socket) =>
-      Effect.gen(function*() {
-        const { write } = yield* socket.writer
-        yield* Effect.ignore(write(new Socket.CloseEvent(1013, "too many connections")))
-        yield* Effect.logWarning(
+      Effect.scoped(socket.reader).pipe(
+        Effect.ignore,
+        Effect.andThen(Effect.logWarning(
           `rpc: refused a connection: ${maxConnections} are open (maxConnections); raise it if they are legitimate`
-        )
-      }).pipe(Effect.scoped, Effect.ignore)
+        ))
+      )
 
     const server: RpcServer = {
       handle: (socket, handleOptions) =>
         Effect.suspend(() => {
-          if (connections.size >= maxConnections) return refuse(socket)
+          if (connections.size >= maxConnections) {
+            counts.refused++
+            return refuse(socket)
+          }
           const preauthenticated = handleOptions?.role !== undefined
           const connection: Connection = {
             id: nextConnectionId++,
@@ -472,7 +493,12 @@ export const make = <M extends MethodTable, H extends Handlers<M, unknown>>(
       broadcast,
       connections: Effect.sync(() => connections.size),
       authenticated: Effect.sync(() => [...connections.values()].filter(receivesBroadcasts).length),
-      isFull: () => connections.size >= maxConnections,
+      // Transports ask once per connection and refuse it when full: count that refusal.
+      isFull: () => {
+        const full = connections.size >= maxConnections
+        if (full) counts.refused++
+        return full
+      },
       requiresAuth: auth !== undefined
     }
     yield* Scope.addFinalizer(scope, Effect.sync(() => connections.clear()))

@@ -40,6 +40,8 @@ export * as RpcBridge from "./RpcBridge.ts"
 /** @since 0.1.0 */
 export * as RpcBridgePolicy from "./RpcBridgePolicy.ts"
 /** @since 0.1.0 */
+export * as RpcMetrics from "./RpcMetrics.ts"
+/** @since 0.1.0 */
 export * as RpcPeer from "./RpcPeer.ts"
 /** @since 0.1.0 */
 export * as RpcServer from "./RpcServer.ts"

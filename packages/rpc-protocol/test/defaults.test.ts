@@ -5,9 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Framing, MethodTable, RpcServer } from "@isthmus/rpc-protocol"
-import { serveTcp, serveWebSocket } from "@isthmus/rpc-protocol/node"
+import { NetSocket, serveTcp, serveWebSocket } from "@isthmus/rpc-protocol/node"
 import { Effect, Ref } from "effect"
 import * as http from "node:http"
+import * as net from "node:net"
 import { rawTcp } from "./support/raw.ts"
 
 /** Sends a WebSocket upgrade request and reports the HTTP status (101 when upgraded). */
@@ -154,12 +155,33 @@ describe("limits before auth", () => {
       assert.strictEqual(yield* upgradeStatus(ws.port, {}), 503)
     }))
 
+  it.live("a transport that hands over a connection past maxConnections sees it closed", () =>
+    Effect.gen(function*() {
+      const { server } = yield* recordingServer(Framing.ndjson(), { maxConnections: 1 })
+      // A transport of our own that does not look at isFull: handle() itself must refuse.
+      const run = Effect.runForkWith(yield* Effect.context<never>())
+      const port = yield* Effect.acquireRelease(
+        Effect.callback<net.Server>((resume) => {
+          const srv = net.createServer((conn) => void run(server.handle(NetSocket.fromAccepted(conn))))
+          srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
+        }),
+        (srv) => Effect.sync(() => srv.close())
+      ).pipe(Effect.map((srv) => (srv.address() as net.AddressInfo).port))
+      const first = yield* rawTcp(port)
+      yield* first.send(`{"id":1,"method":"ping"}\n`)
+      yield* first.next()
+      const second = yield* rawTcp(port)
+      yield* second.closed
+      assert.strictEqual(yield* server.connections, 1)
+    }))
+
   it.live("a connection that does not authenticate within authTimeout is closed; one that does stays", () =>
     Effect.gen(function*() {
-      // 300 ms instead of the 10 s default; the test only waits for the close to happen.
+      // 1 s instead of the 10 s default (long enough for a loaded machine to read the other
+      // connection's auth line in time); the test only waits for the close to happen.
       const { server } = yield* recordingServer(Framing.ndjson(), {
         auth: { token: "s3cret" },
-        authTimeout: "300 millis"
+        authTimeout: "1 second"
       })
       const { port } = yield* serveTcp(server)
       const silent = yield* rawTcp(port)
@@ -167,7 +189,7 @@ describe("limits before auth", () => {
       yield* authed.send(`{"id":1,"method":"auth","params":"s3cret"}\n`)
       assert.strictEqual(yield* authed.next(), `{"id":1,"result":{"ok":true}}`)
       yield* silent.closed
-      yield* Effect.sleep("600 millis")
+      yield* Effect.sleep("1500 millis")
       yield* authed.send(`{"id":2,"method":"record"}\n`)
       assert.strictEqual(yield* authed.next(), `{"id":2,"result":1}`)
     }))

@@ -149,6 +149,59 @@ describe("token comparison", () => {
     assert.isTrue(Auth.checkBearer("Bearer s3cret", "s3cret"))
   })
 
+  it("Bearer headers: the scheme is a whole word, case-insensitive, then one or more spaces and the rest", () => {
+    const token = Redacted.make("s3cret")
+    // RFC 7235: `Bearer` 1*SP token; the header value's surrounding whitespace is not part of it.
+    for (const ok of ["Bearer s3cret", "bearer s3cret", "Bearer  s3cret", "  Bearer s3cret  ", "Bearer\ts3cret"]) {
+      assert.isTrue(Auth.checkBearer(ok, token), JSON.stringify(ok))
+    }
+    for (const bad of ["XBearer s3cret", "Bearers3cret", "Bearer s3cret\nX-Other: 1", "Basic s3cret", "s3cret"]) {
+      assert.isFalse(Auth.checkBearer(bad, token), JSON.stringify(bad))
+    }
+    assert.isFalse(Auth.checkBearer(undefined, token))
+    assert.strictEqual(Auth.bearerToken("Bearer  a b"), "a b")
+  })
+
+  it("an empty token matches nothing; of equal tokens the first grants its role", () => {
+    assert.isFalse(Auth.checkBearer(undefined, ""))
+    assert.isFalse(Auth.checkBearer("Bearer x", ""))
+    assert.isUndefined(Auth.matchToken("", [{ token: "", role: "full" }]))
+    const tokens = [{ token: "t", role: "first" }, { token: "t", role: "second" }, { token: "u", role: "third" }]
+    assert.strictEqual(Auth.matchToken("t", tokens), "first")
+    assert.strictEqual(Auth.matchToken("u", tokens), "third")
+    assert.isUndefined(Auth.matchToken("tu", tokens))
+  })
+
+  it("tokenFromParams takes a string or {token: string}, nothing else", () => {
+    assert.strictEqual(Auth.tokenFromParams("s3cret"), "s3cret")
+    assert.strictEqual(Auth.tokenFromParams({ token: "s3cret" }), "s3cret")
+    for (
+      const params of [null, undefined, 5, true, ["s3cret"], { token: 5 }, { token: ["s3cret"] }, { tok: "s3cret" }]
+    ) {
+      assert.isUndefined(Auth.tokenFromParams(params), JSON.stringify(params))
+    }
+  })
+
+  it.live("over TCP, `auth` params that are not a token (null, a number, an array) get \"invalid token\"", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.daemon,
+        framing: Framing.ndjson(),
+        methods: {},
+        handlers: {},
+        auth: { token: "123" }
+      })
+      const { port } = yield* serveTcp(server)
+      const client = yield* rawTcp(port)
+      const params = [`null`, `{"token":123}`, `{"token":["123"]}`, `[123]`]
+      for (const [i, p] of params.entries()) {
+        yield* client.send(`{"id":${i + 1},"method":"auth","params":${p}}\n`)
+        assert.strictEqual(yield* client.next(), `{"id":${i + 1},"error":{"message":"invalid token"}}`, p)
+      }
+      yield* client.send(`{"id":9,"method":"auth","params":{"token":"123"}}\n`)
+      assert.strictEqual(yield* client.next(), `{"id":9,"result":{"ok":true}}`)
+    }))
+
   it.live("over TCP, `auth` with the token plus a suffix gets \"invalid token\"; the token itself passes", () =>
     Effect.gen(function*() {
       const server = yield* RpcServer.make({

@@ -13,14 +13,23 @@ import type { CallError } from "../RpcError.ts"
 /** @internal */
 export const EncodedSendKey = Symbol.for("@isthmus/rpc-protocol/EncodedSend")
 
-/**
- * Queues `data` (one framed notification, e.g. `framing.encode(dialect.encode(n))`); `method`
- * names it in errors. Returns `undefined` when it was queued (or written) at once, else the
- * effect that waits for the connection or applies the queue's full policy.
- *
- * @internal
- */
-export type EncodedSend = (data: string | Uint8Array, method: string) => Effect.Effect<void, CallError> | undefined
+/** @internal */
+export interface EncodedSend {
+  /**
+   * Queues `data` (one framed notification, e.g. `framing.encode(dialect.encode(n))`); `method`
+   * names it in errors. Returns `undefined` when it was queued at once, else the effect that
+   * waits for the connection or applies the queue's full policy. With `hold`, bytes queued at
+   * once wait for {@link flush} (or the next write) instead of being written now, so the
+   * notifications of one upstream read leave in one write.
+   */
+  readonly send: (
+    data: string | Uint8Array,
+    method: string,
+    hold: boolean
+  ) => Effect.Effect<void, CallError> | undefined
+  /** Writes what `send` held (a no-op when nothing is queued or the writer is busy: it drains the queue). */
+  readonly flush: () => void
+}
 
 /** @internal */
 export const getEncodedSend = (peer: object): EncodedSend | undefined =>
