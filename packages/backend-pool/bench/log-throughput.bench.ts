@@ -26,7 +26,8 @@ const totalBytes = 64 * 1024 * 1024
 const chunk = Buffer.from(("y".repeat(99) + "\n").repeat(655)) // ~64 KiB
 const rounds = 5
 
-const mibPerSecond = (bytes: number, startedAt: number) => bytes / 1024 / 1024 / ((performance.now() - startedAt) / 1000)
+const mibPerSecond = (bytes: number, startedAt: number) =>
+  bytes / 1024 / 1024 / ((performance.now() - startedAt) / 1000)
 
 const rawWrite = async (file: string): Promise<number> => {
   const stream = NodeFs.createWriteStream(file)

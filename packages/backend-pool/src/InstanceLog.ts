@@ -278,8 +278,8 @@ class Ring {
 
 /**
  * Creates an instance log for `id`. Files go to `<dir>/<logFileStem(id)>.log` (rotated to
- * `.1.log`, `.2.log`, …), created with mode 0600 in a 0700 directory. The writer is closed when
- * the scope closes.
+ * `.1.log`, `.2.log`, …), created with mode 0600 in a 0700 directory. When the scope closes, the
+ * lines still pending are written (waiting at most 5 s for the disk) and the file is closed.
  */
 export const make = (id: string, initial: ResolvedLog, options?: { readonly ringBytes?: number }) =>
   Effect.gen(function*() {
@@ -297,11 +297,12 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
     const now = () => clock.currentTimeMillisUnsafe()
     const writer = policy.dir === undefined ? undefined : new FileWriter(policy.dir, logFileStem(id), policy, now)
     const prefixOf = makePrefixer()
+    // The last lines before a stop matter most: closing writes what is pending first.
     yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        writer?.close()
+      Effect.suspend(() => {
         for (const q of subscribers) Queue.endUnsafe(q)
         subscribers.clear()
+        return writer === undefined ? Effect.void : Effect.promise(() => writer.close())
       })
     )
 

@@ -357,6 +357,26 @@ describe("InstanceLog", () => {
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("closing the log writes the lines still pending first (the last lines before a stop), across rotations", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const texts = Array.from({ length: 300 }, (_, i) => `last ${i} ${"q".repeat(i % 300)}`)
+      // Appended in one turn, so nothing is written before the scope closes (about 3 files' worth).
+      yield* Effect.scoped(Effect.gen(function*() {
+        const log = yield* InstanceLog.make("last", { ...logPolicy(dir), maxFileBytes: 16 * 1024, maxFiles: 10 })
+        for (const t of texts) log.append("stderr", 9, t)
+        assert.isAbove((yield* log.stats).pendingFileBytes, 32 * 1024)
+      }))
+      const stem = BackendSpec.logFileStem("last")
+      const files = NodeFs.readdirSync(dir).filter((f) => f.startsWith(stem))
+      const index = (f: string) => (f === `${stem}.log` ? 0 : Number(f.slice(stem.length + 1, -".log".length)))
+      const lines = files.toSorted((a, b) => index(b) - index(a))
+        .map((f) => NodeFs.readFileSync(NodePath.join(dir, f), "utf8")).join("").split("\n").slice(0, -1)
+      assert.isAbove(files.length, 2)
+      assert.deepStrictEqual(lines.map((l) => l.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z stderr #9 /, "")), texts)
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   it.effect("the ring decodes lines when read, and keeps the newest ones within its caps", () =>
     Effect.gen(function*() {
       const log = yield* InstanceLog.make("ring", { ...logPolicy(), ringLines: 3 }, { ringBytes: 64 })

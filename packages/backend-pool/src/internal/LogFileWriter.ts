@@ -17,6 +17,11 @@ const maxWriteBytes = 1024 * 1024
 const maxMarkBytes = 300
 /** How long the file writer keeps its buffers once everything is written. */
 const releaseAfterMs = 1_000
+/**
+ * How long closing waits for the disk to take what is pending (at most `maxPendingBytes`, a few
+ * writes on a working disk) before it gives up on it: a stuck disk must not hold up a shutdown.
+ */
+const closeTimeoutMs = 5_000
 
 /** Lines dropped by the file writer and not yet marked in the file. */
 interface Unmarked {
@@ -63,6 +68,11 @@ export class FileWriter {
   private free: Array<Buffer> = []
   /** A drain is scheduled or a write is in progress. */
   private writing = false
+  /** A `writev` is in progress (the file must stay open until it returns). */
+  private inFlight = false
+  /** No new lines are taken (closing, or closed). */
+  private closing = false
+  private closingPromise: Promise<void> | undefined
   /** Releases the blocks when nothing was written for `releaseAfterMs`. */
   private releaseTimer: ReturnType<typeof setTimeout> | undefined
   private waiters: Array<() => void> = []
@@ -138,7 +148,7 @@ export class FileWriter {
    * cannot be marked yet: a line is never written past a gap that is not marked.
    */
   private reserve(bytes: number, runId: number, time: number): Block | undefined {
-    if (this.closed) return undefined
+    if (this.closing) return undefined
     this.runId = runId
     const mark = this.unmarked === undefined ? 0 : maxMarkBytes
     if (this.pending + mark + bytes > this.policy.maxPendingBytes) {
@@ -298,7 +308,9 @@ export class FileWriter {
 
   /** Writes `pieces`, which stand for the next `taken` pending bytes (the same, unless a line was cut). */
   private write(pieces: ReadonlyArray<Buffer>, taken: number) {
+    this.inFlight = true
     NodeFs.writev(this.fd!, pieces, (error, written) => {
+      this.inFlight = false
       const length = pieces.reduce((n, p) => n + p.length, 0)
       if (error === null && written === length) {
         this.size += length
@@ -311,7 +323,7 @@ export class FileWriter {
         }
         for (const p of pieces) this.lose(p, 0, p.length)
       }
-      if (this.closed) return // its blocks are gone
+      if (this.closed) return this.closeFile() // its blocks are gone; the file waited for this write
       this.consume(taken)
       this.drain()
     })
@@ -335,7 +347,7 @@ export class FileWriter {
   /** Nothing left to write: release the blocks soon (an idle instance holds no pending memory). */
   private idle() {
     this.writing = false
-    if (this.closed) this.clear()
+    if (this.closing) this.clear()
     else {
       // Keep one empty block to write into, and the others for reuse, for a while.
       const last = this.queue[this.queue.length - 1]
@@ -361,20 +373,39 @@ export class FileWriter {
     return new Promise((resolve) => this.waiters.push(resolve))
   }
 
-  close() {
-    this.closed = true
+  /**
+   * Stops taking lines, writes what is pending (the last lines before a stop are the ones that
+   * matter), then closes the file. Gives up on the pending lines after `timeoutMs` if the disk
+   * does not take them. The file is closed only once no write is in progress: closing a file
+   * descriptor under a pending write could send that write to a file opened meanwhile.
+   */
+  close(timeoutMs = closeTimeoutMs): Promise<void> {
+    if (this.closingPromise !== undefined) return this.closingPromise
+    this.closing = true
     if (this.releaseTimer !== undefined) clearTimeout(this.releaseTimer)
     this.releaseTimer = undefined
-    this.clear()
-    if (this.fd !== undefined) {
-      try {
-        NodeFs.closeSync(this.fd)
-      } catch {
-        // already closed
-      }
-      this.fd = undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const gaveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs)
+    })
+    this.closingPromise = Promise.race([this.flush(), gaveUp]).then(() => {
+      clearTimeout(timer)
+      this.closed = true
+      this.clear()
+      this.writing = false
+      if (!this.inFlight) this.closeFile()
+      this.finishWaiters()
+    })
+    return this.closingPromise
+  }
+
+  private closeFile() {
+    if (this.fd === undefined) return
+    try {
+      NodeFs.closeSync(this.fd)
+    } catch {
+      // already closed
     }
-    this.writing = false
-    this.finishWaiters()
+    this.fd = undefined
   }
 }
