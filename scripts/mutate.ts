@@ -13,14 +13,32 @@
  * adds what every package shares, writes the merged configuration under node_modules/.cache and
  * runs `stryker run` on it. Reports go to `reports/mutation/<package>/` (HTML + JSON). Not in CI:
  * a run costs minutes of both cores.
+ *
+ * Stryker runs in place, so an interrupted run must not leave mutated sources behind
+ * (mutate/leftovers.ts): this script refuses to start while any file is instrumented, keeps a
+ * copy of the package's sources, and puts back every file still instrumented when Stryker ends,
+ * however it ends (Ctrl-C, SIGTERM, a crash; a signal is passed on and Stryker gets 30 s to clean
+ * up). If this script itself is killed, `pnpm mutate --restore` puts the kept copies back, and
+ * `pnpm lint` fails until that is done.
  */
-import { spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { instrumentedFiles, keepOriginals, leftoverAdvice, restoreLeftovers } from "./mutate/leftovers.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const args = process.argv.slice(2)
+
+/** Puts back what an interrupted run left; false (after saying what is left) when it cannot. */
+const restore = (): boolean => {
+  const { restored, remaining } = restoreLeftovers(root)
+  for (const file of restored) console.error(`pnpm mutate: put back the original of ${file}`)
+  if (remaining.length > 0) console.error(`pnpm mutate: ${leftoverAdvice(remaining)}`)
+  return remaining.length === 0
+}
+if (args[0] === "--restore") process.exit(restore() ? 0 : 1)
+if (instrumentedFiles(root).length > 0 && !restore()) process.exit(2)
 const dashes = args.indexOf("--")
 const ours = dashes === -1 ? args : args.slice(0, dashes)
 const strykerArgs = dashes === -1 ? [] : args.slice(dashes + 1)
@@ -101,10 +119,28 @@ console.error(
     testFiles.length > 0 ? ` against ${testFiles.join(", ")}` : ""
   }`
 )
-const result = spawnSync(join(root, "node_modules/.bin/stryker"), ["run", configFile, ...strykerArgs], {
+keepOriginals(root, pkg)
+const stryker = spawn(join(root, "node_modules/.bin/stryker"), ["run", configFile, ...strykerArgs], {
   cwd: root,
   stdio: "inherit",
   env: { ...process.env, ISTHMUS_MUTATE_PROJECT: pkg }
 })
+// Ctrl-C reaches Stryker too (same process group); other signals are passed on. Either way this
+// script waits for Stryker to put its files back, and checks.
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stryker.exitCode === null && stryker.signalCode === null) {
+    stryker.kill(signal)
+    setTimeout(() => stryker.kill("SIGKILL"), 30_000).unref()
+  }
+}
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal)
+const status = await new Promise<number>((settle) => {
+  stryker.once("error", (error) => {
+    console.error(`pnpm mutate: could not run stryker: ${error.message}`)
+    settle(1)
+  })
+  stryker.once("close", (code, signal) => settle(code ?? (signal === null ? 1 : 128)))
+})
+const clean = restore()
 console.error(`pnpm mutate: report in ${reportDir}/mutation.html (open it in a browser) and ${reportDir}/mutation.json`)
-process.exit(result.status ?? 1)
+process.exit(clean ? status : 1)
