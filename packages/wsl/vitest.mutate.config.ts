@@ -1,22 +1,12 @@
 import { defineConfig } from "vitest/config"
 import base from "../../vitest.mutate.config.ts"
 
-// The tests `pnpm mutate wsl` runs (see stryker.config.json). By default the fast, pure suites
-// (no processes): they are what reaches `pathCore`, `Wslenv`, `DistroList`, `WslCommand` and
-// `Networking`. WSL_MUTATE_TESTS=test/a.test.ts,test/b.test.ts picks others, e.g. the
-// process-level suites for `fake-wsl` (with `-- --coverageAnalysis all`). The README says which
-// set each reported score was measured with.
-const fast = [
-  "test/WslPath.test.ts",
-  "test/Wslenv.test.ts",
-  "test/DistroName.test.ts",
-  "test/DistroList.test.ts",
-  "test/WslCommand.test.ts",
-  "test/Networking.test.ts"
-]
-const include = process.env["WSL_MUTATE_TESTS"]?.split(",").filter((t) => t.length > 0) ?? fast
-// Every mutant reruns the property tests that reach it: a tenth of their runs keeps a pathCore run
-// within minutes on a busy 2-core machine (WSL_PROPERTY_SCALE=1 for the full count).
+// The vitest configuration `pnpm mutate wsl` runs (see stryker.config.json): the repository's,
+// with the property tests scaled down. Every mutant reruns the property tests that reach it; a
+// tenth of their runs keeps a pathCore run within reach on a busy 2-core machine. Fewer runs can
+// only catch fewer mutants, so scores measured so are a lower bound (WSL_PROPERTY_SCALE=1 for the
+// full count). Pick the tests with `--tests`: `pnpm mutate wsl src/internal/pathCore.ts --tests
+// test/WslPath.test.ts`.
 const env = { WSL_PROPERTY_SCALE: process.env["WSL_PROPERTY_SCALE"] ?? "0.1" }
 
 export default defineConfig({
@@ -24,7 +14,7 @@ export default defineConfig({
     ...base.test,
     projects: (base.test?.projects ?? []).map((project) =>
       typeof project === "object" && "test" in project
-        ? { ...project, test: { ...project.test, include, env: { ...project.test?.env, ...env } } }
+        ? { ...project, test: { ...project.test, env: { ...project.test?.env, ...env } } }
         : project
     )
   }
