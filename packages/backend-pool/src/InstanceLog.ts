@@ -54,6 +54,10 @@ export interface LogStats {
   readonly fileBytesWritten: number
   /** File rotations so far. */
   readonly rotations: number
+  /** Bytes waiting for the file writer now (its queue depth; bounded by `maxPendingBytes`). */
+  readonly pendingFileBytes: number
+  /** Lines of the fullest live subscriber's buffer now (its queue depth; bounded by `liveBuffer`). */
+  readonly liveQueued: number
 }
 
 /** Feeds raw output bytes of one stream and run into the log, split into lines. */
@@ -126,6 +130,10 @@ class FileWriter {
   droppedLines = 0
   bytesWritten = 0
   rotations = 0
+  /** Bytes queued and not yet written (or dropped). */
+  get pendingBytes(): number {
+    return this.length - this.head
+  }
   readonly file: string
   private readonly dir: string
   private readonly stem: string
@@ -547,7 +555,9 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         droppedBytes,
         truncatedLines,
         fileBytesWritten: writer?.bytesWritten ?? 0,
-        rotations: writer?.rotations ?? 0
+        rotations: writer?.rotations ?? 0,
+        pendingFileBytes: writer?.pendingBytes ?? 0,
+        liveQueued: Math.max(0, ...Array.from(subscribers, Queue.sizeUnsafe))
       })),
       file: writer?.file,
       flush: writer === undefined ? Effect.void : Effect.promise(() => writer.flush()),
