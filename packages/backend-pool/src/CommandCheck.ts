@@ -133,6 +133,7 @@ export const check = (
 
 /** The check launchers run before a spawn (replaced by the Windows model in tests). */
 export interface CheckerShape {
+  /** Checks that a command can be started here (see {@link check}). */
   readonly check: typeof check
 }
 
