@@ -20,13 +20,13 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Page } from "playwright-core"
 import { describe, expect, it } from "vitest"
-import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
+import { acquireChromium, skipWithoutChromium, updateScreenshots } from "../../../test/support/chromium.ts"
 import { pageWsUrl } from "../src/Api.ts"
 import { sameOriginUpgrade, serveDashboard } from "../src/server.ts"
 
 const daemonEntry = fileURLToPath(new URL("../../daemon/src/main.ts", import.meta.url))
 /** With UPDATE_SCREENSHOTS=1 the README's screenshots are replaced; otherwise they go to a temp dir. */
-const screenshotDir = process.env["UPDATE_SCREENSHOTS"] === "1"
+const screenshotDir = updateScreenshots
   ? fileURLToPath(new URL("../screenshots/", import.meta.url))
   : mkdtempSync(join(tmpdir(), "dashboard-shots-"))
 const widths = [360, 800, 1280] as const
