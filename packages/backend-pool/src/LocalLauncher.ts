@@ -27,7 +27,9 @@ import {
   type RunningProcess,
   wrongLauncher
 } from "./Launcher.ts"
+import * as Ledger from "./Ledger.ts"
 import { ProcessControl, type ProcessRef } from "./ProcessControl.ts"
+import * as ProcTable from "./ProcTable.ts"
 import { ENV_BOOTSTRAP, ENV_BOOTSTRAP_FD, ENV_LIFETIME_FD, ENV_STOP_GRACE_MS, STOP_MESSAGE } from "./Protocol.ts"
 import * as Watchdog from "./Watchdog.ts"
 
@@ -144,6 +146,7 @@ export const spawnProcess = (
 ): Effect.Effect<SpawnedProcess, LaunchError, Scope.Scope> =>
   Effect.gen(function*() {
     const control = yield* ProcessControl
+    const ledger = yield* Ledger.Ledger
     const line = request.bootstrapLine
     const useWatchdog = control.platform === "posix" && request.watchdog !== false && request.watchdog !== "relayed"
     const relayed = request.watchdog === "relayed"
@@ -192,9 +195,11 @@ export const spawnProcess = (
         )
       ]
       : [request.command, request.args]
+    // Every process of the run inherits the token: a later pool finds them by it (`Ledger`).
+    const token = ledger.file === undefined || control.platform !== "posix" ? undefined : ledger.token()
     const spawnCommand = ChildProcess.make(command, [...args], {
       ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
-      env: request.env,
+      env: token === undefined ? request.env : { ...request.env, [Ledger.ENV_RUN_TOKEN]: token },
       extendEnv: request.extendEnv,
       detached: control.spawnOptions.detached,
       windowsHide: control.spawnOptions.windowsHide,
@@ -224,6 +229,12 @@ export const spawnProcess = (
       })
     )
     const pid = handle.pid as number
+    if (token !== undefined) {
+      const stat = yield* ProcTable.readStat(pid)
+      if (stat !== undefined) {
+        yield* ledger.add({ id: request.id, pid, startTime: stat.startTime, token, graceMs: request.stop.graceMs })
+      }
+    }
     const exited = yield* Deferred.make<ProcessExit>()
     yield* handle.exitCode.pipe(
       Effect.flatMap((code) =>
@@ -268,8 +279,11 @@ export const spawnProcess = (
       control.stop(ref, { signal: policy.signal, graceMs: policy.graceMs }).pipe(
         Effect.tap(() => Deferred.await(exited).pipe(Effect.timeout(2_000), Effect.ignore)),
         // The tree is verified gone: Effect's own backstop (which counts unreaped zombies of
-        // orphaned grandchildren as alive, under an init that does not reap) has nothing to do.
-        Effect.tap((outcome) => outcome.survivors === 0 ? Effect.ignore(handle.unref) : Effect.void)
+        // orphaned grandchildren as alive, under an init that does not reap) has nothing to do,
+        // and the ledger forgets it (with survivors it keeps it, for a later pool's sweep).
+        Effect.tap((outcome) =>
+          outcome.survivors === 0 ? Effect.ignore(handle.unref).pipe(Effect.andThen(ledger.remove(pid))) : Effect.void
+        )
       )
     // Honest stop when the run scope closes (before Effect's own backstop in the spawner), then
     // EOF on stdin, which ends the watchdog's relay.
@@ -314,6 +328,7 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
   // The platform's process control and command check, as they are where the launcher is built.
   const control = yield* ProcessControl
   const checker = yield* CommandCheck.Checker
+  const ledger = yield* Ledger.Ledger
   const launcher: Launcher = {
     kind: "Local",
     launch: Effect.fn("LocalLauncher.launch")(function*(request) {
@@ -341,7 +356,11 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
         stop: request.stop,
         stdioChannel: stdio,
         controlFd
-      }).pipe(Effect.provideService(ProcessControl, control), Effect.provideService(CommandCheck.Checker, checker))
+      }).pipe(
+        Effect.provideService(ProcessControl, control),
+        Effect.provideService(CommandCheck.Checker, checker),
+        Effect.provideService(Ledger.Ledger, ledger)
+      )
     })
   }
   return launcher

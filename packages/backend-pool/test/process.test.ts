@@ -8,7 +8,7 @@ import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { fixture, livePool } from "./helpers.ts"
+import { fixture, livePool, REAP_TAG, reapTag, reapTagged } from "./helpers.ts"
 
 type Event = BackendPool["Service"]["events"] extends Stream.Stream<infer A> ? A : never
 
@@ -329,16 +329,55 @@ describe("real processes", () => {
       assert.strictEqual((yield* instance.snapshot).lastExit?.code, 1)
     }).pipe(Effect.provide(livePool)))
 
+  it.live("the exit is reported only once the output is drained: a line written after the group is gone still comes first", () =>
+    Effect.gen(function*() {
+      const pool = yield* BackendPool
+      // A process outside the group (setsid) keeps stdout open and writes one more line 300 ms
+      // after the backend died; the drain (bounded at 2 s) waits for it before the exit counts.
+      // The backend exits only once the escapee has left the group (the file it creates), or the
+      // run's end-of-run group stop could reach it first.
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-late-"))
+      const instance = yield* pool.register({
+        id: "late",
+        launcher: {
+          _tag: "Local",
+          command: "sh",
+          args: [
+            "-c",
+            "setsid sh -c ': > \"$2/escaped\"; while kill -0 $1 2>/dev/null; do sleep 0.05; done; sleep 0.3; " +
+            "echo late-line' sh $$ \"$0\" & " +
+            "while [ ! -e \"$0/escaped\" ]; do sleep 0.01; done; echo started; exit 3",
+            dir
+          ]
+        },
+        restart: { mode: "never" }
+      })
+      yield* instance.start
+      yield* Effect.flip(instance.awaitReady)
+      const lines = (yield* instance.log.recent).filter((l) => l.runId === 1).map((l) => l.text)
+      console.log("LINES", JSON.stringify((yield* instance.log.recent).map((l) => [l.runId, l.text])))
+      const late = lines.indexOf("late-line")
+      const ended = lines.findIndex((t) => t.startsWith("run 1 ended"))
+      assert.isAbove(late, -1)
+      assert.isAbove(ended, late)
+      assert.strictEqual((yield* instance.snapshot).lastExit?.code, 3)
+    }).pipe(Effect.provide(livePool)))
+
   it.live(
     "the host killed with SIGKILL: every backend using the child helper exits by itself",
     () =>
       Effect.gen(function*() {
+        // Whatever happens (a failure before the kill, backends that outlive it), the host and
+        // every process it started are SIGKILLed at the end: they all carry the tag.
+        const tag = reapTag()
         const host = yield* Effect.acquireRelease(
           Effect.sync(() =>
-            NodeChild.spawn(process.execPath, [fixture("host.ts")], { stdio: ["ignore", "pipe", "inherit"] })
+            NodeChild.spawn(process.execPath, [fixture("host.ts")], {
+              stdio: ["ignore", "pipe", "inherit"],
+              env: { ...process.env, [REAP_TAG]: tag }
+            })
           ),
-          // On a failure before the kill, do not leave the host (and its backends) running.
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
+          (child) => Effect.sync(() => (child.kill("SIGKILL"), reapTagged(tag)))
         )
         const line = yield* Effect.callback<string>((resume) => {
           let buffer = ""
@@ -347,18 +386,16 @@ describe("real processes", () => {
             const nl = buffer.indexOf("\n")
             if (nl !== -1) resume(Effect.succeed(buffer.slice(0, nl)))
           })
+          host.on("exit", (code) =>
+            resume(Effect.die(new Error(`host.ts exited (${code}) before its backends were ready`))))
         }).pipe(Effect.timeout("90 seconds"))
         const { pids } = JSON.parse(line) as { pids: Array<number> }
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL")
-          })
-        )
         assert.strictEqual(pids.length, 3)
         assert.isTrue(pids.every(alive))
         const killedAt = Date.now()
         host.kill("SIGKILL")
-        const gone = yield* pollUntil(() => !pids.some(alive), 30_000)
+        const gone = yield* pollUntil(() =>
+          !pids.some(alive), 30_000)
         const elapsed = Date.now() - killedAt
         assert.isTrue(gone)
         // supervision.md T9: within 2 s, which holds on a quiet machine; 10x for a loaded one.
