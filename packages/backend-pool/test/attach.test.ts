@@ -20,7 +20,13 @@ import * as NodeChild from "node:child_process"
 import * as NodeNet from "node:net"
 import { fixture } from "./helpers.ts"
 
-const isolation = SshTestServer.canUseNamespace() ? "own network namespace" : "loopback port"
+// Where OpenSSH is not installed these tests skip, with the reason in their describe line.
+const missing = SshTestServer.unavailable()
+const isolation = missing !== undefined
+  ? `skipped: ${missing}`
+  : SshTestServer.canUseNamespace()
+  ? "own network namespace"
+  : "loopback port"
 
 const pool = BackendPool.layer.pipe(Layer.provide(SshLauncher.layer()), Layer.provide(NodeServices.layer))
 
@@ -180,7 +186,7 @@ describe("Attach launcher", () => {
   })
 })
 
-describe(`Attach launcher over SSH (${isolation})`, () => {
+describe.skipIf(missing !== undefined)(`Attach launcher over SSH (${isolation})`, () => {
   it.live(
     "a daemon listening on the host's 127.0.0.1 is followed through a forward; restart via ssh",
     () =>

@@ -3,7 +3,7 @@
  * stops it when the host goes away (SIGTERM, the grace, then SIGKILL for what ignored SIGTERM),
  * and the stop message on stdin is a graceful stop (Windows has no signals).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Protocol } from "@isthmus/backend-pool"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -32,6 +32,18 @@ const waitFor = async (predicate: () => boolean, ms: number): Promise<boolean> =
   return true
 }
 
+/** Groups started by these tests: SIGKILLed after each test, so a failing one leaves nothing behind. */
+const started: Array<number> = []
+afterEach(() => {
+  for (const pgid of started.splice(0)) {
+    try {
+      process.kill(-pgid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+})
+
 /** Starts `helper-tree.mjs` as the leader of its own group, as a backend started by hand would be. */
 const start = async (env: Record<string, string>) => {
   const marker = NodePath.join(NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-child-")), "reason")
@@ -40,21 +52,42 @@ const start = async (env: Record<string, string>) => {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, [Protocol.ENV_LIFETIME_FD]: "0", [Protocol.ENV_STOP_GRACE_MS]: "300", ...env }
   })
-  await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()))
+  started.push(child.pid!)
+  const pids = await new Promise<{ coop: number; stubborn: number }>((resolve) => {
+    let text = ""
+    child.stdout.on("data", (c: Buffer) => {
+      text += c.toString()
+      if (text.includes("\n")) resolve(JSON.parse(text.slice(0, text.indexOf("\n"))))
+    })
+  })
   const pgid = child.pid!
-  expect(await waitFor(() => members(pgid).length === 3, 10_000)).toBe(true)
-  return { child, pgid, marker }
+  // The leader, the cooperative shell and its sleep, the stubborn shell (exec'd into sleep).
+  expect(await waitFor(() => members(pgid).length === 4, 10_000)).toBe(true)
+  /** What the cooperative shell's SIGTERM trap wrote ("" when SIGTERM never reached it). */
+  const termed = () => NodeFs.existsSync(`${marker}.term`) ? NodeFs.readFileSync(`${marker}.term`, "utf8").trim() : ""
+  return { child, pgid, marker, pids, termed }
 }
 
 describe("the child helper when the host goes away", () => {
   it("stops its own group: SIGTERM, then SIGKILL after the grace for a child that ignores SIGTERM", async () => {
-    const { child, pgid, marker } = await start({})
+    const { child, pgid, marker, termed } = await start({})
     const closedAt = performance.now()
     child.stdin.end()
     // The TERM-ignoring `sleep` dies only by SIGKILL; quiet machine: grace (300 ms) + ~50 ms.
     expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
     expect(performance.now() - closedAt).toBeGreaterThanOrEqual(250)
     expect(NodeFs.readFileSync(marker, "utf8")).toBe("eof")
+    // The group got SIGTERM first (not only the SIGKILL after the grace): the cooperative shell's trap ran.
+    expect(termed()).toBe("term")
+  })
+
+  it("a stopped member gets SIGCONT with the SIGTERM, so it can still exit gracefully", async () => {
+    const { child, pgid, pids, termed } = await start({})
+    process.kill(pids.coop, "SIGSTOP")
+    child.stdin.end()
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    // Without SIGCONT the stopped shell would only die by the SIGKILL after the grace, trap unrun.
+    expect(termed()).toBe("term")
   })
 
   it("takes the stop message on stdin as a stop, without waiting for EOF", async () => {
@@ -80,7 +113,7 @@ describe("the child helper when the host goes away", () => {
     child.stdin.write(`${Protocol.STOP_MESSAGE}\n`)
     child.stdin.write("x".repeat(100_000) + "\n") // a long line is skipped without being kept
     await new Promise((r) => setTimeout(r, 300))
-    expect(members(pgid).length).toBe(3)
+    expect(members(pgid).length).toBe(4)
     child.stdin.write(`${Protocol.STOP_MESSAGE}\r\n`)
     expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
     expect(NodeFs.readFileSync(marker, "utf8")).toBe("stop")

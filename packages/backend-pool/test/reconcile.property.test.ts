@@ -137,6 +137,42 @@ describe("reconcile and follow, property-based", () => {
       )
     ))
 
+  // A burst is coalesced to its last value, so the test above mostly reconciles from an empty pool
+  // and never needs a stop: here the pool settles between bursts, so ids dropped by a later burst
+  // must be stopped and removed (a reconcile that never stops old backends fails this).
+  it.live("follow: bursts that settle in between; ids a later burst drops are stopped and removed", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(fc.array(arbSequence, { minLength: 2, maxLength: 4 }), (bursts) =>
+          Effect.runPromise(
+            Effect.scoped(Effect.gen(function*() {
+              const pool = yield* BackendPool
+              const control = yield* FakeLauncher.FakeLauncher
+              const ref = yield* SubscriptionRef.make<ReadonlyArray<BackendSpec.BackendSpec>>([])
+              yield* pool.follow(ref)
+              for (const burst of bursts) {
+                for (const desired of burst) yield* SubscriptionRef.set(ref, desired)
+                yield* checkFinal(burst.at(-1)!)
+                // Nothing outside the desired state runs: the fake's live processes are exactly its ids.
+                // (An unregistered id leaves `status` when its stop begins; its process goes when the stop ends.)
+                const want = new Set(burst.at(-1)!.map((s) => s.id))
+                const exact = Effect.map(
+                  Effect.forEach(ids, (id) => control.liveCount(id)),
+                  (counts) => counts.every((n, i) => n === (want.has(ids[i]!) ? 1 : 0))
+                )
+                let matched = yield* exact
+                for (let i = 0; i < 5_000 && !matched; i++) matched = yield* Effect.sleep(1).pipe(Effect.andThen(exact))
+                assert.isTrue(
+                  matched,
+                  `live processes: ${JSON.stringify(yield* Effect.forEach(ids, control.liveCount))}`
+                )
+              }
+            })).pipe(Effect.provide(layer()))
+          )),
+        { numRuns: 30 }
+      )
+    ))
+
   it.live("follow: 100 updates in a burst cause at most 2 reconciles' worth of transitions", () =>
     Effect.scoped(Effect.gen(function*() {
       const pool = yield* BackendPool

@@ -10,7 +10,13 @@ import { Effect, Exit, Scope } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import * as NodeFs from "node:fs"
 
-const isolation = SshTestServer.canUseNamespace() ? "own network namespace" : "loopback port"
+// Where OpenSSH is not installed these tests skip, with the reason in their describe line.
+const missing = SshTestServer.unavailable()
+const isolation = missing !== undefined
+  ? `skipped: ${missing}`
+  : SshTestServer.canUseNamespace()
+  ? "own network namespace"
+  : "loopback port"
 
 const alive = (pid: number) => {
   try {
@@ -33,7 +39,7 @@ const echo = (connection: SshConnection.SshConnection, master: SshMaster.Master 
     )
   })
 
-describe(`SshMaster against a real sshd (${isolation})`, () => {
+describe.skipIf(missing !== undefined)(`SshMaster against a real sshd (${isolation})`, () => {
   it.live("one master per host, shared by sessions up to the limit, then a second one", () =>
     Effect.gen(function*() {
       const lab = yield* SshTestServer.make()

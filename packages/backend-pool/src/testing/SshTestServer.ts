@@ -100,6 +100,20 @@ let counter = 0
 export const canUseNamespace = (): boolean =>
   isRoot() && run("ip", ["netns", "list"]).ok && run("unshare", ["--version"]).ok
 
+/**
+ * Why this machine cannot run a lab, or `undefined` when it can: the sshd binary, the OpenSSH
+ * client (`ssh`) and `ssh-keygen` must be there (Debian: `apt-get install openssh-server
+ * openssh-client`). Tests skip with this reason instead of failing where OpenSSH is not installed.
+ */
+export const unavailable = (sshd = "/usr/sbin/sshd"): string | undefined => {
+  if (!NodeFs.existsSync(sshd)) return `${sshd} is missing (apt-get install openssh-server)`
+  for (const tool of ["ssh", "ssh-keygen"]) {
+    const r = NodeChild.spawnSync(tool, ["-V"], { encoding: "utf8" })
+    if (r.error !== undefined) return `the OpenSSH client's ${tool} is not on PATH (apt-get install openssh-client)`
+  }
+  return undefined
+}
+
 /** Removes namespaces of earlier labs whose process is gone (`isthmus-<pid>-<n>`). */
 const sweepStale = () => {
   const list = run("ip", ["netns", "list"])
