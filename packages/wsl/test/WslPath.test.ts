@@ -196,6 +196,30 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(w("/datax", c), "\\\\wsl.localhost\\test_distro\\datax")
     assert.strictEqual(w("/data", c), "C:\\Data")
   })
+  // Windows paths are case-insensitive (NTFS): ASCII letters at both ends of A–Z and non-ASCII
+  // letters fold; other characters, such as @ and `, which differ by the same bit, do not.
+  it("mount sources match case-insensitively, letters only, and never past the input's end", () => {
+    const c: WslPath.Context = {
+      distro: "test_distro",
+      mounts: [
+        { windows: "C:\\Az", linux: "/az" },
+        { windows: "C:\\a`b", linux: "/tick" },
+        { windows: "C:\\é", linux: "/e" }
+      ]
+    }
+    assert.strictEqual(u("c:\\aZ\\x", c), "/az/x")
+    assert.strictEqual(u("C:\\AZ", c), "/az")
+    assert.strictEqual(u("C:\\a`B\\y", c), "/tick/y")
+    assert.strictEqual(u("C:\\a@b", c), "/mnt/c/a@b")
+    assert.strictEqual(u("c:\\É\\z", c), "/e/z")
+    assert.strictEqual(u("C:\\A", c), "/mnt/c/A") // shorter than the source C:\Az
+  })
+  it("context.drives in either case", () => {
+    const c: WslPath.Context = { distro: "test_distro", drives: ["C"] }
+    assert.strictEqual(u("c:\\x", c), "/mnt/c/x")
+    assert.strictEqual(w("/mnt/c/x", c), "C:\\x")
+    assert.strictEqual(w("/mnt/d/x", c), "\\\\wsl.localhost\\test_distro\\mnt\\d\\x")
+  })
   it("a mount source's trailing separator is dropped; a mounted drive root gets its \\", () => {
     const c: WslPath.Context = {
       distro: "test_distro",
