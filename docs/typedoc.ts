@@ -23,6 +23,14 @@ const entries = readdirSync(path.join(repo, "packages")).toSorted().flatMap((dir
   )
 })
 
+/** The repository the packages' manifests name (`git+https://github.com/o/r.git` → `https://github.com/o/r`). */
+const repositoryUrl = (() => {
+  const manifest = JSON.parse(readFileSync(path.join(repo, "packages", "wsl", "package.json"), "utf8")) as {
+    repository: { url: string }
+  }
+  return manifest.repository.url.replace(/^git\+/, "").replace(/\.git$/, "")
+})()
+
 const packageNames = [...new Set(entries.map((e) => e.name.split("/").slice(0, 2).join("/")))]
 
 const app = await Application.bootstrapWithPlugins({
@@ -41,6 +49,11 @@ const app = await Application.bootstrapWithPlugins({
   packagesRequiringDocumentation: packageNames,
   treatValidationWarningsAsErrors: true,
   treatWarningsAsErrors: true,
+  // Source links point at the repository the packages name in `repository`, not at whatever
+  // remote this clone has (TypeDoc warns, and so fails, in a clone without a GitHub remote).
+  disableGit: true,
+  // `{path}` is relative to the entry points' common directory, `packages/`.
+  sourceLinkTemplate: `${repositoryUrl}/blob/main/packages/{path}#L{line}`,
   logLevel: "Info"
 })
 

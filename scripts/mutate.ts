@@ -1,9 +1,11 @@
 /**
- * `pnpm mutate <package> [files…] [-- stryker options…]`: mutation testing (Stryker with the
- * vitest runner) of one package, or of some of its files, against that package's vitest project.
+ * `pnpm mutate <package> [files…] [--tests test files…] [-- stryker options…]`: mutation testing
+ * (Stryker with the vitest runner) of one package, or of some of its files, against that
+ * package's vitest project (or only the test files given after `--tests`).
  *
- *   pnpm mutate wsl src/pathCore.ts                 # one module (paths relative to the package)
+ *   pnpm mutate wsl src/internal/pathCore.ts         # one module (paths relative to the package)
  *   pnpm mutate rpc-protocol src/Framing.ts src/Dialect.ts
+ *   pnpm mutate backend-pool src/RestartPolicy.ts --tests test/units.test.ts test/fake.test.ts
  *   pnpm mutate backend-pool                        # the package's default `mutate` globs
  *   pnpm mutate backend-pool src/child/index.ts -- --coverageAnalysis all --incremental
  *
@@ -11,19 +13,41 @@
  * adds what every package shares, writes the merged configuration under node_modules/.cache and
  * runs `stryker run` on it. Reports go to `reports/mutation/<package>/` (HTML + JSON). Not in CI:
  * a run costs minutes of both cores.
+ *
+ * Stryker runs in place, so an interrupted run must not leave mutated sources behind
+ * (mutate/leftovers.ts): this script refuses to start while any file is instrumented, keeps a
+ * copy of the package's sources, and puts back every file still instrumented when Stryker ends,
+ * however it ends (Ctrl-C, SIGTERM, a crash; a signal is passed on and Stryker gets 30 s to clean
+ * up). If this script itself is killed, `pnpm mutate --restore` puts the kept copies back, and
+ * `pnpm lint` fails until that is done.
  */
-import { spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { instrumentedFiles, keepOriginals, leftoverAdvice, restoreLeftovers } from "./mutate/leftovers.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const args = process.argv.slice(2)
-const dashes = args.indexOf("--")
-const [pkg, ...files] = dashes === -1 ? args : args.slice(0, dashes)
-const strykerArgs = dashes === -1 ? [] : args.slice(dashes + 1)
 
-const usage = "usage: pnpm mutate <wsl|rpc-protocol|backend-pool> [files relative to the package…] [-- stryker options]"
+/** Puts back what an interrupted run left; false (after saying what is left) when it cannot. */
+const restore = (): boolean => {
+  const { restored, remaining } = restoreLeftovers(root)
+  for (const file of restored) console.error(`pnpm mutate: put back the original of ${file}`)
+  if (remaining.length > 0) console.error(`pnpm mutate: ${leftoverAdvice(remaining)}`)
+  return remaining.length === 0
+}
+if (args[0] === "--restore") process.exit(restore() ? 0 : 1)
+if (instrumentedFiles(root).length > 0 && !restore()) process.exit(2)
+const dashes = args.indexOf("--")
+const ours = dashes === -1 ? args : args.slice(0, dashes)
+const strykerArgs = dashes === -1 ? [] : args.slice(dashes + 1)
+const testsFlag = ours.indexOf("--tests")
+const [pkg, ...files] = testsFlag === -1 ? ours : ours.slice(0, testsFlag)
+const tests = testsFlag === -1 ? [] : ours.slice(testsFlag + 1)
+
+const usage =
+  "usage: pnpm mutate <wsl|rpc-protocol|backend-pool> [files…] [--tests test files…] [-- stryker options] (paths relative to the package)"
 if (pkg === undefined || pkg.startsWith("-")) {
   console.error(usage)
   process.exit(2)
@@ -37,7 +61,7 @@ if (!existsSync(packageConfigFile)) {
 
 // File arguments are relative to the package (or absolute); Stryker wants them relative to the
 // repository root, where it runs. A mutation range (`file:12-30`) is kept as given.
-const mutate = files.map((file) => {
+const fromPackage = (file: string) => {
   const [path = "", ...range] = file.split(":")
   const absolute = resolve(packageDir, path)
   if (!existsSync(absolute)) {
@@ -45,7 +69,9 @@ const mutate = files.map((file) => {
     process.exit(2)
   }
   return [relative(root, absolute), ...range].join(":")
-})
+}
+const mutate = files.map(fromPackage)
+const testFiles = tests.map(fromPackage)
 
 const packageConfig = JSON.parse(readFileSync(packageConfigFile, "utf8")) as { mutate?: ReadonlyArray<string> }
 const reportDir = `reports/mutation/${pkg}`
@@ -77,7 +103,10 @@ const config = {
   thresholds: { high: 85, low: 70, break: null },
   ...packageConfig,
   $schema: undefined,
-  ...(mutate.length > 0 ? { mutate } : {})
+  ...(mutate.length > 0 ? { mutate } : {}),
+  // Only these test files (the fast unit tests of a module, say): a run in minutes instead of
+  // every process-level test that happens to reach the module.
+  ...(testFiles.length > 0 ? { testFiles } : {})
 }
 
 const cacheDir = join(root, "node_modules/.cache/stryker")
@@ -85,11 +114,33 @@ mkdirSync(cacheDir, { recursive: true })
 const configFile = join(cacheDir, `${pkg}.config.json`)
 writeFileSync(configFile, JSON.stringify(config, null, 2))
 
-console.error(`pnpm mutate: ${pkg}: ${(config.mutate ?? []).join(", ")}`)
-const result = spawnSync(join(root, "node_modules/.bin/stryker"), ["run", configFile, ...strykerArgs], {
+console.error(
+  `pnpm mutate: ${pkg}: ${(config.mutate ?? []).join(", ")}${
+    testFiles.length > 0 ? ` against ${testFiles.join(", ")}` : ""
+  }`
+)
+keepOriginals(root, pkg)
+const stryker = spawn(join(root, "node_modules/.bin/stryker"), ["run", configFile, ...strykerArgs], {
   cwd: root,
   stdio: "inherit",
   env: { ...process.env, ISTHMUS_MUTATE_PROJECT: pkg }
 })
+// Ctrl-C reaches Stryker too (same process group); other signals are passed on. Either way this
+// script waits for Stryker to put its files back, and checks.
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stryker.exitCode === null && stryker.signalCode === null) {
+    stryker.kill(signal)
+    setTimeout(() => stryker.kill("SIGKILL"), 30_000).unref()
+  }
+}
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal)
+const status = await new Promise<number>((settle) => {
+  stryker.once("error", (error) => {
+    console.error(`pnpm mutate: could not run stryker: ${error.message}`)
+    settle(1)
+  })
+  stryker.once("close", (code, signal) => settle(code ?? (signal === null ? 1 : 128)))
+})
+const clean = restore()
 console.error(`pnpm mutate: report in ${reportDir}/mutation.html (open it in a browser) and ${reportDir}/mutation.json`)
-process.exit(result.status ?? 1)
+process.exit(clean ? status : 1)

@@ -133,6 +133,7 @@ export const check = (
 
 /** The check launchers run before a spawn (replaced by the Windows model in tests). */
 export interface CheckerShape {
+  /** Checks a launch's command and cwd before anything is spawned; see {@link check}. */
   readonly check: typeof check
 }
 

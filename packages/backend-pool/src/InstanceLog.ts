@@ -4,19 +4,24 @@
  * Every line is stamped with its time, stream and run id; run boundaries are marked with
  * `system` lines. Appending is synchronous and never waits: a slow live subscriber loses lines
  * (counted in `droppedLiveLines`), a slow disk makes the file writer drop lines once
- * `maxPendingBytes` are waiting (counted in `droppedFileLines`), and an over-long line is cut at
- * `maxLineBytes` (the rest is counted in `droppedBytes`). So the process that produces the output
- * is never blocked by whoever reads it.
+ * `maxPendingBytes` are waiting (counted in `droppedFileLines`, and marked in the file by a line
+ * saying how many were dropped there), and an over-long line is cut at `maxLineBytes` (the rest
+ * is counted in `droppedBytes`). So the process that produces the output is never blocked by
+ * whoever reads it.
  *
  * Files get the child's bytes as they came, after the ASCII stamp; `LogLine.text` is their UTF-8
  * decoding (invalid sequences become U+FFFD there, not in the files).
  *
+ * The hot path (a chunk of a child's output) does per line: find the newline, copy the stamp and
+ * the bytes into the file buffer, and keep a small record in the ring. The text of a line is
+ * decoded only when someone reads it (the ring, a live subscriber with room, an observer): under
+ * a flood, most lines are never read and never decoded.
+ *
  * @module
  */
 import { type Cause, Clock, Effect, Queue, type Scope, Stream } from "effect"
-import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import { logFileStem, type ResolvedLog } from "./BackendSpec.ts"
+import { FileWriter } from "./internal/LogFileWriter.ts"
 
 /** Where a line came from. `system` lines are written by the pool (run boundaries, exits). */
 export type LineSource = "stdout" | "stderr" | "system"
@@ -52,13 +57,19 @@ export interface LogStats {
   readonly truncatedLines: number
   /** Bytes written to the log files. */
   readonly fileBytesWritten: number
+  /** Bytes waiting to be written to the log files (at most `maxPendingBytes`). */
+  readonly pendingFileBytes: number
   /** File rotations so far. */
   readonly rotations: number
 }
 
 /** Feeds raw output bytes of one stream and run into the log, split into lines. */
 export interface LineSplitter {
-  /** Feeds a chunk of raw bytes; complete lines are appended at once, a partial one waits for more. */
+  /**
+   * Feeds a chunk of raw bytes; complete lines are appended at once, a partial one waits for
+   * more. The log keeps a reference to the chunk (lines are decoded when read), so the caller
+   * must not modify it afterwards; output read from a pipe is never reused, so this is free.
+   */
   push(chunk: Uint8Array): void
   /** Flushes a final line without a newline. */
   end(): void
@@ -92,282 +103,190 @@ export interface InstanceLog {
   setPolicy(policy: ResolvedLog): void
 }
 
-/** Text kept in the ring: 1 MiB by default, so a flood of long lines cannot hold much memory. */
+/**
+ * Text kept in the ring: 1 MiB by default, so a flood of long lines cannot hold much memory.
+ * (The ring refers to the child's output chunks instead of copying lines out of them; it also
+ * lets go of old lines while the chunks it holds exceed twice this.)
+ */
 export const defaultRingBytes = 1024 * 1024
 
-/** Bytes of file output per `write` call at most. */
-const maxWriteBytes = 4 * 1024 * 1024
-/** The first pending buffer; it doubles as needed (up to about `maxPendingBytes`). */
-const initialPendingBytes = 64 * 1024
-
 /**
- * The rotating file writer. Lines are encoded straight into one pending byte buffer (the prefix
- * as ASCII, the text copied from the child's output when it came from there), so nothing per line
- * outlives the call but its end offset. One asynchronous `write` at a time takes the whole lines
- * that fit in the current file, as a view of that buffer: new lines go after it, and the buffer
- * is only compacted or replaced when no write is reading it.
- */
-class FileWriter {
-  private fd: number | undefined
-  private size = 0
-  /** Pending bytes are `[head, length)`; allocated on demand, released once all is written. */
-  private pending: Buffer | undefined
-  private head = 0
-  private length = 0
-  /** End offsets (in `pending`) of the lines not yet taken: `ends[endsHead…]`. */
-  private ends: Array<number> = []
-  private endsHead = 0
-  /** A drain is scheduled or a write is in progress. */
-  private writing = false
-  /** A write is reading `pending` now: it may neither be compacted in place nor reused. */
-  private inFlight = false
-  private waiters: Array<() => void> = []
-  private closed = false
-  droppedLines = 0
-  bytesWritten = 0
-  rotations = 0
-  readonly file: string
-  private readonly dir: string
-  private readonly stem: string
-  private policy: ResolvedLog
-
-  constructor(dir: string, stem: string, policy: ResolvedLog) {
-    this.dir = dir
-    this.stem = stem
-    this.policy = policy
-    this.file = NodePath.join(dir, `${stem}.log`)
-  }
-
-  setPolicy(policy: ResolvedLog) {
-    this.policy = policy
-  }
-
-  private nameOf(index: number): string {
-    return index === 0 ? this.file : NodePath.join(this.dir, `${this.stem}.${index}.log`)
-  }
-
-  private open() {
-    NodeFs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
-    this.fd = NodeFs.openSync(this.file, "a", 0o600)
-    this.size = NodeFs.fstatSync(this.fd).size
-  }
-
-  private rotate() {
-    if (this.fd !== undefined) NodeFs.closeSync(this.fd)
-    this.fd = undefined
-    const max = this.policy.maxFiles
-    for (let i = max - 1; i >= 1; i--) {
-      const from = this.nameOf(i - 1)
-      try {
-        if (i === max - 1) NodeFs.rmSync(this.nameOf(i), { force: true })
-        NodeFs.renameSync(from, this.nameOf(i))
-      } catch {
-        // the older file does not exist yet
-      }
-    }
-    if (max === 1) NodeFs.rmSync(this.file, { force: true })
-    this.rotations++
-    this.open()
-  }
-
-  /** Moves the pending bytes to the start of `target` (which may be `pending` itself). */
-  private moveTo(target: Buffer) {
-    const shift = this.head
-    this.pending!.copy(target, 0, this.head, this.length)
-    this.ends = this.ends.slice(this.endsHead)
-    for (let i = 0; i < this.ends.length; i++) this.ends[i]! -= shift
-    this.endsHead = 0
-    this.pending = target
-    this.length -= shift
-    this.head = 0
-  }
-
-  /** The buffer with room for `bytes` more at `length`, or undefined when the line is dropped. */
-  private reserve(bytes: number): Buffer | undefined {
-    if (this.closed) return undefined
-    const live = this.length - this.head
-    if (live + bytes > this.policy.maxPendingBytes) {
-      this.droppedLines++
-      return undefined
-    }
-    const buffer = this.pending
-    if (buffer === undefined) {
-      let capacity = initialPendingBytes
-      while (capacity < bytes) capacity *= 2
-      this.pending = Buffer.allocUnsafe(capacity)
-      this.head = this.length = 0
-    } else if (this.length + bytes > buffer.length) {
-      if (!this.inFlight && live + bytes <= buffer.length / 2) {
-        this.moveTo(buffer)
-      } else {
-        let capacity = buffer.length
-        while (capacity < 2 * (live + bytes)) capacity *= 2
-        this.moveTo(Buffer.allocUnsafe(capacity))
-      }
-    }
-    return this.pending
-  }
-
-  private commit(end: number) {
-    this.length = end
-    this.ends.push(end)
-    if (!this.writing) {
-      this.writing = true
-      setImmediate(() => this.drain())
-    }
-  }
-
-  /** Queues `prefix` (ASCII) + `source[start, end)` + a newline; drops it when too much is pending. */
-  writeBytes(prefix: string, source: Buffer, start: number, end: number) {
-    const buffer = this.reserve(prefix.length + (end - start) + 1)
-    if (buffer === undefined) return
-    let at = this.length + buffer.write(prefix, this.length, "latin1")
-    at += source.copy(buffer, at, start, end)
-    buffer[at] = 10
-    this.commit(at + 1)
-  }
-
-  /** Queues `prefix` (ASCII) + `text` (`textBytes` in UTF-8) + a newline. */
-  writeText(prefix: string, text: string, textBytes: number) {
-    const buffer = this.reserve(prefix.length + textBytes + 1)
-    if (buffer === undefined) return
-    let at = this.length + buffer.write(prefix, this.length, "latin1")
-    at += buffer.write(text, at, "utf8")
-    buffer[at] = 10
-    this.commit(at + 1)
-  }
-
-  private finishWaiters() {
-    const waiters = this.waiters
-    this.waiters = []
-    for (const w of waiters) w()
-  }
-
-  private clear() {
-    this.pending = undefined
-    this.head = this.length = 0
-    this.ends = []
-    this.endsHead = 0
-  }
-
-  /** The next `count` pending lines, as a view of `pending`. */
-  private take(count: number): Buffer {
-    const end = this.ends[this.endsHead + count - 1]!
-    const out = this.pending!.subarray(this.head, end)
-    this.head = end
-    this.endsHead += count
-    if (this.endsHead === this.ends.length) {
-      this.ends = []
-      this.endsHead = 0
-    }
-    return out
-  }
-
-  private drain(): void {
-    if (this.head === this.length || this.closed) {
-      // Nothing left: release the buffer (an idle instance holds no pending memory).
-      this.clear()
-      this.writing = false
-      this.finishWaiters()
-      return
-    }
-    try {
-      if (this.fd === undefined) this.open()
-      const cap = this.policy.maxFileBytes
-      if (this.size >= cap) this.rotate()
-      // Take whole lines that fit in the current file (at most maxWriteBytes per write).
-      const limit = this.head + Math.min(cap - this.size, maxWriteBytes)
-      let count = 0
-      while (this.endsHead + count < this.ends.length && this.ends[this.endsHead + count]! <= limit) count++
-      let out: Buffer
-      if (count > 0) {
-        out = this.take(count)
-      } else if (this.ends[this.endsHead]! - this.head <= cap - this.size) {
-        out = this.take(1) // one line longer than maxWriteBytes, which fits in the file
-      } else if (this.size > 0) {
-        this.rotate()
-        return this.drain()
-      } else {
-        // A single line larger than a whole file: cut it to the file size.
-        out = Buffer.concat([this.take(1).subarray(0, cap - 1), Buffer.of(10)])
-      }
-      this.inFlight = true
-      NodeFs.write(this.fd!, out, 0, out.length, null, (error) => {
-        this.inFlight = false
-        if (error === null) {
-          this.size += out.length
-          this.bytesWritten += out.length
-        }
-        // Everything pending was written: start again at the front of the same buffer.
-        if (this.head === this.length) this.head = this.length = 0
-        this.drain()
-      })
-    } catch {
-      // The disk refused: drop what is pending rather than block or crash the host.
-      this.droppedLines += this.ends.length - this.endsHead
-      this.inFlight = false
-      this.clear()
-      this.writing = false
-      this.finishWaiters()
-    }
-  }
-
-  flush(): Promise<void> {
-    if (!this.writing) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push(resolve))
-  }
-
-  close() {
-    this.closed = true
-    this.clear()
-    if (this.fd !== undefined) {
-      try {
-        NodeFs.closeSync(this.fd)
-      } catch {
-        // already closed
-      }
-      this.fd = undefined
-    }
-    this.finishWaiters()
-  }
-}
-
-/**
- * The file line's prefix, `<ISO-8601 ms time> <source> #<run id>[ [truncated]] `: plain ASCII (so
- * its UTF-8 length is its `length`). Consecutive lines of the same millisecond, stream and run
- * (a burst of output) share one string.
+ * The file line's stamp, `<ISO-8601 ms time> <source> #<run id>[ [truncated]] `, as ASCII bytes.
+ * Consecutive lines of the same millisecond, stream and run (a burst of output) share one.
  */
 const makePrefixer = () => {
   let time = -1
   let source: LineSource | undefined
   let runId = -1
   let truncated = false
-  let prefix = ""
-  return (line: LogLine): string => {
-    if (line.time !== time || line.source !== source || line.runId !== runId || line.truncated !== truncated) {
-      time = line.time
-      source = line.source
-      runId = line.runId
-      truncated = line.truncated
-      prefix = `${new Date(time).toISOString()} ${source} #${runId}${truncated ? " [truncated]" : ""} `
+  let prefix = Buffer.alloc(0)
+  return (t: number, s: LineSource, r: number, cut: boolean): Buffer => {
+    if (t !== time || s !== source || r !== runId || cut !== truncated) {
+      time = t
+      source = s
+      runId = r
+      truncated = cut
+      prefix = Buffer.from(`${new Date(t).toISOString()} ${s} #${r}${cut ? " [truncated]" : ""} `, "latin1")
     }
     return prefix
   }
 }
 
+const sources: ReadonlyArray<LineSource> = ["stdout", "stderr", "system"]
+const sourceCode = (source: LineSource) => (source === "stdout" ? 0 : source === "stderr" ? 1 : 2)
+
+/**
+ * The ring of recent lines, in parallel arrays (nothing allocated per line). A line of the child's
+ * output refers to the chunk it came in, `chunk[start, end)`, and is decoded on first read; a
+ * `system` line keeps its text. Lines are evicted, oldest first, beyond `maxLines` lines, beyond
+ * `maxBytes` bytes of text, or while the chunks they point into add up to more than twice
+ * `maxBytes` (a chunk of mostly cut or partial output must not be kept whole for one short line);
+ * the newest line always stays.
+ */
+class Ring {
+  private capacity = 0
+  private head = 0
+  private count = 0
+  /** The sequence number of the oldest line (lines are numbered without gaps). */
+  private firstSeq = 1
+  private times = new Float64Array(0)
+  private runIds = new Float64Array(0)
+  /** `sourceCode | truncated << 2`. */
+  private flags = new Uint8Array(0)
+  private starts = new Int32Array(0)
+  private ends = new Int32Array(0)
+  private chunks: Array<Buffer | undefined> = []
+  private texts: Array<string | undefined> = []
+  private decoded: Array<LogLine | undefined> = []
+  private textBytes = 0
+  private heldBytes = 0
+  maxLines: number
+  private readonly maxBytes: number
+
+  constructor(maxLines: number, maxBytes: number) {
+    this.maxLines = maxLines
+    this.maxBytes = maxBytes
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  private grow() {
+    const capacity = Math.max(16, Math.min(this.maxLines, this.capacity * 2))
+    const copy = <T extends Float64Array | Uint8Array | Int32Array>(from: T, to: T): T => {
+      for (let i = 0; i < this.count; i++) to[i] = from[(this.head + i) % this.capacity]!
+      return to
+    }
+    const reorder = <T>(from: Array<T>): Array<T> =>
+      Array.from({ length: capacity }, (_, i) => (i < this.count ? from[(this.head + i) % this.capacity]! : undefined!))
+    this.times = copy(this.times, new Float64Array(capacity))
+    this.runIds = copy(this.runIds, new Float64Array(capacity))
+    this.flags = copy(this.flags, new Uint8Array(capacity))
+    this.starts = copy(this.starts, new Int32Array(capacity))
+    this.ends = copy(this.ends, new Int32Array(capacity))
+    this.chunks = reorder(this.chunks)
+    this.texts = reorder(this.texts)
+    this.decoded = reorder(this.decoded)
+    this.head = 0
+    this.capacity = capacity
+  }
+
+  private evictOldest() {
+    const i = this.head
+    const chunk = this.chunks[i]
+    const text = this.texts[i]
+    this.textBytes -= text === undefined ? this.ends[i]! - this.starts[i]! : text.length
+    // The chunk stops being held when the next line does not point into it.
+    if (chunk !== undefined && (this.count === 1 || this.chunks[(i + 1) % this.capacity] !== chunk)) {
+      this.heldBytes -= chunk.length
+    }
+    this.chunks[i] = this.texts[i] = this.decoded[i] = undefined
+    this.head = (i + 1) % this.capacity
+    this.count--
+    this.firstSeq++
+  }
+
+  /** Appends the line numbered `seq` (the next one); `chunk` or `text` holds its text. */
+  push(
+    seq: number,
+    time: number,
+    source: LineSource,
+    runId: number,
+    truncated: boolean,
+    chunk: Buffer | undefined,
+    start: number,
+    end: number,
+    text: string | undefined
+  ) {
+    if (this.count === 0) this.firstSeq = seq
+    // Lines of one chunk are appended one after the other: the chunk is counted once per run of them.
+    if (
+      chunk !== undefined && (this.count === 0 || this.chunks[(this.head + this.count - 1) % this.capacity] !== chunk)
+    ) {
+      this.heldBytes += chunk.length
+    }
+    if (this.count === this.capacity) {
+      if (this.capacity < this.maxLines) this.grow()
+      else this.evictOldest()
+    }
+    const i = (this.head + this.count) % this.capacity
+    this.times[i] = time
+    this.runIds[i] = runId
+    this.flags[i] = sourceCode(source) | (truncated ? 4 : 0)
+    this.starts[i] = start
+    this.ends[i] = end
+    this.chunks[i] = chunk
+    this.texts[i] = text
+    this.count++
+    this.textBytes += text === undefined ? end - start : text.length
+    while (
+      this.count > 1 &&
+      (this.count > this.maxLines || this.textBytes > this.maxBytes || this.heldBytes > 2 * this.maxBytes)
+    ) this.evictOldest()
+  }
+
+  /** The line at `offset` from the oldest, decoded (once). */
+  private line(offset: number): LogLine {
+    const i = (this.head + offset) % this.capacity
+    const known = this.decoded[i]
+    if (known !== undefined) return known
+    const flags = this.flags[i]!
+    const line: LogLine = {
+      seq: this.firstSeq + offset,
+      time: this.times[i]!,
+      source: sources[flags & 3]!,
+      runId: this.runIds[i]!,
+      text: this.texts[i] ?? this.chunks[i]!.toString("utf8", this.starts[i]!, this.ends[i]!),
+      truncated: (flags & 4) !== 0
+    }
+    this.decoded[i] = line
+    return line
+  }
+
+  /** The last `n` lines (all by default), oldest first. */
+  last(n = this.count): Array<LogLine> {
+    const from = Math.max(0, this.count - n)
+    return Array.from({ length: this.count - from }, (_, k) => this.line(from + k))
+  }
+
+  /** The newest line, decoded (for live subscribers and observers). */
+  newest(): LogLine {
+    return this.line(this.count - 1)
+  }
+}
+
 /**
  * Creates an instance log for `id`. Files go to `<dir>/<logFileStem(id)>.log` (rotated to
- * `.1.log`, `.2.log`, …), created with mode 0600 in a 0700 directory. The writer is closed when
- * the scope closes.
+ * `.1.log`, `.2.log`, …), created with mode 0600 in a 0700 directory. When the scope closes, the
+ * lines still pending are written (waiting at most 5 s for the disk) and the file is closed.
  */
 export const make = (id: string, initial: ResolvedLog, options?: { readonly ringBytes?: number }) =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
     let policy = initial
     const ringBytesCap = options?.ringBytes ?? defaultRingBytes
-    const ring: Array<LogLine> = []
-    let ringHead = 0
-    let ringBytes = 0
+    const ring = new Ring(policy.ringLines, ringBytesCap)
     let seq = 0
     let bytes = 0
     let droppedLive = 0
@@ -375,62 +294,40 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
     let truncatedLines = 0
     const subscribers = new Set<Queue.Queue<LogLine, Cause.Done>>()
     const observers = new Set<(line: LogLine) => void>()
-    const writer = policy.dir === undefined ? undefined : new FileWriter(policy.dir, logFileStem(id), policy)
+    const now = () => clock.currentTimeMillisUnsafe()
+    const writer = policy.dir === undefined ? undefined : new FileWriter(policy.dir, logFileStem(id), policy, now)
     const prefixOf = makePrefixer()
+    // The last lines before a stop matter most: closing writes what is pending first.
     yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        writer?.close()
+      Effect.suspend(() => {
         for (const q of subscribers) Queue.endUnsafe(q)
         subscribers.clear()
+        return writer === undefined ? Effect.void : Effect.promise(() => writer.close())
       })
     )
 
-    const ringSize = () => ring.length - ringHead
-    const pushRing = (line: LogLine) => {
-      ring.push(line)
-      ringBytes += line.text.length
-      while (ringSize() > 1 && (ringSize() > policy.ringLines || ringBytes > ringBytesCap)) {
-        ringBytes -= ring[ringHead]!.text.length
-        ringHead++
+    /** Hands the newest line to live subscribers that have room and to observers (decoding it once). */
+    const deliver = () => {
+      let line: LogLine | undefined
+      for (const q of subscribers) {
+        if (Queue.isFullUnsafe(q)) droppedLive++
+        else if (!Queue.offerUnsafe(q, line ??= ring.newest())) droppedLive++
       }
-      if (ringHead > 1024 && ringHead * 2 > ring.length) {
-        ring.splice(0, ringHead)
-        ringHead = 0
+      if (observers.size > 0) {
+        line ??= ring.newest()
+        for (const f of observers) f(line)
       }
     }
-    const snapshotRing = () => ring.slice(ringHead)
 
-    /** Appends a line of `textBytes` UTF-8 bytes, read at `time`. */
-    const appendAt = (
-      source: LineSource,
-      runId: number,
-      text: string,
-      truncated: boolean,
-      time: number,
-      textBytes: number,
-      raw?: Buffer,
-      rawStart = 0
-    ) => {
-      const line: LogLine = { seq: ++seq, time, source, runId, text, truncated }
+    const append = (source: LineSource, runId: number, text: string, truncated = false) => {
+      const time = now()
+      const textBytes = Buffer.byteLength(text)
+      ring.push(++seq, time, source, runId, truncated, undefined, 0, 0, text)
       bytes += textBytes
       if (truncated) truncatedLines++
-      pushRing(line)
-      // (The size checks skip an iterator per line in the common case of nobody listening.)
-      if (subscribers.size > 0) {
-        for (const q of subscribers) {
-          if (!Queue.offerUnsafe(q, line)) droppedLive++
-        }
-      }
-      if (writer !== undefined) {
-        // The child's bytes go to the file as they came (`text` is their decoded copy).
-        if (raw === undefined) writer.writeText(prefixOf(line), text, textBytes)
-        else writer.writeBytes(prefixOf(line), raw, rawStart, rawStart + textBytes)
-      }
-      if (observers.size > 0) { for (const f of observers) f(line) }
+      writer?.writeText(prefixOf(time, source, runId, truncated), text, textBytes, runId, time)
+      if (subscribers.size > 0 || observers.size > 0) deliver()
     }
-
-    const append = (source: LineSource, runId: number, text: string, truncated = false) =>
-      appendAt(source, runId, text, truncated, clock.currentTimeMillisUnsafe(), Buffer.byteLength(text))
 
     const splitter = (source: "stdout" | "stderr", runId: number): LineSplitter => {
       let partial: Array<Buffer> = []
@@ -438,10 +335,14 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       let discarding = false
       // Lines of one chunk arrived together: one clock read per chunk.
       let time = 0
-      /** Emits `buf[start, end)` as a line (without a trailing CR). */
+      /** Appends `buf[start, end)` as a line (without a trailing CR); files get these very bytes. */
       const emit = (buf: Buffer, start: number, end: number, truncated: boolean) => {
         if (end > start && buf[end - 1] === 13) end-- // CRLF
-        appendAt(source, runId, buf.toString("utf8", start, end), truncated, time, end - start, buf, start)
+        ring.push(++seq, time, source, runId, truncated, buf, start, end, undefined)
+        bytes += end - start
+        if (truncated) truncatedLines++
+        writer?.writeBytes(prefixOf(time, source, runId, truncated), buf, start, end, runId, time)
+        if (subscribers.size > 0 || observers.size > 0) deliver()
       }
       const takePartial = (tail: Buffer): Buffer => {
         if (partial.length === 0) return tail
@@ -453,7 +354,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       return {
         push(chunk) {
           const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-          time = clock.currentTimeMillisUnsafe()
+          time = now()
           const max = policy.maxLineBytes
           let start = 0
           while (start < buf.length) {
@@ -471,7 +372,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
                 discarding = true
                 return
               }
-              partial.push(Buffer.from(rest)) // copy: the chunk's memory may be reused
+              partial.push(Buffer.from(rest)) // a copy, not a view that keeps the whole chunk alive
               partialBytes += rest.length
               return
             }
@@ -498,7 +399,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         end() {
           if (!discarding && partialBytes > 0) {
             const line = takePartial(Buffer.alloc(0))
-            time = clock.currentTimeMillisUnsafe()
+            time = now()
             emit(line, 0, line.length, false)
           }
           partial = []
@@ -522,7 +423,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
     const follow: Stream.Stream<LogLine> = Stream.unwrap(
       Effect.gen(function*() {
         const q = yield* subscribe
-        const recent = snapshotRing()
+        const recent = ring.last()
         const last = recent.length === 0 ? 0 : recent[recent.length - 1]!.seq
         return Stream.concat(
           Stream.fromIterable(recent),
@@ -532,11 +433,8 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
     )
 
     const log: InstanceLog = {
-      recent: Effect.sync(snapshotRing),
-      tail: (n) => {
-        const all = snapshotRing()
-        return n <= 0 ? [] : all.slice(Math.max(0, all.length - n))
-      },
+      recent: Effect.sync(() => ring.last()),
+      tail: (n) => (n <= 0 ? [] : ring.last(n)),
       lines,
       follow,
       stats: Effect.sync(() => ({
@@ -547,6 +445,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         droppedBytes,
         truncatedLines,
         fileBytesWritten: writer?.bytesWritten ?? 0,
+        pendingFileBytes: writer?.pendingBytes ?? 0,
         rotations: writer?.rotations ?? 0
       })),
       file: writer?.file,
@@ -559,6 +458,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       },
       setPolicy: (next) => {
         policy = next
+        ring.maxLines = next.ringLines
         writer?.setPolicy(next)
       }
     }

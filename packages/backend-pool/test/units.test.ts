@@ -319,6 +319,85 @@ describe("InstanceLog", () => {
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("lines the files could not take are counted and marked where they were lost, with how many", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const log = yield* InstanceLog.make("gap", {
+        ...logPolicy(dir),
+        maxFileBytes: 1024 * 1024,
+        maxLineBytes: 8 * 1024,
+        maxPendingBytes: 16 * 1024
+      })
+      // 40 lines of 1 KiB at once (nothing is written before the event loop turns): about 16 fit.
+      const split = log.splitter("stdout", 4)
+      split.push(
+        Buffer.from(
+          Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, "0")} ${"z".repeat(1_000)}\n`).join("")
+        )
+      )
+      const dropped = (yield* log.stats).droppedFileLines
+      assert.isAtLeast(dropped, 20)
+      assert.isAtMost(dropped, 30)
+      yield* log.flush
+      log.append("system", 4, "after the gap")
+      yield* log.flush
+      const lines = NodeFs.readFileSync(NodePath.join(dir, `${BackendSpec.logFileStem("gap")}.log`), "latin1")
+        .split("\n").slice(0, -1).map((l) => l.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ""))
+      const kept = lines.filter((l) => l.startsWith("stdout #4 ")).map((l) => Number(l.slice(10, 12)))
+      // The first lines were written, in order, the rest lost; one line says how many, right after them.
+      assert.deepStrictEqual(kept, Array.from({ length: 40 - dropped }, (_, i) => i))
+      const marks = lines.filter((l) => l.includes("dropped here"))
+      assert.strictEqual(marks.length, 1)
+      assert.match(marks[0]!, new RegExp(`^system #4 \\[log\\] ${dropped} lines \\(\\d+ bytes\\) dropped here, `))
+      assert.strictEqual(lines.indexOf(marks[0]!), kept.length)
+      assert.strictEqual(lines.at(-1), "system #4 after the gap")
+      // The ring and the counters saw every line.
+      assert.strictEqual((yield* log.stats).lines, 41)
+      assert.strictEqual(log.tail(1)[0]!.text, "after the gap")
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("closing the log writes the lines still pending first (the last lines before a stop), across rotations", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-log-"))
+      const texts = Array.from({ length: 300 }, (_, i) => `last ${i} ${"q".repeat(i % 300)}`)
+      // Appended in one turn, so nothing is written before the scope closes (about 3 files' worth).
+      yield* Effect.scoped(Effect.gen(function*() {
+        const log = yield* InstanceLog.make("last", { ...logPolicy(dir), maxFileBytes: 16 * 1024, maxFiles: 10 })
+        for (const t of texts) log.append("stderr", 9, t)
+        assert.isAbove((yield* log.stats).pendingFileBytes, 32 * 1024)
+      }))
+      const stem = BackendSpec.logFileStem("last")
+      const files = NodeFs.readdirSync(dir).filter((f) => f.startsWith(stem))
+      const index = (f: string) => (f === `${stem}.log` ? 0 : Number(f.slice(stem.length + 1, -".log".length)))
+      const lines = files.toSorted((a, b) => index(b) - index(a))
+        .map((f) => NodeFs.readFileSync(NodePath.join(dir, f), "utf8")).join("").split("\n").slice(0, -1)
+      assert.isAbove(files.length, 2)
+      assert.deepStrictEqual(lines.map((l) => l.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z stderr #9 /, "")), texts)
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("the ring decodes lines when read, and keeps the newest ones within its caps", () =>
+    Effect.gen(function*() {
+      const log = yield* InstanceLog.make("ring", { ...logPolicy(), ringLines: 3 }, { ringBytes: 64 })
+      const split = log.splitter("stderr", 2)
+      split.push(Buffer.from("é1\nline 2\r\nline 3\nli"))
+      split.push(Buffer.from("ne 4\n"))
+      log.append("system", 2, "s5")
+      assert.deepStrictEqual(log.tail(10).map((l) => [l.seq, l.source, l.text]), [
+        [3, "stderr", "line 3"],
+        [4, "stderr", "line 4"],
+        [5, "system", "s5"]
+      ])
+      // 40 bytes of text per line against a 64-byte cap: only the newest line stays.
+      split.push(Buffer.from(`${"a".repeat(40)}\n${"b".repeat(40)}\n`))
+      assert.deepStrictEqual(log.tail(10).map((l) => l.text), ["b".repeat(40)])
+      // One line that is longer than the cap still stays (the newest line always does).
+      split.push(Buffer.from(`${"c".repeat(100)}\n`))
+      assert.deepStrictEqual(log.tail(10).map((l) => l.text.length), [100])
+      assert.deepStrictEqual((yield* log.recent).map((l) => l.seq), [8])
+    }))
+
   it.effect("follow gives the recent lines then live ones without a gap or a duplicate", () =>
     Effect.gen(function*() {
       const log = yield* InstanceLog.make("x", { ...logPolicy(), ringLines: 100, liveBuffer: 100 })
