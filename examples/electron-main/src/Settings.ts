@@ -14,7 +14,7 @@ export const WslBackendSetting = Schema.Struct({
 export type WslBackendSetting = typeof WslBackendSetting.Type
 
 export interface BackendPaths {
-  /** Node on Windows (the native backend) and the server entry. */
+  /** The binary that runs the native backend (Electron's `process.execPath`) and the server entry. */
   readonly node: string
   readonly serverEntry: string
   /** The server entry as seen from inside the distro (e.g. via `Wsl.wslpath`). */
@@ -37,7 +37,10 @@ export const desiredSpecs = (
   const native: BackendSpec.BackendSpec = {
     id: "native",
     label: "This PC",
+    // In a packaged app `paths.node` is Electron's own binary: ELECTRON_RUN_AS_NODE=1 makes it
+    // run the script as plain Node instead of opening a second app (plain Node ignores it).
     launcher: { _tag: "Local", command: paths.node, args: [paths.serverEntry] },
+    env: { ELECTRON_RUN_AS_NODE: "1" },
     bootstrap: { delivery: "fd3", envelope: { name: "native", token: tokenFor("native") } },
     ...common
   }
