@@ -286,6 +286,11 @@ describe("WslPath.parseUnc", () => {
   })
 })
 
+// Property runs, scaled down by `pnpm mutate wsl` (WSL_PROPERTY_SCALE, see vitest.mutate.config.ts)
+// where every mutant reruns these: fewer runs can only catch fewer mutants, so scores measured
+// so are a lower bound.
+const runs = (n: number): number => Math.max(20, Math.round(n * Number(process.env["WSL_PROPERTY_SCALE"] ?? "1")))
+
 const letter = fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 const component = fc.stringMatching(/^[A-Za-z0-9 _.\-()[\]{}#@!$%&'+,;=~\u00e9\u4e2d\uf03a]{1,12}$/).filter((s) =>
   s !== "." && s !== ".." && !/^ +$/.test(s)
@@ -308,7 +313,7 @@ describe("WslPath properties", () => {
         const back = WslPath.toWindows(Result.getOrThrow(linux), ctx)
         assert.strictEqual(Result.getOrThrow(back), p)
       }),
-      { numRuns: 500 }
+      { numRuns: runs(500) }
     )
   })
   it("toLinux(toWindows(p)) round-trips for paths outside the mounts (escaping included)", () => {
@@ -317,7 +322,7 @@ describe("WslPath properties", () => {
         const win = Result.getOrThrow(WslPath.toWindows(p, ctx))
         assert.strictEqual(Result.getOrThrow(WslPath.toLinux(win, ctx)), p)
       }),
-      { numRuns: 500 }
+      { numRuns: runs(500) }
     )
   })
   it("no input makes either function throw", () => {
@@ -343,7 +348,7 @@ describe("WslPath properties", () => {
         for (const r of results) assert.isTrue(Result.isSuccess(r) || r.failure instanceof WslPath.WslPathError)
         assert.isTrue(Option.isOption(WslPath.parseUnc(p)))
       }),
-      { numRuns: 2000 }
+      { numRuns: runs(2000) }
     )
   })
 })
