@@ -13,8 +13,12 @@
  * @module
  */
 import type { BootstrapEnvelope } from "@isthmus/rpc-protocol"
-import { type BootstrapReadError, readBootstrap as readBootstrapFd } from "@isthmus/rpc-protocol/node"
-import { Duration, Effect, Option } from "effect"
+import type { BootstrapReadError } from "@isthmus/rpc-protocol/node"
+// Modules, not the `effect` barrel: every backend pays for what this module imports
+// (bench/child-import.bench.ts; the barrel alone costs about +40 MiB).
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
 import {
@@ -191,6 +195,11 @@ export const readBootstrap = <A, I>(
       if (Option.isNone(line)) return Option.none()
       return Option.some(yield* envelope.decode(line.value))
     }
+    // Loaded when used (it brings Schema and node:net): a backend that gets its envelope from the
+    // environment or stdin, or none, does not pay for it.
+    const { readBootstrap: readBootstrapFd } = yield* Effect.promise(() =>
+      import("@isthmus/rpc-protocol/node/bootstrap")
+    )
     return yield* readBootstrapFd(envelope, { fd, timeout })
   }).pipe(Effect.withSpan("child.readBootstrap"))
 
