@@ -14,6 +14,13 @@ export const chromiumPath = "/usr/bin/chromium"
  */
 export const skipWithoutChromium = !existsSync(chromiumPath) && process.env["CI"] !== "true"
 
+/**
+ * Whether a browser test should replace the screenshots checked in next to its README
+ * (`UPDATE_SCREENSHOTS=1`; the older `UPDATE_SCREENSHOT=1` is accepted as an alias). Otherwise
+ * screenshots go to a temporary directory or are not taken.
+ */
+export const updateScreenshots = process.env["UPDATE_SCREENSHOTS"] === "1" || process.env["UPDATE_SCREENSHOT"] === "1"
+
 /** Flags for a closed network: no background requests, no sandbox (tests run as root), no GPU. */
 export const chromiumArgs = [
   "--headless",

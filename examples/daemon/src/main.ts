@@ -11,10 +11,13 @@
  *   pipe on stdin, when that pipe closes.
  *
  * Run by hand: `DAEMON_TOKEN=s3cret node examples/daemon/src/main.ts` (the token never goes in argv).
+ * `--help` prints the usage. Exit codes: 0 stopped normally (its host or stdin pipe went away),
+ * 1 failed while running, 2 bad command line or no token.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { ENV_LIFETIME_FD, exitWhenHostGone, readBootstrap, signalReady } from "@isthmus/backend-pool/child"
-import { Effect, Option, Redacted, Schedule } from "effect"
+import { Console, Effect, Option, Redacted, Schedule } from "effect"
+import { Command } from "effect/cli"
 import { fstatSync } from "node:fs"
 import { DaemonBootstrap, type DaemonBootstrap as Bootstrap } from "./Bootstrap.ts"
 import { startDaemon } from "./Daemon.ts"
@@ -41,12 +44,19 @@ const lifetime = (): { readonly fd: number } | undefined => {
   }
 }
 
-const program = Effect.gen(function*() {
+/** Exit codes (README and `--help`). */
+export const exitCodes = { ok: 0, failed: 1, usage: 2 } as const
+
+const serve = Effect.gen(function*() {
   const bootstrap = Option.orElse(yield* readBootstrap(DaemonBootstrap), fromEnvironment)
   if (Option.isNone(bootstrap)) {
-    return yield* Effect.fail(
-      new Error("no bootstrap envelope and no DAEMON_TOKEN: start me from a pool, or set DAEMON_TOKEN")
+    yield* Console.error(
+      "daemon: no token. Start it from a pool (which hands it a bootstrap envelope), or by hand with\n" +
+        "  DAEMON_TOKEN=<token> node examples/daemon/src/main.ts\n" +
+        "(the token is never read from the command line). --help for more."
     )
+    process.exitCode = exitCodes.usage
+    return
   }
   yield* exitWhenHostGone(lifetime())
   const { name, token, tickMs } = bootstrap.value
@@ -56,4 +66,48 @@ const program = Effect.gen(function*() {
   yield* daemon.tick.pipe(Effect.repeat(Schedule.spaced(`${tickMs ?? 1000} millis`)))
 })
 
-NodeRuntime.runMain(Effect.scoped(program))
+const handler: Effect.Effect<void, Error> = Effect.scoped(serve).pipe(
+  Effect.asVoid,
+  Effect.mapError((e) => (e instanceof Error ? e : new Error(String(e))))
+)
+
+const daemon = Command.make("daemon", {}, () => handler).pipe(
+  Command.withDescription(
+    "A backend for a pool: reads its token from the pool's bootstrap envelope (or DAEMON_TOKEN by hand), " +
+      "serves ping, daemon_info, list_dir and process_stats over NDJSON/TCP and WebSocket on loopback, " +
+      "and exits when its host goes away (or, by hand, when a pipe on its stdin closes). " +
+      "Exit codes: 0 stopped normally, 1 failed while running, 2 bad command line or no token."
+  ),
+  Command.withExamples([
+    { command: "DAEMON_TOKEN=s3cret daemon", description: "by hand; stop it with Ctrl-C" },
+    { command: "some-producer | DAEMON_TOKEN=s3cret daemon", description: "exits when the pipe closes" }
+  ])
+)
+
+const program = Command.run(daemon, { version: "0.1.0" }).pipe(
+  // effect/cli has printed the usage, and what was wrong with the command line if anything.
+  Effect.catchTag("ShowHelp", (help) =>
+    Effect.sync(() => {
+      process.exitCode = help.errors.length > 0 ? exitCodes.usage : exitCodes.ok
+    })),
+  Effect.catch((error) =>
+    Effect.sync(() => {
+      const tag = (error as { readonly _tag?: string })._tag ?? ""
+      const cliError = [
+        "UnrecognizedOption",
+        "DuplicateOption",
+        "MissingOption",
+        "MissingArgument",
+        "UnexpectedArgument",
+        "InvalidValue",
+        "UnknownSubcommand",
+        "ValidationError"
+      ].includes(tag)
+      process.exitCode = cliError ? exitCodes.usage : exitCodes.failed
+      if (!cliError) console.error(`daemon: ${error instanceof Error ? error.message : String(error)}`)
+    })
+  ),
+  Effect.provide(NodeServices.layer)
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })

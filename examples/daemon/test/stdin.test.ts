@@ -32,7 +32,47 @@ const startByHand = async (stdin: "pipe" | "ignore") => {
   return { child, tcpUrl: /tcp (tcp:\/\/\S+),/.exec(output)?.[1] }
 }
 
+/** Runs the daemon to its end with `args` and no token, /dev/null on stdin. */
+const runToEnd = async (args: ReadonlyArray<string>) => {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  for (const name of ["DAEMON_TOKEN", "ISTHMUS_LIFETIME_FD", "ISTHMUS_BOOTSTRAP", "ISTHMUS_BOOTSTRAP_FD"]) {
+    delete env[name]
+  }
+  const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"], env })
+  started.push(child)
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  const [code] = await once(child, "exit")
+  return { code: code as number | null, stdout, stderr }
+}
+
 // Real processes on a loaded 2-core machine: generous time, no assertion on it.
+describe("daemon command line", { timeout: 120_000 }, () => {
+  it("--help prints the usage and the exit codes, exit 0", async () => {
+    const r = await runToEnd(["--help"])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain("USAGE")
+    expect(r.stdout).toContain(
+      "Exit codes: 0 stopped normally, 1 failed while running, 2 bad command line or no token."
+    )
+  })
+
+  it("an unknown flag prints the usage with the error, exit 2", async () => {
+    const r = await runToEnd(["--bogus"])
+    expect(r.code).toBe(2)
+    expect(r.stdout + r.stderr).toContain("Unrecognized flag: --bogus")
+  })
+
+  it("no token: says how to give one, no stack trace, exit 2", async () => {
+    const r = await runToEnd([])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("DAEMON_TOKEN=<token> node examples/daemon/src/main.ts")
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+  })
+})
+
 describe("daemon started by hand", { timeout: 120_000 }, () => {
   it("exits (code 0) when the pipe on its stdin closes", async () => {
     const { child } = await startByHand("pipe")

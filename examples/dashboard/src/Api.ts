@@ -50,14 +50,26 @@ export const LogLineView = Schema.Struct({
 })
 export type LogLineView = typeof LogLineView.Type
 
-/** One resource sample of an instance's process (RSS and CPU from /proc, where there is one). */
+/**
+ * One sample of an instance: its process group's RSS, CPU and processes (from /proc, for a running
+ * Local instance where there is one: `ResourceUsage` of `@isthmus/backend-pool`), and its log's
+ * losses and queues.
+ */
 export const SampleView = Schema.Struct({
   id: Schema.String,
   time: Schema.Number,
   rssBytes: Schema.NullOr(Schema.Number),
   /** CPU used since the previous sample, percent of one core. */
   cpuPercent: Schema.NullOr(Schema.Number),
-  restartCount: Schema.Int
+  /** Live processes in the group. */
+  processes: Schema.NullOr(Schema.Int),
+  restartCount: Schema.Int,
+  /** Log lines lost so far (slow live subscribers and the file writer). */
+  logDropped: Schema.Int,
+  /** Lines waiting in the fullest live log subscriber's buffer. */
+  logQueued: Schema.Int,
+  /** Log bytes waiting for the disk. */
+  logPendingBytes: Schema.Int
 })
 export type SampleView = typeof SampleView.Type
 
@@ -100,3 +112,10 @@ export const lineKind = (line: Pick<LogLineView, "source" | "text">): "system" |
   if (text.startsWith("@@isthmus:") || /^\{\s*"(jsonrpc|id|method)"\s*:/.test(text)) return "protocol"
   return line.source
 }
+
+/**
+ * The WebSocket next to the page: `/rpc` on the scheme, host and port the page was loaded from
+ * (`location`), so the dashboard works through a port forward or a proxy on another port.
+ */
+export const pageWsUrl = (page: { readonly protocol: string; readonly host: string }): string =>
+  `${page.protocol === "https:" ? "wss:" : "ws:"}//${page.host}/rpc`

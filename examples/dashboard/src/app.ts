@@ -13,6 +13,7 @@ import {
   lineKind,
   LogLineView,
   Notifications,
+  pageWsUrl,
   SampleView,
   sampleWindowMs
 } from "./Api.ts"
@@ -108,10 +109,31 @@ const plot = (metric: "rss" | "cpu" | "restarts", title: string, series: Readonl
   return box
 }
 
+/** The latest sample's counts: processes in the group, log lines lost and queued. */
+const usage = (latest: SampleView | undefined) => {
+  const line = el("div", "usage")
+  if (latest === undefined) return line
+  const item = (name: string, value: string) => {
+    const span = el("span", undefined, value)
+    span.dataset["usage"] = name
+    line.append(span)
+  }
+  if (latest.processes !== null) item("processes", `${latest.processes} process${latest.processes === 1 ? "" : "es"}`)
+  item("log-dropped", `${latest.logDropped} log lines dropped`)
+  item("log-queued", `${latest.logQueued} queued`)
+  if (latest.logPendingBytes > 0) item("log-pending", `${bytes(latest.logPendingBytes)} to disk`)
+  return line
+}
+
 const charts = (id: string) => {
   const series = samples.get(id) ?? []
   const box = el("div", "charts")
-  box.append(plot("rss", "RSS", series), plot("cpu", "CPU", series), plot("restarts", "restarts", series))
+  box.append(
+    plot("rss", "RSS", series),
+    plot("cpu", "CPU", series),
+    plot("restarts", "restarts", series),
+    usage(series.at(-1))
+  )
   return box
 }
 
@@ -257,9 +279,8 @@ const decodeRemoved = Schema.decodeUnknownOption(Removed)
 
 const program = Effect.gen(function*() {
   const token = new URLSearchParams(location.hash.slice(1)).get("token") ?? ""
-  const config = yield* Effect.promise(() => fetch("/config.json").then((r) => r.json() as Promise<{ wsUrl: string }>))
   const peer = yield* RpcPeer.make({
-    connect: Socket.makeWebSocket(config.wsUrl).pipe(Effect.provide(Socket.layerWebSocketConstructorGlobal)),
+    connect: Socket.makeWebSocket(pageWsUrl(location)).pipe(Effect.provide(Socket.layerWebSocketConstructorGlobal)),
     dialect: Dialect.daemon,
     framing: Framing.webSocket(),
     methods: DashboardMethods,

@@ -1,15 +1,17 @@
 /**
- * Serves the dashboard for a `BackendPool` on loopback: the page and its script over HTTP, and
- * the dashboard methods over WebSocket (`@isthmus/rpc-protocol`, daemon dialect, token `auth`
- * first — a browser cannot set an `Authorization` header on a WebSocket upgrade).
+ * Serves the dashboard for a `BackendPool` on loopback, on one port: the page and its script over
+ * HTTP, and the dashboard methods over WebSocket at `/rpc` on the same port (`@isthmus/rpc-protocol`,
+ * daemon dialect, token `auth` first — a browser cannot set an `Authorization` header on a
+ * WebSocket upgrade). The page finds the WebSocket from its own address, so it also works through
+ * a port forward or a proxy on another port.
  */
-import { type BackendInstance, BackendPool, type BackendSpec } from "@isthmus/backend-pool"
+import { type BackendInstance, BackendPool, type BackendSpec, ResourceUsage } from "@isthmus/backend-pool"
 import { Dialect, Framing, RpcError, RpcServer } from "@isthmus/rpc-protocol"
 import { serveWebSocket } from "@isthmus/rpc-protocol/node"
 import { Effect, Fiber, type Redacted, Schedule, type Scope, Stream } from "effect"
 import * as esbuild from "esbuild"
 import { readFileSync } from "node:fs"
-import * as Http from "node:http"
+import type * as Http from "node:http"
 import { fileURLToPath } from "node:url"
 import {
   DashboardMethods,
@@ -19,7 +21,6 @@ import {
   type SampleView,
   sampleWindowMs
 } from "./Api.ts"
-import { cpuPercent, type GroupTotals, readGroup } from "./ProcSample.ts"
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -28,12 +29,43 @@ export interface DashboardOptions {
   /** Default 127.0.0.1: never reachable from another machine. */
   readonly host?: string | undefined
   readonly port?: number | undefined
+  /**
+   * Host names, besides loopback ones (`127.0.0.1`, `localhost`, `[::1]`), under which the page
+   * may be opened and connect (a reverse proxy's name). Default none.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
 }
 
 export interface Dashboard {
   /** The page; open it with `#token=<token>` appended. */
   readonly url: string
+  /** The WebSocket the page connects to: `/rpc` on the page's own host and port. */
   readonly wsUrl: string
+}
+
+const loopbackNames = new Set(["127.0.0.1", "localhost", "[::1]"])
+
+/**
+ * Whether a WebSocket upgrade comes from the dashboard's own page: its `Origin` is the `Host` the
+ * request was sent to (so any port, a forward, a proxy that keeps `Host`), and that host is a
+ * loopback name or an allowed one. Another site's page gets 403 even through DNS rebinding (its
+ * name is not allowed); the token is still required after that.
+ */
+export const sameOriginUpgrade = (
+  origin: string,
+  hostHeader: string | undefined,
+  allowedHosts: ReadonlyArray<string> = []
+): boolean => {
+  if (hostHeader === undefined) return false
+  let page: URL
+  try {
+    page = new URL(origin)
+  } catch {
+    return false
+  }
+  if (page.protocol !== "http:" && page.protocol !== "https:") return false
+  if (page.host !== hostHeader.toLowerCase()) return false
+  return loopbackNames.has(page.hostname) || allowedHosts.some((h) => h.toLowerCase() === page.hostname)
 }
 
 /** Where a backend runs, from its launcher: "this machine", a WSL distro, an SSH host, … */
@@ -136,7 +168,7 @@ export const serveDashboard = (
     const status = pool.list.pipe(Effect.flatMap((instances) => Effect.forEach(instances, (i) => viewOf(i))))
     // Resource samples per id over the last minutes (RSS and CPU of the run's process group).
     const samples = new Map<string, Array<SampleView>>()
-    const lastTotals = new Map<string, { readonly pid: number; readonly at: number; readonly totals: GroupTotals }>()
+    const sampler = yield* ResourceUsage.makeSampler()
     const server = yield* RpcServer.make({
       dialect: Dialect.daemon,
       framing: Framing.webSocket(),
@@ -197,74 +229,64 @@ export const serveDashboard = (
       Effect.forkScoped
     )
 
-    // Every second: each instance's process group from /proc, one `sample` to the page.
+    // Every second: each Local instance's process group (read asynchronously from /proc, see
+    // ResourceUsage) and each log's losses and queues, one `sample` per instance to the page.
     const sampleOnce = Effect.gen(function*() {
+      const usage = yield* sampler.sample(yield* ResourceUsage.localGroups(pool))
       const now = Date.now()
-      for (const snapshot of yield* pool.status) {
-        const pid = snapshot.pid
-        const totals = pid === undefined ? undefined : readGroup(pid)
-        const previous = lastTotals.get(snapshot.id)
-        if (pid !== undefined && totals !== undefined) lastTotals.set(snapshot.id, { pid, at: now, totals })
-        else lastTotals.delete(snapshot.id)
+      const instances = yield* pool.list
+      for (const i of instances) {
+        const snapshot = yield* i.snapshot
+        const u = usage.get(i.id)
+        const log = yield* i.log.stats
         const sample: SampleView = {
-          id: snapshot.id,
+          id: i.id,
           time: now,
-          rssBytes: totals?.rssBytes ?? null,
-          cpuPercent: totals === undefined || previous === undefined || previous.pid !== pid
-            ? null
-            : cpuPercent(previous.totals, totals, now - previous.at),
-          restartCount: snapshot.restartCount
+          rssBytes: u?.rssBytes ?? null,
+          cpuPercent: u?.cpuPercent ?? null,
+          processes: u?.processes ?? null,
+          restartCount: snapshot.restartCount,
+          logDropped: log.droppedLiveLines + log.droppedFileLines,
+          logQueued: log.liveQueued,
+          logPendingBytes: log.pendingFileBytes
         }
-        const kept = (samples.get(snapshot.id) ?? []).filter((s) => s.time > now - sampleWindowMs)
+        const kept = (samples.get(i.id) ?? []).filter((s) => s.time > now - sampleWindowMs)
         kept.push(sample)
-        samples.set(snapshot.id, kept)
+        samples.set(i.id, kept)
         yield* server.broadcast(Notifications.sample, sample)
       }
-      const ids = new Set((yield* pool.status).map((s) => s.id))
+      const ids = new Set(instances.map((i) => i.id))
       for (const id of samples.keys()) if (!ids.has(id)) samples.delete(id)
     })
     yield* sampleOnce.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
 
-    // Only the dashboard's own page may open the WebSocket (its origin is known once it listens).
-    let pageOrigin: string | undefined
-    const ws = yield* serveWebSocket(server, {
-      host,
-      port: 0,
-      path: "/rpc",
-      allowedOrigins: (origin) => origin === pageOrigin
-    })
-    const wsUrl = `ws://${ws.host}:${ws.port}/rpc`
     const page = readFileSync(here("./page.html"), "utf8")
     const app = yield* bundleApp
-    const http = yield* Effect.acquireRelease(
-      Effect.callback<Http.Server>((resume) => {
-        const s = Http.createServer((request, response) => {
-          const path = new URL(request.url ?? "/", "http://localhost").pathname
-          const send = (type: string, body: string) => {
-            response.writeHead(200, {
-              "content-type": type,
-              "cache-control": "no-store",
-              "x-content-type-options": "nosniff",
-              "content-security-policy": `default-src 'self'; connect-src 'self' ${wsUrl}; style-src 'unsafe-inline'`
-            })
-            response.end(body)
-          }
-          if (request.method !== "GET") response.writeHead(405).end()
-          else if (path === "/") send("text/html; charset=utf-8", page)
-          else if (path === "/app.js") send("text/javascript; charset=utf-8", app)
-          else if (path === "/config.json") send("application/json", JSON.stringify({ wsUrl }))
-          else response.writeHead(404).end()
+    const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+      const path = new URL(request.url ?? "/", "http://localhost").pathname
+      const send = (type: string, body: string) => {
+        response.writeHead(200, {
+          "content-type": type,
+          "cache-control": "no-store",
+          "x-content-type-options": "nosniff",
+          // 'self' covers ws:/wss: to the page's own host and port (CSP Level 3).
+          "content-security-policy": "default-src 'self'; connect-src 'self'; style-src 'unsafe-inline'"
         })
-        s.listen(options.port ?? 0, host, () => resume(Effect.succeed(s)))
-      }),
-      (s) =>
-        Effect.callback<void>((resume) => {
-          s.closeAllConnections()
-          s.close(() => resume(Effect.void))
-        })
-    )
-    const address = http.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    pageOrigin = `http://${host}:${port}`
-    return { url: `http://${host}:${port}/`, wsUrl }
+        response.end(body)
+      }
+      if (request.method !== "GET") response.writeHead(405).end()
+      else if (path === "/") send("text/html; charset=utf-8", page)
+      else if (path === "/app.js") send("text/javascript; charset=utf-8", app)
+      else response.writeHead(404).end()
+    }
+    // One port for the page and its WebSocket; only the page's own origin may upgrade.
+    const bound = yield* serveWebSocket(server, {
+      host,
+      port: options.port ?? 0,
+      path: "/rpc",
+      allowedOrigins: (origin, request) => sameOriginUpgrade(origin, request.headers.host, options.allowedHosts),
+      onRequest
+    })
+    const address = bound.host.includes(":") ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`
+    return { url: `http://${address}/`, wsUrl: `ws://${address}/rpc` }
   })

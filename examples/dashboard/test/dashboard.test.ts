@@ -11,18 +11,22 @@ import { BackendPool, Launchers, LocalLauncher, WslLauncher } from "@isthmus/bac
 import { Wsl } from "@isthmus/wsl/node"
 import { fakeWslHostOptions } from "@isthmus/wsl/testing"
 import { Effect, Layer, Redacted } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync } from "node:fs"
+import * as Http from "node:http"
+import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Page } from "playwright-core"
 import { describe, expect, it } from "vitest"
-import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
-import { serveDashboard } from "../src/server.ts"
+import { acquireChromium, skipWithoutChromium, updateScreenshots } from "../../../test/support/chromium.ts"
+import { pageWsUrl } from "../src/Api.ts"
+import { sameOriginUpgrade, serveDashboard } from "../src/server.ts"
 
 const daemonEntry = fileURLToPath(new URL("../../daemon/src/main.ts", import.meta.url))
 /** With UPDATE_SCREENSHOTS=1 the README's screenshots are replaced; otherwise they go to a temp dir. */
-const screenshotDir = process.env["UPDATE_SCREENSHOTS"] === "1"
+const screenshotDir = updateScreenshots
   ? fileURLToPath(new URL("../screenshots/", import.meta.url))
   : mkdtempSync(join(tmpdir(), "dashboard-shots-"))
 const widths = [360, 800, 1280] as const
@@ -88,6 +92,81 @@ const specs = [
   }
 ]
 
+/** `ps`'s count of a process group's live members (an independent reader of the process table). */
+const psMembers = (pgid: number) =>
+  execFileSync("ps", ["-o", "stat=", "-g", String(pgid)], { encoding: "utf8" })
+    .trim().split("\n").filter((stat) => stat.trim() !== "" && !stat.trim().startsWith("Z")).length
+
+/** A plain TCP forward from a new loopback port to `port` (what `ssh -L` or a proxy does). */
+const forward = (port: number) =>
+  Effect.acquireRelease(
+    Effect.callback<{ server: Net.Server; sockets: Set<Net.Socket> }>((resume) => {
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer((client) => {
+        const upstream = Net.connect(port, "127.0.0.1")
+        sockets.add(client).add(upstream)
+        client.pipe(upstream).pipe(client)
+        const close = () => {
+          client.destroy()
+          upstream.destroy()
+        }
+        client.on("error", close).on("close", close)
+        upstream.on("error", close).on("close", close)
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
+    }),
+    // The browser may still hold connections through it: cut them, or close would wait for them.
+    ({ server, sockets }) =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        for (const socket of sockets) socket.destroy()
+      })
+  ).pipe(Effect.map(({ server }) => (server.address() as Net.AddressInfo).port))
+
+/** The status of a WebSocket upgrade sent with these `Host` and `Origin` headers. */
+const upgradeStatus = (port: number, hostHeader: string, origin: string) =>
+  new Promise<number>((resolve, reject) => {
+    const request = Http.request({
+      port,
+      host: "127.0.0.1",
+      path: "/rpc",
+      headers: {
+        host: hostHeader,
+        origin,
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="
+      }
+    })
+    request.on("response", (response) => resolve(response.statusCode ?? 0))
+    request.on("upgrade", (response, socket) => {
+      socket.destroy()
+      resolve(response.statusCode ?? 0)
+    })
+    request.on("error", reject)
+    request.end()
+  })
+
+describe("the page's WebSocket address and origin check", () => {
+  it("the page connects to /rpc where it was loaded from, ws or wss", () => {
+    expect(pageWsUrl({ protocol: "http:", host: "localhost:9000" })).toBe("ws://localhost:9000/rpc")
+    expect(pageWsUrl({ protocol: "https:", host: "dash.example" })).toBe("wss://dash.example/rpc")
+  })
+  it("accepts the origin of the Host it was sent to, on loopback names or allowed ones only", () => {
+    expect(sameOriginUpgrade("http://127.0.0.1:4000", "127.0.0.1:4000")).toBe(true)
+    expect(sameOriginUpgrade("http://localhost:9000", "localhost:9000")).toBe(true)
+    expect(sameOriginUpgrade("http://[::1]:9000", "[::1]:9000")).toBe(true)
+    expect(sameOriginUpgrade("http://localhost:9001", "localhost:9000")).toBe(false)
+    expect(sameOriginUpgrade("http://evil.test:9000", "localhost:9000")).toBe(false)
+    // DNS rebinding: Origin and Host agree, but the name is nobody's loopback.
+    expect(sameOriginUpgrade("http://evil.test:9000", "evil.test:9000")).toBe(false)
+    expect(sameOriginUpgrade("https://dash.example", "dash.example", ["dash.example"])).toBe(true)
+    expect(sameOriginUpgrade("null", "localhost:9000")).toBe(false)
+    expect(sameOriginUpgrade("http://localhost:9000", undefined)).toBe(false)
+  })
+})
+
 /** Every layout problem at the current width: horizontal scrolling, or a control or card cut off. */
 const layoutProblems = (page: Page) =>
   page.evaluate(() => {
@@ -119,7 +198,7 @@ describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
         const workerPid = (yield* Effect.flatMap(pool.get("worker"), (i) => i.snapshot)).pid!
         const dashboard = yield* serveDashboard({ token: Redacted.make(token) })
         const browser = yield* acquireChromium
-        return yield* Effect.promise(async () => {
+        const result = yield* Effect.promise(async () => {
           const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
           await page.goto(`${dashboard.url}#token=${token}`)
           await page.waitForSelector("#connection[data-state=connected]")
@@ -210,6 +289,18 @@ describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
           await intruder.goto(`${dashboard.url}#token=wrong`)
           await intruder.waitForSelector("#connection[data-state=refused]")
           const intruderCards = await intruder.$$eval(".card", (all) => all.length)
+
+          // The native daemon's process count (shown under its plots) is ps's, and nothing was dropped.
+          const nativePid = await page.textContent(".card[data-id=native] [data-fact=pid]")
+          const members = psMembers(Number(nativePid))
+          await page.waitForFunction(
+            (n) =>
+              document.querySelector(".card[data-id=native] [data-usage=processes]")?.textContent ===
+                `${n} processes`,
+            members,
+            { timeout: 60_000 }
+          )
+          const dropped = await page.textContent(".card[data-id=native] [data-usage=log-dropped]")
           return {
             cards,
             rssText,
@@ -221,9 +312,27 @@ describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
             seen,
             lastExit,
             layout,
-            intruderCards
+            intruderCards,
+            members,
+            dropped
           }
         })
+        // Through a forward on another port and another name (the page finds its WebSocket from
+        // its own address): connected, with the cards; another site's origin is refused.
+        const port = Number(new URL(dashboard.url).port)
+        const forwarded = yield* forward(port)
+        const viaForward = yield* Effect.promise(async () => {
+          const page = await browser.newPage()
+          await page.goto(`http://localhost:${forwarded}/#token=${token}`)
+          await page.waitForSelector("#connection[data-state=connected]")
+          await page.waitForSelector(".card[data-id=native] .state[data-state=Ready]")
+          return {
+            cards: await page.$$eval(".card", (all) => all.length),
+            rebound: await upgradeStatus(forwarded, `evil.test:${forwarded}`, `http://evil.test:${forwarded}`),
+            crossSite: await upgradeStatus(forwarded, `localhost:${forwarded}`, "http://evil.test")
+          }
+        })
+        return { ...result, viaForward }
       }).pipe(Effect.scoped, Effect.provide(poolLayer))
 
       const result = await Effect.runPromise(program)
@@ -254,6 +363,11 @@ describe.skipIf(skipWithoutChromium)("dashboard in headless Chromium", () => {
       expect(result.lastExit).toMatch(/^Crashed \(signal SIGKILL\) at \d\d:\d\d:\d\d$/)
       expect(result.layout).toEqual({ 360: [], 800: [], 1280: [] })
       expect(result.intruderCards).toBe(0)
+      expect(result.members).toBeGreaterThanOrEqual(2) // the watchdog and the daemon
+      expect(result.dropped).toBe("0 log lines dropped")
+      expect(result.viaForward.cards).toBe(4)
+      expect(result.viaForward.rebound).toBe(403)
+      expect(result.viaForward.crossSite).toBe(403)
     },
     300_000
   ) // real processes, fake-wsl and Chromium on a shared 2-core machine: ~25 s when quiet

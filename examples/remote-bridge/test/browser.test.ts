@@ -2,7 +2,7 @@
  * Two pages of the remote client in headless Chromium (Debian's `chromium`, driven by
  * playwright-core) on one session: the fake app-server supervised by a real pool over stdio,
  * shared through RpcBridge over WebSocket. A message sent from page A streams on both; the
- * approval appears on both, is answered on B and disappears from A. `UPDATE_SCREENSHOT=1`
+ * approval appears on both, is answered on B and disappears from A. `UPDATE_SCREENSHOTS=1`
  * refreshes the README's screenshots.
  */
 import { NodeServices } from "@effect/platform-node"
@@ -10,7 +10,7 @@ import { BackendPool, LocalLauncher } from "@isthmus/backend-pool"
 import { Effect, Layer, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { acquireChromium, skipWithoutChromium } from "../../../test/support/chromium.ts"
+import { acquireChromium, skipWithoutChromium, updateScreenshots } from "../../../test/support/chromium.ts"
 import { pageUrl, startRemoteBridge } from "../src/host.ts"
 
 const screenshot = (name: string) => fileURLToPath(new URL(`../${name}`, import.meta.url))
@@ -48,7 +48,7 @@ describe.skipIf(skipWithoutChromium)("remote bridge in headless Chromium", () =>
         await a.click("#send")
         for (const page of [a, b]) await page.waitForSelector(".approval", { timeout: 20_000 })
         const commandOnA = await a.$eval(".approval code", (c) => c.textContent)
-        if (process.env["UPDATE_SCREENSHOT"] === "1") {
+        if (updateScreenshots) {
           await a.screenshot({ path: screenshot("screenshot-approval.png") })
         }
         // B accepts; the card disappears from A, and both see the command complete.
@@ -65,7 +65,7 @@ describe.skipIf(skipWithoutChromium)("remote bridge in headless Chromium", () =>
             { timeout: 20_000 }
           )
         }
-        if (process.env["UPDATE_SCREENSHOT"] === "1") await b.screenshot({ path: screenshot("screenshot.png") })
+        if (updateScreenshots) await b.screenshot({ path: screenshot("screenshot.png") })
         const approvalsLeft = await Promise.all([a, b].map((p) => p.$$eval(".approval", (c) => c.length)))
         // A wrong token is refused and sees nothing.
         const intruder = await browser.newPage(phone)

@@ -20,6 +20,7 @@ const expected: Readonly<Record<FakeState, readonly [state: string, advice: stri
   "vmp-partial": ["ComponentMissing", "Virtual Machine Platform"],
   "firmware-off": ["VirtualizationDisabled", "Virtual Machine Platform"],
   "32bit-host": ["Ready", "WSL is ready"],
+  "local-system": ["Unknown", "LocalSystem"],
   "no-distros": ["NoDistributions", "wsl.exe --install -d Ubuntu"]
 }
 

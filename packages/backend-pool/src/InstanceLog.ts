@@ -61,6 +61,8 @@ export interface LogStats {
   readonly pendingFileBytes: number
   /** File rotations so far. */
   readonly rotations: number
+  /** Lines of the fullest live subscriber's buffer now (its queue depth; bounded by `liveBuffer`). */
+  readonly liveQueued: number
 }
 
 /** Feeds raw output bytes of one stream and run into the log, split into lines. */
@@ -446,7 +448,8 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         truncatedLines,
         fileBytesWritten: writer?.bytesWritten ?? 0,
         pendingFileBytes: writer?.pendingBytes ?? 0,
-        rotations: writer?.rotations ?? 0
+        rotations: writer?.rotations ?? 0,
+        liveQueued: Math.max(0, ...Array.from(subscribers, Queue.sizeUnsafe))
       })),
       file: writer?.file,
       flush: writer === undefined ? Effect.void : Effect.promise(() => writer.flush()),

@@ -52,18 +52,31 @@ const spawnHints: Partial<Record<string, string>> = {
 export const substitutePort = (args: ReadonlyArray<string>, port: number | undefined): ReadonlyArray<string> =>
   port === undefined ? args : args.map((a) => a.replaceAll("{port}", String(port)))
 
-/** The `ISTHMUS_*` variables telling the child helper where its bootstrap and lifetime pipe are. */
+/**
+ * The `ISTHMUS_*` variables telling the child helper where its bootstrap and its control channel
+ * (the lifetime pipe) are: `lifetimeFd` (default 0, stdin), or none (`null`) when there is no such
+ * pipe.
+ */
 export const bootstrapEnv = (
   delivery: BootstrapDelivery,
-  line: Redacted.Redacted<string> | undefined
+  line: Redacted.Redacted<string> | undefined,
+  lifetimeFd: number | null = 0
 ): Record<string, string | Redacted.Redacted<string>> => {
-  const env: Record<string, string | Redacted.Redacted<string>> = { [ENV_LIFETIME_FD]: "0" }
+  const env: Record<string, string | Redacted.Redacted<string>> = lifetimeFd === null
+    ? {}
+    : { [ENV_LIFETIME_FD]: String(lifetimeFd) }
   if (line === undefined) return env
   if (delivery === "env") env[ENV_BOOTSTRAP] = Redacted.make(Redacted.value(line).trimEnd())
   if (delivery === "stdin") env[ENV_BOOTSTRAP_FD] = "0"
   if (delivery === "fd3") env[ENV_BOOTSTRAP_FD] = "3"
   return env
 }
+
+/**
+ * The descriptor of a `stdio` backend's control channel when it runs here: stdin is its RPC
+ * channel, so the control pipe is the first descriptor after the bootstrap's.
+ */
+export const stdioControlFd = (delivery: BootstrapDelivery): number => (delivery === "fd3" ? 4 : 3)
 
 /** What {@link spawnGroup} runs. */
 export interface SpawnRequest {
@@ -92,6 +105,17 @@ export interface SpawnRequest {
   readonly shell?: string | undefined
   /** Check the cwd and the command before spawning (default true). */
   readonly checkCommand?: boolean | undefined
+  /**
+   * stdin/stdout carry the backend's protocol (a `stdio` channel): nothing but the channel's bytes
+   * is ever written to stdin; the stop message goes to {@link controlFd} when there is one, and
+   * the graceful step ends with stdin's EOF (the end of the protocol, on which such backends exit).
+   */
+  readonly stdioChannel?: boolean | undefined
+  /**
+   * A separate control pipe on this descriptor (3 or more): the `child` helper's lifetime pipe
+   * and the channel of the stop message, held open until the stop or the host's death.
+   */
+  readonly controlFd?: number | undefined
 }
 
 /** The pieces of a spawned process a launcher builds on ({@link spawnProcess}). */
@@ -149,6 +173,10 @@ export const spawnProcess = (
     if (line !== undefined && request.delivery === "stdin") {
       yield* Queue.offer(input, encoder.encode(Redacted.value(line)))
     }
+    // A separate control pipe (stdio backends): the stop message, then EOF; or EOF when the host dies.
+    const controlPipe = request.controlFd === undefined
+      ? undefined
+      : yield* Queue.unbounded<Uint8Array, Cause.Done>()
     const header = yield* Deferred.make<number | null>()
     const decoded = yield* Deferred.make<void>()
     const decoder = useWatchdog || relayed
@@ -180,11 +208,14 @@ export const spawnProcess = (
       stdin: { stream: Stream.fromQueue(input), endOnDone: true },
       stdout: "pipe",
       stderr: "pipe",
-      ...(line !== undefined && request.delivery === "fd3"
-        ? {
-          additionalFds: { fd3: { type: "input" as const, stream: Stream.make(encoder.encode(Redacted.value(line))) } }
-        }
-        : {})
+      additionalFds: {
+        ...(line !== undefined && request.delivery === "fd3"
+          ? { fd3: { type: "input" as const, stream: Stream.make(encoder.encode(Redacted.value(line))) } }
+          : {}),
+        ...(controlPipe === undefined || request.controlFd === undefined
+          ? {}
+          : { [`fd${request.controlFd}`]: { type: "input" as const, stream: Stream.fromQueue(controlPipe) } })
+      }
     })
     const handle = yield* spawner.spawn(spawnCommand).pipe(
       Effect.mapError((error) => {
@@ -228,11 +259,21 @@ export const spawnProcess = (
       Effect.forkScoped({ startImmediately: true })
     )
     const closeStdin = Effect.asVoid(Queue.end(input))
+    const closeControl = controlPipe === undefined ? Effect.void : Effect.asVoid(Queue.end(controlPipe))
+    const stopMessage = encoder.encode(`${STOP_MESSAGE}\n`)
+    // The graceful step where there are no signals (Windows): the stop message on the control
+    // channel, then EOF. A stdio backend's stdin is its protocol: it only gets EOF, never the message.
+    const requestExit = request.stdioChannel === true
+      ? (controlPipe === undefined ? Effect.void : Queue.offer(controlPipe, stopMessage)).pipe(
+        Effect.andThen(closeControl),
+        Effect.andThen(closeStdin)
+      )
+      : Queue.offer(input, stopMessage).pipe(Effect.andThen(closeStdin))
     const ref: ProcessRef = {
       pid,
       exited: Deferred.isDone(exited),
       awaitExit: Effect.asVoid(Deferred.await(exited)),
-      requestExit: Queue.offer(input, encoder.encode(`${STOP_MESSAGE}\n`)).pipe(Effect.andThen(closeStdin))
+      requestExit
     }
     const stop = (policy: ResolvedStop) =>
       control.stop(ref, { signal: policy.signal, graceMs: policy.graceMs }).pipe(
@@ -246,7 +287,7 @@ export const spawnProcess = (
       )
     // Honest stop when the run scope closes (before Effect's own backstop in the spawner), then
     // EOF on stdin, which ends the watchdog's relay.
-    yield* Effect.addFinalizer(() => stop(request.stop).pipe(Effect.andThen(closeStdin)))
+    yield* Effect.addFinalizer(() => stop(request.stop).pipe(Effect.andThen(closeStdin), Effect.andThen(closeControl)))
     const running: RunningProcess = {
       pid,
       host: request.host ?? "127.0.0.1",
@@ -294,6 +335,9 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
       const spec = request.spec.launcher
       if (spec._tag !== "Local") return yield* wrongLauncher("Local", request)
       const delivery = request.spec.bootstrap?.delivery ?? "none"
+      // A stdio backend's stdin is its RPC channel: its control channel is a pipe of its own.
+      const stdio = request.spec.stdio !== undefined
+      const controlFd = stdio ? stdioControlFd(delivery) : undefined
       return yield* spawnGroup(spawner, {
         kind: "Local",
         id: request.id,
@@ -302,14 +346,16 @@ export const make: Effect.Effect<Launcher, never, ChildProcessSpawner.ChildProce
         cwd: spec.cwd,
         env: {
           ...request.env,
-          ...bootstrapEnv(delivery, request.bootstrapLine),
+          ...bootstrapEnv(delivery, request.bootstrapLine, controlFd ?? 0),
           [ENV_STOP_GRACE_MS]: String(request.stop.graceMs),
           ...request.secrets
         },
         extendEnv: spec.inheritEnv ?? true,
         delivery,
         bootstrapLine: request.bootstrapLine,
-        stop: request.stop
+        stop: request.stop,
+        stdioChannel: stdio,
+        controlFd
       }).pipe(
         Effect.provideService(ProcessControl, control),
         Effect.provideService(CommandCheck.Checker, checker),

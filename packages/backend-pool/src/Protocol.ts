@@ -15,13 +15,20 @@ export const ENV_BOOTSTRAP_FD = "ISTHMUS_BOOTSTRAP_FD"
 /** The bootstrap envelope itself, when it is delivered in the environment. */
 export const ENV_BOOTSTRAP = "ISTHMUS_BOOTSTRAP"
 
-/** Which fd reaches EOF when the host goes away (`0` for stdin). */
+/**
+ * Which fd is the backend's control channel: it reaches EOF when the host goes away, and carries
+ * the {@link STOP_MESSAGE}. `0` (stdin) for most backends. A `stdio` backend's stdin is its RPC
+ * channel, so the `Local` launcher gives it a separate pipe (`3`, or `4` when the bootstrap is on
+ * fd 3); inside WSL (`wsl.exe` relays only fds 0–2) it is not set: the in-distro watchdog holds
+ * stdin and stops the group on its EOF.
+ */
 export const ENV_LIFETIME_FD = "ISTHMUS_LIFETIME_FD"
 
 /**
- * The stop message: a line the pool writes on a backend's stdin (then it closes stdin) to ask it to
- * exit gracefully where there are no signals (Windows). The `child` helper runs its shutdown hooks
- * and exits when it reads it.
+ * The stop message: a line the pool writes on a backend's control channel ({@link ENV_LIFETIME_FD};
+ * then it closes it) to ask it to exit gracefully where there are no signals (Windows). The
+ * `child` helper runs its shutdown hooks and exits when it reads it. Never written into a `stdio`
+ * backend's RPC channel.
  */
 export const STOP_MESSAGE = "@@isthmus:stop"
 

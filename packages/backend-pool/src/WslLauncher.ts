@@ -14,6 +14,15 @@
  *   to the user's own value verbatim (`Wslenv.append`); never in argv.
  * - bootstrap: on stdin (wsl.exe drops extra descriptors, so `fd3` is delivered on stdin too), and
  *   stdin stays open as the lifetime pipe.
+ * - stdio backends (`spec.stdio`, codex app-server's default transport): the run's RPC channel is
+ *   `wsl.exe`'s stdin/stdout, relayed by the watchdog to the Linux backend (its `@@pgid`/`@@exit`
+ *   lines are taken out of stdout before the channel reads it). Nothing else is written to stdin:
+ *   a `fd3` bootstrap goes through the environment (`WSLENV`, never argv), and no
+ *   `ISTHMUS_LIFETIME_FD` is set. The lifetime still rides on stdin: its EOF (the host closed the
+ *   channel, or `wsl.exe` died: the one signal that crosses it, `windows-reality.md` 2.5) makes
+ *   the watchdog close the backend's stdin and stop its group (signal, grace, KILL). A second
+ *   `wsl.exe` for the lifetime alone would add nothing: `wsl.exe` relays only fds 0–2
+ *   (`windows-reality.md` 1.10, `svccomm.cpp` `LaunchProcess`), and its death is seen the same way.
  * - URL: the backend's reported URL is rewritten for the address it bound and the networking mode
  *   in use (`Networking.reachableUrl` over `Wsl.networkFacts`: under NAT a `127.0.0.1` bind is
  *   reached at Windows' `127.0.0.1` through the localhost relay, never at the distro address), and
@@ -209,10 +218,15 @@ export const make = (
         const launch = request.spec.launcher
         if (launch._tag !== "Wsl") return yield* wrongLauncher("Wsl", request)
         const distro = launch.distro
-        // wsl.exe drops descriptors beyond stdio: fd 3 becomes stdin.
+        // wsl.exe relays only fds 0-2 (windows-reality.md 1.10): fd 3 becomes stdin, or, for a
+        // stdio backend (whose stdin is its RPC channel), the environment (through WSLENV).
+        const stdio = request.spec.stdio !== undefined
         const requested = request.spec.bootstrap?.delivery ?? "none"
-        const delivery = requested === "fd3" ? "stdin" : requested
-        const isolated = bootstrapEnv(delivery, request.bootstrapLine)
+        const delivery = requested === "fd3" ? (stdio ? "env" : "stdin") : requested
+        // No lifetime descriptor for a stdio backend: stdin is the protocol, and no other pipe
+        // crosses wsl.exe. Its lifetime is the protocol stream's EOF, which the in-distro watchdog
+        // (holding stdin) turns into a group stop; the child helper gets that stop's signal.
+        const isolated = bootstrapEnv(delivery, request.bootstrapLine, stdio ? null : 0)
         const plain: Record<string, string> = { ...request.env, [ENV_STOP_GRACE_MS]: String(request.stop.graceMs) }
         const hidden: Record<string, Redacted.Redacted<string>> = { ...request.secrets }
         for (const [k, v] of Object.entries(isolated)) {
@@ -267,7 +281,8 @@ export const make = (
           bootstrapLine: request.bootstrapLine,
           stop: request.stop,
           host: probeHost,
-          watchdog: "relayed"
+          watchdog: "relayed",
+          stdioChannel: stdio
         })
         const base = spawned.running
 

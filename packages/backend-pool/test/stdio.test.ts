@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BackendPool, type BackendSpec } from "@isthmus/backend-pool"
 import { Effect, Fiber, Option, Stream } from "effect"
 import { fileURLToPath } from "node:url"
-import { livePool } from "./helpers.ts"
+import { fixture, livePool } from "./helpers.ts"
 
 const fakeAppServer = fileURLToPath(new URL("../../../examples/fake-app-server/src/main.ts", import.meta.url))
 
@@ -79,5 +79,37 @@ describe("stdio backends under the pool", () => {
         assert.strictEqual((yield* pool.list).length, 0)
       }).pipe(Effect.provide(livePool)),
     30_000
+  )
+})
+
+describe("a stdio backend that uses the child helper", () => {
+  it.live(
+    "gets its own control pipe (ISTHMUS_LIFETIME_FD 3), keeps stdin for the channel, and runs its hook on stop",
+    () =>
+      Effect.gen(function*() {
+        const pool = yield* BackendPool
+        const instance = yield* pool.register({
+          id: "helper",
+          launcher: { _tag: "Local", command: process.execPath, args: [fixture("stdio-helper.mjs")] },
+          // (fd 4 after a fd 3 bootstrap: checked on the Windows model in windows.test.ts.)
+          bootstrap: { delivery: "env", envelope: { token: "t", greeting: "hello from env" } },
+          stdio: { handshake: {} },
+          restart: { mode: "never" },
+          stop: { graceMs: 2_000 }
+        })
+        yield* instance.start
+        yield* instance.awaitReady
+        const channel = yield* instance.channels.pipe(Stream.runHead, Effect.map(Option.getOrThrow))
+        // Still serving after the handshake: the helper neither read nor released its stdin.
+        const seen = (yield* channel.peer.request("whoami", {})) as { greeting: string; lifetimeFd: string | null }
+        assert.deepStrictEqual([seen.greeting, seen.lifetimeFd], ["hello from env", "3"])
+        assert.strictEqual((yield* instance.snapshot).phase, "Ready")
+        const outcome = yield* instance.stop
+        assert.strictEqual(outcome.method, "graceful")
+        const lines = instance.log.tail(100).map((l) => l.text)
+        assert.isTrue(lines.some((t) => t.startsWith("stdio-helper: host gone:")))
+        assert.isFalse(lines.some((t) => t.includes("not JSON on the channel")))
+      }).pipe(Effect.provide(livePool)),
+    60_000
   )
 })

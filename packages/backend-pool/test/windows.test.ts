@@ -13,7 +13,7 @@ import {
   ProcessControl
 } from "@isthmus/backend-pool"
 import { WindowsModel } from "@isthmus/backend-pool/testing"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 
 const thrown = (f: () => unknown): string | undefined => {
@@ -195,6 +195,89 @@ describe("the real LocalLauncher on the Windows model", () => {
       const error = yield* Effect.flip(instance.awaitReady)
       assert.strictEqual(error.phase, "Failed")
       assert.include(error.message, `"C:\\\\app\\\\nothere.exe" (the command of nothere) does not exist`)
+    }).pipe(Effect.provide(poolOn(m)))
+  })
+})
+
+/** Answers every JSON-RPC request line (lite dialect) with its method and params. */
+const respond = (line: string): ReadonlyArray<string> => {
+  const message = JSON.parse(line) as { id?: number; method?: string; params?: unknown }
+  return message.id === undefined
+    ? []
+    : [JSON.stringify({ id: message.id, result: { method: message.method, params: message.params } })]
+}
+const stdioModel = () =>
+  model()
+    // Leaves shutdown to its helper (stdin EOF alone does not end it): only the message can.
+    .program("C:\\app\\stdio-helper.exe", { respond, onStopMessage: "exit", onStdinEof: "ignore" })
+    .program("C:\\app\\codex.exe", { respond, onStdinEof: "exit" })
+const stdioSpec = (id: string, image: string): BackendSpec.BackendSpec => ({
+  ...spec(id, image, 10_000),
+  stdio: { handshake: { params: { clientInfo: { name: "win_test", version: "1" } } } }
+})
+/** Every line is a JSON-RPC message: nothing else went into the channel. */
+const onlyProtocol = (lines: ReadonlyArray<string>) =>
+  lines.every((l) => {
+    try {
+      return typeof JSON.parse(l) === "object"
+    } catch {
+      return false
+    }
+  })
+
+/**
+ * A stdio backend on Windows: stdin is its RPC channel, so the graceful step (the `child` helper's
+ * stop message) goes to a control pipe of its own (`ISTHMUS_LIFETIME_FD`), never into the channel;
+ * stdin only gets EOF, on which codex-like backends exit.
+ */
+describe("a stdio backend on the Windows model", () => {
+  it.live("the helper's stop message goes to its control pipe, not into the RPC channel; no taskkill", () => {
+    const m = stdioModel()
+    return Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const instance = yield* pool.register(stdioSpec("app", "C:\\app\\stdio-helper.exe"))
+      yield* instance.start
+      const s = yield* instance.awaitReady
+      const channel = yield* instance.channels.pipe(Stream.runHead, Effect.map(Option.getOrThrow))
+      assert.deepStrictEqual(yield* channel.peer.request("echo", { n: 1 }), { method: "echo", params: { n: 1 } })
+      const proc = m.table.get(s.pid!)!
+      assert.strictEqual(proc.controlFd, 3) // a pipe of its own, not stdin
+      const outcome = yield* instance.stop
+      assert.strictEqual(outcome.method, "graceful")
+      assert.strictEqual(outcome.gracefulStep, "message")
+      assert.isTrue(proc.hooksRan)
+      assert.deepStrictEqual(m.taskkillCalls, [])
+      assert.deepStrictEqual(proc.controlLines, ["@@isthmus:stop"])
+      assert.deepStrictEqual(proc.stdinLines.map((l) => (JSON.parse(l) as { method?: string }).method), [
+        "initialize",
+        "initialized",
+        "echo"
+      ])
+      assert.isTrue(onlyProtocol(proc.stdinLines))
+    }).pipe(Effect.provide(poolOn(m)))
+  })
+
+  it.live("with a fd3 bootstrap the control pipe is fd 4; a helper-less backend stops on its channel's EOF", () => {
+    const m = stdioModel()
+    return Effect.gen(function*() {
+      const pool = yield* BackendPool
+      const boot = yield* pool.register({
+        ...stdioSpec("boot", "C:\\app\\stdio-helper.exe"),
+        bootstrap: { delivery: "fd3", envelope: { token: "t" } }
+      })
+      yield* boot.start
+      const b = yield* boot.awaitReady
+      assert.strictEqual(m.table.get(b.pid!)!.controlFd, 4)
+      assert.strictEqual((yield* boot.stop).method, "graceful")
+      assert.isTrue(m.table.get(b.pid!)!.hooksRan)
+
+      const codex = yield* pool.register(stdioSpec("codex", "C:\\app\\codex.exe"))
+      yield* codex.start
+      const c = yield* codex.awaitReady
+      const outcome = yield* codex.stop
+      assert.strictEqual(outcome.method, "graceful") // stdin EOF: the end of its protocol
+      assert.deepStrictEqual(m.taskkillCalls, [])
+      assert.isTrue(onlyProtocol(m.table.get(c.pid!)!.stdinLines))
     }).pipe(Effect.provide(poolOn(m)))
   })
 })

@@ -8,7 +8,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Option, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 
 /**
  * The first line could not be decoded: it was empty, was not JSON, or did not match the schema.

@@ -1,7 +1,8 @@
 /**
  * Bounds that must hold under every policy (issue #11, point 1 and findings 1–2): replies waiting
  * for a reader that never reads count against the connection's in-flight bound, and a subscriber
- * that falls behind (or is abandoned) never blocks the connection.
+ * that falls behind (or is abandoned) never blocks the connection; the same for a client answering
+ * requests under its default `suspend` policy.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Fanout, Framing, MethodTable, RpcPeer, RpcServer } from "@isthmus/rpc-protocol"
@@ -186,4 +187,73 @@ describe("notification subscribers never block the connection (real loopback)", 
       assert.strictEqual(yield* abandoned.dropped, 5000 - 16)
       assert.isAtLeast((yield* peer.stats).droppedNotifications, 5000 - 16)
     }))
+})
+
+/**
+ * A raw NDJSON server that sends `count` requests of about `bytes` bytes to the client that
+ * connects and never reads its replies, honouring backpressure; it stops when its socket has not
+ * drained for `stallMillis` (the client stopped reading). Resolves with how many it wrote.
+ */
+const floodClientWithoutReading = (count: number, bytes: number, stallMillis: number) =>
+  Effect.acquireRelease(
+    Effect.callback<{ port: number; sent: Promise<number>; server: net.Server }>((resume) => {
+      let done: ((n: number) => void) | undefined
+      const sent = new Promise<number>((resolve) => done = resolve)
+      const server = net.createServer((socket) => {
+        socket.pause()
+        socket.on("error", () => {}) // the client's end closes with the test
+        const padding = "x".repeat(bytes)
+        let n = 0
+        const pump = () => {
+          while (n < count) {
+            n++
+            if (!socket.write(`{"id":${n},"method":"echo","params":"${padding}"}\n`)) {
+              const timer = setTimeout(() => {
+                socket.off("drain", pump)
+                done?.(n)
+              }, stallMillis)
+              socket.once("drain", () => {
+                clearTimeout(timer)
+                pump()
+              })
+              return
+            }
+          }
+          done?.(n)
+        }
+        pump()
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({ port: (server.address() as net.AddressInfo).port, sent, server })))
+    }),
+    ({ server }) =>
+      Effect.sync(() =>
+        server.close()
+      )
+  )
+
+describe("in-flight bound of a client under its default (suspend) policy (real loopback)", () => {
+  it.live(
+    "a server that never reads the client's replies to its requests stops being read",
+    () =>
+      Effect.gen(function*() {
+        // 200k requests of 1 KiB (200 MiB). A client that freed a request's slot before its reply was
+        // queued would read them all, each reply waiting for room without bound.
+        // The stall window is generous: a loaded machine may pause the client for a while.
+        const flood = yield* floodClientWithoutReading(200_000, 1024, 5000)
+        const peer = yield* RpcPeer.make({
+          connect: connectTcp({ port: flood.port }),
+          dialect: Dialect.daemon,
+          framing: Framing.ndjson(),
+          dispatch: (request) => Effect.succeed(request.params)
+        })
+        const sent = yield* Effect.promise(() => flood.sent)
+        const stats = yield* peer.stats
+        assert.isBelow(sent, 200_000, "the client kept reading although nobody read its replies")
+        // Requests in flight (default concurrency 32) wait for room in the outbound queue (512); the
+        // rest of what was read sits in the kernel's socket buffers, not in the client.
+        assert.isAtMost(stats.outboundQueued, 512)
+      }),
+    120_000
+  )
 })

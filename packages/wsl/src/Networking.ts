@@ -302,6 +302,12 @@ export const reachableHost = (
       if (kind === "loopback6") {
         return fail(`${where}: ::1 is not shared in mirrored mode`, "bind the server to 127.0.0.1 or 0.0.0.0")
       }
+      if (trimmed.startsWith("127.")) {
+        return fail(
+          `${where}: of the loopback addresses only 127.0.0.1 is shared with Windows`,
+          "bind the server to 127.0.0.1 or 0.0.0.0"
+        )
+      }
       if (facts.hostAddressLoopback) {
         return ok(
           endpoint(trimmed, "hostAddress"),

@@ -69,7 +69,11 @@ export interface Ready {
   readonly started: boolean
 }
 
-/** Something else: `wsl.exe` failed in a way these rules do not know; `output` is what it printed. */
+/**
+ * Something else: `wsl.exe` failed in a way the states above do not cover; `output` is what it
+ * printed. {@link advice} names the fix for the codes it knows (`WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED`:
+ * the host runs as LocalSystem).
+ */
 export interface Unknown {
   readonly _tag: "Unknown"
   /** The command that failed, e.g. `wsl.exe --status`. */
@@ -133,6 +137,11 @@ export const advice = (state: WslState): string => {
         Option.match(state.defaultDistro, { onNone: () => "", onSome: (d) => `, default ${d}` })
       }.`
     case "Unknown":
+      if (Option.exists(state.errorCode, (c) => c.endsWith("/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED"))) {
+        return `\`${state.command}\` was refused [${
+          Option.getOrThrow(state.errorCode)
+        }]: WSL does not run as LocalSystem (a Windows service account). Run this as the signed-in user who owns the distributions, e.g. from a scheduled task of that user (logon type S4U), not from a service.`
+      }
       return `\`${state.command}\` failed (exit ${state.exitCode}${
         Option.match(state.errorCode, { onNone: () => "", onSome: (c) => `, ${c}` })
       }) in a way isthmus does not recognise. Run it in a terminal to see the message; \`wsl.exe --update\` or \`wsl.exe --shutdown\` fix many service errors.`

@@ -114,6 +114,8 @@ describe("Networking.reachableHost: the reachability table of windows-reality.md
   it("mirrored: the host's own address only with hostAddressLoopback", () => {
     assert.strictEqual(answer("192.168.1.20", facts("mirrored")), "✗")
     assert.strictEqual(answer("192.168.1.20", facts("mirrored", { hostAddressLoopback: true })), "192.168.1.20")
+    // Mirrored mode shares 127.0.0.1, not the rest of 127.0.0.0/8, which is no host address either.
+    assert.strictEqual(answer("127.0.0.2", facts("mirrored", { hostAddressLoopback: true })), "✗")
   })
 
   it("NAT with forwarding off and no distro address: unreachable, and says what to change", () => {

@@ -136,6 +136,20 @@ export const contract = (backend: Backend) =>
         assert.strictEqual(store._tag, "Ready")
       }))
 
+    // LxssUserSessionFactory.cpp refuses a LocalSystem token (a host running as a Windows service).
+    test("state: a host running as LocalSystem is Unknown, keeps the code in any language, and says what to do", () =>
+      Effect.gen(function*() {
+        for (const language of ["en", "de", "ja", "fr"] as const) {
+          const system = yield* stateOf(oneDistro({ hostState: "local-system", language }))
+          assert.strictEqual(system._tag, "Unknown", language)
+          if (system._tag === "Unknown") {
+            assert.deepStrictEqual(system.errorCode, Option.some("Wsl/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED"), language)
+            assert.strictEqual(system.command, "wsl.exe --status")
+          }
+          assert.include(WslState.advice(system), "signed-in user", language)
+        }
+      }))
+
     test("status by rules in every language: no default line without distributions, extra component lines", () =>
       Effect.gen(function*() {
         for (const language of ["en", "de", "ja", "fr"] as const) {
@@ -488,6 +502,20 @@ export const contract = (backend: Backend) =>
           "-ilc"
         ])
       }).pipe(Effect.provide(main)))
+
+    // Dotfiles that `exec tmux` when interactive replace the probe's shell: the service sets
+    // VSCODE_RESOLVING_ENVIRONMENT (through WSLENV) so guarded ones skip it, and says what
+    // happened when one does not.
+    test("shellEnvironment: a ~/.bashrc that execs tmux is skipped when it checks VSCODE_RESOLVING_ENVIRONMENT, named when not", () =>
+      Effect.gen(function*() {
+        const guarded = yield* use((w) => w.shellEnvironment("Guarded"))
+        assert.strictEqual(guarded.path.split(":")[0], fixtures.nvmBin)
+        const trapped = yield* use((w) => w.shellEnvironment("Trapped")).pipe(Effect.flip)
+        assert.strictEqual(tag(trapped), "WslParseError")
+        assert.include(trapped.message, "exec another program (tmux, zsh)")
+        assert.include(trapped.message, "VSCODE_RESOLVING_ENVIRONMENT")
+        if (trapped instanceof WslError.WslParseError) assert.include(trapped.output, "open terminal failed")
+      }).pipe(Effect.provide(backend.layer(fixtures.tmuxDotfiles))))
 
     test("resolveCommands: found on the interactive PATH (nvm), missing, or only a Windows shim", () =>
       Effect.gen(function*() {

@@ -60,6 +60,38 @@ describe("FakeWslHost specifics", () => {
       assert.include(calls[1]![5]!, `kill -s TERM -- -${sleeper!.pgid}`)
     }).pipe(Effect.provide(FakeWslHost.layer(fixtures.config))))
 
+  // windows-reality.md §5: rc files can be slow (nvm takes seconds); the PATH probe gives up
+  // after timeouts.environment (10 s, as VS Code) and a failure is not cached.
+  it.effect("a ~/.bashrc slower than the environment timeout: WslTimeoutError, not cached, stopped inside the distro (TestClock)", () =>
+    Effect.gen(function*() {
+      const wsl = yield* Wsl.Wsl
+      const fake = yield* FakeWslHost.FakeWslHost
+      const fiber = yield* wsl.shellEnvironment("Ubuntu-24.04").pipe(
+        Effect.flip,
+        Effect.forkChild({ startImmediately: true })
+      )
+      yield* TestClock.adjust("9 seconds")
+      assert.isUndefined(fiber.pollUnsafe(), "still waiting before the 10 s timeout")
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(tag(error), "WslTimeoutError")
+      assert.include(error.message, "Wsl.shellEnvironment")
+      assert.isTrue((yield* fake.processes).every((p) => !p.alive), "the probe's shell was stopped")
+      // The user makes ~/.bashrc fast: the next ask runs the probe again (failures are not cached).
+      yield* fake.update((c) => ({
+        ...c,
+        distros: c.distros.map((d) => ({ ...d, bashrc: { ...d.bashrc, delayMillis: 0 } }))
+      }))
+      const env = yield* wsl.shellEnvironment("Ubuntu-24.04")
+      assert.strictEqual(env.path.split(":")[0], fixtures.nvmBin)
+    }).pipe(Effect.provide(FakeWslHost.layer({
+      ...fixtures.config,
+      distros: fixtures.config.distros.map((d) =>
+        d.name === "Ubuntu-24.04" ? { ...d, bashrc: { ...d.bashrc, delayMillis: 60_000 } } : d
+      )
+    }))))
+
   it.effect("killing wsl.exe alone hangs up on the command: a plain one dies of SIGHUP, one that ignores it runs on", () =>
     Effect.gen(function*() {
       const host = yield* WslHost.WslHost

@@ -3,7 +3,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WslCommand } from "@isthmus/wsl"
 import { execFileSync, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const alive = (pgid: number): boolean => {
   try {
@@ -34,6 +36,15 @@ const gone = async (pgid: number): Promise<boolean> => {
   return false
 }
 
+/** Waits for `file` to exist (the group's own signal), polling every 20 ms, at most 30 s (generous: a loaded machine). */
+const appeared = async (file: string): Promise<boolean> => {
+  for (let i = 0; i < 1500; i++) {
+    if (existsSync(file)) return true
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return false
+}
+
 const shells = ["dash", "bash"].filter((s) => existsSync(`/bin/${s}`) || existsSync(`/usr/bin/${s}`))
 
 describe("WslCommand.stopGroupScript on real shells and process groups", () => {
@@ -44,7 +55,11 @@ describe("WslCommand.stopGroupScript on real shells and process groups", () => {
       assert.strictEqual(status, WslCommand.stopExit.graceful)
     })
     it(`${shell}: a group that ignores TERM is killed after the grace (exit ${WslCommand.stopExit.forced})`, async () => {
-      const pgid = group("trap '' TERM HUP; sleep 60 & sleep 60; wait")
+      // Stop it only once its trap is set (it says so with a file): on a loaded machine a TERM
+      // sent earlier ends the shell before it can ignore anything, a graceful stop.
+      const ready = join(mkdtempSync(join(tmpdir(), "stop-test-")), "ready")
+      const pgid = group(`trap '' TERM HUP; : > '${ready}'; sleep 60 & sleep 60; wait`)
+      assert.isTrue(await appeared(ready), "the group set its trap")
       const status = runStop(shell, pgid, 300)
       // The killed members are zombies until init reaps them; on a loaded machine that can take
       // longer than the script's one second, which it then reports honestly (`survived`).

@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WslEnvironment } from "@isthmus/wsl/node"
 import { Effect, Option } from "effect"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const none: WslEnvironment.Facts = {
   platform: "linux",
@@ -94,11 +97,39 @@ describe("WslEnvironment layers", () => {
       assert.deepStrictEqual(env.distro, Option.some("Ubuntu-24.04"))
     }).pipe(Effect.provide(WslEnvironment.layerFromFacts(wsl2))))
 
-  it.live("the live layer reads this machine", () =>
+  // The live layer against facts this test sets up itself (the oracle), not against `detect` of
+  // `readFacts` (which would repeat the code under test): WSL_DISTRO_NAME in this process's
+  // environment, and a `wslinfo` on PATH that records it ran and prints a mode. A WSL marker makes
+  // the layer ask wslinfo, unless container markers rule WSL out (CI and this machine may run in
+  // one): then it must not run wslinfo at all.
+  it.live("the live layer reads this machine: the environment, and wslinfo only when it is WSL", () =>
     Effect.gen(function*() {
-      const env = yield* WslEnvironment.WslEnvironment
-      const expected = WslEnvironment.detect({ ...WslEnvironment.readFacts(), wslinfoNetworkingMode: Option.none() })
-      assert.strictEqual(env.isWsl, expected.isWsl)
-      assert.strictEqual(env.automountRoot, expected.automountRoot)
-    }).pipe(Effect.provide(WslEnvironment.layer)))
+      const bin = mkdtempSync(join(tmpdir(), "wslinfo-"))
+      const ran = join(bin, "ran")
+      writeFileSync(join(bin, "wslinfo"), `#!/bin/sh\necho "$@" > "${ran}"\necho mirrored\n`, { mode: 0o755 })
+      const saved = { distro: process.env["WSL_DISTRO_NAME"], path: process.env["PATH"] }
+      process.env["WSL_DISTRO_NAME"] = "Isthmus-Probe"
+      process.env["PATH"] = `${bin}:${saved.path ?? ""}`
+      const env = yield* Effect.gen(function*() {
+        return yield* WslEnvironment.WslEnvironment
+      }).pipe(
+        Effect.provide(WslEnvironment.layer),
+        Effect.ensuring(Effect.sync(() => {
+          for (const [name, value] of [["WSL_DISTRO_NAME", saved.distro], ["PATH", saved.path]] as const) {
+            if (value === undefined) delete process.env[name]
+            else process.env[name] = value
+          }
+        }))
+      )
+      assert.include(env.detection.evidence, "WSL_DISTRO_NAME=Isthmus-Probe")
+      assert.strictEqual(env.isWsl, !env.detection.inContainer)
+      if (env.isWsl) {
+        assert.deepStrictEqual(env.distro, Option.some("Isthmus-Probe"))
+        assert.deepStrictEqual(env.networkingMode, Option.some("mirrored"))
+        assert.strictEqual(readFileSync(ran, "utf8"), "--networking-mode -n\n")
+      } else {
+        assert.deepStrictEqual([env.distro, env.networkingMode], [Option.none(), Option.none()])
+        assert.isFalse(existsSync(ran), "wslinfo runs only inside WSL")
+      }
+    }))
 })

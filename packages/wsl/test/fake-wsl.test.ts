@@ -22,10 +22,18 @@ interface Ran {
   readonly stderr: string
 }
 
-const run = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; stdin?: string } = {}) =>
+const run = (
+  args: ReadonlyArray<string>,
+  options: { env?: Record<string, string>; stdin?: string; config?: FakeWslConfig } = {}
+) =>
   Effect.callback<Ran>((resume) => {
     const child = spawn(fakeWslExecutable, args, {
-      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/", ...fakeWslEnv(config), ...options.env }
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        HOME: process.env["HOME"] ?? "/",
+        ...fakeWslEnv(options.config ?? config),
+        ...options.env
+      }
     })
     const out: Array<Buffer> = []
     let err = ""
@@ -128,6 +136,31 @@ describe("fake-wsl", () => {
       )
       const cd = yield* run(["-d", "Debian", "--cd", "/no/such/dir", "--exec", "sh", "-c", "echo ran"])
       assert.deepStrictEqual([cd.code, cd.stdout.toString()], [0, "ran\n"])
+    }))
+
+  // A distro has the Node its model says (windows-reality.md §5): nvm's lives under the home
+  // directory and only ~/.bashrc puts it on PATH, so `--exec` and a non-interactive shell find
+  // no node at all, even on a machine whose own PATH has one (this one's, and CI's /usr/bin/node).
+  it.live("a model Node installed the nvm way: only an interactive shell finds it, never this machine's node", () =>
+    Effect.gen(function*() {
+      const nvmBin = join(mkdtempSync(join(tmpdir(), "fake-wsl-nvm-")), ".nvm/versions/node/v22.99.0/bin")
+      const nvm: FakeWslConfig = {
+        distros: [{
+          name: "Nvm",
+          default: true,
+          node: { path: `${nvmBin}/node`, version: "v22.99.0" },
+          bashrc: { path: [nvmBin] }
+        }]
+      }
+      const plain = yield* run(["-d", "Nvm", "--exec", "sh", "-c", "command -v node || echo none"], { config: nvm })
+      assert.deepStrictEqual([plain.code, plain.stdout.toString()], [0, "none\n"])
+      const exec = yield* run(["-d", "Nvm", "--exec", "node", "--version"], { config: nvm })
+      assert.strictEqual(exec.code, 1, "execvpe(node) fails: the --exec PATH has no node")
+      const interactive = yield* run(
+        ["-d", "Nvm", "--exec", "bash", "-ic", "command -v node; node --version"],
+        { config: nvm, stdin: "" }
+      )
+      assert.strictEqual(interactive.stdout.toString(), `${nvmBin}/node\nv22.99.0\n`)
     }))
 
   // microsoft/WSL#2496, #12159 and windows-reality.md §2.1: killing wsl.exe (even by SIGKILL)

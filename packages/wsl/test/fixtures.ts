@@ -101,6 +101,30 @@ export const shims: FakeWslConfig = {
   ]
 }
 
+/**
+ * Dotfiles that start tmux in every interactive shell (windows-reality.md §5): `Guarded` skips it
+ * under `VSCODE_RESOLVING_ENVIRONMENT`, as many real dotfiles do; `Trapped` does not.
+ */
+export const tmuxDotfiles: FakeWslConfig = {
+  distros: [
+    {
+      name: "Guarded",
+      state: "Running",
+      default: true,
+      home: "/home/ada",
+      node: { path: `${nvmBin}/node`, version: "v22.16.0" },
+      bashrc: { path: [nvmBin], exec: { program: "tmux", unless: "VSCODE_RESOLVING_ENVIRONMENT" } }
+    },
+    {
+      name: "Trapped",
+      state: "Running",
+      home: "/home/ada",
+      node: { path: `${nvmBin}/node`, version: "v22.16.0" },
+      bashrc: { path: [nvmBin], exec: { program: "tmux" } }
+    }
+  ]
+}
+
 /** The user's own WSLENV, odd entries included: it must survive byte for byte. */
 export const userWslenv = "GOPATH/p::ODD/zz:OPENAI_API_KEY/u:"
 

@@ -2,7 +2,7 @@
 // README.md's ```ts blocks (except imports, comments and top-level runPromise calls that need
 // Windows) appears in this file, so the two cannot drift apart.
 import { assert, describe, it } from "@effect/vitest"
-import { WslPath, WslState } from "@isthmus/wsl"
+import { Networking, WslPath, WslState } from "@isthmus/wsl"
 import { WslEnvironment } from "@isthmus/wsl/node"
 import { Wsl } from "@isthmus/wsl/node"
 import { FakeWslHost } from "@isthmus/wsl/testing"
@@ -150,6 +150,59 @@ describe("README", () => {
       const names = yield* listDistros.pipe(Effect.provide(overProcesses))
       assert.deepStrictEqual(names, ["* Ubuntu Stopped WSL2"])
     }))
+
+  // The README's reachability table is what Networking.reachableHost answers: every cell. The
+  // table itself was written from windows-reality.md §6 (the relay's rules in microsoft/WSL).
+  it("the reachability table, cell by cell", () => {
+    const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8")
+    const table = /<!-- reachability-table -->([\s\S]*?)<!-- \/reachability-table -->/.exec(readme)?.[1] ?? ""
+    const rows = table.split("\n").filter((l) => l.startsWith("|")).map((l) =>
+      l.split("|").slice(1, -1).map((c) => c.trim())
+    )
+    const [header, , ...body] = rows
+    type Column = {
+      readonly mode: Networking.NetworkingMode
+      readonly localhostForwarding?: boolean
+      readonly hostAddressLoopback?: boolean
+    }
+    const columns: Record<string, Column> = {
+      "NAT, forwarding on": { mode: "nat" },
+      "NAT, forwarding off": { mode: "nat", localhostForwarding: false },
+      "bridged, forwarding on": { mode: "bridged" },
+      "bridged, forwarding off": { mode: "bridged", localhostForwarding: false },
+      "consomme (virtioproxy)": { mode: Option.getOrThrow(Networking.parseWslinfo("virtioproxy")) },
+      "mirrored": { mode: "mirrored" },
+      "mirrored, hostAddressLoopback": { mode: "mirrored", hostAddressLoopback: true },
+      "WSL 1": { mode: "wsl1" },
+      "none": { mode: "none" }
+    }
+    assert.deepStrictEqual(header?.slice(1), Object.keys(columns))
+    assert.isAbove(body.length, 7)
+    for (const [bindCell, ...cells] of body) {
+      const bind = /`([^`]+)`/.exec(bindCell ?? "")?.[1] ?? ""
+      cells.forEach((cell, i) => {
+        const column = Object.values(columns)[i]!
+        const got = Networking.reachableHost(bind, {
+          distro: "Ubuntu",
+          mode: { mode: column.mode, source: "wslinfo", detail: "" },
+          localhostForwarding: column.localhostForwarding ?? true,
+          hostAddressLoopback: column.hostAddressLoopback ?? false,
+          distroAddress: Option.some({ address: "172.20.1.5", interface: Option.some("eth0") })
+        })
+        const where = `${bind} in ${Object.keys(columns)[i]}`
+        if (cell === "✗") return assert.isTrue(Result.isFailure(got), where)
+        const host = /^`([^`]+)`( R)?$/.exec(cell)
+        assert.isNotNull(host, `${where}: cell ${cell}`)
+        assert.isTrue(Result.isSuccess(got), where)
+        if (Result.isSuccess(got)) {
+          assert.deepStrictEqual([got.success.host, got.success.route === "localhostRelay"], [
+            host![1],
+            host![2] !== undefined
+          ], where)
+        }
+      })
+    }
+  })
 
   it("every README code line is in this file", () => {
     const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8")

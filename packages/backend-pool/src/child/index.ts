@@ -13,9 +13,14 @@
  * @module
  */
 import type { BootstrapEnvelope } from "@isthmus/rpc-protocol"
-import { type BootstrapReadError, readBootstrap as readBootstrapFd } from "@isthmus/rpc-protocol/node"
-import { Duration, Effect, Option } from "effect"
+import type { BootstrapReadError } from "@isthmus/rpc-protocol/node"
+// Modules, not the `effect` barrel: every backend pays for what this module imports
+// (bench/child-import.bench.ts; the barrel alone costs about +40 MiB).
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
+import * as NodeNet from "node:net"
 import {
   ENV_BOOTSTRAP,
   ENV_BOOTSTRAP_FD,
@@ -190,6 +195,11 @@ export const readBootstrap = <A, I>(
       if (Option.isNone(line)) return Option.none()
       return Option.some(yield* envelope.decode(line.value))
     }
+    // Loaded when used (it brings Schema and node:net): a backend that gets its envelope from the
+    // environment or stdin, or none, does not pay for it.
+    const { readBootstrap: readBootstrapFd } = yield* Effect.promise(() =>
+      import("@isthmus/rpc-protocol/node/bootstrap")
+    )
     return yield* readBootstrapFd(envelope, { fd, timeout })
   }).pipe(Effect.withSpan("child.readBootstrap"))
 
@@ -297,8 +307,11 @@ export type HostGoneReason = "eof" | "stop" | "signal"
 /** Options for {@link watchHost} and {@link exitWhenHostGone}. */
 export interface HostWatchOptions {
   /**
-   * The lifetime descriptor; default `ISTHMUS_LIFETIME_FD` (set by the pool's launchers to 0,
-   * stdin). Without either, nothing is watched (the process was not started by a pool).
+   * The lifetime descriptor (the control channel); default `ISTHMUS_LIFETIME_FD`, set by the
+   * pool's launchers: 0 (stdin), or for a `stdio` backend, whose stdin is its RPC channel, a pipe
+   * of its own (3, or 4 after a fd 3 bootstrap), never read from stdin. Without either, nothing is
+   * watched (not started by a pool, or a stdio backend inside WSL, where the watchdog's stop
+   * signal takes its place).
    */
   readonly fd?: number | undefined
   /** The exit code used when the host is gone (default 0). */
@@ -312,6 +325,32 @@ export interface HostWatchOptions {
    * SIGKILL (default `ISTHMUS_STOP_GRACE_MS`, set by the pool from the spec's stop grace, else 5000).
    */
   readonly graceMs?: number | undefined
+}
+
+/**
+ * A scanner of a control channel's bytes that calls `onStop` when a line is exactly the stop
+ * message; longer lines are skipped without being kept.
+ */
+const stopLines = (onStop: () => void): (chunk: Buffer) => void => {
+  const stopBytes = STOP_MESSAGE.length + 1
+  let pending = ""
+  let short = true
+  return (chunk) => {
+    let from = 0
+    while (from < chunk.length) {
+      const nl = chunk.indexOf(10, from)
+      const end = nl === -1 ? chunk.length : nl
+      if (short) {
+        pending += chunk.toString("latin1", from, Math.min(end, from + stopBytes + 1))
+        if (pending.length > stopBytes) short = false
+      }
+      if (nl === -1) return
+      if (short && pending.replace(/\r$/, "") === STOP_MESSAGE) onStop()
+      pending = ""
+      short = true
+      from = nl + 1
+    }
+  }
 }
 
 /**
@@ -341,12 +380,25 @@ export const watchHost = (
     if (state.ended || state.stopRequested) queueMicrotask(wakeUp)
     else state.endWaiters.push(wakeUp)
   } else {
-    const stream = NodeFs.createReadStream("", { fd, autoClose: false })
-    stream.on("data", () => undefined)
+    // A control pipe of its own (a stdio backend's: stdin is its RPC channel): EOF, or the stop
+    // message on it. Pipes go through libuv's non-blocking handles (no thread-pool thread pinned).
+    let stream: NodeJS.ReadableStream & { unref?: () => void }
+    try {
+      const stat = NodeFs.fstatSync(fd)
+      stream = stat.isFIFO() || stat.isSocket()
+        ? new NodeNet.Socket({ fd, readable: true, writable: false })
+        : NodeFs.createReadStream("", { fd, autoClose: false })
+    } catch {
+      queueMicrotask(() => fire("eof")) // no such descriptor: nobody holds the other end
+      return () => {
+        active = false
+      }
+    }
+    const scan = stopLines(() => fire("stop"))
+    stream.on("data", (chunk: Buffer) => scan(chunk))
     stream.once("end", () => fire("eof"))
     stream.once("error", () => fire("eof"))
-    const handle = stream as unknown as { unref?: () => void }
-    handle.unref?.()
+    stream.unref?.()
   }
   return () => {
     active = false

@@ -19,7 +19,10 @@
  * - **Exit reporting** (1.3): a process ended through its own handle (`ChildProcess.kill`)
  *   reports the signal; any other death reports exit code 1.
  * - **No graceful signal** (1.9): the only graceful channels are stdin EOF and the `child`
- *   helper's stop message, per program.
+ *   helper's stop message, per program. The helper reads its control channel where
+ *   `ISTHMUS_LIFETIME_FD` says (stdin, or a descriptor of its own: a Node child sees fds 3 and
+ *   up through the CRT's table, 1.10), and nowhere when it is not set; what was written on stdin
+ *   and on the control descriptor is kept per process (`stdinLines`, `controlLines`).
  * - **Stdout held by a grandchild** (1.11): a child can keep its parent's stdout open after the
  *   parent died; the parent's stdout ends only when every holder is gone.
  * - **PID reuse** (1.8): with `reusePids`, a new process takes the lowest pid of a dead one.
@@ -32,19 +35,22 @@ import * as PlatformError from "effect/PlatformError"
 import { ChildProcessSpawner } from "effect/process"
 import type { CheckerShape } from "../CommandCheck.ts"
 import { type ProcessControlShape, windows, type WindowsOs } from "../ProcessControl.ts"
-import { STOP_MESSAGE } from "../Protocol.ts"
+import { ENV_LIFETIME_FD, STOP_MESSAGE } from "../Protocol.ts"
 
 /** What a modelled program does. */
 export interface ModelProgram {
   /** Lines it prints on stdout once started. */
   readonly output?: ReadonlyArray<string> | undefined
   /**
-   * On the stop message on stdin: `exit` (the `child` helper: runs its shutdown hooks, exit 0),
-   * or `ignore` (a program that does not use the helper). Default `ignore`.
+   * On the stop message on its control channel (`ISTHMUS_LIFETIME_FD`): `exit` (the `child`
+   * helper: runs its shutdown hooks, exit 0; it also exits on that channel's EOF), or `ignore`
+   * (a program that does not use the helper). Default `ignore`.
    */
   readonly onStopMessage?: "exit" | "ignore" | undefined
   /** On stdin EOF: `exit` (code 0) or `ignore` (default). */
   readonly onStdinEof?: "exit" | "ignore" | undefined
+  /** Answers each line on stdin with lines on stdout (a program that speaks a protocol on stdio). */
+  readonly respond?: ((line: string) => ReadonlyArray<string>) | undefined
   /** Children it starts at once (each `image` must be registered). */
   readonly children?:
     | ReadonlyArray<{
@@ -75,6 +81,12 @@ export interface ModelProcess {
   hooksRan: boolean
   /** Whose stdout this process keeps open. */
   readonly holdsStdoutOf: number | undefined
+  /** The lines written on its stdin (for a stdio backend: its RPC channel). */
+  readonly stdinLines: Array<string>
+  /** The lines written on its control descriptor, when it has one besides stdin. */
+  readonly controlLines: Array<string>
+  /** The `child` helper's control descriptor (`ISTHMUS_LIFETIME_FD`), when set. */
+  readonly controlFd: number | undefined
 }
 
 interface Runtime {
@@ -142,6 +154,7 @@ export class WindowsModel {
     console: ModelProcess["console"]
     inJob: boolean
     holdsStdoutOf?: number | undefined
+    controlFd?: number | undefined
   }): ModelProcess {
     const pid = this.table.size === 0 ? 5000 : this.allocatePid()
     const process: ModelProcess = {
@@ -155,7 +168,10 @@ export class WindowsModel {
       alive: true,
       exit: undefined,
       hooksRan: false,
-      holdsStdoutOf: options.holdsStdoutOf
+      holdsStdoutOf: options.holdsStdoutOf,
+      stdinLines: [],
+      controlLines: [],
+      controlFd: options.controlFd
     }
     this.table.set(pid, process)
     return process
@@ -204,16 +220,24 @@ export class WindowsModel {
     if (program.exitAfterStart === true) this.end(proc.pid, { code: 0, signal: null })
   }
 
-  /** A line on `pid`'s stdin, or its EOF (`undefined`). */
-  private stdin(pid: number, line: string | undefined) {
+  /** A line on `pid`'s descriptor `fd` (0: stdin), or its EOF (`undefined`). */
+  private input(pid: number, fd: number, line: string | undefined) {
     const p = this.table.get(pid)
     if (p === undefined || !p.alive) return
     const program = this.programs.get(p.image) ?? {}
-    if (line === undefined) {
-      if (program.onStdinEof === "exit") this.end(pid, { code: 0, signal: null })
-      return
+    if (line !== undefined && fd === 0) {
+      p.stdinLines.push(line)
+      const rt = this.runtime.get(pid)
+      for (const out of program.respond?.(line) ?? []) {
+        if (rt !== undefined) Queue.offerUnsafe(rt.stdout, encoder.encode(out + "\n"))
+      }
+    } else if (line !== undefined && fd === p.controlFd) p.controlLines.push(line)
+    if (fd === 0 && line === undefined && program.onStdinEof === "exit") {
+      return this.end(pid, { code: 0, signal: null })
     }
-    if (line.replace(/\r$/, "") === STOP_MESSAGE && program.onStopMessage === "exit") {
+    // The helper's control channel: the stop message runs its hooks; a separate pipe's EOF too.
+    if (fd !== p.controlFd || program.onStopMessage !== "exit") return
+    if (line === undefined ? fd !== 0 : line.replace(/\r$/, "") === STOP_MESSAGE) {
       p.hooksRan = true
       this.end(pid, { code: 0, signal: null })
     }
@@ -327,22 +351,33 @@ export class WindowsModel {
         }
         const options = command.options
         const detached = options.detached ?? false
+        const lifetime = (options.env as Record<string, unknown> | undefined)?.[ENV_LIFETIME_FD]
         const proc = this.create({
           image: command.command,
           args: command.args.map(String),
           ppid: this.host.pid,
           detached,
           inJob: !detached,
-          console: options.windowsHide === true ? "hidden" : "window"
+          console: options.windowsHide === true ? "hidden" : "window",
+          controlFd: typeof lifetime === "string" && /^\d+$/.test(lifetime) ? Number(lifetime) : undefined
         })
         const exited = yield* Deferred.make<number | string>()
         const stdout = yield* Queue.unbounded<Uint8Array, Cause.Done>()
         this.runtime.set(proc.pid, { exited, stdout })
         const stdinConfig = options.stdin
-        const input = typeof stdinConfig === "object" && stdinConfig !== null && "stream" in stdinConfig
-          ? stdinConfig.stream
-          : undefined
-        if (input !== undefined && typeof input === "object") {
+        const inputs: Array<[number, unknown]> = [[
+          0,
+          typeof stdinConfig === "object" && stdinConfig !== null && "stream" in stdinConfig
+            ? stdinConfig.stream
+            : undefined
+        ]]
+        for (const [name, config] of Object.entries(options.additionalFds ?? {})) {
+          if (config.type === "input" && config.stream !== undefined) {
+            inputs.push([Number(name.slice(2)), config.stream])
+          }
+        }
+        for (const [fd, input] of inputs) {
+          if (input === undefined || typeof input !== "object") continue
           let buffered = ""
           yield* (input as Stream.Stream<Uint8Array>).pipe(
             Stream.runForEach((chunk) =>
@@ -350,13 +385,13 @@ export class WindowsModel {
                 buffered += new TextDecoder().decode(chunk)
                 let nl = buffered.indexOf("\n")
                 while (nl !== -1) {
-                  this.stdin(proc.pid, buffered.slice(0, nl))
+                  this.input(proc.pid, fd, buffered.slice(0, nl))
                   buffered = buffered.slice(nl + 1)
                   nl = buffered.indexOf("\n")
                 }
               })
             ),
-            Effect.andThen(Effect.sync(() => this.stdin(proc.pid, undefined))),
+            Effect.andThen(Effect.sync(() => this.input(proc.pid, fd, undefined))),
             Effect.ignore,
             Effect.forkScoped({ startImmediately: true })
           )

@@ -229,9 +229,19 @@ export interface WebSocketServerOptions extends ListenOptions {
    * The `Origin`s (`scheme://host[:port]`) whose pages may connect; any other upgrade carrying an
    * `Origin` header gets 403, token or not (the codex app-server refuses them all). Requests
    * without `Origin` (non-browser clients) are unaffected. Default: none, so no web page can
-   * drive the server; `"*"` allows every origin (only with a token). A function decides per origin.
+   * drive the server; `"*"` allows every origin (only with a token). A function decides per origin
+   * (given the request's headers too, e.g. to accept only the origin of the `Host` it was sent to).
    */
-  readonly allowedOrigins?: ReadonlyArray<string> | "*" | ((origin: string) => boolean) | undefined
+  readonly allowedOrigins?:
+    | ReadonlyArray<string>
+    | "*"
+    | ((origin: string, request: Pick<http.IncomingMessage, "headers">) => boolean)
+    | undefined
+  /**
+   * Answers plain HTTP requests to the port (not upgrades), e.g. to serve a web page and its
+   * WebSocket on one port. Default: 426 Upgrade Required.
+   */
+  readonly onRequest?: ((request: http.IncomingMessage, response: http.ServerResponse) => void) | undefined
   /** Maximum incoming message size in bytes. Default 16 MiB. */
   readonly maxPayload?: number | undefined
   /**
@@ -252,10 +262,14 @@ export type UpgradeDecision =
   | { readonly _tag: "Accept"; readonly role?: string | undefined }
   | { readonly _tag: "Refuse"; readonly status: 401 | 403 | 404 }
 
-const originAllowed = (origin: string, allowed: WebSocketServerOptions["allowedOrigins"]): boolean => {
+const originAllowed = (
+  origin: string,
+  allowed: WebSocketServerOptions["allowedOrigins"],
+  request: Pick<http.IncomingMessage, "headers">
+): boolean => {
   if (allowed === undefined) return false
   if (allowed === "*") return true
-  if (typeof allowed === "function") return allowed(origin)
+  if (typeof allowed === "function") return allowed(origin, request)
   const normalized = origin.toLowerCase()
   return allowed.some((o) => o.toLowerCase() === normalized)
 }
@@ -274,7 +288,9 @@ export const checkUpgrade = (
   const url = new URL(request.url ?? "/", "http://localhost")
   if (options.path !== undefined && url.pathname !== options.path) return { _tag: "Refuse", status: 404 }
   const origin = request.headers.origin
-  if (origin !== undefined && !originAllowed(origin, options.allowedOrigins)) return { _tag: "Refuse", status: 403 }
+  if (origin !== undefined && !originAllowed(origin, options.allowedOrigins, request)) {
+    return { _tag: "Refuse", status: 403 }
+  }
   const tokens: ReadonlyArray<RoleToken> = [
     ...(options.token === undefined ? [] : [{ token: options.token, role: "full" }]),
     ...(options.tokens ?? [])
@@ -313,7 +329,7 @@ const refuseUpgrade = (socket: Duplex, status: number) => {
  * Serves `server` over WebSocket (one message per text frame with `Framing.webSocket()`), or over
  * `wss://` with `tls`, in the current scope. Returns the bound address. Upgrades are checked for
  * path (404), `Origin` (403), Bearer token (401) and the server's `maxConnections` (503); plain
- * HTTP requests get 426.
+ * HTTP requests get 426, or go to `onRequest`.
  *
  * @since 0.1.0
  * @category servers
@@ -334,8 +350,8 @@ export const serveWebSocket = Effect.fn("RpcTransport.serveWebSocket")(function*
     clientTracking: false
   })
   const httpServer = settings.tls === undefined
-    ? http.createServer(onRequest)
-    : https.createServer(Tls.serverOptions(settings.tls), onRequest)
+    ? http.createServer(settings.onRequest ?? onRequest)
+    : https.createServer(Tls.serverOptions(settings.tls), settings.onRequest ?? onRequest)
   httpServer.on("upgrade", (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const decision = checkUpgrade(request, settings)
     if (decision._tag === "Refuse") return refuseUpgrade(socket, decision.status)

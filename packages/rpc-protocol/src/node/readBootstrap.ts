@@ -4,7 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import type { Readable } from "node:stream"

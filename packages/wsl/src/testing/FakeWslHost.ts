@@ -380,7 +380,7 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
     const args = command ? rest.slice(2) : rest
     // Startup files (windows-reality.md §5): ~/.profile for login shells, the rc file past its
     // interactive-only guard for interactive bash/zsh; what they print goes to stdout first.
-    const started = Model.startup(distro, name, { login, interactive }, io.env["PATH"] ?? "")
+    const started = Model.startup(distro, name, { login, interactive }, io.env["PATH"] ?? "", io.env)
     const env = { ...io.env, PATH: started.path }
     return Effect.gen(function*() {
       if (interactive) {
@@ -391,6 +391,13 @@ export const make = Effect.fnUntraced(function*(config: Model.FakeWslConfig, opt
         )
       }
       yield* io.write("stdout", started.output)
+      if (started.delayMillis > 0) yield* Effect.sleep(Duration.millis(started.delayMillis))
+      if (started.exec !== undefined) {
+        // A startup file replaced the shell (`exec tmux`): the command never runs.
+        const outcome = Model.execOutcome(started.exec)
+        yield* io.write("stderr", outcome.stderr)
+        return outcome.exitCode
+      }
       return yield* runScript(proc, distro, name, { ...io, env }, script, command, rest, args)
     })
   }

@@ -36,7 +36,13 @@ export type { Language } from "./fakeWslStrings.ts"
  *   `HCS_E_HYPERV_NOT_INSTALLED` (#10332, #8793);
  * - `32bit-host`: WSL works, but the host is a 32-bit process: `System32\wsl.exe` is not there
  *   (WOW64 shows SysWOW64), only `Sysnative\wsl.exe` (#5319; VS Code `wsl.ts`). Modelled by the
- *   fake host's executable lookup; `wsl.exe` itself behaves as `ready`.
+ *   fake host's executable lookup; `wsl.exe` itself behaves as `ready`;
+ * - `local-system`: the host runs as LocalSystem (a Windows service): every command that reaches
+ *   the WSL service fails with `MessageLocalSystemNotSupported` and
+ *   `Wsl/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED`, exit -1 (`LxssUserSessionFactory.cpp` refuses a
+ *   LocalSystem token; the token as reported by users running `wsl.exe` from services and
+ *   `az vm run-command`); `--version` and `--help` answer on the client side (`WslClient.cpp`
+ *   `Version()`). `Wsl.state` reports it as `Unknown`, with advice for this code.
  */
 export type HostState =
   | "ready"
@@ -47,6 +53,7 @@ export type HostState =
   | "vmp-partial"
   | "firmware-off"
   | "32bit-host"
+  | "local-system"
 
 /** Every host state, for tools that offer a choice (`wsl-doctor --fake <state>`). */
 export const hostStates: ReadonlyArray<HostState> = [
@@ -57,7 +64,8 @@ export const hostStates: ReadonlyArray<HostState> = [
   "vmp-missing",
   "vmp-partial",
   "firmware-off",
-  "32bit-host"
+  "32bit-host",
+  "local-system"
 ]
 
 /** A network interface inside a distro. */
@@ -72,7 +80,25 @@ export interface FakeStartupFile {
   readonly path?: ReadonlyArray<string> | undefined
   /** What it prints on stdout when it runs (a banner, `nvm use` chatter). */
   readonly output?: string | undefined
+  /**
+   * After its `path` and `output`, it replaces the shell with `program` (dotfiles that
+   * `exec tmux` or `exec zsh` when interactive), so the shell's own command never runs, unless
+   * the variable `unless` is set: many dotfiles skip it under `VSCODE_RESOLVING_ENVIRONMENT`
+   * (windows-reality.md §5). `tmux` without a terminal prints `open terminal failed: not a
+   * terminal` and exits 1; any other program exits 0 (an interactive shell reading an empty stdin).
+   */
+  readonly exec?: { readonly program: string; readonly unless?: string | undefined } | undefined
+  /**
+   * How long it takes to run, in milliseconds (nvm alone can take seconds; VS Code's resolver
+   * gives up after 10 s; windows-reality.md §5). The in-memory host sleeps on the `Clock` (a
+   * `TestClock` in tests); `fake-wsl` writes a real `sleep`.
+   */
+  readonly delayMillis?: number | undefined
 }
+
+/** What a startup file's `exec` writes to stderr and exits with (see {@link FakeStartupFile.exec}). */
+export const execOutcome = (program: string): { readonly stderr: string; readonly exitCode: number } =>
+  program === "tmux" ? { stderr: "open terminal failed: not a terminal\n", exitCode: 1 } : { stderr: "", exitCode: 0 }
 
 /** One distribution of the fake host. */
 export interface FakeDistro {
@@ -321,6 +347,9 @@ const list = (config: FakeWslConfig, flags: ReadonlyArray<string>): Output => {
 export const interpret = (config: FakeWslConfig, args: ReadonlyArray<string>): Step => {
   const state = hostStateOf(config)
   if (state === "stub") return { kind: "Output", exitCode: 1, stdout: `${usage}`, stderr: "", fromWslExe: true }
+  if (state === "local-system" && !["--version", "-v", "--help"].includes(args[0] ?? "")) {
+    return wslError(config, text(config).localSystemNotSupported, "Wsl/WSL_E_LOCAL_SYSTEM_NOT_SUPPORTED")
+  }
   let distroName: string | undefined
   let user: string | undefined
   let cwd: string | undefined
@@ -667,14 +696,21 @@ export const executables = (distro: FakeDistro): ReadonlyMap<string, ExecutableK
  * What a shell's startup files do before it runs its command (windows-reality.md §5): a login
  * shell reads `~/.profile`; a bash login shell then sources `~/.bashrc` from it, whose stock
  * guard returns at once unless the shell is interactive; an interactive non-login bash or zsh
- * reads its rc file. Returns the `PATH` the command sees and what the files printed.
+ * reads its rc file. Returns the `PATH` the command sees, what the files printed, and the program
+ * a file `exec`s instead of the command (`env` decides its guard).
  */
 export const startup = (
   distro: FakeDistro,
   shell: string,
   flags: { readonly login: boolean; readonly interactive: boolean },
-  path: string
-): { readonly path: string; readonly output: string } => {
+  path: string,
+  env: Readonly<Record<string, string | undefined>> = {}
+): {
+  readonly path: string
+  readonly output: string
+  readonly exec?: string | undefined
+  readonly delayMillis: number
+} => {
   const name = shell.split("/").pop() ?? shell
   const rcShell = name === "bash" || name === "zsh"
   const files: Array<FakeStartupFile> = []
@@ -684,9 +720,13 @@ export const startup = (
   }
   let current = path
   let output = ""
+  let delayMillis = 0
   for (const file of files) {
     if (file.path !== undefined && file.path.length > 0) current = `${file.path.join(":")}:${current}`
     output += file.output ?? ""
+    delayMillis += file.delayMillis ?? 0
+    const skip = file.exec?.unless !== undefined && (env[file.exec.unless] ?? "").length > 0
+    if (file.exec !== undefined && !skip) return { path: current, output, exec: file.exec.program, delayMillis }
   }
-  return { path: current, output }
+  return { path: current, output, delayMillis }
 }

@@ -160,7 +160,8 @@ export const main = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv =
  * The distro's side of the model on this machine's filesystem, so real shells see it:
  * - `PATH`: the distro's `--exec` default and its Windows entries (windows-reality.md §5); this
  *   machine's `PATH` follows, so its programs run (`sh`, `sleep`, `node`), except when the model
- *   says the distro has no Node: then only the system directories of it;
+ *   says the distro has no Node, or has it outside those directories (nvm): then this machine's
+ *   Node is left out of every directory ({@link hidesMachineNode});
  * - `SHELL`: the user's shell from the model (default `/bin/bash`);
  * - `HOME`: a directory next to the configuration with a real `~/.profile` and `~/.bashrc` made
  *   from the model (Ubuntu's skeleton, its interactive-only guard included), so a real bash
@@ -176,7 +177,7 @@ const distroSide = (
 ): Record<string, string> => {
   const out: Record<string, string> = { SHELL: distro.shell ?? "/bin/bash" }
   const system = Model.execPath(distro)
-  out["PATH"] = distro.node === null && configPath !== undefined
+  out["PATH"] = configPath !== undefined && hidesMachineNode(distro, system)
     ? [
       withoutNode(dirname(configPath), system.split(":").filter((d) => !(distro.windowsPath ?? []).includes(d))),
       ...(distro.windowsPath ?? []),
@@ -203,22 +204,50 @@ const distroSide = (
       join(home, ".profile"),
       `# ~/.profile (fake-wsl, from the model)\nexport PATH="${out["PATH"]}"\n${say(distro.profile?.output)}${
         exportPath(distro.profile?.path)
-      }` +
+      }${pause(distro.profile?.delayMillis)}${execLine(distro.profile?.exec)}` +
         `if [ -n "$BASH_VERSION" ]; then\n  if [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\nfi\n`
     )
     writeFileSync(
       join(home, ".bashrc"),
       `# ~/.bashrc (fake-wsl, from the model): Ubuntu's skeleton starts so\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n` +
-        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}`
+        `${say(distro.bashrc?.output)}${exportPath(distro.bashrc?.path)}${pause(distro.bashrc?.delayMillis)}${
+          execLine(distro.bashrc?.exec)
+        }`
     )
     out["HOME"] = home
   }
   return out
 }
 
+/**
+ * Whether this machine's own Node must be hidden from the distro: the model says the distro has
+ * none (`node: null`), or has one outside the `--exec` PATH (nvm, fnm, volta and asdf install
+ * under the home directory and only `~/.bashrc` puts it on PATH). A distro has the Node the
+ * model says, not whatever `/usr/bin/node` the machine running the tests has. A model Node in a
+ * system directory (`/usr/bin/node`, a distro package) keeps this machine's directories as they are.
+ */
+const hidesMachineNode = (distro: Model.FakeDistro, system: string): boolean =>
+  distro.node === null ||
+  (distro.node !== undefined && !system.split(":").includes(dirname(distro.node.path)))
+
 /** A startup-file line that puts `dirs` in front of PATH. */
 const exportPath = (dirs: ReadonlyArray<string> | undefined) =>
   dirs === undefined || dirs.length === 0 ? "" : `export PATH="${dirs.join(":")}:$PATH"\n`
+
+/**
+ * A startup-file line that replaces the shell with the modelled program (`exec tmux`), guarded by
+ * `unless` when given; the program behaves as {@link Model.execOutcome} says.
+ */
+const execLine = (exec: Model.FakeStartupFile["exec"]) => {
+  if (exec === undefined) return ""
+  const { exitCode, stderr } = Model.execOutcome(exec.program)
+  const line = `exec sh -c 'printf "%s" "$1" >&2; exit ${exitCode}' ${exec.program} '${stderr}'\n`
+  return exec.unless === undefined ? line : `if [ -z "\${${exec.unless}:-}" ]; then\n  ${line}fi\n`
+}
+
+/** A startup-file line that takes `millis` (a slow rc file). */
+const pause = (millis: number | undefined) =>
+  millis === undefined || millis <= 0 ? "" : `sleep ${(millis / 1000).toFixed(3)}\n`
 
 /** A startup-file line that prints `text`. */
 const say = (text: string | undefined) =>

@@ -25,6 +25,8 @@ export interface Strings {
   readonly noRunningDistros: string
   readonly wsl1NotSupported: string
   readonly enableVirtualization: string
+  /** `MessageLocalSystemNotSupported`: `wsl.exe` run as LocalSystem (a Windows service account). */
+  readonly localSystemNotSupported: string
   readonly invalidOption: string
   readonly listHeader: string
   readonly listDefault: string
@@ -47,6 +49,7 @@ export const strings: Readonly<Record<Language, Strings>> = {
     noRunningDistros: "There are no running distributions.",
     wsl1NotSupported:
       "WSL1 is not supported with your current machine configuration.\nPlease enable the \"Windows Subsystem for Linux\" optional component to use WSL1.",
+    localSystemNotSupported: "Running WSL as local system is not supported.",
     enableVirtualization:
       "WSL2 is unable to start since virtualization is not enabled on this machine.\nPlease ensure the \"Virtual Machine Platform\" optional component is enabled and virtualization is turned on in your computer's firmware settings.\n\nEnable \"Virtual Machine Platform\" by running: wsl.exe --install --no-distribution\n\nFor information please visit https://aka.ms/enablevirtualization",
     invalidOption: "Invalid command line option: {}",
@@ -67,6 +70,7 @@ export const strings: Readonly<Record<Language, Strings>> = {
     noRunningDistros: "Es werden keine Distributionen ausgeführt.",
     wsl1NotSupported:
       "WSL1 wird mit Ihrer aktuellen Computer-Konfiguration nicht unterstützt.\nAktivieren Sie bitte die optionale Komponente „Windows Subsystem für Linux“, um WSL1 zu verwenden.",
+    localSystemNotSupported: "Das Ausführen von WSL als lokales System wird nicht unterstützt.",
     enableVirtualization:
       "WSL2 kann nicht gestartet werden, da die Virtualisierung auf diesem Computer nicht aktiviert ist.\nStellen Sie sicher, dass die optionale Komponente „VM-Plattform“ aktiviert ist und die Virtualisierung in den Firmwareeinstellungen Ihres Computers eingeschaltet ist.\n\nAktivieren Sie „VM-Plattform“, indem Sie folgenden Befehl ausführen: wsl.exe --install --no-distribution\n\nWeitere Informationen finden Sie unter https://aka.ms/enablevirtualization",
     invalidOption: "Ungültige Befehlszeilenoption: {}",
@@ -87,6 +91,7 @@ export const strings: Readonly<Record<Language, Strings>> = {
     noRunningDistros: "実行中のディストリビューションはありません。",
     wsl1NotSupported:
       "WSL1 は、現在のマシン構成ではサポートされていません。\nWSL1 を使用するには、\"Linux 用 Windows サブシステム\" オプション コンポーネントを有効にしてください。",
+    localSystemNotSupported: "ローカル システムとして WSL を実行することはサポートされていません。",
     enableVirtualization:
       "このコンピューターで仮想化が有効になっていないため、WSL2 を開始できません。\n[仮想マシン プラットフォーム] オプション　コンポーネントが有効になっており、コンピューターのファームウェア設定で仮想化がオンになっていることを確認してください。\n\n次のコマンドを実行して [仮想マシン プラットフォーム] を有効にします: wsl.exe --install --no-distribution\n\n詳細については、https://aka.ms/enablevirtualization をご覧ください",
     invalidOption: "Invalid command line option: {}",
@@ -108,6 +113,7 @@ export const strings: Readonly<Record<Language, Strings>> = {
     noRunningDistros: "Aucune distribution en cours d'exécution.",
     wsl1NotSupported:
       "WSL1 n’est pas pris en charge avec votre configuration d’ordinateur actuelle.\nVeuillez activer le composant facultatif « Windows Subsystem for Linux » pour utiliser WSL1.\n",
+    localSystemNotSupported: "L’exécution de WSL en tant que système local n’est pas prise en charge.",
     enableVirtualization:
       "WSL2 ne peut pas démarrer, car la virtualisation n’est pas activée sur cet ordinateur.\nVérifiez que le composant facultatif « Plateforme d’ordinateur virtuel » est activé et que la virtualisation est activée dans les paramètres du microprogramme de votre ordinateur.\n\nActiver « Plateforme d’ordinateur virtuel » en exécutant : wsl.exe --install --no-distribution\n\nPour plus d’informations, visitez https://aka.ms/enablevirtualization",
     invalidOption: "Invalid command line option: {}",
