@@ -196,6 +196,30 @@ describe("WslPath: the same rules on other inputs", () => {
     assert.strictEqual(w("/datax", c), "\\\\wsl.localhost\\test_distro\\datax")
     assert.strictEqual(w("/data", c), "C:\\Data")
   })
+  // Windows paths are case-insensitive (NTFS): ASCII letters at both ends of A–Z and non-ASCII
+  // letters fold; other characters, such as @ and `, which differ by the same bit, do not.
+  it("mount sources match case-insensitively, letters only, and never past the input's end", () => {
+    const c: WslPath.Context = {
+      distro: "test_distro",
+      mounts: [
+        { windows: "C:\\Az", linux: "/az" },
+        { windows: "C:\\a`b", linux: "/tick" },
+        { windows: "C:\\é", linux: "/e" }
+      ]
+    }
+    assert.strictEqual(u("c:\\aZ\\x", c), "/az/x")
+    assert.strictEqual(u("C:\\AZ", c), "/az")
+    assert.strictEqual(u("C:\\a`B\\y", c), "/tick/y")
+    assert.strictEqual(u("C:\\a@b", c), "/mnt/c/a@b")
+    assert.strictEqual(u("c:\\É\\z", c), "/e/z")
+    assert.strictEqual(u("C:\\A", c), "/mnt/c/A") // shorter than the source C:\Az
+  })
+  it("context.drives in either case", () => {
+    const c: WslPath.Context = { distro: "test_distro", drives: ["C"] }
+    assert.strictEqual(u("c:\\x", c), "/mnt/c/x")
+    assert.strictEqual(w("/mnt/c/x", c), "C:\\x")
+    assert.strictEqual(w("/mnt/d/x", c), "\\\\wsl.localhost\\test_distro\\mnt\\d\\x")
+  })
   it("a mount source's trailing separator is dropped; a mounted drive root gets its \\", () => {
     const c: WslPath.Context = {
       distro: "test_distro",
@@ -256,6 +280,100 @@ describe("WslPath: the same rules on other inputs", () => {
   })
 })
 
+const why = (r: Result.Result<string, WslPath.WslPathError>): string =>
+  Result.isFailure(r) ? `${r.failure.reason}: ${r.failure.message}` : `ok: ${r.success}`
+
+// Every failure names the input and says what to do (the product rule for errors); these are the
+// messages a user reads, so each reason's words are pinned here.
+describe("WslPath: every failure says why", () => {
+  const onC = { distro: "test_distro", cwd: "/mnt/c/x" }
+  const cases: ReadonlyArray<readonly [Result.Result<string, WslPath.WslPathError>, string]> = [
+    [WslPath.toLinux("", ctx), "Empty: wslpath -u \"\": the path is empty"],
+    [WslPath.toWindows("", ctx), "Empty: wslpath -w \"\": the path is empty"],
+    [WslPath.toLinux("C:\\a\\..\\..", ctx), "ClimbsAboveRoot: wslpath -u \"C:\\a\\..\\..\": \"..\" climbs above C:\\"],
+    [WslPath.toWindows("/a/../..", ctx), "ClimbsAboveRoot: wslpath -w \"/a/../..\": \"..\" climbs above /"],
+    [WslPath.toWindows("../../../..", onC), "ClimbsAboveRoot: wslpath -w \"../../../..\": \"..\" climbs above /"],
+    [
+      WslPath.toLinux("\\\\?\\UNC\\server\\share", ctx),
+      "ExtendedUnc: wslpath -u \"\\\\?\\UNC\\server\\share\": \\\\?\\UNC\\ paths are not translated; use the mounted path instead"
+    ],
+    [
+      WslPath.toLinux("\\\\?\\relative\\x", ctx),
+      "NotMounted: wslpath -u \"\\\\?\\relative\\x\": the path after \\\\?\\ is not an absolute Windows path"
+    ],
+    [
+      WslPath.toLinux("D:x\\y", ctx),
+      "NotMounted: wslpath -u \"D:x\\y\": D: without a separator is drive-relative; write D:\\…"
+    ],
+    [
+      WslPath.toLinux("z:\\t", { distro: "d", drives: ["C"] }),
+      "NotMounted: wslpath -u \"z:\\t\": drive Z: is not mounted in the distribution (mount it with drvfs or add it to context.drives)"
+    ],
+    [
+      WslPath.toLinux("\\\\server\\share\\x", ctx),
+      "NotMounted: wslpath -u \"\\\\server\\share\\x\": this UNC path is not mounted in the distribution and is not a WSL path"
+    ],
+    [
+      WslPath.toLinux("\\\\wsl$\\Ubuntu\\etc", ctx),
+      "OtherDistro: wslpath -u \"\\\\wsl$\\Ubuntu\\etc\": the path belongs to distribution \"Ubuntu\", not \"test_distro\"; convert it in that distribution"
+    ],
+    [
+      WslPath.toWindows("/etc", {}),
+      "NoDistroName: wslpath -w \"/etc\": WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro"
+    ],
+    [
+      WslPath.toWindows("/etc", { distro: "a/b" }),
+      "InvalidDistroName: wslpath -w \"/etc\": context.distro \"a/b\" is not a distribution name: "
+    ],
+    [
+      WslPath.toLinux("x", ctx, { absolute: true }),
+      "NeedsCwd: wslpath -u \"x\": a relative path needs context.cwd to be made absolute"
+    ],
+    [
+      WslPath.toWindows("x", ctx, { absolute: true }),
+      "NeedsCwd: wslpath -w \"x\": a relative path needs context.cwd to be made absolute"
+    ],
+    [
+      WslPath.toLinux("/foo", ctx),
+      "NeedsCwd: wslpath -u \"/foo\": \\foo is relative to the cwd's drive; pass context.cwd"
+    ],
+    [
+      WslPath.toLinux("a\\..\\..", ctx),
+      "NeedsCwd: wslpath -u \"a\\..\\..\": \"..\" leaves the working directory; pass context.cwd"
+    ],
+    [
+      WslPath.toWindows("../b", ctx),
+      "NeedsCwd: wslpath -w \"../b\": \"..\" leaves the working directory; pass context.cwd"
+    ],
+    [
+      WslPath.toLinux("\\foo", { distro: "test_distro", cwd: "/home/u" }),
+      "InvalidCwd: wslpath -u \"\\foo\": \\foo is relative to the drive of the working directory, and /home/u is not on a drive"
+    ],
+    [
+      WslPath.toLinux("foo", { cwd: "/home/u" }),
+      "InvalidCwd: wslpath -u \"foo\": the working directory /home/u cannot be converted: WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro"
+    ],
+    [
+      WslPath.toWindows("foo", { distro: "test_distro", cwd: "home/u" }),
+      "InvalidCwd: wslpath -w \"foo\": context.cwd \"home/u\" is not absolute"
+    ],
+    [
+      WslPath.toLinux("..\\x", onC),
+      "EmptyResult: wslpath -u \"..\\x\": the path is the working directory /mnt/c/x itself: wslpath prints nothing and fails (use \".\" or absolute)"
+    ],
+    [
+      WslPath.toWindows("../x", { ...onC, cwd: "/mnt/c/x/" }),
+      "EmptyResult: wslpath -w \"../x\": the path is the working directory /mnt/c/x itself: wslpath prints nothing and fails (use \".\" or absolute)"
+    ]
+  ]
+  cases.forEach(([result, expected], i) => {
+    it(`#${i} ${expected.slice(0, expected.indexOf(":"))}`, () => {
+      const got = why(result)
+      assert.isTrue(got.startsWith(expected), `${got}\n  does not start with\n${expected}`)
+    })
+  })
+})
+
 describe("WslPath.parseUnc", () => {
   it("reads both prefixes, either separator, and folds", () => {
     assert.deepStrictEqual(
@@ -283,6 +401,37 @@ describe("WslPath.parseUnc", () => {
   })
   it("toUnc is what wslpath -w prints", () => {
     assert.strictEqual(WslPath.toUnc("Ubuntu" as never, "/home/u"), "\\\\wsl.localhost\\Ubuntu\\home\\u")
+    assert.strictEqual(WslPath.toUnc("Ubuntu" as never, "home/u"), "\\\\wsl.localhost\\Ubuntu\\home\\u")
+    assert.strictEqual(WslPath.toUnc("Ubuntu" as never, "/a:b"), "\\\\wsl.localhost\\Ubuntu\\a\uF03Ab")
+  })
+})
+
+// wslpath.cpp's absolute test (at least 3 characters; a drive letter A–Z/a–z and `:`, or two
+// separators first), at the edges of the letter ranges in ASCII.
+describe("WslPath.isAbsoluteWindows and the escaping of names", () => {
+  it("drive letters are exactly A–Z and a–z; two separators of either kind", () => {
+    for (const yes of ["C:\\", "c:/", "A:\\", "Z:\\", "a:x", "z:\\", "\\\\x", "//x", "\\/x", "/\\x"]) {
+      assert.isTrue(WslPath.isAbsoluteWindows(yes), yes)
+    }
+    for (
+      const no of ["C:", "C:\\".slice(0, 2), "@:\\", "[:\\", "`:\\", "{:\\", "1:\\", "\\x\\y", "ab\\", "C;\\", "\\\\"]
+    ) {
+      assert.isFalse(WslPath.isAbsoluteWindows(no), no)
+    }
+  })
+  it("escapeName maps each NTFS-illegal character to U+F000+byte and unescapeName reverses it", () => {
+    assert.strictEqual(WslPath.escapeName("plain name.txt"), "plain name.txt")
+    assert.strictEqual(
+      WslPath.escapeName("a\"b*c:d<e>f?g\\h|i\u0000j\u001fk"),
+      "a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"
+    )
+    assert.strictEqual(WslPath.escapeName("\u0020/"), "\u0020/") // space and / are legal in a Linux name
+    assert.strictEqual(
+      WslPath.unescapeName("a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"),
+      "a\"b*c:d<e>f?g\\h|i\u0000j\u001fk"
+    )
+    // Private-use characters that stand for no illegal character stay as they are.
+    assert.strictEqual(WslPath.unescapeName("\uF020\uF041\uF100"), "\uF020\uF041\uF100")
   })
 })
 
