@@ -4,10 +4,8 @@
  * tests `pnpm mutate backend-pool src/SshFailure.ts --tests test/ssh-failure.test.ts` runs.
  */
 import { assert, describe, it } from "@effect/vitest"
-// The module itself, not the package entry: a mutation run reloads it for every mutant of its
-// rules table (static mutants), and the entry would drag the whole package (and Effect) along.
+import { SshFailure } from "@isthmus/backend-pool"
 import * as NodeFs from "node:fs"
-import * as SshFailure from "../src/SshFailure.ts"
 import { fixture } from "./helpers.ts"
 
 interface Recorded {
