@@ -17,6 +17,12 @@ export const fakeAppServerEntry = fileURLToPath(new URL("../../fake-app-server/s
 export interface RemoteBridgeOptions {
   /** The `codex` binary: runs `codex app-server` instead of the fake. */
   readonly codex?: string | undefined
+  /**
+   * The WSL distro to run `codex app-server` in, over `wsl.exe`'s stdio (`codex` is then its Linux
+   * path there, e.g. `/home/me/.local/bin/codex`). The pool needs the `Wsl` launcher
+   * (`WslLauncher.layer()` with `Wsl.layer()`).
+   */
+  readonly wsl?: string | undefined
   /** Full access (send messages, answer approvals). */
   readonly token: Redacted.Redacted<string>
   /** Read-only access (sees the session, may list threads), when given. */
@@ -46,16 +52,22 @@ export const pageUrl = (remote: RemoteBridge, token: Redacted.Redacted<string>):
   `${remote.url}#token=${encodeURIComponent(Redacted.value(token))}&ws=${encodeURIComponent(remote.wsUrl)}`
 
 /** The backend as the pool runs it: JSON-RPC over stdio, handshaken by the pool. */
-export const backendSpec = (options: Pick<RemoteBridgeOptions, "codex" | "deltaDelayMs">): BackendSpec.BackendSpec => ({
+export const backendSpec = (
+  options: Pick<RemoteBridgeOptions, "codex" | "deltaDelayMs" | "wsl">
+): BackendSpec.BackendSpec => ({
   id: "app-server",
-  label: options.codex === undefined ? "fake app-server" : "codex app-server",
+  label: options.codex === undefined
+    ? "fake app-server"
+    : `codex app-server${options.wsl === undefined ? "" : ` in WSL (${options.wsl})`}`,
   launcher: options.codex === undefined
     ? {
       _tag: "Local",
       command: process.execPath,
       args: [fakeAppServerEntry, "--delta-delay-ms", String(options.deltaDelayMs ?? 40)]
     }
-    : { _tag: "Local", command: options.codex, args: ["app-server"] },
+    : options.wsl === undefined
+    ? { _tag: "Local", command: options.codex, args: ["app-server"] }
+    : { _tag: "Wsl", distro: options.wsl, command: options.codex, args: ["app-server"] },
   stdio: {
     dialect: "lite",
     handshake: {

@@ -15,7 +15,7 @@
  * single run swings by 2× or more with the load.
  */
 import { BackendSpec, InstanceLog } from "@isthmus/backend-pool"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -41,11 +41,15 @@ const rawWrite = async (file: string): Promise<number> => {
   return mibPerSecond(written, t)
 }
 
-const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-const logWrite = (policy: BackendSpec.ResolvedLog, feed: "pipe" | "burst") =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const log = yield* InstanceLog.make("bench", policy)
+/** Feeds the log from plain code (as a launcher's `data` handler does), so the harness costs nothing per chunk. */
+const logWrite = async (policy: BackendSpec.ResolvedLog, feed: "pipe" | "burst") => {
+  const scope = Scope.makeUnsafe()
+  const log = Effect.runSync(Scope.provide(InstanceLog.make("bench", policy), scope))
+  const flush = () => Effect.runPromise(log.flush)
+  const stats = () => Effect.runSync(log.stats)
+  try {
     const split = log.splitter("stdout", 1)
     const t = performance.now()
     let written = 0
@@ -53,15 +57,19 @@ const logWrite = (policy: BackendSpec.ResolvedLog, feed: "pipe" | "burst") =>
       split.push(chunk)
       written += chunk.length
       if (feed === "pipe") {
-        yield* nextTurn
-        if ((yield* log.stats).pendingFileBytes > policy.maxPendingBytes / 2) yield* log.flush
-      } else if (written % (2 * 1024 * 1024) < chunk.length) yield* log.flush
+        await nextTurn()
+        if (stats().pendingFileBytes > policy.maxPendingBytes / 2) await flush()
+      } else if (written % (2 * 1024 * 1024) < chunk.length) await flush()
     }
     split.end()
-    yield* log.flush
-    const stats = yield* log.stats
-    return { mibs: mibPerSecond(written, t), dropped: stats.droppedFileLines, rotations: stats.rotations }
-  })))
+    await flush()
+    const mibs = mibPerSecond(written, t)
+    const { droppedFileLines, rotations } = stats()
+    return { mibs, dropped: droppedFileLines, rotations }
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
 
 export default async (): Promise<ReadonlyArray<BenchRow>> => {
   const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-bench-log-"))

@@ -75,13 +75,19 @@ export const armLineWatch = (
         : re === undefined
         ? undefined
         : matchLine(re, line.text, current.host)
-      if (info !== undefined) Deferred.doneUnsafe(found, Effect.succeed(info))
+      if (info !== undefined) {
+        Deferred.doneUnsafe(found, Effect.succeed(info))
+        // Only the first matching line counts: stop watching, so the lines that follow (a flood,
+        // say) are not decoded and parsed one by one for nothing.
+        dispose()
+      }
     }
+    const dispose = log.observe(onLine)
     return {
       /** Completes with what the first matching line said. */
       ready: Deferred.await(found),
       /** Stops watching the log. */
-      dispose: log.observe(onLine)
+      dispose
     }
   })
 

@@ -28,15 +28,16 @@ import { type Cause, Context, Effect, Fiber, Layer, ManagedRuntime, Queue, Schem
 import type { BackendInstance as Instance, Snapshot } from "./BackendInstance.ts"
 import { BackendPool, InvalidDesiredStateError, type PoolEvent } from "./BackendPool.ts"
 import * as BackendSpec from "./BackendSpec.ts"
-import type { LogLine } from "./InstanceLog.ts"
+import type { LogLine, LogStats } from "./InstanceLog.ts"
 import type { StopOutcome } from "./Launcher.ts"
 import type { Plan } from "./ReconcilePlan.ts"
+import * as ResourceUsage from "./ResourceUsage.ts"
 import * as WslLauncher from "./WslLauncher.ts"
 
 export { BackendNotReadyError } from "./BackendInstance.ts"
 export type { Snapshot } from "./BackendInstance.ts"
 export { DuplicateBackendError, InvalidDesiredStateError, type PoolEvent, UnknownBackendError } from "./BackendPool.ts"
-export type { LogLine } from "./InstanceLog.ts"
+export type { LogLine, LogStats } from "./InstanceLog.ts"
 export type { StopOutcome } from "./Launcher.ts"
 export type { Plan } from "./ReconcilePlan.ts"
 
@@ -120,8 +121,37 @@ export interface Pool {
     type: T,
     listener: (event: T extends "*" ? PoolEvent : Extract<PoolEvent, { readonly _tag: T }>) => void
   ): () => void
+  /**
+   * What each registered backend uses now: its process group's processes, RSS and CPU (running
+   * `Local` backends on Linux; `undefined` otherwise — see `ResourceUsage`), and its log's counts
+   * (lines dropped, queue depths). `cpuPercent` is the CPU use since the previous `usage()` call
+   * (`undefined` on the first). The reads are asynchronous and only of the groups' own processes;
+   * call it at the rate you want to plot (once a second is plenty).
+   */
+  usage(): Promise<ReadonlyArray<BackendUsage>>
   /** Stops every backend concurrently, each within its grace period, and releases the pool. Idempotent. */
   close(): Promise<void>
+}
+
+/**
+ * One backend's resource and log figures, from {@link Pool.usage}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BackendUsage {
+  /** The backend's id. */
+  readonly id: string
+  /** Live processes in the run's process group, when known. */
+  readonly processes: number | undefined
+  /** Their resident memory, in bytes. */
+  readonly rssBytes: number | undefined
+  /** Their CPU time so far (user + system), in seconds. */
+  readonly cpuSeconds: number | undefined
+  /** CPU use since the previous `usage()` call, in percent of one core. */
+  readonly cpuPercent: number | undefined
+  /** The log's counters: lines dropped (`droppedLiveLines`, `droppedFileLines`), queue depths, … */
+  readonly log: LogStats
 }
 
 const closedError = () =>
@@ -166,6 +196,8 @@ export const createPool = async (options: CreatePoolOptions = {}): Promise<Pool>
   const pool = Context.get(await runtime.context(), BackendPool)
 
   let closing: Promise<void> | undefined
+  // One sampler for the pool's life: it remembers group members and CPU times between calls.
+  const usageSampler = runtime.runSync(Effect.cached(ResourceUsage.makeSampler()))
   const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     closing === undefined ? runtime.runPromise(effect) : Promise.reject(closedError())
   const withInstance = <A, E>(id: string, f: (instance: Instance) => Effect.Effect<A, E>) =>
@@ -220,6 +252,23 @@ export const createPool = async (options: CreatePoolOptions = {}): Promise<Pool>
         runtime.runFork(Fiber.interrupt(fiber))
       }
     },
+    usage: () =>
+      run(Effect.gen(function*() {
+        const sampler = yield* usageSampler
+        const usage = yield* sampler.sample(yield* ResourceUsage.localGroups(pool))
+        return yield* Effect.forEach(yield* pool.list, (i) =>
+          Effect.map(i.log.stats, (log): BackendUsage => {
+            const u = usage.get(i.id)
+            return {
+              id: i.id,
+              processes: u?.processes,
+              rssBytes: u?.rssBytes,
+              cpuSeconds: u?.cpuSeconds,
+              cpuPercent: u?.cpuPercent,
+              log
+            }
+          }))
+      })),
     close: () => (closing ??= runtime.dispose())
   }
 }

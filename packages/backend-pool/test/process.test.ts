@@ -301,7 +301,9 @@ describe("real processes", () => {
         // ms when quiet), not the time the host took to read. 10x for a loaded machine. How fast it
         // wrote against an unsupervised child is a benchmark (bench/flood.bench.ts), not a test.
         assert.isBelow(r.worstDrainWaitMs, 2_500)
-        assert.isBelow(r.rssPeakMb - r.rssBaseMb, 150, `host RSS grew ${(r.rssPeakMb - r.rssBaseMb).toFixed(1)} MB`)
+        // supervision.md T7: RSS growth <= 50 MB (measured 34 MiB at load average 25; a readiness
+        // watch left decoding every line after Ready made it about 120).
+        assert.isBelow(r.rssPeakMb - r.rssBaseMb, 50, `host RSS grew ${(r.rssPeakMb - r.rssBaseMb).toFixed(1)} MB`)
         // Log files: at most 3, each at most 1 MiB.
         assert.isAtMost(r.files.length, 3)
         for (const f of r.files) assert.isAtMost(f.size, 1024 * 1024)

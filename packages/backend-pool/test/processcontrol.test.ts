@@ -20,17 +20,42 @@ const alive = (pid: number): boolean => {
   }
 }
 
-/** Spawns `sh -c script` as the leader of a new group; resolves once it printed `n` lines. */
+/**
+ * Spawns `sh -c script` as the leader of a new group; resolves once it printed `n` lines. The
+ * group is SIGKILLed when the test ends, so a failing test leaves nothing running.
+ */
 const group = (script: string, n: number) =>
-  Effect.callback<{ child: NodeChild.ChildProcess; lines: Array<string> }>((resume) => {
-    const child = NodeChild.spawn("sh", ["-c", script], { detached: true, stdio: ["ignore", "pipe", "inherit"] })
-    let text = ""
-    child.stdout.on("data", (c) => {
-      text += c
-      const lines = text.split("\n").filter((l) => l.length > 0)
-      if (lines.length >= n) resume(Effect.succeed({ child, lines }))
-    })
-  })
+  Effect.acquireRelease(
+    Effect.callback<{ child: NodeChild.ChildProcess; lines: Array<string> }>((resume) => {
+      const child = NodeChild.spawn("sh", ["-c", script], { detached: true, stdio: ["ignore", "pipe", "inherit"] })
+      let text = ""
+      child.stdout.on("data", (c) => {
+        text += c
+        const lines = text.split("\n").filter((l) => l.length > 0)
+        if (lines.length >= n) resume(Effect.succeed({ child, lines }))
+      })
+    }),
+    ({ child }) =>
+      Effect.sync(() => {
+        try {
+          process.kill(-child.pid!, "SIGKILL")
+        } catch {
+          // already gone
+        }
+      })
+  )
+
+/** Live members of group `pgid`, from `/proc` (the oracle). */
+const groupMembers = (pgid: number): Array<number> =>
+  NodeFs.readdirSync("/proc").filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "latin1")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      return Number(fields[2]) === pgid && fields[0] !== "Z"
+    } catch {
+      return false
+    }
+  }).toSorted((a, b) => a - b)
 
 const refOf = (child: NodeChild.ChildProcess): ProcessControl.ProcessRef => {
   const exit = new Promise<void>((
@@ -69,6 +94,7 @@ describe("ProcessControl.posix", () => {
     Effect.gen(function*() {
       const { child, lines } = yield* group("setsid sh -c 'echo $$; exec sleep 1000' & wait", 1)
       const escapee = Number(lines[0])
+      yield* Effect.addFinalizer(() => Effect.sync(() => alive(escapee) && process.kill(escapee, "SIGKILL")))
       assert.isTrue(alive(escapee))
       const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
       assert.strictEqual(outcome.method, "graceful") // the group itself emptied at once
@@ -83,8 +109,55 @@ describe("ProcessControl.posix", () => {
       const { child } = yield* group("echo done", 1)
       yield* refOf(child).awaitExit
       const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 1_000 })
-      assert.strictEqual(outcome.method, "exited")
+      assert.deepStrictEqual(outcome, {
+        method: "exited",
+        durationMs: 0,
+        survivors: 0,
+        survivorPids: [],
+        complete: true,
+        gracefulStep: "none"
+      })
+    }))
+
+  it.live("forced: a group that ignores the signal is SIGKILLed after the grace, grandchildren too", () =>
+    Effect.gen(function*() {
+      const { child } = yield* group(
+        "trap '' TERM; sh -c \"trap '' TERM; exec sleep 1000\" & sh -c \"trap '' TERM; exec sleep 1001\" & " +
+          "sleep 0.2; echo up; wait",
+        1
+      )
+      const before = groupMembers(child.pid!)
+      assert.strictEqual(before.length, 3)
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 300 })
+      assert.strictEqual(outcome.method, "forced")
       assert.strictEqual(outcome.survivors, 0)
+      assert.deepStrictEqual(outcome.survivorPids, [])
+      assert.strictEqual(outcome.gracefulStep, "signal")
+      assert.isAtLeast(outcome.durationMs, 300)
+      assert.deepStrictEqual(groupMembers(child.pid!), [])
+    }))
+
+  it.live("a stopped (SIGSTOP) member gets SIGCONT with the signal and exits gracefully", () =>
+    Effect.gen(function*() {
+      const { child, lines } = yield* group(
+        "sh -c 'trap \"exit 0\" TERM; echo $$; while :; do sleep 0.05; done' & wait",
+        1
+      )
+      process.kill(Number(lines[0]), "SIGSTOP")
+      // Without SIGCONT the stopped shell keeps the TERM pending and is only SIGKILLed after the
+      // grace: "forced". Generous grace for a loaded machine; a graceful stop ends far sooner.
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 15_000 })
+      assert.strictEqual(outcome.method, "graceful")
+      assert.deepStrictEqual(groupMembers(child.pid!), [])
+    }))
+
+  it.live("members: the group's live processes, from a complete /proc scan", () =>
+    Effect.gen(function*() {
+      const { child } = yield* group("sleep 1000 & sleep 1001 & echo up; wait", 1)
+      const members = yield* ProcessControl.posix.members(refOf(child))
+      assert.isTrue(members.complete)
+      assert.deepStrictEqual([...members.pids].toSorted((a, b) => a - b), groupMembers(child.pid!))
+      assert.strictEqual(members.pids.length, 3)
     }))
 
   it.live("a group of zombies counts as empty (an init that does not reap must not force every stop)", () =>
@@ -97,6 +170,7 @@ describe("ProcessControl.posix", () => {
       const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
       assert.strictEqual(outcome.method, "exited")
       assert.strictEqual(outcome.survivors, 0)
+      assert.strictEqual(outcome.gracefulStep, "none") // nothing was signalled
     }))
 
   it("parses /proc/<pid>/stat with spaces and parentheses in the command name", () => {
@@ -133,6 +207,7 @@ describe("the pool's stop is honest about escapees", () => {
       yield* instance.start
       yield* instance.awaitReady
       const escapee = Number((yield* instance.log.recent).map((l) => l.text).find((t) => /^\d+$/.test(t)))
+      yield* Effect.addFinalizer(() => Effect.sync(() => alive(escapee) && process.kill(escapee, "SIGKILL")))
       const outcome = yield* instance.stop
       assert.deepStrictEqual(outcome.survivorPids, [escapee])
       assert.deepStrictEqual((yield* instance.snapshot).lastStop?.survivorPids, [escapee])

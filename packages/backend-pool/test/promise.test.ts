@@ -4,6 +4,7 @@
  * real HTTP to the URL they report, and `/proc`-free liveness checks with `process.kill(pid, 0)`.
  */
 import { type BackendSpecInput, createPool, type Pool, type PoolEvent } from "@isthmus/backend-pool/promise"
+import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
@@ -151,6 +152,37 @@ describe("createPool (Promise facade)", { timeout: 120_000 }, () => {
     expect(alive(pid!)).toBe(false)
     expect(await pool.status()).toEqual([])
   })
+
+  it.skipIf(process.platform !== "linux")(
+    "usage(): the group's processes and RSS as ps counts them, CPU, log counts",
+    async () => {
+      const pool = await newPool()
+      await pool.reconcile([spec("api")])
+      const { pid } = await pool.awaitReady("api")
+      // ps (procps) reads the process table on its own: the oracle for members and RSS.
+      const rows = execFileSync("ps", ["-o", "stat=,rss=", "-g", String(pid)], { encoding: "utf8" })
+        .trim().split("\n").map((l) => l.trim().split(/\s+/)).filter((r) => !r[0]!.startsWith("Z"))
+      const psRss = rows.reduce((n, r) => n + Number(r[1]) * 1024, 0)
+      const linesBefore = (await pool.logs("api")).length
+      const [first] = await pool.usage()
+      const linesAfter = (await pool.logs("api")).length
+      expect(first!.id).toBe("api")
+      expect(first!.processes).toBe(rows.length)
+      expect(first!.rssBytes).toBeGreaterThan(psRss * 0.9)
+      expect(first!.rssBytes).toBeLessThan(psRss * 1.1)
+      expect(first!.cpuPercent).toBe(undefined) // nothing to compare with yet
+      expect(first!.log.droppedLiveLines).toBe(0)
+      // Lines only come in: the count is between the ring's lengths read before and after.
+      expect(first!.log.lines).toBeGreaterThanOrEqual(linesBefore)
+      expect(first!.log.lines).toBeLessThanOrEqual(linesAfter)
+      const [second] = await pool.usage()
+      expect(second!.cpuPercent).toBeGreaterThanOrEqual(0)
+      expect(second!.cpuSeconds).toBeGreaterThanOrEqual(first!.cpuSeconds!)
+      await pool.stop("api")
+      const [stopped] = await pool.usage()
+      expect(stopped!.processes).toBe(undefined)
+    }
+  )
 
   it("this file uses the facade without importing effect", () => {
     const source = readFileSync(new URL(import.meta.url), "utf8")

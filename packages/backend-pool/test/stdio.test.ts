@@ -84,14 +84,15 @@ describe("stdio backends under the pool", () => {
 
 describe("a stdio backend that uses the child helper", () => {
   it.live(
-    "gets its own control pipe (ISTHMUS_LIFETIME_FD 4 after a fd3 bootstrap), keeps stdin for the channel, and runs its hook on stop",
+    "gets its own control pipe (ISTHMUS_LIFETIME_FD 3), keeps stdin for the channel, and runs its hook on stop",
     () =>
       Effect.gen(function*() {
         const pool = yield* BackendPool
         const instance = yield* pool.register({
           id: "helper",
           launcher: { _tag: "Local", command: process.execPath, args: [fixture("stdio-helper.mjs")] },
-          bootstrap: { delivery: "fd3", envelope: { token: "t", greeting: "hello over fd3" } },
+          // (fd 4 after a fd 3 bootstrap: checked on the Windows model in windows.test.ts.)
+          bootstrap: { delivery: "env", envelope: { token: "t", greeting: "hello from env" } },
           stdio: { handshake: {} },
           restart: { mode: "never" },
           stop: { graceMs: 2_000 }
@@ -101,7 +102,7 @@ describe("a stdio backend that uses the child helper", () => {
         const channel = yield* instance.channels.pipe(Stream.runHead, Effect.map(Option.getOrThrow))
         // Still serving after the handshake: the helper neither read nor released its stdin.
         const seen = (yield* channel.peer.request("whoami", {})) as { greeting: string; lifetimeFd: string | null }
-        assert.deepStrictEqual([seen.greeting, seen.lifetimeFd], ["hello over fd3", "4"])
+        assert.deepStrictEqual([seen.greeting, seen.lifetimeFd], ["hello from env", "3"])
         assert.strictEqual((yield* instance.snapshot).phase, "Ready")
         const outcome = yield* instance.stop
         assert.strictEqual(outcome.method, "graceful")
