@@ -287,88 +287,92 @@ const why = (r: Result.Result<string, WslPath.WslPathError>): string =>
 // messages a user reads, so each reason's words are pinned here.
 describe("WslPath: every failure says why", () => {
   const onC = { distro: "test_distro", cwd: "/mnt/c/x" }
-  const cases: ReadonlyArray<readonly [Result.Result<string, WslPath.WslPathError>, string]> = [
-    [WslPath.toLinux("", ctx), "Empty: wslpath -u \"\": the path is empty"],
-    [WslPath.toWindows("", ctx), "Empty: wslpath -w \"\": the path is empty"],
-    [WslPath.toLinux("C:\\a\\..\\..", ctx), "ClimbsAboveRoot: wslpath -u \"C:\\a\\..\\..\": \"..\" climbs above C:\\"],
-    [WslPath.toWindows("/a/../..", ctx), "ClimbsAboveRoot: wslpath -w \"/a/../..\": \"..\" climbs above /"],
-    [WslPath.toWindows("../../../..", onC), "ClimbsAboveRoot: wslpath -w \"../../../..\": \"..\" climbs above /"],
+  // Thunks: the conversions run inside each test, not while the file is collected.
+  const cases: ReadonlyArray<readonly [() => Result.Result<string, WslPath.WslPathError>, string]> = [
+    [() => WslPath.toLinux("", ctx), "Empty: wslpath -u \"\": the path is empty"],
+    [() => WslPath.toWindows("", ctx), "Empty: wslpath -w \"\": the path is empty"],
     [
-      WslPath.toLinux("\\\\?\\UNC\\server\\share", ctx),
+      () => WslPath.toLinux("C:\\a\\..\\..", ctx),
+      "ClimbsAboveRoot: wslpath -u \"C:\\a\\..\\..\": \"..\" climbs above C:\\"
+    ],
+    [() => WslPath.toWindows("/a/../..", ctx), "ClimbsAboveRoot: wslpath -w \"/a/../..\": \"..\" climbs above /"],
+    [() => WslPath.toWindows("../../../..", onC), "ClimbsAboveRoot: wslpath -w \"../../../..\": \"..\" climbs above /"],
+    [
+      () => WslPath.toLinux("\\\\?\\UNC\\server\\share", ctx),
       "ExtendedUnc: wslpath -u \"\\\\?\\UNC\\server\\share\": \\\\?\\UNC\\ paths are not translated; use the mounted path instead"
     ],
     [
-      WslPath.toLinux("\\\\?\\relative\\x", ctx),
+      () => WslPath.toLinux("\\\\?\\relative\\x", ctx),
       "NotMounted: wslpath -u \"\\\\?\\relative\\x\": the path after \\\\?\\ is not an absolute Windows path"
     ],
     [
-      WslPath.toLinux("D:x\\y", ctx),
+      () => WslPath.toLinux("D:x\\y", ctx),
       "NotMounted: wslpath -u \"D:x\\y\": D: without a separator is drive-relative; write D:\\…"
     ],
     [
-      WslPath.toLinux("z:\\t", { distro: "d", drives: ["C"] }),
+      () => WslPath.toLinux("z:\\t", { distro: "d", drives: ["C"] }),
       "NotMounted: wslpath -u \"z:\\t\": drive Z: is not mounted in the distribution (mount it with drvfs or add it to context.drives)"
     ],
     [
-      WslPath.toLinux("\\\\server\\share\\x", ctx),
+      () => WslPath.toLinux("\\\\server\\share\\x", ctx),
       "NotMounted: wslpath -u \"\\\\server\\share\\x\": this UNC path is not mounted in the distribution and is not a WSL path"
     ],
     [
-      WslPath.toLinux("\\\\wsl$\\Ubuntu\\etc", ctx),
+      () => WslPath.toLinux("\\\\wsl$\\Ubuntu\\etc", ctx),
       "OtherDistro: wslpath -u \"\\\\wsl$\\Ubuntu\\etc\": the path belongs to distribution \"Ubuntu\", not \"test_distro\"; convert it in that distribution"
     ],
     [
-      WslPath.toWindows("/etc", {}),
+      () => WslPath.toWindows("/etc", {}),
       "NoDistroName: wslpath -w \"/etc\": WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro"
     ],
     [
-      WslPath.toWindows("/etc", { distro: "a/b" }),
+      () => WslPath.toWindows("/etc", { distro: "a/b" }),
       "InvalidDistroName: wslpath -w \"/etc\": context.distro \"a/b\" is not a distribution name: "
     ],
     [
-      WslPath.toLinux("x", ctx, { absolute: true }),
+      () => WslPath.toLinux("x", ctx, { absolute: true }),
       "NeedsCwd: wslpath -u \"x\": a relative path needs context.cwd to be made absolute"
     ],
     [
-      WslPath.toWindows("x", ctx, { absolute: true }),
+      () => WslPath.toWindows("x", ctx, { absolute: true }),
       "NeedsCwd: wslpath -w \"x\": a relative path needs context.cwd to be made absolute"
     ],
     [
-      WslPath.toLinux("/foo", ctx),
+      () => WslPath.toLinux("/foo", ctx),
       "NeedsCwd: wslpath -u \"/foo\": \\foo is relative to the cwd's drive; pass context.cwd"
     ],
     [
-      WslPath.toLinux("a\\..\\..", ctx),
+      () => WslPath.toLinux("a\\..\\..", ctx),
       "NeedsCwd: wslpath -u \"a\\..\\..\": \"..\" leaves the working directory; pass context.cwd"
     ],
     [
-      WslPath.toWindows("../b", ctx),
+      () => WslPath.toWindows("../b", ctx),
       "NeedsCwd: wslpath -w \"../b\": \"..\" leaves the working directory; pass context.cwd"
     ],
     [
-      WslPath.toLinux("\\foo", { distro: "test_distro", cwd: "/home/u" }),
+      () => WslPath.toLinux("\\foo", { distro: "test_distro", cwd: "/home/u" }),
       "InvalidCwd: wslpath -u \"\\foo\": \\foo is relative to the drive of the working directory, and /home/u is not on a drive"
     ],
     [
-      WslPath.toLinux("foo", { cwd: "/home/u" }),
+      () => WslPath.toLinux("foo", { cwd: "/home/u" }),
       "InvalidCwd: wslpath -u \"foo\": the working directory /home/u cannot be converted: WSL_DISTRO_NAME is unknown (it is lost under sudo); set context.distro"
     ],
     [
-      WslPath.toWindows("foo", { distro: "test_distro", cwd: "home/u" }),
+      () => WslPath.toWindows("foo", { distro: "test_distro", cwd: "home/u" }),
       "InvalidCwd: wslpath -w \"foo\": context.cwd \"home/u\" is not absolute"
     ],
     [
-      WslPath.toLinux("..\\x", onC),
+      () => WslPath.toLinux("..\\x", onC),
       "EmptyResult: wslpath -u \"..\\x\": the path is the working directory /mnt/c/x itself: wslpath prints nothing and fails (use \".\" or absolute)"
     ],
     [
-      WslPath.toWindows("../x", { ...onC, cwd: "/mnt/c/x/" }),
+      () => WslPath.toWindows("../x", { ...onC, cwd: "/mnt/c/x/" }),
       "EmptyResult: wslpath -w \"../x\": the path is the working directory /mnt/c/x itself: wslpath prints nothing and fails (use \".\" or absolute)"
     ]
   ]
   cases.forEach(([result, expected], i) => {
     it(`#${i} ${expected.slice(0, expected.indexOf(":"))}`, () => {
-      const got = why(result)
+      const got = why(result())
       assert.isTrue(got.startsWith(expected), `${got}\n  does not start with\n${expected}`)
     })
   })
