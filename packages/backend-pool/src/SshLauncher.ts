@@ -219,11 +219,15 @@ export const make = (
       const master = yield* masters.session(connection).pipe(
         Effect.mapError((e) => new LaunchError({ kind: "Ssh", message: e.message }))
       )
-      // fd 3 cannot cross ssh: it goes on stdin, like WSL's.
+      // fd 3 cannot cross ssh: it goes on stdin, like WSL's — except for a stdio backend, whose
+      // stdin is the protocol: its envelope goes in the environment, which travels in the header
+      // over the session's stdin (never argv). No lifetime descriptor is named for it either: only
+      // stdin crosses, and the remote watchdog turns the channel's EOF into the group stop.
+      const stdio = request.spec.stdio !== undefined
       const requested = request.spec.bootstrap?.delivery ?? "none"
-      const delivery = requested === "fd3" ? "stdin" : requested
+      const delivery = requested === "fd3" ? (stdio ? "env" : "stdin") : requested
       const env: Record<string, string> = { ...request.env }
-      for (const [k, v] of Object.entries(bootstrapEnv(delivery, request.bootstrapLine))) {
+      for (const [k, v] of Object.entries(bootstrapEnv(delivery, request.bootstrapLine, stdio ? null : 0))) {
         env[k] = Redacted.isRedacted(v) ? Redacted.value(v) : v
       }
       for (const [k, v] of Object.entries(request.secrets)) env[k] = Redacted.value(v)

@@ -10,7 +10,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { BackendPool, type BackendSpec, SshLauncher } from "@isthmus/backend-pool"
 import { SshTestServer } from "@isthmus/backend-pool/testing"
-import { Effect, Layer, Queue, Redacted, Stream } from "effect"
+import { Effect, Layer, Option, Queue, Redacted, Schedule, Stream } from "effect"
 import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeHttp from "node:http"
@@ -74,6 +74,17 @@ const backendProcesses = (lab: SshTestServer.SshTestServer) =>
   Effect.map(
     lab.sessionProcesses,
     (list) => list.filter((p) => !(p.cmdline === "cat" && comm(readStat(p.pid)?.ppid ?? 0) === "sshd"))
+  )
+
+/**
+ * What is left once our remote stop loops have exited: the backend's group is gone when `stop`
+ * returns, but a stop loop (a second session's, or the one the channel's EOF started) notices on
+ * its next 100 ms check. Polled, bounded generously (30 s) for a loaded machine; seen failing when
+ * checked at once under load.
+ */
+const settled = (lab: SshTestServer.SshTestServer) =>
+  backendProcesses(lab).pipe(
+    Effect.repeat({ until: (l) => l.length === 0, schedule: Schedule.spaced("100 millis"), times: 300 })
   )
 
 /** The backend fixture and its children (not the watchdog and its stop loop around them). */
@@ -171,6 +182,43 @@ describe.skipIf(missing !== undefined)(`Ssh launcher against a real sshd (${isol
         const outcome = yield* (yield* p.get("remote")).stop
         assert.strictEqual(outcome.method, "graceful")
         assert.deepStrictEqual(yield* backendProcesses(lab), [])
+      }).pipe(Effect.scoped, Effect.provide(pool)),
+    120_000
+  )
+
+  it.live(
+    "a stdio child-helper backend: its fd3 bootstrap travels in the environment, not the channel, and no lifetime fd is named",
+    () =>
+      Effect.gen(function*() {
+        const lab = yield* SshTestServer.make()
+        const p = yield* BackendPool
+        const instance = yield* p.register({
+          id: "stdio-remote",
+          launcher: {
+            _tag: "Ssh",
+            connection: lab.connection,
+            command: process.execPath,
+            args: [fixture("stdio-helper.mjs")]
+          },
+          bootstrap: { delivery: "fd3", envelope: { token: "t", greeting: "hello over ssh" } },
+          stdio: { handshake: {} },
+          readiness: { startupTimeoutMs: 60_000 },
+          restart: { mode: "never" },
+          stop: { graceMs: 1_000 }
+        })
+        yield* instance.start
+        yield* instance.awaitReady
+        const channel = yield* instance.channels.pipe(Stream.runHead, Effect.map(Option.getOrThrow))
+        // Before the fix the envelope went into stdin (the channel) and ISTHMUS_LIFETIME_FD=0 made
+        // the helper read and release the protocol's stdin.
+        const seen = (yield* channel.peer.request("whoami", {})) as { greeting: string; lifetimeFd: string | null }
+        assert.deepStrictEqual([seen.greeting, seen.lifetimeFd], ["hello over ssh", null])
+        assert.strictEqual((yield* instance.snapshot).phase, "Ready")
+        const outcome = yield* instance.stop
+        assert.strictEqual(outcome.method, "graceful")
+        const lines = instance.log.tail(200).map((l) => l.text)
+        assert.isFalse(lines.some((t) => t.includes("not JSON on the channel")))
+        assert.deepStrictEqual(yield* settled(lab), [])
       }).pipe(Effect.scoped, Effect.provide(pool)),
     120_000
   )
@@ -299,7 +347,7 @@ describe.skipIf(missing !== undefined)(`Ssh launcher against a real sshd (${isol
       assert.strictEqual(body.greeting, "hello from direct")
       const p = yield* BackendPool
       assert.strictEqual((yield* (yield* p.get("direct")).stop).method, "graceful")
-      assert.deepStrictEqual(yield* backendProcesses(lab), [])
+      assert.deepStrictEqual(yield* settled(lab), [])
       // No master was ever started: nothing of ours is left on the remote at all.
       assert.deepStrictEqual(yield* lab.sessionProcesses, [])
     }).pipe(Effect.scoped, Effect.provide(pool)), 120_000)
