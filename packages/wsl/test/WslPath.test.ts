@@ -363,6 +363,17 @@ describe("WslPath: edges traced through wslpath.cpp", () => {
     assert.strictEqual(w("/mnt/{"), "\\\\wsl.localhost\\test_distro\\mnt\\{")
     assert.strictEqual(w("/mnt/"), "\\\\wsl.localhost\\test_distro\\mnt\\")
   })
+  // UtilIsPathPrefix("/x", "/") is 0: the next character after the prefix `/` must be a `/`. So
+  // a drvfs mount at `/` only ever matches `/` itself, and -u joins its mount point `/` to the
+  // rest of the path as it is (`/` + `/x`).
+  it("a mount at / matches only / itself", () => {
+    const c = mounted("D:\\share", "/")
+    assert.strictEqual(w("/", c), "D:\\share")
+    assert.strictEqual(w("/x", c), "\\\\wsl.localhost\\test_distro\\x")
+    assert.strictEqual(w("/", mounted("D:\\", "/")), "D:\\")
+    assert.strictEqual(u("D:\\share", c), "/")
+    assert.strictEqual(u("D:\\share\\x", c), "//x")
+  })
   it("the relative step compares raw prefixes, then wants a separator", () => {
     // C:\xy only starts with the cwd's C:\x: not under it, printed absolute.
     assert.strictEqual(w("../xy", onC), "C:\\xy")
