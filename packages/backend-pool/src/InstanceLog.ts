@@ -134,6 +134,9 @@ const makePrefixer = () => {
   }
 }
 
+/** Whole lines of a chunk appended together at most (the size of the splitters' scratch arrays). */
+const runLines = 1024
+
 const sources: ReadonlyArray<LineSource> = ["stdout", "stderr", "system"]
 const sourceCode = (source: LineSource) => (source === "stdout" ? 0 : source === "stderr" ? 1 : 2)
 
@@ -248,6 +251,22 @@ class Ring {
     ) this.evictOldest()
   }
 
+  /** Appends `count` lines of `chunk`, `chunk[starts[k], ends[k])`, numbered from `seq`. */
+  pushRun(
+    seq: number,
+    time: number,
+    source: LineSource,
+    runId: number,
+    chunk: Buffer,
+    starts: Int32Array,
+    ends: Int32Array,
+    count: number
+  ) {
+    for (let k = 0; k < count; k++) {
+      this.push(seq + k, time, source, runId, false, chunk, starts[k]!, ends[k]!, undefined)
+    }
+  }
+
   /** The line at `offset` from the oldest, decoded (once). */
   private line(offset: number): LogLine {
     const i = (this.head + offset) % this.capacity
@@ -331,6 +350,10 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       if (subscribers.size > 0 || observers.size > 0) deliver()
     }
 
+    // The whole lines of a chunk, found before they are appended together (see `appendRun`).
+    const runStarts = new Int32Array(runLines)
+    const runEnds = new Int32Array(runLines)
+
     const splitter = (source: "stdout" | "stderr", runId: number): LineSplitter => {
       let partial: Array<Buffer> = []
       let partialBytes = 0
@@ -346,6 +369,21 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         writer?.writeBytes(prefixOf(time, source, runId, truncated), buf, start, end, runId, time)
         if (subscribers.size > 0 || observers.size > 0) deliver()
       }
+      /**
+       * Appends the `count` lines of `buf` gathered in `runStarts`/`runEnds` (CRs already cut),
+       * `runBytes` bytes in all: as many `emit`s, with one stamp and one reservation in the file
+       * writer for all of them. Lines go one by one to live subscribers and observers.
+       */
+      const appendRun = (buf: Buffer, count: number, runBytes: number) => {
+        if (subscribers.size > 0 || observers.size > 0) {
+          for (let k = 0; k < count; k++) emit(buf, runStarts[k]!, runEnds[k]!, false)
+          return
+        }
+        ring.pushRun(seq + 1, time, source, runId, buf, runStarts, runEnds, count)
+        seq += count
+        bytes += runBytes
+        writer?.writeLines(prefixOf(time, source, runId, false), buf, runStarts, runEnds, count, runId, time)
+      }
       const takePartial = (tail: Buffer): Buffer => {
         if (partial.length === 0) return tail
         const all = Buffer.concat([...partial, tail])
@@ -360,6 +398,24 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
           const max = policy.maxLineBytes
           let start = 0
           while (start < buf.length) {
+            if (partialBytes === 0 && !discarding) {
+              // The common case: whole lines inside the chunk, gathered and appended together.
+              let count = 0
+              let runBytes = 0
+              while (count < runLines) {
+                const nl = buf.indexOf(10, start)
+                if (nl === -1 || nl - start > max) break
+                const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl // CRLF
+                runStarts[count] = start
+                runEnds[count++] = end
+                runBytes += end - start
+                start = nl + 1
+              }
+              if (count > 0) {
+                appendRun(buf, count, runBytes)
+                continue
+              }
+            }
             const nl = buf.indexOf(10, start)
             if (nl === -1) {
               const rest = buf.subarray(start)
@@ -385,10 +441,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
               discarding = false
               continue
             }
-            if (partialBytes === 0 && nl - from <= max) {
-              emit(buf, from, nl, false) // the common case: a whole line inside the chunk
-              continue
-            }
+            // A line completing a partial one, or one longer than `maxLineBytes`.
             const line = takePartial(buf.subarray(from, nl))
             if (line.length > max) {
               emit(line, 0, max, true)
