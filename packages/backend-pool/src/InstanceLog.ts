@@ -197,17 +197,24 @@ class Ring {
     this.capacity = capacity
   }
 
+  /** The index of the line at `offset` from the oldest (`offset` at most `capacity`). */
+  private slot(offset: number): number {
+    const i = this.head + offset
+    return i < this.capacity ? i : i - this.capacity
+  }
+
   private evictOldest() {
     const i = this.head
+    const next = this.slot(1)
     const chunk = this.chunks[i]
     const text = this.texts[i]
     this.textBytes -= text === undefined ? this.ends[i]! - this.starts[i]! : text.length
     // The chunk stops being held when the next line does not point into it.
-    if (chunk !== undefined && (this.count === 1 || this.chunks[(i + 1) % this.capacity] !== chunk)) {
+    if (chunk !== undefined && (this.count === 1 || this.chunks[next] !== chunk)) {
       this.heldBytes -= chunk.length
     }
     this.chunks[i] = this.texts[i] = this.decoded[i] = undefined
-    this.head = (i + 1) % this.capacity
+    this.head = next
     this.count--
     this.firstSeq++
   }
@@ -227,7 +234,7 @@ class Ring {
     if (this.count === 0) this.firstSeq = seq
     // Lines of one chunk are appended one after the other: the chunk is counted once per run of them.
     if (
-      chunk !== undefined && (this.count === 0 || this.chunks[(this.head + this.count - 1) % this.capacity] !== chunk)
+      chunk !== undefined && (this.count === 0 || this.chunks[this.slot(this.count - 1)] !== chunk)
     ) {
       this.heldBytes += chunk.length
     }
@@ -235,7 +242,7 @@ class Ring {
       if (this.capacity < this.maxLines) this.grow()
       else this.evictOldest()
     }
-    const i = (this.head + this.count) % this.capacity
+    const i = this.slot(this.count)
     this.times[i] = time
     this.runIds[i] = runId
     this.flags[i] = sourceCode(source) | (truncated ? 4 : 0)
@@ -245,6 +252,11 @@ class Ring {
     this.texts[i] = text
     this.count++
     this.textBytes += text === undefined ? end - start : text.length
+    this.evictOverCaps()
+  }
+
+  /** Evicts the oldest lines while over a cap (the newest line always stays). */
+  private evictOverCaps() {
     while (
       this.count > 1 &&
       (this.count > this.maxLines || this.textBytes > this.maxBytes || this.heldBytes > 2 * this.maxBytes)
@@ -262,14 +274,37 @@ class Ring {
     ends: Int32Array,
     count: number
   ) {
+    // As `count` calls of `push`, with what they would check per line checked once: the chunk
+    // is held once, and every line has the same time, source and run.
+    if (count === 0) return
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent, the ring is empty only before its first line, numbered 1 as firstSeq starts.
+    if (this.count === 0) this.firstSeq = seq
+    if (this.count === 0 || this.chunks[this.slot(this.count - 1)] !== chunk) this.heldBytes += chunk.length
+    const flags = sourceCode(source)
     for (let k = 0; k < count; k++) {
-      this.push(seq + k, time, source, runId, false, chunk, starts[k]!, ends[k]!, undefined)
+      if (this.count === this.capacity) {
+        if (this.capacity < this.maxLines) this.grow()
+        else this.evictOldest()
+      }
+      const i = this.slot(this.count)
+      const start = starts[k]!
+      const end = ends[k]!
+      this.times[i] = time
+      this.runIds[i] = runId
+      this.flags[i] = flags
+      this.starts[i] = start
+      this.ends[i] = end
+      this.chunks[i] = chunk
+      this.texts[i] = undefined
+      this.count++
+      this.textBytes += end - start
+      this.evictOverCaps()
     }
   }
 
   /** The line at `offset` from the oldest, decoded (once). */
   private line(offset: number): LogLine {
-    const i = (this.head + offset) % this.capacity
+    const i = this.slot(offset)
     const known = this.decoded[i]
     if (known !== undefined) return known
     const flags = this.flags[i]!

@@ -65,13 +65,14 @@ describe("InstanceLog hot path", () => {
         fc.asyncProperty(
           fc.array(arbLine, { minLength: 1, maxLength: 300 }),
           fc.array(fc.integer({ min: 1, max: 3_000 }), { minLength: 1, maxLength: 20 }),
-          async (lines, cuts) => {
+          fc.integer({ min: 1, max: 400 }),
+          async (lines, cuts, ringLines) => {
             const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-hot-"))
             try {
               const bytes = inputBytes(lines)
               await Effect.runPromise(Effect.scoped(
                 Effect.gen(function*() {
-                  const log = yield* InstanceLog.make("hot", policy(dir, { maxFileBytes: 8 * 1024 }))
+                  const log = yield* InstanceLog.make("hot", policy(dir, { maxFileBytes: 8 * 1024, ringLines }))
                   const split = log.splitter("stderr", 5)
                   for (let at = 0, i = 0; at < bytes.length; at += cuts[i++ % cuts.length]!) {
                     split.push(bytes.subarray(at, at + cuts[i % cuts.length]!))
@@ -85,13 +86,14 @@ describe("InstanceLog hot path", () => {
                     stats.bytes,
                     lines.reduce((n, l) => n + Math.min(l.text.length, maxLineBytes), 0)
                   )
+                  // The ring holds the last `ringLines` lines (its byte caps are far).
                   assert.deepStrictEqual(
                     (yield* log.recent).map((l) => [l.seq, l.text, l.truncated]),
                     lines.map((l, i) => [
                       i + 1,
                       l.text.subarray(0, maxLineBytes).toString("utf8"),
                       l.text.length + (l.crlf ? 1 : 0) > maxLineBytes
-                    ])
+                    ]).slice(-ringLines)
                   )
                 }).pipe(Effect.provide(TestClock.layer()))
               ))
@@ -160,6 +162,64 @@ describe("InstanceLog hot path", () => {
         new RegExp(`^\\S+ system #1 \\[log\\] ${lines.length - kept} lines \\(\\d+ bytes\\) dropped here, .*\\n$`)
       )
       NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("with maxFiles 1 a rotation starts the one file afresh; with 2, the older lines move to .1.log", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-hot-"))
+      const lines = Array.from(
+        { length: 300 },
+        (_, i) => ({ text: Buffer.from(`${i} ${"r".repeat(40)}`), crlf: false })
+      )
+      const expected = lines.map((l) => expectedFileLine("stdout", 1, l))
+      for (const maxFiles of [1, 2]) {
+        const stem = BackendSpec.logFileStem(`one${maxFiles}`)
+        const log = yield* InstanceLog.make(`one${maxFiles}`, policy(dir, { maxFileBytes: 4 * 1024, maxFiles }))
+        const split = log.splitter("stdout", 1)
+        for (const line of lines) {
+          split.push(inputBytes([line]))
+          yield* log.flush
+        }
+        assert.isAbove((yield* log.stats).rotations, 2)
+        const files = NodeFs.readdirSync(dir).filter((f) => f.startsWith(stem)).toSorted()
+        assert.deepStrictEqual(files, maxFiles === 1 ? [`${stem}.log`] : [`${stem}.1.log`, `${stem}.log`])
+        // The files hold the last lines, whole and in order, and no more than they may.
+        const data = readFiles(dir, stem)
+        const kept = expected.slice(expected.length - data.toString("latin1").split("\n").length + 1)
+        assert.isTrue(data.equals(Buffer.concat(kept)))
+        assert.isAbove(kept.length, 0)
+        assert.isAtMost(data.length, maxFiles * 4 * 1024)
+      }
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("the ring lets go of lines whose chunk is large, however short their text", () =>
+    Effect.gen(function*() {
+      const log = yield* InstanceLog.make("held", policy(undefined, { ringLines: 100 }), { ringBytes: 64 })
+      const split = log.splitter("stdout", 1)
+      // Two short lines in a 204-byte chunk (the rest is a partial line, copied out): holding the
+      // chunk for the first one is over twice the 64 bytes, so only the newest line stays.
+      split.push(Buffer.from(`a\nb\n${"p".repeat(200)}`))
+      assert.deepStrictEqual(log.tail(10).map((l) => l.text), ["b"])
+      // Lines of 2-byte chunks (of another stream) stay; "b" goes with the first of them, as its
+      // chunk is still over the cap.
+      const other = log.splitter("stderr", 1)
+      for (const text of ["c", "d", "e"]) other.push(Buffer.from(`${text}\n`))
+      assert.deepStrictEqual(log.tail(10).map((l) => [l.seq, l.text]), [[3, "c"], [4, "d"], [5, "e"]])
+    }))
+
+  it.effect("the ring keeps the newest lines while it wraps around, whatever the runs' lengths", () =>
+    Effect.gen(function*() {
+      const log = yield* InstanceLog.make("wrap", policy(undefined, { ringLines: 5 }))
+      const split = log.splitter("stdout", 1)
+      const texts: Array<string> = []
+      for (let i = 0; i < 60; i++) {
+        // Runs of 1 to 7 lines: the ring's slots wrap at every offset.
+        const run = Array.from({ length: 1 + (i % 7) }, (_, k) => `${i}.${k}`)
+        texts.push(...run)
+        split.push(Buffer.from(run.map((t) => `${t}\n`).join("")))
+        assert.deepStrictEqual(log.tail(10).map((l) => [l.seq, l.text]), texts.map((t, n) => [n + 1, t]).slice(-5))
+      }
     }))
 
   it.effect("observers and live subscribers get every line of a chunk, one by one and in order", () =>

@@ -39,6 +39,18 @@ const countLines = (buffer: Buffer, start: number, end: number): number => {
   return n
 }
 
+/**
+ * Removes `file` unless it does not exist (as `rmSync` with `force`, without its directory walk:
+ * a rotation of a busy log does this every `maxFileBytes`).
+ */
+const unlinkIfPresent = (file: string) => {
+  try {
+    NodeFs.unlinkSync(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
+  }
+}
+
 /** A buffer of whole stamped lines, `buffer[0, length)`, waiting to be written. */
 interface Block {
   readonly buffer: Buffer
@@ -118,13 +130,15 @@ export class FileWriter {
     for (let i = max - 1; i >= 1; i--) {
       const from = this.nameOf(i - 1)
       try {
-        if (i === max - 1) NodeFs.rmSync(this.nameOf(i), { force: true })
+        // (A rename would replace the oldest file too, but over an existing file ext4 first
+        // allocates the renamed file's delayed blocks, in this call: removing it first is cheaper.)
+        if (i === max - 1) unlinkIfPresent(this.nameOf(i))
         NodeFs.renameSync(from, this.nameOf(i))
       } catch {
         // the older file does not exist yet
       }
     }
-    if (max === 1) NodeFs.rmSync(this.file, { force: true })
+    if (max === 1) unlinkIfPresent(this.file)
     this.rotations++
     this.open()
   }
