@@ -7,7 +7,7 @@
  *   pnpm mutate rpc-protocol src/Framing.ts src/Dialect.ts
  *   pnpm mutate backend-pool src/RestartPolicy.ts --tests test/units.test.ts test/fake.test.ts
  *   pnpm mutate backend-pool                        # the package's default `mutate` globs
- *   pnpm mutate backend-pool src/child/index.ts -- --coverageAnalysis all --incremental
+ *   pnpm mutate backend-pool src/child/index.ts --tests test/child.test.ts -- --coverageAnalysis off
  *
  * The package's `stryker.config.json` holds its defaults (what to mutate, timeouts); this script
  * adds what every package shares, writes the merged configuration under node_modules/.cache and
@@ -79,7 +79,11 @@ const config = {
   testRunner: "vitest",
   // Stryker looks for plugins next to itself, where pnpm's layout has none: name the runner's path.
   plugins: [join(root, "node_modules/@stryker-mutator/vitest-runner/dist/src/index.js")],
-  vitest: { configFile: "vitest.mutate.config.ts", related: true },
+  // `related`: without `--tests`, run only the test files that import the mutated file (else a
+  // static mutant, which runs "all tests", would run the package's whole suite). With `--tests`
+  // the files are chosen: vitest's related filter would drop those that reach the module only
+  // through processes they spawn (child.test.ts and the child helper: "No tests were found").
+  vitest: { configFile: "vitest.mutate.config.ts", related: tests.length === 0 },
   // Mutate the real files (originals are kept in .stryker-tmp and put back at the end): tests
   // import the packages by name through workspace symlinks and spawn processes that load the
   // sources, neither of which would see a sandbox copy.
