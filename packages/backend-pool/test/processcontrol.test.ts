@@ -212,6 +212,31 @@ describe("ProcessControl.posix", () => {
       assert.deepStrictEqual(groupMembers(child.pid!), [])
     }))
 
+  it.live("a member forked during the grace is found (by a full /proc scan) and killed after it: forced", () =>
+    Effect.gen(function*() {
+      // On SIGTERM the leader forks a process that ignores SIGTERM and exits itself: every member
+      // the stop knew is gone, but the group is not empty. (The new member missed the SIGTERM,
+      // which went to the group before it existed.) Grace 5 s: the leader is gone long before.
+      const { child } = yield* group(
+        "trap 'sh -c \"trap \\\"\\\" TERM; exec sleep 1000\" & exit 0' TERM; echo up; while :; do sleep 0.05; done",
+        1
+      )
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 5_000 })
+      assert.strictEqual(outcome.method, "forced")
+      assert.isAtLeast(outcome.durationMs, 5_000)
+      assert.deepStrictEqual(outcome.survivorPids, [])
+      assert.deepStrictEqual(groupMembers(child.pid!), [])
+    }))
+
+  it("is the process control of every platform but Windows", () => {
+    assert.strictEqual(ProcessControl.posix.platform, "posix")
+    assert.strictEqual(ProcessControl.forPlatform("linux"), ProcessControl.posix)
+    assert.strictEqual(ProcessControl.forPlatform("darwin"), ProcessControl.posix)
+    assert.strictEqual(ProcessControl.forPlatform("win32").platform, "win32")
+    // Its own process group for every backend: the group is the tree the stop signals.
+    assert.isTrue(ProcessControl.posix.spawnOptions.detached)
+  })
+
   it.live("a stopped (SIGSTOP) member gets SIGCONT with the signal and exits gracefully", () =>
     Effect.gen(function*() {
       const { child, lines } = yield* group(
