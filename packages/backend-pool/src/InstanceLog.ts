@@ -134,6 +134,9 @@ const makePrefixer = () => {
   }
 }
 
+/** Whole lines of a chunk appended together at most (the size of the splitters' scratch arrays). */
+const runLines = 1024
+
 const sources: ReadonlyArray<LineSource> = ["stdout", "stderr", "system"]
 const sourceCode = (source: LineSource) => (source === "stdout" ? 0 : source === "stderr" ? 1 : 2)
 
@@ -194,17 +197,24 @@ class Ring {
     this.capacity = capacity
   }
 
+  /** The index of the line at `offset` from the oldest (`offset` at most `capacity`). */
+  private slot(offset: number): number {
+    const i = this.head + offset
+    return i < this.capacity ? i : i - this.capacity
+  }
+
   private evictOldest() {
     const i = this.head
+    const next = this.slot(1)
     const chunk = this.chunks[i]
     const text = this.texts[i]
     this.textBytes -= text === undefined ? this.ends[i]! - this.starts[i]! : text.length
     // The chunk stops being held when the next line does not point into it.
-    if (chunk !== undefined && (this.count === 1 || this.chunks[(i + 1) % this.capacity] !== chunk)) {
+    if (chunk !== undefined && (this.count === 1 || this.chunks[next] !== chunk)) {
       this.heldBytes -= chunk.length
     }
     this.chunks[i] = this.texts[i] = this.decoded[i] = undefined
-    this.head = (i + 1) % this.capacity
+    this.head = next
     this.count--
     this.firstSeq++
   }
@@ -224,7 +234,7 @@ class Ring {
     if (this.count === 0) this.firstSeq = seq
     // Lines of one chunk are appended one after the other: the chunk is counted once per run of them.
     if (
-      chunk !== undefined && (this.count === 0 || this.chunks[(this.head + this.count - 1) % this.capacity] !== chunk)
+      chunk !== undefined && (this.count === 0 || this.chunks[this.slot(this.count - 1)] !== chunk)
     ) {
       this.heldBytes += chunk.length
     }
@@ -232,7 +242,7 @@ class Ring {
       if (this.capacity < this.maxLines) this.grow()
       else this.evictOldest()
     }
-    const i = (this.head + this.count) % this.capacity
+    const i = this.slot(this.count)
     this.times[i] = time
     this.runIds[i] = runId
     this.flags[i] = sourceCode(source) | (truncated ? 4 : 0)
@@ -242,15 +252,59 @@ class Ring {
     this.texts[i] = text
     this.count++
     this.textBytes += text === undefined ? end - start : text.length
+    this.evictOverCaps()
+  }
+
+  /** Evicts the oldest lines while over a cap (the newest line always stays). */
+  private evictOverCaps() {
     while (
       this.count > 1 &&
       (this.count > this.maxLines || this.textBytes > this.maxBytes || this.heldBytes > 2 * this.maxBytes)
     ) this.evictOldest()
   }
 
+  /** Appends `count` lines of `chunk`, `chunk[starts[k], ends[k])`, numbered from `seq`. */
+  pushRun(
+    seq: number,
+    time: number,
+    source: LineSource,
+    runId: number,
+    chunk: Buffer,
+    starts: Int32Array,
+    ends: Int32Array,
+    count: number
+  ) {
+    // As `count` calls of `push`, with what they would check per line checked once: the chunk
+    // is held once, and every line has the same time, source and run.
+    if (count === 0) return
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent, the ring is empty only before its first line, numbered 1 as firstSeq starts.
+    if (this.count === 0) this.firstSeq = seq
+    if (this.count === 0 || this.chunks[this.slot(this.count - 1)] !== chunk) this.heldBytes += chunk.length
+    const flags = sourceCode(source)
+    for (let k = 0; k < count; k++) {
+      if (this.count === this.capacity) {
+        if (this.capacity < this.maxLines) this.grow()
+        else this.evictOldest()
+      }
+      const i = this.slot(this.count)
+      const start = starts[k]!
+      const end = ends[k]!
+      this.times[i] = time
+      this.runIds[i] = runId
+      this.flags[i] = flags
+      this.starts[i] = start
+      this.ends[i] = end
+      this.chunks[i] = chunk
+      this.texts[i] = undefined
+      this.count++
+      this.textBytes += end - start
+      this.evictOverCaps()
+    }
+  }
+
   /** The line at `offset` from the oldest, decoded (once). */
   private line(offset: number): LogLine {
-    const i = (this.head + offset) % this.capacity
+    const i = this.slot(offset)
     const known = this.decoded[i]
     if (known !== undefined) return known
     const flags = this.flags[i]!
@@ -331,6 +385,10 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       if (subscribers.size > 0 || observers.size > 0) deliver()
     }
 
+    // The whole lines of a chunk, found before they are appended together (see `appendRun`).
+    const runStarts = new Int32Array(runLines)
+    const runEnds = new Int32Array(runLines)
+
     const splitter = (source: "stdout" | "stderr", runId: number): LineSplitter => {
       let partial: Array<Buffer> = []
       let partialBytes = 0
@@ -346,6 +404,21 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
         writer?.writeBytes(prefixOf(time, source, runId, truncated), buf, start, end, runId, time)
         if (subscribers.size > 0 || observers.size > 0) deliver()
       }
+      /**
+       * Appends the `count` lines of `buf` gathered in `runStarts`/`runEnds` (CRs already cut),
+       * `runBytes` bytes in all: as many `emit`s, with one stamp and one reservation in the file
+       * writer for all of them. Lines go one by one to live subscribers and observers.
+       */
+      const appendRun = (buf: Buffer, count: number, runBytes: number) => {
+        if (subscribers.size > 0 || observers.size > 0) {
+          for (let k = 0; k < count; k++) emit(buf, runStarts[k]!, runEnds[k]!, false)
+          return
+        }
+        ring.pushRun(seq + 1, time, source, runId, buf, runStarts, runEnds, count)
+        seq += count
+        bytes += runBytes
+        writer?.writeLines(prefixOf(time, source, runId, false), buf, runStarts, runEnds, count, runId, time)
+      }
       const takePartial = (tail: Buffer): Buffer => {
         if (partial.length === 0) return tail
         const all = Buffer.concat([...partial, tail])
@@ -360,6 +433,24 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
           const max = policy.maxLineBytes
           let start = 0
           while (start < buf.length) {
+            if (partialBytes === 0 && !discarding) {
+              // The common case: whole lines inside the chunk, gathered and appended together.
+              let count = 0
+              let runBytes = 0
+              while (count < runLines) {
+                const nl = buf.indexOf(10, start)
+                if (nl === -1 || nl - start > max) break
+                const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl // CRLF
+                runStarts[count] = start
+                runEnds[count++] = end
+                runBytes += end - start
+                start = nl + 1
+              }
+              if (count > 0) {
+                appendRun(buf, count, runBytes)
+                continue
+              }
+            }
             const nl = buf.indexOf(10, start)
             if (nl === -1) {
               const rest = buf.subarray(start)
@@ -385,10 +476,7 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
               discarding = false
               continue
             }
-            if (partialBytes === 0 && nl - from <= max) {
-              emit(buf, from, nl, false) // the common case: a whole line inside the chunk
-              continue
-            }
+            // A line completing a partial one, or one longer than `maxLineBytes`.
             const line = takePartial(buf.subarray(from, nl))
             if (line.length > max) {
               emit(line, 0, max, true)
