@@ -165,18 +165,22 @@ describe("ProcessControl.posix", () => {
         "  print \"C $$\\n\"; sleep 1 while 1 }",
         "print \"D $$\\n\"; sleep 1 while 1"
       ].join(" ")
-      const { child, lines } = yield* group(`perl -e "$0" & wait`, 3, [program])
+      // And M, a member that leaves the group on SIGTERM (setsid) while zombie C keeps the group
+      // in existence: the stop must not count M as a member any more.
+      const leaver = "$| = 1; use POSIX (); $SIG{TERM} = sub { POSIX::setsid() }; print \"M $$\\n\"; sleep 1 while 1"
+      const { child, lines } = yield* group(`perl -e "$0" & perl -e "$1" & wait`, 4, [program, leaver])
       const pid = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))!.slice(2))
-      const [d, e, c] = [pid("D"), pid("E"), pid("C")]
-      for (const p of [d, e, c]) yield* killAtEnd(p)
-      assert.deepStrictEqual(groupMembers(child.pid!), [child.pid!, c].toSorted((a, b) => a - b))
+      const [d, e, c, m] = [pid("D"), pid("E"), pid("C"), pid("M")]
+      for (const p of [d, e, c, m]) yield* killAtEnd(p)
+      assert.deepStrictEqual(groupMembers(child.pid!), [child.pid!, c, m].toSorted((a, b) => a - b))
       const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
       // The oracle: C a zombie still in the group, E a zombie, D alive.
       assert.deepStrictEqual(statOf(c), { state: "Z", pgrp: child.pid })
       assert.strictEqual(statOf(e)?.state, "Z")
       assert.isTrue(alive(d))
-      assert.strictEqual(outcome.method, "graceful") // the zombie member does not keep the stop waiting
-      assert.deepStrictEqual(outcome.survivorPids, [d]) // nor are the zombies reported
+      assert.strictEqual(statOf(m)?.pgrp, m)
+      assert.strictEqual(outcome.method, "graceful") // neither the zombie member nor M keeps the stop waiting
+      assert.deepStrictEqual(outcome.survivorPids.toSorted((a, b) => a - b), [d, m].toSorted((a, b) => a - b)) // no zombies
     }))
 
   it.live("exited: no group at all", () =>
