@@ -308,8 +308,12 @@ describe("WslPath: edges traced through wslpath.cpp", () => {
     assert.strictEqual(w("a/.."), ".")
   })
   it("CollapsePath removes only `.` and `..` segments: names with dots stay", () => {
-    assert.strictEqual(u("C:\\.\\ab\\.a\\a.\\.git\\a.b"), "/mnt/c/ab/.a/a./.git/a.b")
-    assert.strictEqual(w("/mnt/c/./ab/.a/a./.git/a.b"), "C:\\ab\\.a\\a.\\.git\\a.b")
+    assert.strictEqual(u("C:\\.\\ab\\.a\\a.\\.git\\a.b\\..b"), "/mnt/c/ab/.a/a./.git/a.b/..b")
+    assert.strictEqual(w("/mnt/c/./ab/.a/a./.git/a.b/..b"), "C:\\ab\\.a\\a.\\.git\\a.b\\..b")
+    // So in a UNC server name: \\a.\ is the server a. and its separator, matched by a mount of \\a. .
+    for (const server of ["ab", "a.", ".a", ".a."]) {
+      assert.strictEqual(u(`\\\\${server}\\`, mounted(`\\\\${server}`, "/srv")), "/srv/", server)
+    }
   })
   it("CollapsePath: a `.` met while a `..` is pending uses it up (the C loop's order)", () => {
     // From the right: `..` asks to remove one segment, `.` is removed and takes that request, b stays.
