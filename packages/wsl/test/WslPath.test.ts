@@ -565,6 +565,7 @@ describe("WslPath.isAbsoluteWindows and the escaping of names", () => {
       "a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"
     )
     assert.strictEqual(WslPath.escapeName("\u0020/"), "\u0020/") // space and / are legal in a Linux name
+    assert.strictEqual(WslPath.escapeName(":*"), "\uF03A\uF02A") // a name of illegal characters only
     assert.strictEqual(
       WslPath.unescapeName("a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"),
       "a\"b*c:d<e>f?g\\h|i\u0000j\u001fk"
