@@ -178,6 +178,9 @@ export const makeNdjsonDecoder = (options?: NdjsonOptions): Decoder => {
       if (skipping > 0) {
         out.push({ _tag: "Oversized", bytes: skipping, limit })
         skipping = 0
+      } else if (size > limit) {
+        // Buffered before the limit was lowered (setMaxBytes): held to the limit now in force.
+        out.push({ _tag: "Oversized", bytes: size, limit })
       } else if (size > 0) {
         emitLine(out, concatBytes(parts, size))
       }
@@ -223,30 +226,40 @@ const findHeaderEnd = (bytes: Uint8Array, from: number): number => {
   return -1
 }
 
-const parseHeaders = (block: string): number | Frame => {
+/**
+ * The body length a header block announces, or the problem with the block. A block refused for
+ * another reason (a malformed line, a charset other than UTF-8) whose `Content-Length` is readable
+ * says how many body bytes to skip, so its body is not read as the next header block.
+ */
+const parseHeaders = (block: string): number | { readonly problem: Frame; readonly skip: number } => {
   let length: number | undefined
+  let problem: Frame | undefined
   for (const line of block.split("\r\n")) {
     const colon = line.indexOf(":")
-    if (colon === -1) return { _tag: "BadHeader", detail: `malformed header line` }
+    if (colon === -1) {
+      problem ??= { _tag: "BadHeader", detail: `malformed header line` }
+      continue
+    }
     const name = line.slice(0, colon).trim().toLowerCase()
     const value = line.slice(colon + 1).trim()
     if (name === "content-length") {
-      if (!/^\d+$/.test(value)) return { _tag: "BadHeader", detail: "Content-Length is not a number" }
-      length = Number(value)
+      if (!/^\d+$/.test(value)) problem ??= { _tag: "BadHeader", detail: "Content-Length is not a number" }
+      else length = Number(value)
     } else if (name === "content-type") {
       const charset = /charset=([^;\s]+)/i.exec(value)?.[1]?.toLowerCase()
       if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
-        return { _tag: "BadHeader", detail: `unsupported charset ${charset}` }
+        problem ??= { _tag: "BadHeader", detail: `unsupported charset ${charset}` }
       }
     }
   }
-  return length === undefined ? { _tag: "BadHeader", detail: "missing Content-Length" } : length
+  if (problem !== undefined) return { problem, skip: length ?? 0 }
+  return length ?? { problem: { _tag: "BadHeader", detail: "missing Content-Length" }, skip: 0 }
 }
 
 /**
  * The `Content-Length` decoder (vscode-jsonrpc / LSP). Header names are case-insensitive; a
- * `Content-Type` charset other than UTF-8 is reported as `BadHeader`; a missing or non-numeric
- * `Content-Length` is reported as `BadHeader` and the header block is skipped. A body is copied
+ * `Content-Type` charset other than UTF-8 is reported as `BadHeader` and its body skipped; a missing
+ * or non-numeric `Content-Length` is reported as `BadHeader` and the header block is skipped. A body is copied
  * once into a buffer of its announced size (never more than `maxBodyBytes`), however it is chunked.
  *
  * @since 0.1.0
@@ -281,7 +294,12 @@ export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decode
         filled += n
         at += n
         if (filled === body.length) {
-          out.push({ _tag: "Text", text: decoder.decode(body) })
+          // Larger than the limit only when setMaxBytes lowered it while this body was coming in.
+          out.push(
+            body.length > maxBody
+              ? { _tag: "Oversized", bytes: body.length, limit: maxBody }
+              : { _tag: "Text", text: decoder.decode(body) }
+          )
           body = undefined
         }
         continue
@@ -306,7 +324,8 @@ export const makeContentLengthDecoder = (options?: ContentLengthOptions): Decode
       header = empty
       const parsed = parseHeaders(decoder.decode(scan.subarray(0, end)))
       if (typeof parsed !== "number") {
-        out.push(parsed)
+        out.push(parsed.problem)
+        skip = parsed.skip
       } else if (parsed > maxBody) {
         out.push({ _tag: "Oversized", bytes: parsed, limit: maxBody })
         skip = parsed

@@ -280,6 +280,141 @@ describe("WslPath: the same rules on other inputs", () => {
   })
 })
 
+// Edges of the same rules, each traced by hand through microsoft/WSL src/linux/init/wslpath.cpp
+// (DosToCanonicalPath, CollapsePath, AbsolutePath, WslPathTranslate's relative step) and
+// src/linux/init/util.cpp (UtilWinPathTranslate, UtilFindMount, UtilIsPathPrefix). The comment
+// on each group names the step that decides it; the C source is the oracle, not this code.
+describe("WslPath: edges traced through wslpath.cpp", () => {
+  const onC = { distro: "test_distro", cwd: "/mnt/c/x" }
+  const inC = { distro: "test_distro", cwd: "/mnt/c" }
+  const atRoot = { distro: "test_distro", cwd: "/" }
+  it("CollapsePath keeps the separator before a removed last segment (drive, UNC and relative input)", () => {
+    // C:\a\. and C:\a\b\.. collapse to C:\a\ ; a root with nothing left keeps its separator.
+    assert.strictEqual(u("C:\\a\\."), "/mnt/c/a/")
+    assert.strictEqual(u("C:\\a\\.."), "/mnt/c/")
+    assert.strictEqual(u("C:\\."), "/mnt/c/")
+    assert.strictEqual(u("C:\\a\\..\\.git"), "/mnt/c/.git") // a last segment that only starts with a dot stays
+    // \\wsl.localhost\test_distro\a\b\.. is …\test_distro\a\ : /a/ (the prefix is followed by \ only: /).
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\a\\b\\.."), "/a/")
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\a\\.."), "/")
+    // A UNC mount source (#49): \\localhost\C$\a\.. is \\localhost\C$\ , the mount point plus /.
+    assert.strictEqual(u("\\\\localhost\\C$\\a\\..", mounted("\\\\localhost\\C$", "/mnt/c")), "/mnt/c/")
+    // Relative input without a cwd: what any cwd under a drive gives after the relative step.
+    assert.strictEqual(u("a\\b\\.."), "a/")
+    assert.strictEqual(u("a\\."), "a/")
+    assert.strictEqual(u("a\\..\\.hidden"), ".hidden")
+    assert.strictEqual(u(".\\a"), "a")
+    assert.strictEqual(w("a/b/.."), "a\\")
+    assert.strictEqual(w("a/.."), ".")
+  })
+  it("CollapsePath removes only `.` and `..` segments: names with dots stay", () => {
+    assert.strictEqual(u("C:\\.\\ab\\.a\\a.\\.git\\a.b\\..b"), "/mnt/c/ab/.a/a./.git/a.b/..b")
+    assert.strictEqual(w("/mnt/c/./ab/.a/a./.git/a.b/..b"), "C:\\ab\\.a\\a.\\.git\\a.b\\..b")
+    // So in a UNC server name: \\a.\ is the server a. and its separator, matched by a mount of \\a. .
+    for (const server of ["ab", "a.", ".a", ".a."]) {
+      assert.strictEqual(u(`\\\\${server}\\`, mounted(`\\\\${server}`, "/srv")), "/srv/", server)
+    }
+  })
+  it("CollapsePath: a `.` met while a `..` is pending uses it up (the C loop's order)", () => {
+    // From the right: `..` asks to remove one segment, `.` is removed and takes that request, b stays.
+    assert.strictEqual(w("/mnt/c/a/b/./.."), "C:\\a\\b\\")
+  })
+  it("the collapse starts after a leading \\\\: `\\\\..` names a server, it does not climb", () => {
+    // DosToCanonicalPath collapses from index 2: `..` has no separator, nothing to fold; the
+    // translation then finds no mount and no \\wsl.localhost prefix.
+    assert.strictEqual(u("\\\\.."), "ERR:NotMounted")
+  })
+  it("\\\\wsl.localhost\\ without a distribution is not a WSL path", () => {
+    assert.strictEqual(u("\\\\wsl.localhost\\"), "ERR:NotMounted")
+    assert.isTrue(Option.isNone(WslPath.parseUnc("\\\\wsl.localhost\\")))
+  })
+  it("only a leading \\\\?\\UNC is the extended UNC form", () => {
+    assert.strictEqual(u("\\\\?\\C:\\unc\\x"), "/mnt/c/unc/x")
+    assert.strictEqual(u("\\\\?\\UNC"), "ERR:ExtendedUnc")
+  })
+  it("a \\\\wsl.localhost name made only of escaped characters is unescaped", () => {
+    assert.strictEqual(u("\\\\wsl.localhost\\test_distro\\\uF03A"), "/:")
+  })
+  it("UtilFindMount for Windows paths: the longest source wins whatever the order", () => {
+    const c: WslPath.Context = {
+      distro: "test_distro",
+      mounts: [{ windows: "c:\\data\\deep", linux: "/deep" }, { windows: "C:\\Data", linux: "/data" }]
+    }
+    assert.strictEqual(u("C:\\data\\deep\\y", c), "/deep/y")
+    assert.strictEqual(u("C:\\data\\y", c), "/data/y")
+  })
+  it("UtilIsPathPrefix: a source is a prefix when the path goes on with a separator (a server without a share too)", () => {
+    const c = mounted("\\\\server", "/srv")
+    assert.strictEqual(u("\\\\server\\", c), "/srv/")
+    assert.strictEqual(u("\\\\server\\x", c), "/srv/x")
+  })
+  // wsl::shared::string::StartsWith folds case; `[`/`{` and `]`/`}` differ by the same bit as
+  // letters do but are different characters, as are two different non-ASCII letters.
+  it("case folding is for letters only", () => {
+    const c: WslPath.Context = {
+      distro: "test_distro",
+      mounts: [{ windows: "C:\\{x}", linux: "/braces" }, { windows: "C:\\é", linux: "/e" }]
+    }
+    assert.strictEqual(u("C:\\{X}\\y", c), "/braces/y")
+    assert.strictEqual(u("C:\\[x]\\y", c), "/mnt/c/[x]/y")
+    assert.strictEqual(u("C:\\ü\\z", c), "/mnt/c/ü/z")
+  })
+  it("-w: automount points are <root> plus a lower-case letter a–z", () => {
+    assert.strictEqual(w("/mnt/a/x"), "A:\\x")
+    assert.strictEqual(w("/mnt/z"), "Z:\\")
+    assert.strictEqual(w("/mnt/C/x"), "\\\\wsl.localhost\\test_distro\\mnt\\C\\x")
+    assert.strictEqual(w("/mnt/`"), "\\\\wsl.localhost\\test_distro\\mnt\\`")
+    assert.strictEqual(w("/mnt/{"), "\\\\wsl.localhost\\test_distro\\mnt\\{")
+    assert.strictEqual(w("/mnt/"), "\\\\wsl.localhost\\test_distro\\mnt\\")
+  })
+  // UtilIsPathPrefix("/x", "/") is 0: the next character after the prefix `/` must be a `/`. So
+  // a drvfs mount at `/` only ever matches `/` itself, and -u joins its mount point `/` to the
+  // rest of the path as it is (`/` + `/x`).
+  it("a mount at / matches only / itself", () => {
+    const c = mounted("D:\\share", "/")
+    assert.strictEqual(w("/", c), "D:\\share")
+    assert.strictEqual(w("/x", c), "\\\\wsl.localhost\\test_distro\\x")
+    assert.strictEqual(w("/", mounted("D:\\", "/")), "D:\\")
+    assert.strictEqual(u("D:\\share", c), "/")
+    assert.strictEqual(u("D:\\share\\x", c), "//x")
+  })
+  it("the relative step compares raw prefixes, then wants a separator", () => {
+    // C:\xy only starts with the cwd's C:\x: not under it, printed absolute.
+    assert.strictEqual(w("../xy", onC), "C:\\xy")
+    assert.strictEqual(u("..\\xy", onC), "/mnt/c/xy")
+    // In /mnt/c the cwd's Windows form is C:\ (its own separator): C:\foo goes on with `f`, so
+    // -w prints it absolute, and `.` is C:\ itself, which prints nothing and fails.
+    assert.strictEqual(w("foo", inC), "C:\\foo")
+    assert.strictEqual(w(".", inC), "ERR:EmptyResult")
+    // -u compares with the Linux cwd /mnt/c: C:\ + \ + foo collapses to C:\foo, /mnt/c/foo.
+    assert.strictEqual(u("foo", inC), "foo")
+    assert.strictEqual(u(".", inC), ".")
+    // In / the cwd's Windows form is \\wsl.localhost\test_distro\ : nothing is made relative.
+    assert.strictEqual(w("foo", atRoot), "\\\\wsl.localhost\\test_distro\\foo")
+    // A cwd given with a trailing / is the same directory (getcwd never prints one).
+    assert.strictEqual(u("foo", { ...onC, cwd: "/mnt/c/x/" }), "foo")
+  })
+  it("the relative step needs the cwd's Windows form; without one the translated path is printed", () => {
+    // /home/u without WSL_DISTRO_NAME has no Windows form (OutputCwd is NULL); /mnt/c/x does.
+    assert.strictEqual(w("../../mnt/c/x", { cwd: "/home/u" }), "C:\\x")
+    assert.strictEqual(w("foo", { cwd: "/home/u" }, { mixed: true }), "ERR:NoDistroName")
+    assert.strictEqual(w("../../../home", { cwd: "/mnt/c/x" }), "ERR:NoDistroName")
+    assert.strictEqual(w("../../../home", { cwd: "/mnt/c/x" }, { absolute: true }), "ERR:NoDistroName")
+  })
+  it("-m applies to every -w result: relative, absolute (-a) and without a cwd", () => {
+    assert.strictEqual(w("notes.txt", onC, { absolute: true, mixed: true }), "C:/x/notes.txt")
+    assert.strictEqual(w("a/b", ctx, { mixed: true }), "a/b")
+    assert.strictEqual(w("x:y"), "x\uF03Ay") // the relative result is escaped too
+    assert.strictEqual(Result.getOrThrow(WslPath.toWindows("a/b", onC)), "a\\b") // no options at all
+  })
+  it("parseUnc keeps a trailing separator", () => {
+    assert.deepStrictEqual(
+      Option.map(WslPath.parseUnc("//wsl$/Debian/a/"), (p) => p.linuxPath),
+      Option.some("/a/")
+    )
+  })
+})
+
 const why = (r: Result.Result<string, WslPath.WslPathError>): string =>
   Result.isFailure(r) ? `${r.failure.reason}: ${r.failure.message}` : `ok: ${r.success}`
 
@@ -430,6 +565,7 @@ describe("WslPath.isAbsoluteWindows and the escaping of names", () => {
       "a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"
     )
     assert.strictEqual(WslPath.escapeName("\u0020/"), "\u0020/") // space and / are legal in a Linux name
+    assert.strictEqual(WslPath.escapeName(":*"), "\uF03A\uF02A") // a name of illegal characters only
     assert.strictEqual(
       WslPath.unescapeName("a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"),
       "a\"b*c:d<e>f?g\\h|i\u0000j\u001fk"

@@ -317,8 +317,8 @@ const absoluteToLinux = (input: string, normalized: Slashed, c: Compiled): PathO
     }
   }
   if (bestLength !== -1) {
-    const tail = full.slice(bestLength)
-    return bestPoint.endsWith("/") && tail.startsWith("/") ? bestPoint + tail.slice(1) : bestPoint + tail
+    // The mount point and the rest as they are (UtilWinPathTranslate): a mount at `/` gives `//x`.
+    return bestPoint + full.slice(bestLength)
   }
   // Step 6: \\wsl.localhost\<this distro> or \\wsl$\<this distro>
   const unc = matchWslUnc(full)
@@ -497,10 +497,10 @@ const toWindowsCompiled = (
   }
   for (const m of c.mounts) {
     if (best !== undefined && m.point.length < best.point.length) continue
-    if (
-      path === m.point || m.point === "/" ||
-      (path.startsWith(m.point) && path[m.point.length] === "/")
-    ) best = { source: m.source, point: m.point === "/" ? "" : m.point }
+    // UtilIsPathPrefix: the point, then the end or a `/`; so a mount at `/` matches `/` only.
+    if (path === m.point || (path.startsWith(m.point) && path[m.point.length] === "/")) {
+      best = { source: m.source, point: m.point }
+    }
   }
   let out: string
   if (best !== undefined) {
