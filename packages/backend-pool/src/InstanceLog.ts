@@ -13,7 +13,9 @@
  * decoding (invalid sequences become U+FFFD there, not in the files).
  *
  * The hot path (a chunk of a child's output) does per line: find the newline, copy the stamp and
- * the bytes into the file buffer, and keep a small record in the ring. The text of a line is
+ * the bytes into the file buffer, and keep a small record in the ring; the whole lines of a chunk
+ * share one stamp and are appended together (one check for room in the file writer per block,
+ * not per line). The text of a line is
  * decoded only when someone reads it (the ring, a live subscriber with room, an observer): under
  * a flood, most lines are never read and never decoded.
  *

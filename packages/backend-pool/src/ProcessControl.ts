@@ -8,8 +8,9 @@
  *   grace, SIGKILL, then wait until no live member is left. Members are read from `/proc`
  *   asynchronously, only the group's known members at each poll and the whole table at most twice
  *   a second (zombies do not count: an init that does not reap must not keep a stop waiting).
- *   Processes that left the group (`setsid`) while their parent was a member are found by parent
- *   links when the stop begins and reported as survivors if they outlive it.
+ *   Processes that left the group (`setsid`) while their parent was a member, or that were below
+ *   a member when the stop began and left during it, are found by parent links and reported as
+ *   survivors if they outlive it.
  * - **Windows** ({@link windows}): no groups, no signals (`process.kill` is `TerminateProcess` of one
  *   process). Backends are spawned **not** detached (libuv puts them in its kill-on-close job, so
  *   they die with the host) and with `windowsHide`. Stop: the graceful step is the `child` helper's
@@ -155,20 +156,23 @@ export const posix: ProcessControlShape = {
         }
         return none
       }
-      // One scan when the stop begins: the members, and the processes that left the group while
-      // their parent is a member (found by parent links; reported if they outlive the stop).
+      // One scan when the stop begins: the members, and every process below them by parent links
+      // (with its start time), whatever its group: those outside the group when the stop ends
+      // escaped it, before the stop (setsid) or during it (a member that leaves the group when it
+      // gets the signal), and are reported if they are still the same live processes.
       const table = ProcTable.available ? yield* ProcTable.scan : []
       const members = table.filter((s) => s.pgrp === pgid && ProcTable.isLive(s))
-      const escapees = new Map<number, number>()
+      const below = new Map<number, number>()
       for (const member of members) {
-        for (const d of ProcTable.descendants(table, member.pid)) {
-          if (d.pgrp !== pgid && ProcTable.isLive(d)) escapees.set(d.pid, d.startTime)
-        }
+        for (const d of ProcTable.descendants(table, member.pid)) below.set(d.pid, d.startTime)
       }
       const tracker = yield* groupTracker(pgid, members.map((s) => s.pid))
       const survivingEscapees = Effect.map(
-        ProcTable.readStats(escapees.keys()),
-        (stats) => stats.filter((s) => ProcTable.isLive(s) && escapees.get(s.pid) === s.startTime).map((s) => s.pid)
+        ProcTable.readStats(below.keys()),
+        (stats) =>
+          stats.filter((s) => s.pgrp !== pgid && ProcTable.isLive(s) && below.get(s.pid) === s.startTime).map((s) =>
+            s.pid
+          )
       )
       const outcome = (method: StopOutcome["method"], left: ReadonlyArray<number>) =>
         Effect.map(survivingEscapees, (escaped): StopOutcome => {

@@ -32,6 +32,12 @@ const waitFor = async (predicate: () => boolean, ms: number): Promise<boolean> =
   return true
 }
 
+/** How `child` exited. */
+const exitOf = (child: NodeChild.ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal }))
+  )
+
 /** Groups started by these tests: SIGKILLed after each test, so a failing one leaves nothing behind. */
 const started: Array<number> = []
 afterEach(() => {
@@ -71,6 +77,7 @@ const start = async (env: Record<string, string>) => {
 describe("the child helper when the host goes away", () => {
   it("stops its own group: SIGTERM, then SIGKILL after the grace for a child that ignores SIGTERM", async () => {
     const { child, pgid, marker, termed } = await start({})
+    const exit = exitOf(child)
     const closedAt = performance.now()
     child.stdin.end()
     // The TERM-ignoring `sleep` dies only by SIGKILL; quiet machine: grace (300 ms) + ~50 ms.
@@ -79,6 +86,7 @@ describe("the child helper when the host goes away", () => {
     expect(NodeFs.readFileSync(marker, "utf8")).toBe("eof")
     // The group got SIGTERM first (not only the SIGKILL after the grace): the cooperative shell's trap ran.
     expect(termed()).toBe("term")
+    expect(await exit).toEqual({ code: 0, signal: null }) // the default exit code, not a signal
   })
 
   it("a stopped member gets SIGCONT with the SIGTERM, so it can still exit gracefully", async () => {
@@ -90,11 +98,44 @@ describe("the child helper when the host goes away", () => {
     expect(termed()).toBe("term")
   })
 
-  it("takes the stop message on stdin as a stop, without waiting for EOF", async () => {
-    const { child, pgid, marker } = await start({})
+  it("takes the stop message on stdin as a stop, without waiting for EOF; exits with the exitCode option", async () => {
+    const { child, pgid, marker } = await start({ HELPER_EXIT_CODE: "7" })
+    const exit = exitOf(child)
     child.stdin.write(`${Protocol.STOP_MESSAGE}\n`)
     expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
     expect(NodeFs.readFileSync(marker, "utf8")).toBe("stop")
+    expect(await exit).toEqual({ code: 7, signal: null })
+    child.stdin.end()
+  })
+
+  it("exits as soon as its group has, not after the grace; a graceful exit is not cut short", async () => {
+    // Grace 10 min: the members all exit on SIGTERM (one takes 0.5 s to), so the helper exits
+    // once they are gone; waiting for the grace, or SIGKILLing early, would fail this test.
+    const { child, pgid, termed } = await start({ HELPER_COOPERATIVE: "1", [Protocol.ENV_STOP_GRACE_MS]: "600000" })
+    const exit = exitOf(child)
+    child.stdin.end()
+    expect(await exit).toEqual({ code: 0, signal: null })
+    expect(members(pgid)).toEqual([])
+    expect(termed()).toBe("term")
+  })
+
+  it("without options: EOF stops the group with the defaults and exits 0", async () => {
+    const { child, pgid, termed } = await start({ HELPER_NO_HOOK: "1" })
+    const exit = exitOf(child)
+    child.stdin.end()
+    expect(await exit).toEqual({ code: 0, signal: null })
+    expect(await waitFor(() => members(pgid).length === 0, 20_000)).toBe(true)
+    expect(termed()).toBe("term")
+  })
+
+  it("without a shutdown hook, SIGTERM ends the backend as usual, its group untouched", async () => {
+    // The pool's stop signals the whole group itself; the helper takes SIGTERM over only for a hook.
+    const { child, pgid } = await start({ HELPER_NO_HOOK: "1" })
+    const exit = exitOf(child)
+    process.kill(pgid, "SIGTERM") // the leader only
+    expect(await exit).toEqual({ code: null, signal: "SIGTERM" })
+    // The leader is gone; its three children got no signal from it (checked once it had exited).
+    expect(members(pgid).length).toBe(3)
     child.stdin.end()
   })
 

@@ -222,6 +222,66 @@ describe("InstanceLog hot path", () => {
       }
     }))
 
+  it.effect("output arriving every turn is written in writes of 512 KiB or more; a lone line at once", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-hot-"))
+      // (Room for all of it pending: the writer may fall behind on a busy machine, not drop.)
+      const log = yield* InstanceLog.make(
+        "flood",
+        policy(dir, { maxFileBytes: 64 * 1024 * 1024, maxPendingBytes: 64 * 1024 * 1024 })
+      )
+      const chunk = Buffer.from(`${"f".repeat(99)}\n`.repeat(655))
+      const split = log.splitter("stdout", 1)
+      // As a pipe delivers a child's flood: one 64 KiB chunk per turn of the event loop, from
+      // plain code (an Effect fiber may yield to the event loop between steps).
+      const writes = yield* Effect.promise(async () => {
+        const sizes: Array<number> = []
+        let written = 0
+        // (Until 4 writes have completed: how many do within so many turns depends on the load.)
+        for (let i = 0; i < 256 && sizes.length < 4; i++) {
+          split.push(chunk)
+          await new Promise((resolve) => setImmediate(resolve))
+          const now = Effect.runSync(log.stats).fileBytesWritten
+          if (now > written) sizes.push(now - written)
+          written = now
+        }
+        return sizes
+      })
+      yield* log.flush
+      const stats = yield* log.stats
+      assert.strictEqual(stats.droppedFileLines, 0)
+      assert.isAtLeast(writes.length, 1)
+      for (const bytes of writes) assert.isAtLeast(bytes, 512 * 1024)
+      // A single line, once the flood is over, does not wait for more (else this waits forever).
+      log.splitter("stderr", 1).push(Buffer.from("alone\n"))
+      yield* log.flush
+      assert.isTrue(readFiles(dir, BackendSpec.logFileStem("flood")).toString("latin1").endsWith(" stderr #1 alone\n"))
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("with a small maxPendingBytes, writes wait for a quarter of it at most: nothing is dropped", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "bp-hot-"))
+      const log = yield* InstanceLog.make("smallcap", policy(dir, { maxPendingBytes: 16 * 1024 }))
+      const nextTurn = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      const lines = Array.from(
+        { length: 200 },
+        (_, i) => ({ text: Buffer.from(`${i} ${"s".repeat(2000)}`), crlf: false })
+      )
+      const split = log.splitter("stdout", 1)
+      // Two lines of 2 KiB per turn, faster than a write completes sometimes: pending stays low.
+      for (let i = 0; i < lines.length; i += 2) {
+        split.push(inputBytes(lines.slice(i, i + 2)))
+        yield* nextTurn
+        if ((yield* log.stats).pendingFileBytes > 8 * 1024) yield* log.flush
+      }
+      yield* log.flush
+      assert.strictEqual((yield* log.stats).droppedFileLines, 0)
+      const expected = Buffer.concat(lines.map((l) => expectedFileLine("stdout", 1, l)))
+      assert.isTrue(readFiles(dir, BackendSpec.logFileStem("smallcap")).equals(expected))
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   it.effect("observers and live subscribers get every line of a chunk, one by one and in order", () =>
     Effect.gen(function*() {
       const log = yield* InstanceLog.make("obs", policy(undefined))

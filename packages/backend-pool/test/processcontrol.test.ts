@@ -24,10 +24,13 @@ const alive = (pid: number): boolean => {
  * Spawns `sh -c script` as the leader of a new group; resolves once it printed `n` lines. The
  * group is SIGKILLed when the test ends, so a failing test leaves nothing running.
  */
-const group = (script: string, n: number) =>
+const group = (script: string, n: number, args: ReadonlyArray<string> = []) =>
   Effect.acquireRelease(
     Effect.callback<{ child: NodeChild.ChildProcess; lines: Array<string> }>((resume) => {
-      const child = NodeChild.spawn("sh", ["-c", script], { detached: true, stdio: ["ignore", "pipe", "inherit"] })
+      const child = NodeChild.spawn("sh", ["-c", script, ...args], {
+        detached: true,
+        stdio: ["ignore", "pipe", "inherit"]
+      })
       let text = ""
       child.stdout.on("data", (c) => {
         text += c
@@ -43,6 +46,29 @@ const group = (script: string, n: number) =>
           // already gone
         }
       })
+  )
+
+/** State and group of a process from `/proc` (the oracle); undefined when it is gone (reaped). */
+const statOf = (pid: number): { state: string; pgrp: number } | undefined => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return { state: fields[0]!, pgrp: Number(fields[2]) }
+  } catch {
+    return undefined
+  }
+}
+
+/** SIGKILLs `pid` when the test ends, if it is still there. */
+const killAtEnd = (pid: number) =>
+  Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {
+        // already gone
+      }
+    })
   )
 
 /** Live members of group `pgid`, from `/proc` (the oracle). */
@@ -104,6 +130,59 @@ describe("ProcessControl.posix", () => {
       process.kill(escapee, "SIGKILL")
     }))
 
+  it.live("a member that leaves the group when it gets the signal (setsid) is reported as a survivor", () =>
+    Effect.gen(function*() {
+      // The member (perl, a child of the leader) calls setsid() in its SIGTERM handler and lives
+      // on: the group empties at once (graceful), and the process that escaped during the stop is
+      // a survivor as much as one that escaped before it.
+      const member = "$| = 1; use POSIX (); $SIG{TERM} = sub { POSIX::setsid() }; print \"$$\\n\"; sleep 1 while 1"
+      const { child, lines } = yield* group(`perl -e '${member}' & wait`, 1)
+      const leaver = Number(lines[0])
+      yield* killAtEnd(leaver)
+      assert.strictEqual(statOf(leaver)?.pgrp, child.pid)
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
+      // Only the leaver is left, in a group of its own (the oracle: /proc).
+      assert.deepStrictEqual(groupMembers(child.pid!), [])
+      assert.isTrue(alive(leaver))
+      assert.strictEqual(statOf(leaver)?.pgrp, leaver)
+      assert.strictEqual(outcome.method, "graceful") // not waiting for it as if it were a member
+      assert.deepStrictEqual(outcome.survivorPids, [leaver])
+      assert.strictEqual(outcome.survivors, 1)
+    }))
+
+  it.live("zombies are not survivors: a member and an escapee that die during the stop and are not reaped", () =>
+    Effect.gen(function*() {
+      // Below the leader (sh), perl D moves to a group of its own and never reaps its children:
+      // E (setsid: an escapee) and C (back in the leader's group: a member). On SIGTERM, C ends
+      // E and waits until E is a zombie, then exits: the group then holds only zombie C, and E is
+      // a zombie. Only D outlives the stop. (Deterministic: no reaping by pid 1 is involved.)
+      const program = [
+        "$| = 1; use POSIX (); my $leader = getppid(); setpgrp(0, 0);",
+        "my $e = fork(); if ($e == 0) { POSIX::setsid(); print \"E $$\\n\"; sleep 1 while 1 }",
+        "my $c = fork(); if ($c == 0) { setpgrp(0, $leader);",
+        "  $SIG{TERM} = sub { kill \"TERM\", $e; while (1) { open(my $f, \"<\", \"/proc/$e/stat\") or last;",
+        "    my $s = <$f>; close $f; last if $s =~ /\\) Z /; select(undef, undef, undef, 0.01) } exit 0 };",
+        "  print \"C $$\\n\"; sleep 1 while 1 }",
+        "print \"D $$\\n\"; sleep 1 while 1"
+      ].join(" ")
+      // And M, a member that leaves the group on SIGTERM (setsid) while zombie C keeps the group
+      // in existence: the stop must not count M as a member any more.
+      const leaver = "$| = 1; use POSIX (); $SIG{TERM} = sub { POSIX::setsid() }; print \"M $$\\n\"; sleep 1 while 1"
+      const { child, lines } = yield* group(`perl -e "$0" & perl -e "$1" & wait`, 4, [program, leaver])
+      const pid = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))!.slice(2))
+      const [d, e, c, m] = [pid("D"), pid("E"), pid("C"), pid("M")]
+      for (const p of [d, e, c, m]) yield* killAtEnd(p)
+      assert.deepStrictEqual(groupMembers(child.pid!), [child.pid!, c, m].toSorted((a, b) => a - b))
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 20_000 })
+      // The oracle: C a zombie still in the group, E a zombie, D alive.
+      assert.deepStrictEqual(statOf(c), { state: "Z", pgrp: child.pid })
+      assert.strictEqual(statOf(e)?.state, "Z")
+      assert.isTrue(alive(d))
+      assert.strictEqual(statOf(m)?.pgrp, m)
+      assert.strictEqual(outcome.method, "graceful") // neither the zombie member nor M keeps the stop waiting
+      assert.deepStrictEqual((outcome.survivorPids ?? []).toSorted((a, b) => a - b), [d, m].toSorted((a, b) => a - b)) // no zombies
+    }))
+
   it.live("exited: no group at all", () =>
     Effect.gen(function*() {
       const { child } = yield* group("echo done", 1)
@@ -136,6 +215,31 @@ describe("ProcessControl.posix", () => {
       assert.isAtLeast(outcome.durationMs, 300)
       assert.deepStrictEqual(groupMembers(child.pid!), [])
     }))
+
+  it.live("a member forked during the grace is found (by a full /proc scan) and killed after it: forced", () =>
+    Effect.gen(function*() {
+      // On SIGTERM the leader forks a process that ignores SIGTERM and exits itself: every member
+      // the stop knew is gone, but the group is not empty. (The new member missed the SIGTERM,
+      // which went to the group before it existed.) Grace 5 s: the leader is gone long before.
+      const { child } = yield* group(
+        "trap 'sh -c \"trap \\\"\\\" TERM; exec sleep 1000\" & exit 0' TERM; echo up; while :; do sleep 0.05; done",
+        1
+      )
+      const outcome = yield* ProcessControl.posix.stop(refOf(child), { signal: "SIGTERM", graceMs: 5_000 })
+      assert.strictEqual(outcome.method, "forced")
+      assert.isAtLeast(outcome.durationMs, 5_000)
+      assert.deepStrictEqual(outcome.survivorPids, [])
+      assert.deepStrictEqual(groupMembers(child.pid!), [])
+    }))
+
+  it("is the process control of every platform but Windows", () => {
+    assert.strictEqual(ProcessControl.posix.platform, "posix")
+    assert.strictEqual(ProcessControl.forPlatform("linux"), ProcessControl.posix)
+    assert.strictEqual(ProcessControl.forPlatform("darwin"), ProcessControl.posix)
+    assert.strictEqual(ProcessControl.forPlatform("win32").platform, "win32")
+    // Its own process group for every backend: the group is the tree the stop signals.
+    assert.isTrue(ProcessControl.posix.spawnOptions.detached)
+  })
 
   it.live("a stopped (SIGSTOP) member gets SIGCONT with the signal and exits gracefully", () =>
     Effect.gen(function*() {

@@ -110,7 +110,10 @@ describe("SshFailure.classify", () => {
         "fatal",
         [t, "is not in /home/dev/.config/app/known_hosts", "never answers a prompt", "ssh-keygen -lf"]
       ],
-      [`Load key "/k": bad permissions`, "KeyPermissions", "fatal", ["chmod 600 /home/dev/.ssh/id_ed25519"]],
+      [`Load key "/k": bad permissions`, "KeyPermissions", "fatal", [
+        "refuses the private key /home/dev/.ssh/id_ed25519 because other users can read it",
+        "chmod 600 /home/dev/.ssh/id_ed25519"
+      ]],
       [
         `Load key "/k": invalid format`,
         "IdentityMissing",
@@ -129,13 +132,22 @@ describe("SshFailure.classify", () => {
         "No more authentication methods to try.",
         "AuthRefused",
         "fatal",
-        [`${t} refused the login`, "for /home/dev/.ssh/id_ed25519", "never types a password"]
+        [
+          `${t} refused the login`,
+          "for /home/dev/.ssh/id_ed25519",
+          "never types a password",
+          "check the user name and identityFile"
+        ]
       ],
       [
         "ssh: Could not resolve hostname build-box: nodename nor servname provided, or not known",
         "HostNotFound",
         "fatal",
-        ["the host name 10.250.0.2 is unknown", "Host alias"]
+        [
+          "the host name 10.250.0.2 is unknown",
+          "Host alias",
+          "define the alias in ~/.ssh/config (or the connection's configFile)"
+        ]
       ],
       ["ssh: Could not resolve hostname build-box: No address associated with hostname", "HostNotFound", "fatal", []],
       ["ssh: Could not resolve hostname build-box: No such host is known. ", "HostNotFound", "fatal", []],
@@ -207,11 +219,12 @@ describe("SshFailure.classify", () => {
     const denied = SshFailure.classify("Permission denied (publickey).", bare)
     assert.include(denied.message, "build-box refused the login (no accepted key;")
     assert.include(denied.message, "(ssh-copy-id build-box)")
-    assert.include(SshFailure.classify(`Load key "/k": bad permissions`, bare).message, "chmod 600 <the key file>")
-    assert.include(
-      SshFailure.classify(`Load key "/k": invalid format`, bare).message,
-      "(ssh-keygen -t ed25519 -f <file>)"
-    )
+    // Without an identity file the key messages name none (ssh picked one of its defaults), and
+    // nothing stands in for the name; the fixes use placeholders.
+    const open = SshFailure.classify(`Load key "/k": bad permissions`, bare).message
+    assert.match(open, /^ssh refuses the private key +because other users can read it: chmod 600 <the key file> /)
+    const unreadable = SshFailure.classify(`Load key "/k": invalid format`, bare).message
+    assert.match(unreadable, /^the identity file +cannot be read: create it \(ssh-keygen -t ed25519 -f <file>\)/)
   })
 
   it("an unrecognised failure is bounded and quotes ssh, or says it printed nothing", () => {
@@ -224,6 +237,8 @@ describe("SshFailure.classify", () => {
     assert.deepStrictEqual([missing.reason, missing.failureClass], ["ClientMissing", "fatal"])
     assert.include(missing.message, `"/usr/bin/ssh" could not be started to reach ${context.target}`)
     assert.include(missing.message, "apt-get install openssh-client")
+    assert.include(missing.message, "or set the connection's executable")
+    assert.strictEqual(missing.detail, "") // ssh printed nothing: it never ran
   })
 
   it("the detail: the last six non-empty lines, trimmed, @ rows left out, at most 1,000 characters", () => {
@@ -232,8 +247,29 @@ describe("SshFailure.classify", () => {
     assert.strictEqual(f.detail, "line 4 | line 5 | line 6 | line 7 | line 8 | Permission denied (publickey).")
     // A line that only starts with @ but has more is kept; `@@` lines are the banner's.
     assert.include(SshFailure.classify("user@host: Permission denied (publickey).", context).detail, "user@host")
+    assert.strictEqual(
+      SshFailure.classify("@home\nPermission denied (publickey).", context).detail,
+      "@home | Permission denied (publickey)."
+    )
     const long = SshFailure.classify(`${"x".repeat(3_000)}\nConnection refused`, context)
     assert.strictEqual(long.detail.length, 1_000)
+  })
+
+  it("the detail of a recorded failure: its last six lines as ssh printed them, the banner's @@ rows left out", () => {
+    // Recorded from OpenSSH 9.2 (fixtures/ssh-stderr.json): the banner's text row starts and ends
+    // with a single @ and is kept; the rows of @ around it are not.
+    const open = recorded.cases.find((c) => c.reason === "KeyPermissions")!
+    assert.strictEqual(
+      SshFailure.classify(open.stderr, context).detail,
+      [
+        "@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @",
+        "Permissions 0644 for '$LAB/open_key' are too open.",
+        "It is required that your private key files are NOT accessible by others.",
+        "This private key will be ignored.",
+        `Load key "$LAB/open_key": bad permissions`,
+        "root@$HOST: Permission denied (publickey)."
+      ].join(" | ")
+    )
   })
 
   it("the detail keeps ssh's last lines without the banner's @ rows", () => {

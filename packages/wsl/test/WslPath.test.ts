@@ -308,8 +308,12 @@ describe("WslPath: edges traced through wslpath.cpp", () => {
     assert.strictEqual(w("a/.."), ".")
   })
   it("CollapsePath removes only `.` and `..` segments: names with dots stay", () => {
-    assert.strictEqual(u("C:\\.\\ab\\.a\\a.\\.git\\a.b"), "/mnt/c/ab/.a/a./.git/a.b")
-    assert.strictEqual(w("/mnt/c/./ab/.a/a./.git/a.b"), "C:\\ab\\.a\\a.\\.git\\a.b")
+    assert.strictEqual(u("C:\\.\\ab\\.a\\a.\\.git\\a.b\\..b"), "/mnt/c/ab/.a/a./.git/a.b/..b")
+    assert.strictEqual(w("/mnt/c/./ab/.a/a./.git/a.b/..b"), "C:\\ab\\.a\\a.\\.git\\a.b\\..b")
+    // So in a UNC server name: \\a.\ is the server a. and its separator, matched by a mount of \\a. .
+    for (const server of ["ab", "a.", ".a", ".a."]) {
+      assert.strictEqual(u(`\\\\${server}\\`, mounted(`\\\\${server}`, "/srv")), "/srv/", server)
+    }
   })
   it("CollapsePath: a `.` met while a `..` is pending uses it up (the C loop's order)", () => {
     // From the right: `..` asks to remove one segment, `.` is removed and takes that request, b stays.
@@ -561,6 +565,7 @@ describe("WslPath.isAbsoluteWindows and the escaping of names", () => {
       "a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"
     )
     assert.strictEqual(WslPath.escapeName("\u0020/"), "\u0020/") // space and / are legal in a Linux name
+    assert.strictEqual(WslPath.escapeName(":*"), "\uF03A\uF02A") // a name of illegal characters only
     assert.strictEqual(
       WslPath.unescapeName("a\uF022b\uF02Ac\uF03Ad\uF03Ce\uF03Ef\uF03Fg\uF05Ch\uF07Ci\uF000j\uF01Fk"),
       "a\"b*c:d<e>f?g\\h|i\u0000j\u001fk"

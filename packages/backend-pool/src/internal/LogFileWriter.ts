@@ -13,6 +13,12 @@ import type { ResolvedLog } from "../BackendSpec.ts"
 const blockBytes = 256 * 1024
 /** Bytes of file output per write at most (more when one line is longer). */
 const maxWriteBytes = 1024 * 1024
+/**
+ * Bytes a write waits for while lines keep coming (at most a quarter of `maxPendingBytes`): a
+ * write costs the event loop a round trip to the thread pool and back, so a child's flood is
+ * written in a few large writes rather than one per chunk of its output.
+ */
+const minWriteBytes = 512 * 1024
 /** The longest line saying how many lines were dropped (three ISO times, two counts, the run). */
 const maxMarkBytes = 300
 /** How long the file writer keeps its buffers once everything is written. */
@@ -62,7 +68,8 @@ interface Block {
  * the child's bytes), so nothing per line outlives the call, and no line spans two blocks. One
  * asynchronous `writev` at a time takes the whole lines of the oldest blocks that fit in the
  * current file (about 1 MiB at most); new lines go after them meanwhile (in the last block, or a
- * new one). Written blocks are
+ * new one). While lines keep coming every turn of the event loop, a write waits for 512 KiB of
+ * them (fewer round trips to the thread pool); a turn without new lines lets it go. Written blocks are
  * reused, so a busy log keeps writing from memory it has already touched (fresh memory costs a
  * page fault per 4 KiB), and they are all released a second after everything was written, so an
  * idle instance holds no pending memory.
@@ -80,6 +87,8 @@ export class FileWriter {
   private free: Array<Buffer> = []
   /** A drain is scheduled or a write is in progress. */
   private writing = false
+  /** Lines came since the last drain looked (see `minWriteBytes`). */
+  private coming = false
   /** A `writev` is in progress (the file must stay open until it returns). */
   private inFlight = false
   /** No new lines are taken (closing, or closed). */
@@ -190,6 +199,7 @@ export class FileWriter {
   }
 
   private schedule() {
+    this.coming = true
     if (!this.writing) {
       this.writing = true
       setImmediate(() => this.drain())
@@ -313,6 +323,17 @@ export class FileWriter {
 
   private drain(): void {
     if (this.closed) return this.idle()
+    // While lines keep coming, wait a turn of the event loop for more, up to `minWriteBytes`; a
+    // turn without new lines (a burst has ended, or a single line came) lets the write go.
+    if (
+      this.coming && !this.closing && this.pending > 0 &&
+      this.pending < Math.min(minWriteBytes, this.policy.maxPendingBytes / 4)
+    ) {
+      this.coming = false
+      setImmediate(() => this.drain())
+      return
+    }
+    this.coming = false
     const block = this.queue[0]
     if (this.pending === 0 || block === undefined) {
       if (this.unmarked === undefined) return this.idle()
