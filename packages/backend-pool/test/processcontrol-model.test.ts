@@ -241,6 +241,20 @@ describe("ProcessControl.posix against a model of the host (virtual time)", () =
       assert.deepStrictEqual(outcome.survivorPids, [501])
       assert.strictEqual(outcome.survivors, 1)
       assert.isTrue(outcome.complete)
+      // It waited killWaitMs after SIGKILL for the group to go, no more.
+      assert.strictEqual(outcome.durationMs, 300 + 1_000)
+    }))
+
+  it.effect("after SIGKILL it waits 2 s by default for the group to go, then reports what is left", () =>
+    Effect.gen(function*() {
+      const model = host(yield* clockMs)
+      model.spawn({ pid: 550, ppid: 1, pgrp: 550, state: "D" })
+      const outcome = yield* within(
+        60_000,
+        model.control.stop(refOf(model, 550), { signal: "SIGTERM", graceMs: 500 })
+      )
+      assert.deepStrictEqual([outcome.method, outcome.survivorPids], ["forced", [550]])
+      assert.strictEqual(outcome.durationMs, 500 + 2_000)
     }))
 })
 
