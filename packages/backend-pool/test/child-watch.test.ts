@@ -12,7 +12,6 @@ import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { fixture } from "./helpers.ts"
 
 const dirs: Array<string> = []
 const writers: Array<number> = []
@@ -155,6 +154,26 @@ describe("watchHost on a lifetime descriptor of its own", () => {
     assert.strictEqual(await without.fired, "eof")
   })
 
+  it("a descriptor that cannot be read (a directory: EISDIR) is a host that is gone: eof", async () => {
+    const r = recorder()
+    watchHost(r.callback, { fd: NodeFs.openSync(tempDir(), "r") })
+    assert.strictEqual(await r.fired, "eof")
+  })
+
+  it("leaves the descriptor open: it did not open it (a regular file read to its end)", async () => {
+    const dir = tempDir()
+    NodeFs.writeFileSync(NodePath.join(dir, "file"), "first\n")
+    const fd = NodeFs.openSync(NodePath.join(dir, "file"), "r")
+    const r = recorder()
+    watchHost(r.callback, { fd })
+    assert.strictEqual(await r.fired, "eof")
+    // A stream that closed its fd would do so right after its end, through the thread pool: a
+    // read of a whole file there (open, fstat, read, close) comes after it.
+    await NodeFs.promises.readFile(NodePath.join(dir, "file"))
+    assert.isTrue(NodeFs.fstatSync(fd).isFile()) // still open: fstat of a closed fd throws EBADF
+    NodeFs.closeSync(fd)
+  })
+
   it("a descriptor that is not open means nobody holds the other end: eof, not synchronously", async () => {
     const r = recorder()
     watchHost(r.callback, { fd: closedFd() })
@@ -212,36 +231,5 @@ describe("watchHost without an explicit descriptor", () => {
     }
     NodeFs.writeSync(write, `${stop}\n`)
     assert.strictEqual(await r.fired, "stop")
-  })
-})
-
-/** Runs the fixture, lets `host` write to its stdin; what it printed and how it exited. */
-const lateWatch = (host: (stdin: NodeJS.WritableStream) => void) =>
-  new Promise<{ out: string; code: number | null }>((resolve) => {
-    const env: Record<string, string | undefined> = { ...process.env }
-    delete env[Protocol.ENV_BOOTSTRAP_FD] // the first line is not a bootstrap: it may be the stop
-    delete env[Protocol.ENV_LIFETIME_FD]
-    const child = NodeChild.spawn(process.execPath, [fixture("late-watch.mjs")], {
-      stdio: ["pipe", "pipe", "inherit"],
-      env
-    })
-    let out = ""
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
-    child.once("close", (code) => {
-      child.stdin.destroy()
-      resolve({ out, code })
-    })
-    host(child.stdin)
-  })
-
-describe("watchHost on stdin installed after the host went away (late-watch.mjs, a child process)", () => {
-  it("EOF came before the watch: it fires eof", async () => {
-    assert.deepStrictEqual(await lateWatch((stdin) => stdin.end()), { out: "eof\n", code: 0 })
-  })
-
-  it("the stop message came before the watch: it fires stop, with the pipe still open", async () => {
-    // The host keeps stdin open: only the stop message can fire the watch (the process exits by
-    // itself once the watch was installed, having printed the reason or not).
-    assert.deepStrictEqual(await lateWatch((stdin) => stdin.write(`${stop}\n`)), { out: "stop\n", code: 0 })
   })
 })
