@@ -32,6 +32,7 @@ import * as Fanout from "./Fanout.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
 import { type EncodedSend, EncodedSendKey } from "./internal/encodedSend.ts"
+import { getFastRead } from "./internal/fastRead.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
 import { countCallError, publishPeer } from "./internal/publishMetrics.ts"
 import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
@@ -1342,16 +1343,25 @@ export const make = <
 
     const readerLoop = (reader: Socket.Reader, connectionScope: Scope.Scope): Effect.Effect<void> => {
       const decoder = framing.makeDecoder()
-      const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(reader.pull, (chunks) => {
+      // One read: the work it needs a fiber for, if any.
+      const handleRead = (chunks: ReadonlyArray<Uint8Array | string>): Effect.Effect<void> | undefined => {
         receivedCount++
         let work: Array<Effect.Effect<void>> | undefined
         for (const chunk of chunks) {
           const effect = handleFrames(decoder.push(chunk), connectionScope)
           if (effect) (work ??= []).push(effect)
         }
-        if (work === undefined) return loop
-        return Effect.andThen(work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true }), loop)
-      })
+        if (work === undefined) return undefined
+        return work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true })
+      }
+      // With the transport's synchronous read path, reads dealt with at once never resume this fiber.
+      const fastRead = getFastRead(reader)
+      const loop: Effect.Effect<void, Socket.SocketError> = fastRead !== undefined
+        ? Effect.flatMap(fastRead.pullWith(handleRead), (work) => Effect.andThen(work, loop))
+        : Effect.flatMap(reader.pull, (chunks) => {
+          const work = handleRead(chunks)
+          return work === undefined ? loop : Effect.andThen(work, loop)
+        })
       return loop.pipe(
         Effect.catch((error) =>
           Effect.suspend(() => {
