@@ -6,7 +6,7 @@
  * (counted in `droppedLiveLines`), a slow disk makes the file writer drop lines once
  * `maxPendingBytes` are waiting (counted in `droppedFileLines`, and marked in the file by a line
  * saying how many were dropped there), and an over-long line is cut at `maxLineBytes` (the rest
- * is counted in `droppedBytes`). So the process that produces the output is never blocked by
+ * is counted in `droppedBytes`; a line's terminator, LF or CR LF, is not part of it). So the process that produces the output is never blocked by
  * whoever reads it.
  *
  * Files get the child's bytes as they came, after the ASCII stamp; `LogLine.text` is their UTF-8
@@ -395,6 +395,8 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
       let partial: Array<Buffer> = []
       let partialBytes = 0
       let discarding = false
+      // While discarding: the last byte dropped was a CR, the terminator's if an LF comes next.
+      let droppedCR = false
       // Lines of one chunk arrived together: one clock read per chunk.
       let time = 0
       /** Appends `buf[start, end)` as a line (without a trailing CR); files get these very bytes. */
@@ -441,8 +443,9 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
               let runBytes = 0
               while (count < runLines) {
                 const nl = buf.indexOf(10, start)
-                if (nl === -1 || nl - start > max) break
+                if (nl === -1) break
                 const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl // CRLF
+                if (end - start > max) break
                 runStarts[count] = start
                 runEnds[count++] = end
                 runBytes += end - start
@@ -456,15 +459,19 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
             const nl = buf.indexOf(10, start)
             if (nl === -1) {
               const rest = buf.subarray(start)
+              // A CR at the end may be the terminator of a line of exactly `max` bytes.
+              const endsInCR = rest[rest.length - 1] === 13
               if (discarding) {
                 droppedBytes += rest.length
+                droppedCR = endsInCR
                 return
               }
-              if (partialBytes + rest.length > max) {
+              if (partialBytes + rest.length - (endsInCR ? 1 : 0) > max) {
                 const line = takePartial(rest)
                 emit(line, 0, max, true)
                 droppedBytes += line.length - max
                 discarding = true
+                droppedCR = endsInCR
                 return
               }
               partial.push(Buffer.from(rest)) // a copy, not a view that keeps the whole chunk alive
@@ -474,15 +481,18 @@ export const make = (id: string, initial: ResolvedLog, options?: { readonly ring
             const from = start
             start = nl + 1
             if (discarding) {
-              droppedBytes += nl - from
+              // The CR of a CR LF is the terminator, not a dropped byte (counted already if it
+              // ended the previous chunk).
+              droppedBytes += nl - from - (nl > from ? (buf[nl - 1] === 13 ? 1 : 0) : (droppedCR ? 1 : 0))
               discarding = false
               continue
             }
             // A line completing a partial one, or one longer than `maxLineBytes`.
             const line = takePartial(buf.subarray(from, nl))
-            if (line.length > max) {
+            const length = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length // CRLF
+            if (length > max) {
               emit(line, 0, max, true)
-              droppedBytes += line.length - max
+              droppedBytes += length - max
               continue
             }
             emit(line, 0, line.length, false)

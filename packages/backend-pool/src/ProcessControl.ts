@@ -97,23 +97,50 @@ const pollMillis = 25
 const scanMillis = 500
 
 /**
+ * What the POSIX stop needs from the OS: signals to a process group, and the process table.
+ * {@link posixOsLive} is this machine's; {@link posixWith} takes another, as {@link windows}
+ * takes a {@link WindowsOs}, so a model can show what a stop does where the real OS cannot: a
+ * POSIX host without `/proc` (macOS), and how often the whole table is read.
+ *
+ * @internal
+ */
+export interface PosixOs {
+  /** `kill(-pgid, signal)`: false when there is no such group. */
+  readonly signalGroup: (pgid: number, signal: NodeJS.Signals | 0) => boolean
+  /** Whether `/proc` can be read (Linux, WSL); without it only the group's existence is known. */
+  readonly procAvailable: boolean
+  /** The stats of these processes (the ones that are gone are left out). */
+  readonly readStats: (pids: Iterable<number>) => Effect.Effect<ReadonlyArray<ProcTable.ProcStat>>
+  /** The whole process table. */
+  readonly scan: Effect.Effect<ReadonlyArray<ProcTable.ProcStat>>
+}
+
+/** This machine: `process.kill` and `/proc`. @internal */
+export const posixOsLive: PosixOs = {
+  signalGroup,
+  procAvailable: ProcTable.available,
+  readStats: ProcTable.readStats,
+  scan: ProcTable.scan
+}
+
+/**
  * Tracks one group's live members cheaply: `kill(-pgid, 0)` first, then `/proc` stats of the
  * members seen last, and a full scan only when none of those is left (bounded rate).
  */
-const groupTracker = (pgid: number, initial: ReadonlyArray<number>) =>
+const groupTracker = (os: PosixOs, pgid: number, initial: ReadonlyArray<number>) =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
     let known: ReadonlyArray<number> = initial
     let lastScan = clock.monotonicTimeNanosUnsafe()
     const live = Effect.gen(function*() {
-      if (!signalGroup(pgid, 0)) return (known = [])
-      if (!ProcTable.available) return (known = [pgid])
-      const stats = yield* ProcTable.readStats(known)
+      if (!os.signalGroup(pgid, 0)) return (known = [])
+      if (!os.procAvailable) return (known = [pgid])
+      const stats = yield* os.readStats(known)
       const still = stats.filter((s) => s.pgrp === pgid && ProcTable.isLive(s)).map((s) => s.pid)
       if (still.length > 0) return (known = still)
       if (msSince(clock, lastScan) < scanMillis) return known
       lastScan = clock.monotonicTimeNanosUnsafe()
-      const table = yield* ProcTable.scan
+      const table = yield* os.scan
       return (known = table.filter((s) => s.pgrp === pgid && ProcTable.isLive(s)).map((s) => s.pid))
     })
     /** Waits up to `ms` (monotonic) for the group to have no live member. */
@@ -129,14 +156,14 @@ const groupTracker = (pgid: number, initial: ReadonlyArray<number>) =>
     return { live, awaitEmpty, known: () => known }
   })
 
-/** POSIX process control: process groups, signals, `/proc`. */
-export const posix: ProcessControlShape = {
+/** POSIX process control over `os` ({@link posixOsLive} in {@link posix}, a model in tests). @internal */
+export const posixWith = (os: PosixOs): ProcessControlShape => ({
   platform: "posix",
   spawnOptions: { detached: true, windowsHide: true },
   members: (ref) =>
     Effect.gen(function*() {
-      if (!ProcTable.available) return { pids: signalGroup(ref.pid, 0) ? [ref.pid] : [], complete: false }
-      const table = yield* ProcTable.scan
+      if (!os.procAvailable) return { pids: os.signalGroup(ref.pid, 0) ? [ref.pid] : [], complete: false }
+      const table = yield* os.scan
       return { pids: table.filter((s) => s.pgrp === ref.pid && ProcTable.isLive(s)).map((s) => s.pid), complete: true }
     }),
   stop: (ref, policy) =>
@@ -145,13 +172,13 @@ export const posix: ProcessControlShape = {
       const start = clock.monotonicTimeNanosUnsafe()
       const pgid = ref.pid
       // No group at all (the common end of a run): nothing to scan for.
-      if (!signalGroup(pgid, 0)) {
+      if (!os.signalGroup(pgid, 0)) {
         const none: StopOutcome = {
           method: "exited",
           durationMs: 0,
           survivors: 0,
           survivorPids: [],
-          complete: ProcTable.available,
+          complete: os.procAvailable,
           gracefulStep: "none"
         }
         return none
@@ -160,15 +187,15 @@ export const posix: ProcessControlShape = {
       // (with its start time), whatever its group: those outside the group when the stop ends
       // escaped it, before the stop (setsid) or during it (a member that leaves the group when it
       // gets the signal), and are reported if they are still the same live processes.
-      const table = ProcTable.available ? yield* ProcTable.scan : []
+      const table = os.procAvailable ? yield* os.scan : []
       const members = table.filter((s) => s.pgrp === pgid && ProcTable.isLive(s))
       const below = new Map<number, number>()
       for (const member of members) {
         for (const d of ProcTable.descendants(table, member.pid)) below.set(d.pid, d.startTime)
       }
-      const tracker = yield* groupTracker(pgid, members.map((s) => s.pid))
+      const tracker = yield* groupTracker(os, pgid, members.map((s) => s.pid))
       const survivingEscapees = Effect.map(
-        ProcTable.readStats(below.keys()),
+        os.readStats(below.keys()),
         (stats) =>
           stats.filter((s) => s.pgrp !== pgid && ProcTable.isLive(s) && below.get(s.pid) === s.startTime).map((s) =>
             s.pid
@@ -182,20 +209,23 @@ export const posix: ProcessControlShape = {
             durationMs: msSince(clock, start),
             survivors: survivorPids.length,
             survivorPids,
-            complete: ProcTable.available,
+            complete: os.procAvailable,
             gracefulStep: method === "exited" ? "none" : "signal"
           }
         })
       if ((yield* tracker.live).length === 0) return yield* outcome("exited", [])
-      signalGroup(pgid, policy.signal)
+      os.signalGroup(pgid, policy.signal)
       // SIGCONT so a stopped (SIGSTOP) group can act on the signal, as systemd does.
-      if (policy.signal !== "SIGKILL") signalGroup(pgid, "SIGCONT")
+      if (policy.signal !== "SIGKILL") os.signalGroup(pgid, "SIGCONT")
       if (yield* tracker.awaitEmpty(policy.graceMs)) return yield* outcome("graceful", [])
-      signalGroup(pgid, "SIGKILL")
+      os.signalGroup(pgid, "SIGKILL")
       yield* tracker.awaitEmpty(policy.killWaitMs ?? 2_000)
       return yield* outcome("forced", tracker.known())
     }).pipe(Effect.uninterruptible)
-}
+})
+
+/** POSIX process control: process groups, signals, `/proc`. */
+export const posix: ProcessControlShape = posixWith(posixOsLive)
 
 // ---------------------------------------------------------------------------------------------
 // Windows

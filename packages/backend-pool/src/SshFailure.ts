@@ -70,6 +70,8 @@ const knownHosts = (c: FailureContext) => c.knownHostsFile ?? "~/.ssh/known_host
 const hostPattern = (c: FailureContext) => (c.port === undefined || c.port === 22 ? c.host : `[${c.host}]:${c.port}`)
 const keyscan = (c: FailureContext) =>
   `ssh-keyscan ${c.port === undefined ? "" : `-p ${c.port} `}${c.host} >> ${knownHosts(c)}`
+/** A file name followed by a space, or nothing when there is none (no double space in the message). */
+const named = (file: string | undefined) => (file === undefined ? "" : `${file} `)
 const copyId = (c: FailureContext) =>
   `ssh-copy-id ${c.identityFile === undefined ? "" : `-i ${c.identityFile}.pub `}${
     c.port === undefined ? "" : `-p ${c.port} `
@@ -109,7 +111,7 @@ const rules: ReadonlyArray<Rule> = [
     failureClass: "fatal",
     match: ["UNPROTECTED PRIVATE KEY FILE", "bad permissions"],
     message: (c) =>
-      `ssh refuses the private key ${c.identityFile ?? ""} because other users can read it: ` +
+      `ssh refuses the private key ${named(c.identityFile)}because other users can read it: ` +
       `chmod 600 ${c.identityFile ?? "<the key file>"} (git does not keep file modes)`
   },
   {
@@ -117,7 +119,7 @@ const rules: ReadonlyArray<Rule> = [
     failureClass: "fatal",
     match: [/Identity file .* not accessible/, /Load key ".*": (No such file|invalid format|error in libcrypto)/],
     message: (c) =>
-      `the identity file ${c.identityFile ?? ""} cannot be read: create it (ssh-keygen -t ed25519 -f ` +
+      `the identity file ${named(c.identityFile)}cannot be read: create it (ssh-keygen -t ed25519 -f ` +
       `${c.identityFile ?? "<file>"}) and install its public key on the host (${copyId(c)}), or fix identityFile`
   },
   {

@@ -12,6 +12,7 @@ import * as NodeChild from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { fixture } from "./helpers.ts"
 
 const dirs: Array<string> = []
 const writers: Array<number> = []
@@ -182,5 +183,65 @@ describe("watchHost on a lifetime descriptor of its own", () => {
     unwatchGone()
     await turn()
     assert.deepStrictEqual(gone.reasons, [])
+  })
+})
+
+describe("watchHost without an explicit descriptor", () => {
+  it("outside a pool (no ISTHMUS_LIFETIME_FD) nothing is watched: a backend started by hand runs on", async () => {
+    assert.strictEqual(process.env[Protocol.ENV_LIFETIME_FD], undefined)
+    const r = recorder()
+    watchHost(r.callback)
+    // A watch on a pipe closed now fires after anything the first could have fired (a microtask).
+    const later = fifo()
+    const r2 = recorder()
+    watchHost(r2.callback, { fd: later.read })
+    NodeFs.closeSync(later.write)
+    await r2.fired
+    await turn()
+    assert.deepStrictEqual(r.reasons, [])
+  })
+
+  it("under a pool it watches the descriptor ISTHMUS_LIFETIME_FD names", async () => {
+    const { read, write } = fifo()
+    const r = recorder()
+    process.env[Protocol.ENV_LIFETIME_FD] = String(read)
+    try {
+      watchHost(r.callback)
+    } finally {
+      delete process.env[Protocol.ENV_LIFETIME_FD]
+    }
+    NodeFs.writeSync(write, `${stop}\n`)
+    assert.strictEqual(await r.fired, "stop")
+  })
+})
+
+/** Runs the fixture, lets `host` write to its stdin; what it printed and how it exited. */
+const lateWatch = (host: (stdin: NodeJS.WritableStream) => void) =>
+  new Promise<{ out: string; code: number | null }>((resolve) => {
+    const env: Record<string, string | undefined> = { ...process.env }
+    delete env[Protocol.ENV_BOOTSTRAP_FD] // the first line is not a bootstrap: it may be the stop
+    delete env[Protocol.ENV_LIFETIME_FD]
+    const child = NodeChild.spawn(process.execPath, [fixture("late-watch.mjs")], {
+      stdio: ["pipe", "pipe", "inherit"],
+      env
+    })
+    let out = ""
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
+    child.once("close", (code) => {
+      child.stdin.destroy()
+      resolve({ out, code })
+    })
+    host(child.stdin)
+  })
+
+describe("watchHost on stdin installed after the host went away (late-watch.mjs, a child process)", () => {
+  it("EOF came before the watch: it fires eof", async () => {
+    assert.deepStrictEqual(await lateWatch((stdin) => stdin.end()), { out: "eof\n", code: 0 })
+  })
+
+  it("the stop message came before the watch: it fires stop, with the pipe still open", async () => {
+    // The host keeps stdin open: only the stop message can fire the watch (the process exits by
+    // itself once the watch was installed, having printed the reason or not).
+    assert.deepStrictEqual(await lateWatch((stdin) => stdin.write(`${stop}\n`)), { out: "stop\n", code: 0 })
   })
 })

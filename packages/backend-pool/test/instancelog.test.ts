@@ -41,7 +41,7 @@ interface Input {
 
 /** The file line the log must write for `line` (the TestClock stays at 0, so the stamp is fixed). */
 const expectedFileLine = (source: string, runId: number, line: Input): Buffer => {
-  const cut = line.text.length + (line.crlf ? 1 : 0) > maxLineBytes
+  const cut = line.text.length > maxLineBytes // the CR of a CR LF is the terminator, not text
   const stamp = `1970-01-01T00:00:00.000Z ${source} #${runId}${cut ? " [truncated]" : ""} `
   return Buffer.concat([Buffer.from(stamp, "latin1"), line.text.subarray(0, maxLineBytes), Buffer.of(10)])
 }
@@ -49,10 +49,16 @@ const expectedFileLine = (source: string, runId: number, line: Input): Buffer =>
 const inputBytes = (lines: ReadonlyArray<Input>): Buffer =>
   Buffer.concat(lines.map((l) => Buffer.concat([l.text, Buffer.from(l.crlf ? "\r\n" : "\n")])))
 
-/** Short lines (any bytes but CR and LF) and, now and then, one well over the cap. */
+/** Short lines (any bytes but CR and LF), now and then one at the cap or well over it. */
 const arbLine: fc.Arbitrary<Input> = fc.record({
   text: fc.oneof(
     { weight: 9, arbitrary: fc.uint8Array({ maxLength: 200 }) },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: maxLineBytes - 1, max: maxLineBytes + 1 }).chain((n) =>
+        fc.uint8Array({ minLength: n, maxLength: n })
+      )
+    },
     { weight: 1, arbitrary: fc.uint8Array({ minLength: 300, maxLength: 700 }) }
   ).map((bytes) => Buffer.from(bytes.map((b) => (b === 10 || b === 13 ? 120 : b)))),
   crlf: fc.boolean()
@@ -82,6 +88,11 @@ describe("InstanceLog hot path", () => {
                   const stats = yield* log.stats
                   assert.strictEqual(stats.lines, lines.length)
                   assert.strictEqual(stats.droppedFileLines, 0)
+                  assert.strictEqual(stats.truncatedLines, lines.filter((l) => l.text.length > maxLineBytes).length)
+                  assert.strictEqual(
+                    stats.droppedBytes,
+                    lines.reduce((n, l) => n + Math.max(0, l.text.length - maxLineBytes), 0)
+                  )
                   assert.strictEqual(
                     stats.bytes,
                     lines.reduce((n, l) => n + Math.min(l.text.length, maxLineBytes), 0)
@@ -92,7 +103,7 @@ describe("InstanceLog hot path", () => {
                     lines.map((l, i) => [
                       i + 1,
                       l.text.subarray(0, maxLineBytes).toString("utf8"),
-                      l.text.length + (l.crlf ? 1 : 0) > maxLineBytes
+                      l.text.length > maxLineBytes
                     ]).slice(-ringLines)
                   )
                 }).pipe(Effect.provide(TestClock.layer()))
@@ -162,6 +173,36 @@ describe("InstanceLog hot path", () => {
         new RegExp(`^\\S+ system #1 \\[log\\] ${lines.length - kept} lines \\(\\d+ bytes\\) dropped here, .*\\n$`)
       )
       NodeFs.rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("a line of exactly maxLineBytes ends in CR LF: not truncated, wherever the chunks split it", () =>
+    Effect.gen(function*() {
+      // CR LF is the line's terminator (Windows programs write it), so `max` bytes + CR LF is a line
+      // at the cap, not over it; `max + 1` bytes is over it by one byte. Every split point of the
+      // input is tried, so the CR falls at a chunk's end, alone, and in the middle.
+      const lines: ReadonlyArray<Input> = [
+        { text: Buffer.alloc(maxLineBytes, "a"), crlf: true },
+        { text: Buffer.alloc(maxLineBytes + 1, "b"), crlf: true },
+        { text: Buffer.alloc(maxLineBytes, "c"), crlf: true },
+        { text: Buffer.alloc(maxLineBytes + 2, "d"), crlf: false },
+        { text: Buffer.from("e"), crlf: true }
+      ]
+      const bytes = inputBytes(lines)
+      for (let at = 0; at <= bytes.length; at++) {
+        const log = yield* InstanceLog.make("cap", policy(undefined))
+        const split = log.splitter("stdout", 1)
+        split.push(bytes.subarray(0, at))
+        split.push(bytes.subarray(at))
+        split.end()
+        const recent = yield* log.recent
+        assert.deepStrictEqual(
+          recent.map((l) => [l.text.length, l.truncated]),
+          [[maxLineBytes, false], [maxLineBytes, true], [maxLineBytes, false], [maxLineBytes, true], [1, false]],
+          `split at ${at}`
+        )
+        const stats = yield* log.stats
+        assert.deepStrictEqual([stats.truncatedLines, stats.droppedBytes], [2, 3], `split at ${at}`)
+      }
     }))
 
   it.effect("with maxFiles 1 a rotation starts the one file afresh; with 2, the older lines move to .1.log", () =>

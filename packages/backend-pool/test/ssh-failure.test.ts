@@ -220,11 +220,11 @@ describe("SshFailure.classify", () => {
     assert.include(denied.message, "build-box refused the login (no accepted key;")
     assert.include(denied.message, "(ssh-copy-id build-box)")
     // Without an identity file the key messages name none (ssh picked one of its defaults), and
-    // nothing stands in for the name; the fixes use placeholders.
+    // nothing stands in for the name (no double space either); the fixes use placeholders.
     const open = SshFailure.classify(`Load key "/k": bad permissions`, bare).message
-    assert.match(open, /^ssh refuses the private key +because other users can read it: chmod 600 <the key file> /)
+    assert.match(open, /^ssh refuses the private key because other users can read it: chmod 600 <the key file> /)
     const unreadable = SshFailure.classify(`Load key "/k": invalid format`, bare).message
-    assert.match(unreadable, /^the identity file +cannot be read: create it \(ssh-keygen -t ed25519 -f <file>\)/)
+    assert.match(unreadable, /^the identity file cannot be read: create it \(ssh-keygen -t ed25519 -f <file>\)/)
   })
 
   it("an unrecognised failure is bounded and quotes ssh, or says it printed nothing", () => {
