@@ -5,9 +5,10 @@
  * and outbound bounds, idle timeout, activity counters). Targets: p50 within 1.3x and p99 within
  * 1.5x of the raw echo (issue #14).
  *
- * Both sides run in this process, warmed up, in alternating blocks; each row is the median over
- * the blocks of each side's block percentile (the pooled percentiles are printed too), so a burst
- * of load from elsewhere that hits a few blocks does not decide the figure. `pnpm bench` runs this
+ * Both sides run in this process, warmed up, in alternating blocks; each row is the pair of
+ * neighbouring blocks whose ratio is the median over all pairs (the percentiles of all samples
+ * pooled are printed too), so a burst of load from elsewhere that hits a few blocks does not
+ * decide the figure. `pnpm bench` runs this
  * file before the heavy benchmarks and after waiting (bounded) for the machine to settle.
  *
  * The tools to look inside: `profile-js.ts` (the JavaScript work alone, over fake sockets, with
@@ -25,8 +26,8 @@ import { onLines } from "../test/support/lines.ts"
 // Per side: calls before anything is recorded (JIT tiers, socket buffers, caches), then recorded
 // blocks of BLOCK calls, the two sides' blocks alternating (and which side goes first, too).
 const WARMUP = 5000
-const BLOCK = 250
-const BLOCKS = 40
+const BLOCK = 500
+const BLOCKS = 41
 const params = { workspaceId: "ws-1", threadId: "thr_1", text: "hello from the bench" }
 
 const Methods = MethodTable.make({
@@ -134,26 +135,28 @@ const measure = async () => {
   return { ours, baseline }
 }
 
-const median = (xs: ReadonlyArray<number>) => percentile(xs, 50)
 const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`
 
 /**
- * A percentile of each block, then the median over the blocks: one block that a burst of load
- * hit (the other side's neighbouring block was spared) moves it little, unlike the percentile of
- * all samples pooled, which is printed beside it.
+ * Each side's percentile in each block, paired with the other side's neighbouring block: the row
+ * reports the pair whose ratio is the median of all pairs (both figures measured in that pair).
+ * A burst of load from elsewhere hits a few blocks, so it moves the median pair little, unlike
+ * the percentiles of all samples pooled, which are printed beside it.
  */
 const blockStatistic = (
   ours: ReadonlyArray<ReadonlyArray<number>>,
   baseline: ReadonlyArray<ReadonlyArray<number>>,
   p: number
 ) => {
-  const oursBlocks = ours.map((block) => percentile(block, p))
-  const baselineBlocks = baseline.map((block) => percentile(block, p))
-  const ratios = oursBlocks.map((value, i) => value / baselineBlocks[i]!)
+  const pairs = ours.map((block, i) => {
+    const o = percentile(block, p)
+    const b = percentile(baseline[i]!, p)
+    return { ours: o, baseline: b, ratio: o / b }
+  }).toSorted((x, y) => x.ratio - y.ratio)
   return {
-    ours: median(oursBlocks),
-    baseline: median(baselineBlocks),
-    ratios: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
+    median: pairs[Math.floor(pairs.length / 2)]!,
+    min: pairs[0]!.ratio,
+    max: pairs[pairs.length - 1]!.ratio,
     pooled: { ours: percentile(ours.flat(), p), baseline: percentile(baseline.flat(), p) }
   }
 }
@@ -163,21 +166,21 @@ export default async (): Promise<ReadonlyArray<BenchRow>> => {
   const rows = ([[50, 1.3], [99, 1.5]] as const).map(([p, target]) => {
     const stat = blockStatistic(ours, baseline, p)
     process.stderr.write(
-      `bench: round trip p${p}: per block ours/raw ${stat.ratios.median.toFixed(2)}x median ` +
-        `(${stat.ratios.min.toFixed(2)}–${stat.ratios.max.toFixed(2)}x over ${BLOCKS} blocks); all samples pooled: ` +
+      `bench: round trip p${p}: ours/raw per block pair ${stat.median.ratio.toFixed(2)}x median ` +
+        `(${stat.min.toFixed(2)}–${stat.max.toFixed(2)}x over ${BLOCKS} pairs); all samples pooled: ` +
         `ours ${us(stat.pooled.ours)}, raw ${us(stat.pooled.baseline)}, ` +
         `${(stat.pooled.ours / stat.pooled.baseline).toFixed(2)}x\n`
     )
     return {
-      name: `loopback round trip p${p} (RpcPeer→RpcServer, daemon/NDJSON/TCP; median of ${BLOCKS} alternating ` +
-        `${BLOCK}-call blocks' p${p})`,
-      value: stat.ours * 1000,
+      name: `loopback round trip p${p} (RpcPeer→RpcServer, daemon/NDJSON/TCP; of ${BLOCKS} alternating pairs of ` +
+        `${BLOCK}-call blocks, the pair with the median ratio)`,
+      value: stat.median.ours * 1000,
       unit: "µs",
       baseline: "raw net echo, same framing + JSON",
-      baselineValue: stat.baseline * 1000,
+      baselineValue: stat.median.baseline * 1000,
       better: "lower",
       target: `<= ${target}x`,
-      met: stat.ours <= target * stat.baseline
+      met: stat.median.ratio <= target
     } satisfies BenchRow
   })
   return rows
