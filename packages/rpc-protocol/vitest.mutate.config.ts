@@ -3,13 +3,17 @@ import base from "../../vitest.mutate.config.ts"
 
 // The tests `pnpm mutate rpc-protocol` runs (see stryker.config.json): every fast test of the
 // wire-level modules whose mutation scores the README reports (token compare and auth gate,
-// framings, dialect id matching). Left out, for time only: the headless-Chromium, TLS
-// (openssl), bootstrap (child processes), keepalive (real intervals), flood (RSS) and RpcBridge
-// suites, none of which is needed to kill a mutant of those modules. Scores are therefore a lower
-// bound.
+// framings, dialect id matching; `metrics` reads the gate's auth-failure and gate-timeout
+// counters). Left out, for time only: the headless-Chromium, TLS (openssl), bootstrap (child
+// processes), keepalive (real intervals), flood (RSS) and RpcBridge suites, none of which is
+// needed to kill a mutant of those modules. Scores are therefore a lower bound.
 const all = [
   "test/Dialect.test.ts",
+  "test/Dialect.ids.test.ts",
   "test/Framing.test.ts",
+  "test/Framing.edges.test.ts",
+  "test/gate.test.ts",
+  "test/metrics.test.ts",
   "test/limits.test.ts",
   "test/wire.test.ts",
   "test/daemon.test.ts",

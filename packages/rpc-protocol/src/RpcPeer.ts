@@ -32,6 +32,7 @@ import * as Fanout from "./Fanout.ts"
 import type { Frame, Framing } from "./Framing.ts"
 import type { Handshake, HandshakeContext } from "./Handshake.ts"
 import { type EncodedSend, EncodedSendKey } from "./internal/encodedSend.ts"
+import { getFastRead } from "./internal/fastRead.ts"
 import { type FastWrite, getFastWrite } from "./internal/fastWrite.ts"
 import { countCallError, publishPeer } from "./internal/publishMetrics.ts"
 import { schemaMessage, typedRunner } from "./internal/typedCall.ts"
@@ -802,26 +803,44 @@ export const make = <
       return Effect.andThen(waitForWork, sweeper)
     })
 
+    // The failures of the API's calls, counted by tag: where the call receives them when that is
+    // known (a reply, a refused encode), around the call otherwise.
+    const countExit = (exit: Exit.Exit<unknown, CallError>) => {
+      if (exit._tag === "Failure") countCallError(callErrors, exit.cause)
+    }
+    const failCounted = (error: CallError): Effect.Effect<never, CallError> => {
+      countCallError(callErrors, Cause.fail(error))
+      return Effect.fail(error)
+    }
+    const countingErrors = <A>(effect: Effect.Effect<A, CallError>): Effect.Effect<A, CallError> =>
+      Effect.onError(effect, (cause) => Effect.sync(() => countCallError(callErrors, cause)))
+
     // Sends a request on the current connection now, bypassing the ready gate, and returns the wait
-    // for its reply. Call it only inside a suspended effect (`sendRequest` is the lazy form).
+    // for its reply. Call it only inside a suspended effect (`sendRequest` is the lazy form). With
+    // `countErrors` (the API's calls) the call's failure is counted by tag (`callErrors`).
     const startRequest = (
       method: string,
       params: unknown,
       replayable: boolean,
       timeoutMillis: number,
-      onId?: CallOptions["onId"]
+      onId?: CallOptions["onId"],
+      countErrors = false
     ): Effect.Effect<unknown, CallError> => {
       const id = nextId++
       // A one-shot slot instead of a Deferred: the reply resumes the caller directly, and an
       // interrupted caller (timeout, scope closed) removes its pending entry.
       let outcome: Exit.Exit<unknown, CallError> | undefined
       let resume: ((exit: Exit.Exit<unknown, CallError>) => void) | undefined
+      // Whether the reply's failure is counted where the caller receives it (when the request went
+      // straight into the queue, the reply is the only way the call can fail).
+      let countAtReply = false
       const settle = (exit: Exit.Exit<unknown, CallError>) => {
         if (outcome !== undefined) return
         outcome = exit
         if (resume !== undefined) {
           const r = resume
           resume = undefined
+          if (countAtReply) countExit(exit)
           r(exit)
         }
       }
@@ -844,7 +863,10 @@ export const make = <
         settle(Exit.fail(error))
       })
       const awaitReply = Effect.callback<unknown, CallError>((r) => {
-        if (outcome !== undefined) return r(outcome)
+        if (outcome !== undefined) {
+          if (countAtReply) countExit(outcome)
+          return r(outcome)
+        }
         resume = r
         return Effect.sync(() => {
           // The caller was interrupted: forget the call and tell the other side, if it can hear it.
@@ -853,11 +875,15 @@ export const make = <
         })
       })
       // Fast path: room in the queue, nothing to wait for but the reply.
-      if (offerUnsafe({ data, id })) return awaitReply
-      return enqueue({ data, id }, method).pipe(
+      if (offerUnsafe({ data, id })) {
+        countAtReply = countErrors
+        return awaitReply
+      }
+      const waited = enqueue({ data, id }, method).pipe(
         Effect.andThen(awaitReply),
         Effect.onError(() => Effect.sync(() => pending.delete(id)))
       )
+      return countErrors ? countingErrors(waited) : waited
     }
     const sendRequest = (method: string, params: unknown, replayable: boolean, timeoutMillis: number) =>
       Effect.suspend(() => startRequest(method, params, replayable, timeoutMillis))
@@ -882,32 +908,42 @@ export const make = <
     const timeoutMillisOf = (timeout: Duration.Input | undefined) =>
       timeout === undefined ? requestTimeoutMillis : Duration.toMillis(Duration.fromInputUnsafe(timeout))
 
-    const request = (method: string, params?: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
+    // A call of the API (`request`, and `call` through it); `countCall` counts it in `calls` (`call`
+    // counts its own). Its failure is counted by tag in `callErrors`.
+    const request = (
+      method: string,
+      params: unknown,
+      callOptions: CallOptions | undefined,
+      countCall: boolean
+    ): Effect.Effect<unknown, CallError> =>
       traced(
         "RpcPeer.request",
         method,
         Effect.suspend(() => {
+          if (countCall) stats.calls++
           const millis = timeoutMillisOf(callOptions?.timeout)
           const replayable = callOptions?.idempotent ?? idempotent.has(method)
           if (ready.isOpen() && fatal === undefined && status._tag !== "Closed") {
-            return startRequest(method, params, replayable, millis, callOptions?.onId)
+            return startRequest(method, params, replayable, millis, callOptions?.onId, true)
           }
           // Not connected yet (or reconnecting): wait for the connection within the same time budget.
           const started = clock.currentTimeMillisUnsafe()
-          return awaitReadyFor(method).pipe(
-            Effect.timeoutOrElse({
-              duration: Duration.millis(millis),
-              orElse: () => Effect.fail(notReadyError(method, millis))
-            }),
-            Effect.andThen(Effect.suspend(() =>
-              startRequest(
-                method,
-                params,
-                replayable,
-                Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)),
-                callOptions?.onId
-              )
-            ))
+          return countingErrors(
+            awaitReadyFor(method).pipe(
+              Effect.timeoutOrElse({
+                duration: Duration.millis(millis),
+                orElse: () => Effect.fail(notReadyError(method, millis))
+              }),
+              Effect.andThen(Effect.suspend(() =>
+                startRequest(
+                  method,
+                  params,
+                  replayable,
+                  Math.max(0, millis - (clock.currentTimeMillisUnsafe() - started)),
+                  callOptions?.onId
+                )
+              ))
+            )
           )
         })
       )
@@ -943,9 +979,10 @@ export const make = <
     const decoders = new Map<string, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
     const call = (method: string, params: unknown, callOptions?: CallOptions): Effect.Effect<unknown, CallError> =>
       Effect.suspend(() => {
+        stats.calls++
         const spec = methods[method]
         if (spec === undefined) {
-          return request(method, params, callOptions)
+          return request(method, params, callOptions, false)
         }
         let encode = encoders.get(method)
         if (encode === undefined) {
@@ -959,15 +996,15 @@ export const make = <
         }
         const encoded = encode(params)
         if (Exit.isFailure(encoded)) {
-          return Effect.fail(schemaError(method, "params", encoded))
+          return failCounted(schemaError(method, "params", encoded))
         }
         const decodeResult = decode
-        return request(method, encoded.value, callOptions).pipe(
+        return request(method, encoded.value, callOptions, false).pipe(
           Effect.flatMap((raw) => {
             const decoded = decodeResult(raw)
             return Exit.isSuccess(decoded)
               ? Effect.succeed(decoded.value)
-              : Effect.fail(schemaError(method, "result", decoded))
+              : failCounted(schemaError(method, "result", decoded))
           })
         )
       })
@@ -1342,16 +1379,25 @@ export const make = <
 
     const readerLoop = (reader: Socket.Reader, connectionScope: Scope.Scope): Effect.Effect<void> => {
       const decoder = framing.makeDecoder()
-      const loop: Effect.Effect<void, Socket.SocketError> = Effect.flatMap(reader.pull, (chunks) => {
+      // One read: the work it needs a fiber for, if any.
+      const handleRead = (chunks: ReadonlyArray<Uint8Array | string>): Effect.Effect<void> | undefined => {
         receivedCount++
         let work: Array<Effect.Effect<void>> | undefined
         for (const chunk of chunks) {
           const effect = handleFrames(decoder.push(chunk), connectionScope)
           if (effect) (work ??= []).push(effect)
         }
-        if (work === undefined) return loop
-        return Effect.andThen(work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true }), loop)
-      })
+        if (work === undefined) return undefined
+        return work.length === 1 ? work[0]! : Effect.forEach(work, (e) => e, { discard: true })
+      }
+      // With the transport's synchronous read path, reads dealt with at once never resume this fiber.
+      const fastRead = getFastRead(reader)
+      const loop: Effect.Effect<void, Socket.SocketError> = fastRead !== undefined
+        ? Effect.flatMap(fastRead.pullWith(handleRead), (work) => Effect.andThen(work, loop))
+        : Effect.flatMap(reader.pull, (chunks) => {
+          const work = handleRead(chunks)
+          return work === undefined ? loop : Effect.andThen(work, loop)
+        })
       return loop.pipe(
         Effect.catch((error) =>
           Effect.suspend(() => {
@@ -1638,12 +1684,6 @@ export const make = <
         ))
     )
 
-    // Counts the calls made through the peer's API and their failures by tag.
-    const counted = <A>(effect: Effect.Effect<A, CallError>): Effect.Effect<A, CallError> =>
-      Effect.suspend(() => {
-        stats.calls++
-        return Effect.onError(effect, (cause) => Effect.sync(() => countCallError(callErrors, cause)))
-      })
     const readStats = (): PeerStats => ({
       ...stats,
       connected: status._tag === "Connected",
@@ -1659,8 +1699,8 @@ export const make = <
     yield* publishPeer(options.metrics, readStats)
 
     const peer: RpcPeer<M> = {
-      call: ((method, params, callOptions) => counted(call(method, params, callOptions))) as RpcPeer<M>["call"],
-      request: (method, params, callOptions) => counted(request(method, params, callOptions)),
+      call: call as RpcPeer<M>["call"],
+      request: (method, params, callOptions) => request(method, params, callOptions, true),
       notify,
       notifications: Stream.unwrap(Effect.map(notifications.subscribe(), (s) => s.stream)),
       subscribe: Effect.map(notifications.subscribe(), (s) => s.stream),

@@ -6,18 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Message } from "@isthmus/rpc-protocol"
+import { kind, message } from "./support/decoded.ts"
 
-const kind = (d: Dialect.Dialect, text: string): string => {
-  const decoded = d.decode(text)
-  if (decoded._tag === "Message") return decoded.message._tag
-  if (decoded._tag === "Batch") return `Batch(${decoded.items.map((i) => i._tag).join(",")})`
-  return `Invalid:${decoded.reason}`
-}
-const message = (d: Dialect.Dialect, text: string): Message.Message => {
-  const decoded = d.decode(text)
-  if (decoded._tag !== "Message") throw new Error(`not a message: ${text}`)
-  return decoded.message
-}
 const refusal = (d: Dialect.Dialect, text: string): { readonly id: unknown; readonly detail: string } => {
   const decoded = d.decode(text)
   if (decoded._tag !== "Invalid") throw new Error(`not refused: ${text}`)
@@ -141,6 +131,18 @@ describe("strict JSON-RPC 2.0 ids and shapes", () => {
     const batch = d.decode(`[3]`)
     assert.isTrue(batch._tag === "Batch" && batch.items[0]?._tag === "Invalid" && /object/.test(batch.items[0].detail))
   })
+
+  it("valid JSON that is not an object is an Invalid Request, not a Parse error (JSON-RPC 2.0 §7 examples)", () => {
+    // §7: `1` is "an invalid Request" (-32600) and `[1,2,3]` an invalid Batch of three -32600s;
+    // only text that is not JSON is a Parse error (-32700).
+    for (const text of ["1", `"x"`, "null", "true"]) assert.strictEqual(kind(d, text), "Invalid:InvalidRequest", text)
+    const batch = d.decode("[1,2,3]")
+    assert.deepStrictEqual(
+      batch._tag === "Batch" ? batch.items.map((item) => item._tag === "Invalid" ? item.reason : item._tag) : batch,
+      ["InvalidRequest", "InvalidRequest", "InvalidRequest"]
+    )
+    assert.strictEqual(kind(d, `{"jsonrpc":"2.0","method":"m"`), "Invalid:ParseError")
+  })
 })
 
 describe("lite (codex) ids and shapes", () => {
@@ -171,6 +173,8 @@ describe("lite (codex) ids and shapes", () => {
   it("non-objects, and objects that are none of the four kinds, are refused and say so", () => {
     for (const text of ["null", "3", `"x"`, "true"]) {
       assert.match(refusal(d, text).detail, /object/, text)
+      // JSON, so not a parse error: the same reason as strict JSON-RPC gives it (§7, `1`).
+      assert.strictEqual(kind(d, text), "Invalid:InvalidRequest", text)
     }
     assert.match(refusal(d, `[{"id":1,"method":"m"}]`).detail, /batch/)
     assert.match(refusal(d, `{"id":1.5,"method":"m"}`).detail, /id/)

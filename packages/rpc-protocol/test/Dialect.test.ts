@@ -1,18 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Message } from "@isthmus/rpc-protocol"
 import * as fc from "fast-check"
-
-const kind = (d: Dialect.Dialect, text: string): string => {
-  const decoded = d.decode(text)
-  if (decoded._tag === "Message") return decoded.message._tag
-  if (decoded._tag === "Batch") return `Batch(${decoded.items.map((i) => i._tag).join(",")})`
-  return `Invalid:${decoded.reason}`
-}
-const message = (d: Dialect.Dialect, text: string): Message.Message => {
-  const decoded = d.decode(text)
-  if (decoded._tag !== "Message") throw new Error(`not a message: ${text}`)
-  return decoded.message
-}
+import { kind, message } from "./support/decoded.ts"
 
 describe("daemon dialect (CodexMonitor, protocols.md §1)", () => {
   const d = Dialect.daemon

@@ -11,36 +11,12 @@ import { Framing } from "@isthmus/rpc-protocol"
 import * as fc from "fast-check"
 import { PassThrough } from "node:stream"
 import * as vscode from "vscode-jsonrpc/node"
+import { cut, feed as decodeFrames, show } from "./support/frames.ts"
 
 const utf8 = new TextEncoder()
-const show = (f: Framing.Frame): string =>
-  f._tag === "Text"
-    ? f.text
-    : f._tag === "Oversized"
-    ? `<Oversized ${f.bytes}/${f.limit}>`
-    : f._tag === "BadHeader"
-    ? `<BadHeader ${f.detail}>`
-    : `<Binary ${f.bytes}>`
-
-const feed = (decoder: Framing.Decoder, chunks: ReadonlyArray<Uint8Array | string>) => {
-  const out: Array<string> = []
-  for (const chunk of chunks) out.push(...decoder.push(chunk).map(show))
-  out.push(...decoder.end().map(show))
-  return out
-}
-
-/** Splits `bytes` at the given cut points (any number of pieces, never empty ones). */
-const cut = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].toSorted((a, b) => a - b)
-  const out: Array<Uint8Array> = []
-  let last = 0
-  for (const p of points) {
-    out.push(bytes.subarray(last, p))
-    last = p
-  }
-  out.push(bytes.subarray(last))
-  return out.filter((c) => c.length > 0)
-}
+/** The frames of `chunks` through `decoder` (ended after), each shown as a string. */
+const feed = (decoder: Framing.Decoder, chunks: ReadonlyArray<Uint8Array | string>) =>
+  decodeFrames(decoder, chunks).map(show)
 
 /**
  * Pushes each chunk through ONE buffer the way a socket that reuses its read buffer does: the

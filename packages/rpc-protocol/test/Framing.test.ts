@@ -2,30 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Dialect, Framing, Message } from "@isthmus/rpc-protocol"
 import { Effect, Stream } from "effect"
 import * as fc from "fast-check"
+import { cut, feed } from "./support/frames.ts"
 
 const utf8 = new TextEncoder()
 const texts = (frames: ReadonlyArray<Framing.Frame>) => frames.map((f) => (f._tag === "Text" ? f.text : `<${f._tag}>`))
-
-const feed = (framing: Framing.Framing, chunks: ReadonlyArray<Uint8Array | string>) => {
-  const decoder = framing.makeDecoder()
-  const out: Array<Framing.Frame> = []
-  for (const chunk of chunks) out.push(...decoder.push(chunk))
-  out.push(...decoder.end())
-  return out
-}
-
-/** Splits `bytes` at the given cut points. */
-const cut = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].toSorted((a, b) => a - b)
-  const out: Array<Uint8Array> = []
-  let last = 0
-  for (const p of points) {
-    out.push(bytes.subarray(last, p))
-    last = p
-  }
-  out.push(bytes.subarray(last))
-  return out.filter((c) => c.length > 0)
-}
 
 describe("NDJSON framing", () => {
   it("tolerates CRLF, blank lines and a final line without newline", () => {

@@ -7,9 +7,10 @@
  * method: …`) and §2's codex gate messages (`Not initialized`, `Already initialized`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Dialect, Framing, MethodTable, RpcServer } from "@isthmus/rpc-protocol"
+import { Dialect, Framing, MemorySocket, MethodTable, RpcServer } from "@isthmus/rpc-protocol"
 import { serveTcp } from "@isthmus/rpc-protocol/node"
 import { Effect, Logger, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { rawTcp } from "./support/raw.ts"
 
 const Methods = MethodTable.make({
@@ -20,19 +21,21 @@ const Methods = MethodTable.make({
   initialize: MethodTable.method({ params: Schema.Struct({ name: Schema.String }) })
 })
 
+const handlers: RpcServer.Handlers<typeof Methods> = {
+  whoami: (_params, { role }) => Effect.succeed(role ?? "no role"),
+  read: () => Effect.succeed("read"),
+  write: () => Effect.succeed("written"),
+  hello: () => Effect.succeed("hi"),
+  initialize: ({ name }) => Effect.succeed({ hello: name })
+}
+
 const serve = (options: Omit<Partial<RpcServer.RpcServerOptions<typeof Methods>>, "handlers">) =>
   Effect.gen(function*() {
     const server = yield* RpcServer.make({
       dialect: Dialect.daemon,
       framing: Framing.ndjson(),
       methods: Methods,
-      handlers: {
-        whoami: (_params, { role }) => Effect.succeed(role ?? "no role"),
-        read: () => Effect.succeed("read"),
-        write: () => Effect.succeed("written"),
-        hello: () => Effect.succeed("hi"),
-        initialize: ({ name }) => Effect.succeed({ hello: name })
-      },
+      handlers,
       ...options
     })
     const { port } = yield* serveTcp(server)
@@ -138,6 +141,19 @@ describe("the auth gate", () => {
     }))
 })
 
+describe("the built-in ping", () => {
+  it.live("`ping: false` leaves no ping: it is an unknown method, before auth (still public) and after", () =>
+    Effect.gen(function*() {
+      const client = call(yield* rawTcp(yield* serve({ auth: { token: "t" }, ping: false })))
+      assert.strictEqual(yield* client(1, "ping"), `{"id":1,"error":{"message":"unknown method: ping"}}`)
+      assert.strictEqual(yield* client(2, "auth", "t"), `{"id":2,"result":{"ok":true}}`)
+      assert.strictEqual(yield* client(3, "ping"), `{"id":3,"error":{"message":"unknown method: ping"}}`)
+      // And on a server without a gate (every other test here has the default ping).
+      const open = call(yield* rawTcp(yield* serve({ ping: false })))
+      assert.strictEqual(yield* open(1, "ping"), `{"id":1,"error":{"message":"unknown method: ping"}}`)
+    }))
+})
+
 describe("the initialize gate", () => {
   it.live("alone: Not initialized before it, its handler's result, Already initialized after; public methods pass", () =>
     Effect.gen(function*() {
@@ -184,6 +200,32 @@ describe("the initialize gate", () => {
     }))
 })
 
+describe("the initialize gate, more", () => {
+  it.live("without the `initialize` option, a method named `initialize` is an ordinary one (called twice)", () =>
+    Effect.gen(function*() {
+      const client = call(yield* rawTcp(yield* serve({ auth: { token: "t" } })))
+      assert.strictEqual(yield* client(1, "auth", "t"), `{"id":1,"result":{"ok":true}}`)
+      assert.strictEqual(yield* client(2, "initialize", { name: "a" }), `{"id":2,"result":{"hello":"a"}}`)
+      assert.strictEqual(yield* client(3, "initialize", { name: "b" }), `{"id":3,"result":{"hello":"b"}}`)
+      const open = call(yield* rawTcp(yield* serve({})))
+      assert.strictEqual(yield* open(1, "initialize", { name: "c" }), `{"id":1,"result":{"hello":"c"}}`)
+    }))
+
+  it.live("strict JSON-RPC: a second initialize is Invalid Request, with the reason in `data`", () =>
+    Effect.gen(function*() {
+      const c = yield* rawTcp(yield* serve({ dialect: Dialect.strict, initialize: {} }))
+      yield* c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"name":"me"}}\n`)
+      assert.deepStrictEqual(JSON.parse(yield* c.next()), { jsonrpc: "2.0", id: 1, result: { hello: "me" } })
+      yield* c.send(`{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"name":"me"}}\n`)
+      // JSON-RPC 2.0 §5.1: -32600 Invalid Request; `data` holds what the server adds about it.
+      assert.deepStrictEqual(JSON.parse(yield* c.next()), {
+        jsonrpc: "2.0",
+        id: 2,
+        error: { code: -32600, message: "Already initialized", data: "already initialized" }
+      })
+    }))
+})
+
 describe("the pre-auth size limit", () => {
   it.live("holds until every gate is passed (auth, then initialize), and a server without a gate has none", () =>
     Effect.gen(function*() {
@@ -211,9 +253,38 @@ describe("the pre-auth size limit", () => {
     }))
 })
 
+describe("a framing without setMaxBytes", () => {
+  // `Decoder.setMaxBytes` is optional: a third-party framing may have none. The server then has no
+  // pre-auth limit to apply or lift, and must serve gated connections all the same.
+  const ndjson = Framing.ndjson()
+  const fixed: Framing.Framing = {
+    ...ndjson,
+    name: "ndjson, fixed limit",
+    makeDecoder: () => {
+      const decoder = ndjson.makeDecoder()
+      return { push: decoder.push, end: decoder.end }
+    }
+  }
+
+  it.live("serves a connection through auth and initialize; lines are held to the framing's own limit only", () =>
+    Effect.gen(function*() {
+      const c = yield* rawTcp(
+        yield* serve({ framing: fixed, auth: { token: "t" }, initialize: {}, maxBytesBeforeAuth: 256 })
+      )
+      const client = call(c)
+      yield* c.send(`${bigPing(1, 1000)}\n`)
+      assert.strictEqual(yield* c.next(), `{"id":1,"result":{"ok":true}}`)
+      assert.strictEqual(yield* client(2, "auth", "t"), `{"id":2,"result":{"ok":true}}`)
+      assert.strictEqual(yield* client(3, "initialize", { name: "me" }), `{"id":3,"result":{"hello":"me"}}`)
+      assert.strictEqual(yield* client(4, "read"), `{"id":4,"result":"read"}`)
+    }))
+})
+
 describe("authTimeout", () => {
-  // Real time is the point: the server's timer must fire. 300 ms is enough for the authenticated
-  // client's lines to be answered first on a loaded machine; the test only waits for the closes.
+  // Over real sockets and real time: the server's timer must fire. 300 ms is enough for the
+  // authenticated client's line to be answered first on a loaded machine; the test only waits for
+  // the closes. That a connection through both gates stays open is checked in memory, under
+  // TestClock, below (no sleep needed).
   it.live("closes a connection that passed auth but not initialize, and says which gate it missed", () =>
     Effect.gen(function*() {
       const logs: Array<string> = []
@@ -227,11 +298,6 @@ describe("authTimeout", () => {
         assert.strictEqual(yield* call(authed)(1, "auth", "t"), `{"id":1,"result":{"ok":true}}`)
         yield* silent.closed
         yield* authed.closed
-        const done = yield* rawTcp(port)
-        assert.strictEqual(yield* call(done)(1, "auth", "t"), `{"id":1,"result":{"ok":true}}`)
-        assert.strictEqual(yield* call(done)(2, "initialize", { name: "me" }), `{"id":2,"result":{"hello":"me"}}`)
-        yield* Effect.sleep("600 millis")
-        assert.strictEqual(yield* call(done)(3, "read"), `{"id":3,"result":"read"}`)
       }).pipe(Effect.provide(Logger.layer([collector])))
       const closes = logs.filter((line) => line.includes("authTimeout"))
       assert.strictEqual(closes.length, 2, logs.join("\n"))
@@ -243,5 +309,103 @@ describe("authTimeout", () => {
         closes.some((line) => /did not pass the initialize gate within 300 ?m(illi)?s \(authTimeout\)/.test(line)),
         closes.join("\n")
       )
+    }))
+})
+
+/**
+ * A line client over an in-memory connection that `server` handles: `call` writes one request line
+ * and reads the reply line; `ended` says whether the server has closed the connection.
+ */
+const memoryClient = (server: RpcServer.RpcServer) =>
+  Effect.gen(function*() {
+    const pair = yield* MemorySocket.makePair()
+    const handled = yield* Effect.forkChild(server.handle(pair.server), { startImmediately: true })
+    const writer = yield* pair.client.writer
+    const reader = yield* pair.client.reader
+    let buffered = ""
+    const nextLine = Effect.gen(function*() {
+      while (!buffered.includes("\n")) {
+        for (const chunk of yield* Effect.orDie(reader.pull)) {
+          buffered += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk)
+        }
+      }
+      const end = buffered.indexOf("\n")
+      const line = buffered.slice(0, end)
+      buffered = buffered.slice(end + 1)
+      return line
+    })
+    return {
+      call: (id: number, method: string, params?: unknown) =>
+        Effect.andThen(
+          Effect.orDie(
+            writer.write(`${JSON.stringify(params === undefined ? { id, method } : { id, method, params })}\n`)
+          ),
+          nextLine
+        ),
+      ended: Effect.sync(() => handled.pollUnsafe() !== undefined)
+    }
+  })
+
+describe("in memory, under TestClock", () => {
+  it.effect("authTimeout, 10 s by default, closes at 10 s each connection not through every gate, and only those", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.daemon,
+        framing: Framing.ndjson(),
+        methods: Methods,
+        handlers,
+        auth: { token: "t" },
+        initialize: {}
+      })
+      const silent = yield* memoryClient(server)
+      const authed = yield* memoryClient(server)
+      assert.strictEqual(yield* authed.call(1, "auth", "t"), `{"id":1,"result":{"ok":true}}`)
+      const done = yield* memoryClient(server)
+      assert.strictEqual(yield* done.call(1, "auth", "t"), `{"id":1,"result":{"ok":true}}`)
+      assert.strictEqual(yield* done.call(2, "initialize", { name: "me" }), `{"id":2,"result":{"hello":"me"}}`)
+      yield* TestClock.adjust("9999 millis")
+      assert.strictEqual(yield* server.connections, 3)
+      // TestClock.adjust returns once the fibers it woke, and what they started, are suspended: in
+      // memory, the closes are done by then.
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* server.connections, 1)
+      assert.isTrue(yield* silent.ended)
+      assert.isTrue(yield* authed.ended)
+      assert.strictEqual(yield* done.call(3, "read"), `{"id":3,"result":"read"}`)
+      // Well past authTimeout (and short of the 30 min idleTimeout): nothing closes it later.
+      yield* TestClock.adjust("20 minutes")
+      assert.strictEqual(yield* done.call(4, "read"), `{"id":4,"result":"read"}`)
+      assert.strictEqual(yield* server.connections, 1)
+    }))
+
+  it.effect("a handler's broadcast reaches its own connection when `auth` and the call came in its first read", () =>
+    Effect.gen(function*() {
+      const server = yield* RpcServer.make({
+        dialect: Dialect.daemon,
+        framing: Framing.ndjson(),
+        methods: MethodTable.make({ shout: MethodTable.method({}) }),
+        handlers: { shout: (_params, context) => context.server.broadcast("shouted", { by: context.connectionId }) },
+        auth: { token: "t" }
+      })
+      const pair = yield* MemorySocket.makePair()
+      // Both lines wait in the socket before the server starts reading it.
+      const writer = yield* pair.client.writer
+      yield* writer.write(`{"id":1,"method":"auth","params":"t"}\n{"id":2,"method":"shout"}\n`)
+      yield* Effect.forkChild(server.handle(pair.server), { startImmediately: true })
+      // Everything up to the call's reply (whose result is the number of connections reached).
+      const reader = yield* pair.client.reader
+      let text = ""
+      while (!/\{"id":2,.*\n/.test(text)) {
+        for (const chunk of yield* reader.pull) {
+          text += typeof chunk === "string"
+            ? chunk
+            : new TextDecoder().decode(chunk)
+        }
+      }
+      assert.deepStrictEqual(text.split("\n").filter((line) => line.length > 0), [
+        `{"id":1,"result":{"ok":true}}`,
+        `{"method":"shouted","params":{"by":1}}`,
+        `{"id":2,"result":1}`
+      ])
     }))
 })

@@ -13,6 +13,7 @@ import * as net from "node:net"
 import type { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import * as ConnectionError from "../ConnectionError.ts"
+import { type FastRead, FastReadKey } from "../internal/fastRead.ts"
 import { type FastWrite, FastWriteKey } from "../internal/fastWrite.ts"
 import { httpRefusal, looksLikeHttp } from "../internal/sniffHttp.ts"
 import * as Tls from "./Tls.ts"
@@ -50,7 +51,15 @@ const writeNow = (conn: Duplex, chunk: Uint8Array | string): Effect.Effect<void,
   }
 }
 
-type Resume = (effect: Effect.Effect<NonEmptyReadonlyArray<Uint8Array>, Socket.SocketError>) => void
+/**
+ * A waiting pull: `handle` (from `pullWith`) is given each read first; `active` turns false when
+ * the pull is interrupted.
+ */
+interface Waiter {
+  resume(effect: Effect.Effect<unknown, Socket.SocketError>): void
+  readonly handle: ((chunks: NonEmptyReadonlyArray<Uint8Array>) => unknown) | undefined
+  active: boolean
+}
 
 /**
  * Wraps a connected stream. `open` runs on every reader acquisition (dial for clients; an
@@ -80,22 +89,35 @@ export const fromStream = <E>(
     const conn = yield* open.pipe(Effect.mapError((cause) => Socket.isSocketError(cause) ? cause : openError(cause)))
     let buffered: Array<Uint8Array> = []
     let bufferedBytes = 0
-    let waiter: Resume | undefined
+    let waiter: Waiter | undefined
     let failure: Socket.SocketError | undefined
     const deliver = () => {
-      if (waiter === undefined) return
-      if (buffered.length > 0) {
-        const chunks = buffered as unknown as NonEmptyReadonlyArray<Uint8Array>
-        buffered = []
-        bufferedBytes = 0
-        if (conn.isPaused()) conn.resume()
+      while (waiter !== undefined) {
         const w = waiter
-        waiter = undefined
-        w(Effect.succeed(chunks))
-      } else if (failure !== undefined) {
-        const w = waiter
-        waiter = undefined
-        w(Effect.fail(failure))
+        if (buffered.length > 0) {
+          const chunks = buffered as unknown as NonEmptyReadonlyArray<Uint8Array>
+          buffered = []
+          bufferedBytes = 0
+          if (conn.isPaused()) conn.resume()
+          waiter = undefined
+          if (w.handle === undefined) return w.resume(Effect.succeed(chunks))
+          // pullWith: the read is handled here, in this callback; the fiber is resumed only when
+          // the handler returns something (or throws). Reads arriving meanwhile are buffered.
+          let result: unknown
+          try {
+            result = w.handle(chunks)
+          } catch (defect) {
+            return w.resume(Effect.die(defect))
+          }
+          if (result !== undefined) return w.resume(Effect.succeed(result))
+          if (!w.active) return
+          waiter = w
+        } else if (failure !== undefined) {
+          waiter = undefined
+          return w.resume(Effect.fail(failure))
+        } else {
+          return
+        }
       }
     }
     // While deciding whether the connection speaks HTTP: the first bytes, held back.
@@ -164,14 +186,21 @@ export const fromStream = <E>(
         if (current === conn) current = undefined
       })
     )
-    const pull = Effect.callback<NonEmptyReadonlyArray<Uint8Array>, Socket.SocketError>((resume) => {
-      waiter = resume
-      deliver()
-      return Effect.sync(() => {
-        if (waiter === resume) waiter = undefined
+    const wait = <A>(handle: ((chunks: NonEmptyReadonlyArray<Uint8Array>) => A | undefined) | undefined) =>
+      Effect.callback<A, Socket.SocketError>((resume) => {
+        const w: Waiter = { resume, handle, active: true }
+        waiter = w
+        deliver()
+        return Effect.sync(() => {
+          w.active = false
+          if (waiter === w) waiter = undefined
+        })
       })
-    })
-    return { pull, upgrade: Socket.SocketUpgradeError.unsupported } satisfies Socket.Reader<Uint8Array>
+    const pull = wait<NonEmptyReadonlyArray<Uint8Array>>(undefined)
+    const fastRead: FastRead = { pullWith: wait }
+    return { pull, upgrade: Socket.SocketUpgradeError.unsupported, [FastReadKey]: fastRead } satisfies
+      & Socket.Reader<Uint8Array>
+      & { readonly [FastReadKey]: FastRead }
   })
 
   const connection: Effect.Effect<Duplex> = Effect.callback<Duplex>((resume) => {
