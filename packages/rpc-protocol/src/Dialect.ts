@@ -164,8 +164,38 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const digitThenFraction = /[0-9][.eE]/
 
 /**
- * Whether the raw text writes the integer `id` as a fraction or exponent (`1.0`, `1e0`), which JSON
- * parsing hides. Serde-based peers (both daemons) reject such ids.
+ * Where the text's top-level object has a key written `"id"`: the index of its opening quote.
+ * Strings are skipped (with their escapes), so neither a nested object's `id` (in `params` or
+ * `result`) nor text inside a string is taken for the message's own.
+ */
+const topLevelIdKeys = (raw: string): Array<number> => {
+  const keys: Array<number> = []
+  let depth = 0
+  let keyNext = false
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c === 34 /* " */) {
+      const start = i++
+      while (i < raw.length && raw.charCodeAt(i) !== 34) i += raw.charCodeAt(i) === 92 /* \ */ ? 2 : 1
+      if (depth === 1 && keyNext) {
+        if (i - start === 3 && raw.startsWith("\"id\"", start)) keys.push(start)
+        keyNext = false
+      }
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      keyNext = ++depth === 1 && c === 123
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      depth--
+    } else if (c === 44 /* , */ && depth === 1) {
+      keyNext = true
+    }
+  }
+  return keys
+}
+
+/**
+ * Whether the raw text writes the message's integer `id` as a fraction or exponent (`1.0`, `1e0`),
+ * which JSON parsing hides. Serde-based peers (both daemons) reject such ids. Only the top-level
+ * `"id"` counts: `{"id":1,"params":{"id":1.0}}` has the integer id 1.
  *
  * @since 0.1.0
  * @category utils
@@ -174,6 +204,7 @@ export const rawIdIsFractional = (raw: string, id: number): boolean => {
   // A fraction or an exponent needs a digit followed by '.', 'e' or 'E' somewhere: most texts have
   // none, and this test is cheaper than finding the id.
   if (!digitThenFraction.test(raw)) return false
+  let topLevel: Array<number> | undefined
   let at = raw.indexOf("\"id\"")
   while (at !== -1) {
     let i = at + 4
@@ -189,7 +220,10 @@ export const rawIdIsFractional = (raw: string, id: number): boolean => {
         if (c === 46 || c === 101 || c === 69) fractional = true
         c = raw.charCodeAt(++i)
       }
-      if (fractional && Number(raw.slice(start, i)) === id) return true
+      // The rare match is checked against the structure (a nested "id" can match as well).
+      if (fractional && Number(raw.slice(start, i)) === id && (topLevel ??= topLevelIdKeys(raw)).includes(at)) {
+        return true
+      }
     }
     at = raw.indexOf("\"id\"", at + 4)
   }
