@@ -164,32 +164,27 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const digitThenFraction = /[0-9][.eE]/
 
 /**
- * Where the text's top-level object has a key written `"id"`: the index of its opening quote.
- * Strings are skipped (with their escapes), so neither a nested object's `id` (in `params` or
- * `result`) nor text inside a string is taken for the message's own.
+ * Where the strings of the text's top-level object start (the index of the opening quote): its
+ * keys and its string values. In valid JSON only a key is followed by `:`, so an `"id":` is the
+ * message's own exactly when it starts at one of these, and not in a nested object (`params`,
+ * `result`) or inside another string. Strings are skipped with their escapes.
  */
-const topLevelIdKeys = (raw: string): Array<number> => {
-  const keys: Array<number> = []
+const topLevelStrings = (raw: string): Array<number> => {
+  const starts: Array<number> = []
   let depth = 0
-  let keyNext = false
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i)
     if (c === 34 /* " */) {
-      const start = i++
+      if (depth === 1) starts.push(i)
+      i++
       while (i < raw.length && raw.charCodeAt(i) !== 34) i += raw.charCodeAt(i) === 92 /* \ */ ? 2 : 1
-      if (depth === 1 && keyNext) {
-        if (i - start === 3 && raw.startsWith("\"id\"", start)) keys.push(start)
-        keyNext = false
-      }
     } else if (c === 123 /* { */ || c === 91 /* [ */) {
-      keyNext = ++depth === 1 && c === 123
+      depth++
     } else if (c === 125 /* } */ || c === 93 /* ] */) {
       depth--
-    } else if (c === 44 /* , */ && depth === 1) {
-      keyNext = true
     }
   }
-  return keys
+  return starts
 }
 
 /**
@@ -221,7 +216,7 @@ export const rawIdIsFractional = (raw: string, id: number): boolean => {
         c = raw.charCodeAt(++i)
       }
       // The rare match is checked against the structure (a nested "id" can match as well).
-      if (fractional && Number(raw.slice(start, i)) === id && (topLevel ??= topLevelIdKeys(raw)).includes(at)) {
+      if (fractional && Number(raw.slice(start, i)) === id && (topLevel ??= topLevelStrings(raw)).includes(at)) {
         return true
       }
     }

@@ -40,7 +40,10 @@ describe("rawIdIsFractional finds the id token's own spelling", () => {
         [`{"params":{"id":1.0,"x":[{"id":1.0}]},"id":1.0}`, 1],
         // Braces and escapes inside strings are text, not structure.
         [`{"params":{"s":"{{"},"id":1.0}`, 1],
-        [`{"params":"a \\" b \\\\","id":1e0}`, 1]
+        [`{"params":"a \\" b \\\\","id":1e0}`, 1],
+        [`{"params":[[1],{"a":[]}],"id":1.0}`, 1],
+        // Duplicate keys: JSON.parse keeps the last, and that one is written as a fraction.
+        [`{"id":2,"id":1.0}`, 1]
       ] as const
     ) {
       JSON.parse(raw) // well-formed: the cases are about the id, not about bad JSON
@@ -68,12 +71,23 @@ describe("rawIdIsFractional finds the id token's own spelling", () => {
         // Braces and escapes inside strings are text, not structure.
         [`{"id":1,"params":{"s":"}}{","id":1.0}}`, 1],
         [`{"id":1,"params":{"s":"x\\\\","id":1.0}}`, 1],
+        [`{"id":1,"params":[[{"id":1.0}]]}`, 1],
+        // Duplicate keys: the fraction is another id than the one JSON.parse kept.
+        [`{"id":2.0,"id":1}`, 1],
         [`{"id":-3}`, -3]
       ] as const
     ) {
       JSON.parse(raw)
       assert.isFalse(Dialect.rawIdIsFractional(raw, id), raw)
     }
+  })
+})
+
+describe("rawIdIsFractional on text that is not JSON", () => {
+  it("an unterminated string ends the search instead of running past the text", () => {
+    // Exported, so callers may hand it any text; the dialects only pass text JSON.parse took.
+    assert.isTrue(Dialect.rawIdIsFractional(`{"id":1.0,"s":"abc`, 1))
+    assert.isTrue(Dialect.rawIdIsFractional(`{"id":1.0,"s":"abc\\`, 1))
   })
 })
 
