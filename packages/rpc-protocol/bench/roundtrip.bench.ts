@@ -5,11 +5,11 @@
  * and outbound bounds, idle timeout, activity counters). Targets: p50 within 1.3x and p99 within
  * 1.5x of the raw echo (issue #14).
  *
- * Both sides run in this process, warmed up, in alternating blocks; each row is the pair of
- * neighbouring blocks whose ratio is the median over all pairs (the percentiles of all samples
- * pooled are printed too), so a burst of load from elsewhere that hits a few blocks does not
- * decide the figure. `pnpm bench` runs this
- * file before the heavy benchmarks and after waiting (bounded) for the machine to settle.
+ * Both sides run in this process, warmed up, in alternating blocks. Each percentile has two rows,
+ * both judged: the percentile of all samples pooled (the usual definition), and the pair of
+ * neighbouring blocks whose ratio is the median over all pairs, which a burst of load from
+ * elsewhere hitting a few blocks hardly moves. `pnpm bench` runs this file before the heavy
+ * benchmarks and after waiting (bounded) for the machine to settle.
  *
  * The tools to look inside: `profile-js.ts` (the JavaScript work alone, over fake sockets, with
  * CPU time per call and GC per side), `profile-split.ts` (one side on real sockets, for a CPU
@@ -163,7 +163,10 @@ const blockStatistic = (
 
 export default async (): Promise<ReadonlyArray<BenchRow>> => {
   const { ours, baseline } = await measure()
-  const rows = ([[50, 1.3], [99, 1.5]] as const).map(([p, target]) => {
+  // Two rows per percentile: the percentile of all samples pooled (the usual definition, which a
+  // burst of load on a few blocks can move) and the block pair with the median ratio (which it
+  // hardly moves). Both are judged against the target.
+  const rows = ([[50, 1.3], [99, 1.5]] as const).flatMap(([p, target]) => {
     const stat = blockStatistic(ours, baseline, p)
     process.stderr.write(
       `bench: round trip p${p}: ours/raw per block pair ${stat.median.ratio.toFixed(2)}x median ` +
@@ -171,17 +174,24 @@ export default async (): Promise<ReadonlyArray<BenchRow>> => {
         `ours ${us(stat.pooled.ours)}, raw ${us(stat.pooled.baseline)}, ` +
         `${(stat.pooled.ours / stat.pooled.baseline).toFixed(2)}x\n`
     )
-    return {
-      name: `loopback round trip p${p} (RpcPeer→RpcServer, daemon/NDJSON/TCP; of ${BLOCKS} alternating pairs of ` +
-        `${BLOCK}-call blocks, the pair with the median ratio)`,
-      value: stat.median.ours * 1000,
+    const row = (name: string, value: number, raw: number): BenchRow => ({
+      name: `loopback round trip p${p} (RpcPeer→RpcServer, daemon/NDJSON/TCP; ${name})`,
+      value: value * 1000,
       unit: "µs",
       baseline: "raw net echo, same framing + JSON",
-      baselineValue: stat.median.baseline * 1000,
+      baselineValue: raw * 1000,
       better: "lower",
       target: `<= ${target}x`,
-      met: stat.median.ratio <= target
-    } satisfies BenchRow
+      met: value <= target * raw
+    })
+    return [
+      row(`all ${BLOCKS * BLOCK} calls pooled`, stat.pooled.ours, stat.pooled.baseline),
+      row(
+        `of ${BLOCKS} alternating pairs of ${BLOCK}-call blocks, the pair with the median ratio`,
+        stat.median.ours,
+        stat.median.baseline
+      )
+    ]
   })
   return rows
 }

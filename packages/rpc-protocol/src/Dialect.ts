@@ -164,8 +164,33 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const digitThenFraction = /[0-9][.eE]/
 
 /**
- * Whether the raw text writes the integer `id` as a fraction or exponent (`1.0`, `1e0`), which JSON
- * parsing hides. Serde-based peers (both daemons) reject such ids.
+ * Where the strings of the text's top-level object start (the index of the opening quote): its
+ * keys and its string values. In valid JSON only a key is followed by `:`, so an `"id":` is the
+ * message's own exactly when it starts at one of these, and not in a nested object (`params`,
+ * `result`) or inside another string. Strings are skipped with their escapes.
+ */
+const topLevelStrings = (raw: string): Array<number> => {
+  const starts: Array<number> = []
+  let depth = 0
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c === 34 /* " */) {
+      if (depth === 1) starts.push(i)
+      i++
+      while (i < raw.length && raw.charCodeAt(i) !== 34) i += raw.charCodeAt(i) === 92 /* \ */ ? 2 : 1
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      depth++
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      depth--
+    }
+  }
+  return starts
+}
+
+/**
+ * Whether the raw text writes the message's integer `id` as a fraction or exponent (`1.0`, `1e0`),
+ * which JSON parsing hides. Serde-based peers (both daemons) reject such ids. Only the top-level
+ * `"id"` counts: `{"id":1,"params":{"id":1.0}}` has the integer id 1.
  *
  * @since 0.1.0
  * @category utils
@@ -174,6 +199,7 @@ export const rawIdIsFractional = (raw: string, id: number): boolean => {
   // A fraction or an exponent needs a digit followed by '.', 'e' or 'E' somewhere: most texts have
   // none, and this test is cheaper than finding the id.
   if (!digitThenFraction.test(raw)) return false
+  let topLevel: Array<number> | undefined
   let at = raw.indexOf("\"id\"")
   while (at !== -1) {
     let i = at + 4
@@ -189,7 +215,10 @@ export const rawIdIsFractional = (raw: string, id: number): boolean => {
         if (c === 46 || c === 101 || c === 69) fractional = true
         c = raw.charCodeAt(++i)
       }
-      if (fractional && Number(raw.slice(start, i)) === id) return true
+      // The rare match is checked against the structure (a nested "id" can match as well).
+      if (fractional && Number(raw.slice(start, i)) === id && (topLevel ??= topLevelStrings(raw)).includes(at)) {
+        return true
+      }
     }
     at = raw.indexOf("\"id\"", at + 4)
   }

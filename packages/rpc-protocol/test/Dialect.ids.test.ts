@@ -34,9 +34,19 @@ describe("rawIdIsFractional finds the id token's own spelling", () => {
         [`{"id"\t:\t1.0}`, 1],
         [`{"id"\n:\n1.0}`, 1],
         [`{"id"\r\n:\r\n1.0}`, 1],
-        [`{"method":"m","id": 7.0,"params":[]}`, 7]
+        [`{"method":"m","id": 7.0,"params":[]}`, 7],
+        // The message's own id is fractional, whatever a nested one says.
+        [`{"params":{"id":1},"id":1.0,"method":"m"}`, 1],
+        [`{"params":{"id":1.0,"x":[{"id":1.0}]},"id":1.0}`, 1],
+        // Braces and escapes inside strings are text, not structure.
+        [`{"params":{"s":"{{"},"id":1.0}`, 1],
+        [`{"params":"a \\" b \\\\","id":1e0}`, 1],
+        [`{"params":[[1],{"a":[]}],"id":1.0}`, 1],
+        // Duplicate keys: JSON.parse keeps the last, and that one is written as a fraction.
+        [`{"id":2,"id":1.0}`, 1]
       ] as const
     ) {
+      JSON.parse(raw) // well-formed: the cases are about the id, not about bad JSON
       assert.isTrue(Dialect.rawIdIsFractional(raw, id), raw)
     }
   })
@@ -53,11 +63,43 @@ describe("rawIdIsFractional finds the id token's own spelling", () => {
         // A nested "id" with a fraction that is not this id.
         [`{"id":1,"params":{"id":2.0}}`, 1],
         [`{"id":1,"params":{"id":1e5}}`, 1],
+        // A nested "id" written as a fraction equal to this id: serde reads only the top-level
+        // field, so the message's id is the integer 1.
+        [`{"id":1,"method":"m","params":{"id":1.0}}`, 1],
+        [`{"params":{"id":1.0},"id":1,"method":"m"}`, 1],
+        [`{"id":1,"result":[{"id":1.0},{"a":{"id":1e0}}]}`, 1],
+        // Braces and escapes inside strings are text, not structure.
+        [`{"id":1,"params":{"s":"}}{","id":1.0}}`, 1],
+        [`{"id":1,"params":{"s":"x\\\\","id":1.0}}`, 1],
+        [`{"id":1,"params":[[{"id":1.0}]]}`, 1],
+        // Duplicate keys: the fraction is another id than the one JSON.parse kept.
+        [`{"id":2.0,"id":1}`, 1],
         [`{"id":-3}`, -3]
       ] as const
     ) {
+      JSON.parse(raw)
       assert.isFalse(Dialect.rawIdIsFractional(raw, id), raw)
     }
+  })
+})
+
+describe("rawIdIsFractional on text that is not JSON", () => {
+  it("an unterminated string ends the search instead of running past the text", () => {
+    // Exported, so callers may hand it any text; the dialects only pass text JSON.parse took.
+    assert.isTrue(Dialect.rawIdIsFractional(`{"id":1.0,"s":"abc`, 1))
+    assert.isTrue(Dialect.rawIdIsFractional(`{"id":1.0,"s":"abc\\`, 1))
+  })
+})
+
+describe("a nested id written as a fraction does not make the message's integer id fractional", () => {
+  // Both real peers read the top-level field with serde (protocols.md §1, §2), which takes
+  // `"id":1` as the integer 1 whatever `params` holds; a request must be answered.
+  const text = `{"id":1,"method":"m","params":{"id":1.0}}`
+  it("lite: a request with id 1", () => {
+    assert.deepStrictEqual(message(Dialect.lite, text), Message.request(1, "m", { id: 1 }))
+  })
+  it("daemon: a request with id 1, not a notification", () => {
+    assert.deepStrictEqual(message(Dialect.daemon, text), Message.request(1, "m", { id: 1 }))
   })
 })
 
