@@ -6,83 +6,29 @@
  *
  *   node packages/rpc-protocol/bench/profile-split.ts ours|raw [calls] [out.cpuprofile]
  */
-import { Dialect, Framing, MethodTable, RpcPeer, RpcServer } from "@isthmus/rpc-protocol"
-import { connectTcp, serveTcp } from "@isthmus/rpc-protocol/node"
-import { Effect, Exit, Schema, Scope } from "effect"
+import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
-import * as net from "node:net"
-import { onLines } from "../test/support/lines.ts"
+import { params, startOurs, startRaw } from "./echo-setup.ts"
 
 const side = process.argv[2] === "raw" ? "raw" : "ours"
 const calls = Number(process.argv[3] ?? 20_000)
 const out = process.argv[4]
-const params = { workspaceId: "ws-1", threadId: "thr_1", text: "hello from the bench" }
-const Methods = MethodTable.make({
-  echo: MethodTable.method({
-    params: Schema.Struct({ workspaceId: Schema.String, threadId: Schema.String, text: Schema.String }),
-    result: Schema.Unknown
-  })
-})
-
 const makeOurs = async () => {
-  const scope = Effect.runSync(Scope.make())
-  const peer = await Effect.runPromise(
-    Effect.gen(function*() {
-      const server = yield* RpcServer.make({
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        methods: Methods,
-        handlers: { echo: (p) => Effect.succeed(p) }
-      })
-      const address = yield* serveTcp(server)
-      return yield* RpcPeer.make({
-        connect: connectTcp({ port: address.port }),
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson()
-      })
-    }).pipe(Scope.provide(scope))
-  )
+  const { peer, close } = await startOurs()
   const loop = (n: number) =>
     Effect.runPromise(Effect.gen(function*() {
       for (let i = 0; i < n; i++) yield* peer.request("echo", params)
     }))
-  return { loop, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+  return { loop, close }
 }
 
 const makeRaw = async () => {
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    onLines(socket, (line) => {
-      if (line.length === 0) return
-      const request = JSON.parse(line) as { id: number; params: unknown }
-      socket.write(JSON.stringify({ id: request.id, result: request.params }) + "\n")
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const client = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, noDelay: true })
-  await new Promise<void>((resolve) => client.once("connect", resolve))
-  let waiting: ((line: string) => void) | undefined
-  onLines(client, (line) => {
-    if (line.length === 0) return
-    JSON.parse(line)
-    waiting?.(line)
-  })
-  let id = 0
-  const call = () =>
-    new Promise<string>((resolve) => {
-      waiting = resolve
-      client.write(JSON.stringify({ id: ++id, method: "echo", params }) + "\n")
-    })
+  const { call, close } = await startRaw()
   const loop = async (n: number) => {
     for (let i = 0; i < n; i++) await call()
   }
-  return {
-    loop,
-    close: async () => {
-      client.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
-  }
+  return { loop, close }
 }
 
 const setup = side === "raw" ? await makeRaw() : await makeOurs()

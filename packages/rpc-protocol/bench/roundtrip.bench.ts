@@ -16,82 +16,22 @@
  * profile or `strace -c`), `profile-compare.ts` (CPU time per call of both, alternating) and
  * `profile-roundtrip.ts` (`node --cpu-prof`).
  */
-import { Dialect, Framing, MethodTable, RpcPeer, RpcServer } from "@isthmus/rpc-protocol"
-import { connectTcp, serveTcp } from "@isthmus/rpc-protocol/node"
-import { Effect, Exit, Schema, Scope } from "effect"
-import * as net from "node:net"
+import { Effect } from "effect"
 import { type BenchRow, percentile } from "../../../scripts/bench-kit.ts"
-import { onLines } from "../test/support/lines.ts"
+import { params, startOurs, startRaw } from "./echo-setup.ts"
 
 // Per side: calls before anything is recorded (JIT tiers, socket buffers, caches), then recorded
 // blocks of BLOCK calls, the two sides' blocks alternating (and which side goes first, too).
 const WARMUP = 5000
 const BLOCK = 500
 const BLOCKS = 41
-const params = { workspaceId: "ws-1", threadId: "thr_1", text: "hello from the bench" }
-
-const Methods = MethodTable.make({
-  echo: MethodTable.method({
-    params: Schema.Struct({ workspaceId: Schema.String, threadId: Schema.String, text: Schema.String }),
-    result: Schema.Unknown
-  })
-})
-
-/** The baseline: a raw net server and client doing the same framing and JSON work. */
-const startRaw = async () => {
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    onLines(socket, (line) => {
-      if (line.length === 0) return
-      const request = JSON.parse(line) as { id: number; params: unknown }
-      socket.write(JSON.stringify({ id: request.id, result: request.params }) + "\n")
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as net.AddressInfo).port
-  const client = net.connect({ host: "127.0.0.1", port, noDelay: true })
-  await new Promise<void>((resolve) => client.once("connect", resolve))
-  let waiting: ((line: string) => void) | undefined
-  onLines(client, (line) => {
-    if (line.length === 0) return
-    JSON.parse(line)
-    waiting?.(line)
-  })
-  let id = 0
-  const call = () =>
-    new Promise<string>((resolve) => {
-      waiting = resolve
-      client.write(JSON.stringify({ id: ++id, method: "echo", params }) + "\n")
-    })
-  const close = async () => {
-    client.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  }
-  return { call, close }
-}
-
 /**
  * Both setups stay up and are measured in alternating blocks, so load from anything else on the
  * machine falls on both alike. The baseline is timed in plain async code, ours inside Effect.
  * Returns each recorded block's latencies, in milliseconds.
  */
 const measure = async () => {
-  const scope = Effect.runSync(Scope.make())
-  const peer = await Effect.runPromise(
-    Effect.gen(function*() {
-      const server = yield* RpcServer.make({
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson(),
-        methods: Methods,
-        handlers: { echo: (p) => Effect.succeed(p) }
-      })
-      const address = yield* serveTcp(server)
-      return yield* RpcPeer.make({
-        connect: connectTcp({ port: address.port }),
-        dialect: Dialect.daemon,
-        framing: Framing.ndjson()
-      })
-    }).pipe(Scope.provide(scope))
-  )
+  const { peer, close } = await startOurs()
   const raw = await startRaw()
   const ours: Array<Array<number>> = []
   const baseline: Array<Array<number>> = []
@@ -131,7 +71,7 @@ const measure = async () => {
     }
   }
   await raw.close()
-  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await close()
   return { ours, baseline }
 }
 
